@@ -1,0 +1,245 @@
+"""Typed dataclass configs, YAML presets and dotted command-line overrides.
+
+A config is a tree of dataclasses. A preset (``configs/<group>/<name>.yaml``) holds only what
+differs from the dataclass defaults; a preset may name a ``base:`` preset it extends. Overrides
+such as ``train.lr=1e-4`` or ``data.name=cifar10`` are applied last. Every value is checked
+against the field's type; an unknown key or an invalid choice raises :class:`ConfigError` naming
+the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+_PACKAGE_CONFIGS = Path(__file__).resolve().parent / "configs"  # installed wheel
+_REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # source checkout / editable install
+
+
+def presets_dir() -> Path:
+    """Folder holding the YAML presets (inside the wheel, or ``configs/`` of a checkout)."""
+    for candidate in (_PACKAGE_CONFIGS, _REPO_CONFIGS):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"preset folder not found (looked in {_PACKAGE_CONFIGS} and {_REPO_CONFIGS}); reinstall unlogit")
+
+
+def list_presets(group: str) -> list[str]:
+    """Names of the presets in one group (e.g. ``classifier``, ``inverter``)."""
+    folder = presets_dir() / group
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def load_preset_dict(group: str, name_or_path: str) -> dict[str, Any]:
+    """Read a preset (by name within ``group`` or as a YAML path), resolving ``base:`` chains."""
+    path = Path(name_or_path)
+    if not (path.suffix in {".yaml", ".yml"} and path.is_file()):
+        path = presets_dir() / group / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"unknown {group} preset {name_or_path!r}; choose one of {list_presets(group)} "
+                "or pass the path of a YAML file"
+            )
+    with path.open() as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset {path} must hold a YAML mapping, not {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is not None:
+        data = deep_merge(load_preset_dict(group, str(base)), data)
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["train.lr=1e-4", "data.name=cifar10"]`` into a nested dict (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key.path=value (e.g. train.lr=1e-4)")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        # "1e-4" is a string to YAML 1.1; let the field type coerce it.
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with an earlier override of {part!r}")
+        node[parts[-1]] = value
+    return nested
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T:
+    """Build dataclass ``cls`` from a (partial) mapping, validating every key and value."""
+    data = dict(data or {})
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f" in {path.rstrip('.')}" if path else ""
+        raise ConfigError(f"unknown config key {path}{unknown[0]!r}{where}; allowed keys: {sorted(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{path}{name}")
+    # nested dataclasses that were not given still need their defaults validated via __post_init__
+    try:
+        obj = cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # pragma: no cover - defensive
+        raise ConfigError(f"invalid config for {path or cls.__name__}: {exc}") from exc
+    return obj
+
+
+def merge_into(obj: T, update: Mapping[str, Any], path: str = "") -> T:
+    """Return a copy of dataclass ``obj`` with ``update`` applied (validated like :func:`from_dict`)."""
+    merged = deep_merge(to_dict(obj), update)
+    return from_dict(type(obj), merged, path)
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass tree -> plain YAML/JSON-able dict."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def dump_yaml(obj: Any) -> str:
+    """Serialise a config (dataclass or dict) as YAML text."""
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)
+
+
+def build_config(
+    cls: type[T], group: str, preset: str | None, overrides: Iterable[str] = (), extra: Mapping[str, Any] = ()
+) -> T:
+    """Defaults <- preset <- ``extra`` (from CLI flags) <- dotted overrides, validated."""
+    data: dict[str, Any] = {}
+    if preset:
+        data = load_preset_dict(group, preset)
+    if extra:
+        data = deep_merge(data, extra)
+    data = deep_merge(data, parse_overrides(overrides))
+    return from_dict(cls, data)
+
+
+# ---------------------------------------------------------------------------------------------
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"config key {key!r}: invalid value {value!r}")
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"config key {key!r}: {value!r} is not allowed; choose one of {list(allowed)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key {key!r} is a section; give a mapping, not {value!r}")
+        return from_dict(tp, value, f"{key}.")
+    if origin in (list, tuple, typing.List, typing.Tuple):  # noqa: UP006
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+        args = get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin in (dict, typing.Dict):  # noqa: UP006
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
+            return value.lower() in {"true", "yes", "1"}
+        raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(float(value)) if float(value).is_integer() else int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return _parse_number(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+    return value
+
+
+def _parse_number(text: str) -> float:
+    """Parse ``"1e-4"``, ``"0.5"`` or a fraction such as ``"8/255"``."""
+    text = text.strip()
+    if "/" in text:
+        num, den = text.split("/", 1)
+        return float(num) / float(den)
+    return float(text)
+
+
+def check_positive(value: float, key: str, allow_zero: bool = False) -> None:
+    """Raise ConfigError unless ``value`` is > 0 (or >= 0)."""
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"config key {key!r} must be {bound}, got {value!r}")

@@ -1,0 +1,1 @@
+"""Run-time plumbing: checkpoints, run directories, seeding, devices, distributed training."""

@@ -1,0 +1,159 @@
+"""Checkpoints: tensors in safetensors, everything else in a JSON file beside it.
+
+A checkpoint ``NAME`` is two files, ``NAME.safetensors`` and ``NAME.json``, each written atomically;
+the JSON is written last and records the tensor file's size, so a truncated or mismatched pair is
+detected on load. Nothing is ever unpickled.
+
+Arbitrary nested state (optimizer ``state_dict()``, RNG states, counters) is stored with
+:func:`flatten_state`: tensors go to safetensors under generated keys and the structure with plain
+values goes to JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..errors import CheckpointError
+from .atomic import write_atomic, write_json_atomic
+
+FORMAT = "unlogit-checkpoint"
+FORMAT_VERSION = 1
+_TENSOR = "__tensor__"
+_TUPLE = "__tuple__"
+
+
+def flatten_state(obj: Any, prefix: str = "s") -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested structure into (JSON-able skeleton, {key: tensor})."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(node: Any, key: str) -> Any:
+        if isinstance(node, torch.Tensor):
+            tensors[key] = node.detach().contiguous().cpu()
+            return {_TENSOR: key}
+        if isinstance(node, dict):
+            if not all(isinstance(k, (str, int)) for k in node):
+                raise TypeError(f"cannot store dict with keys {list(node)[:3]} at {key}")
+            return {"__dict__": [[k, walk(v, f"{key}.{k}")] for k, v in node.items()]}
+        if isinstance(node, tuple):
+            return {_TUPLE: [walk(v, f"{key}.{i}") for i, v in enumerate(node)]}
+        if isinstance(node, list):
+            return [walk(v, f"{key}.{i}") for i, v in enumerate(node)]
+        if isinstance(node, (str, int, float, bool)) or node is None:
+            return node
+        raise TypeError(f"cannot store {type(node).__name__} at {key} in a checkpoint")
+
+    return walk(obj, prefix), tensors
+
+
+def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skeleton, dict):
+        if _TENSOR in skeleton:
+            return tensors[skeleton[_TENSOR]]
+        if _TUPLE in skeleton:
+            return tuple(unflatten_state(v, tensors) for v in skeleton[_TUPLE])
+        if "__dict__" in skeleton:
+            return {k: unflatten_state(v, tensors) for k, v in skeleton["__dict__"]}
+        return {k: unflatten_state(v, tensors) for k, v in skeleton.items()}
+    if isinstance(skeleton, list):
+        return [unflatten_state(v, tensors) for v in skeleton]
+    return skeleton
+
+
+def save_checkpoint(
+    path_stem: str | Path,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, Any],
+    kind: str,
+) -> None:
+    """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically (tensors first, JSON last)."""
+    stem = Path(path_stem)
+    tensor_path = stem.with_suffix(".safetensors")
+    plain = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
+    write_atomic(tensor_path, lambda tmp: save_file(plain, str(tmp)))
+    digest = _sha256(tensor_path)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "unlogit_version": __version__,
+        "tensor_file": tensor_path.name,
+        "tensor_bytes": tensor_path.stat().st_size,
+        "tensor_sha256": digest,
+        **metadata,
+    }
+    write_json_atomic(stem.with_suffix(".json"), meta)
+
+
+def load_checkpoint(
+    path_stem: str | Path, kind: str | tuple[str, ...], map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint`, checking format, kind and integrity."""
+    stem = Path(path_stem)
+    if stem.suffix in {".json", ".safetensors"}:
+        stem = stem.with_suffix("")
+    meta_path, tensor_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    if not meta_path.is_file():
+        raise CheckpointError(f"no checkpoint metadata at {meta_path}; is this an unlogit run directory?")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"checkpoint metadata {meta_path} is not valid JSON ({exc}); the file is damaged"
+        ) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path} is not an unlogit checkpoint (no format={FORMAT!r} field)")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} was written by a newer unlogit (format {meta['format_version']}); upgrade unlogit"
+        )
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if meta.get("kind") not in kinds:
+        raise CheckpointError(
+            f"{stem} holds a {meta.get('kind')!r} checkpoint, but a {' or '.join(map(repr, kinds))} is needed"
+        )
+    if not tensor_path.is_file():
+        raise CheckpointError(f"checkpoint tensors {tensor_path} are missing")
+    size = tensor_path.stat().st_size
+    if size != meta.get("tensor_bytes"):
+        raise CheckpointError(
+            f"checkpoint tensors {tensor_path} have {size} bytes, the metadata says {meta.get('tensor_bytes')}: "
+            "the file is truncated or from another run"
+        )
+    try:
+        tensors = load_file(str(tensor_path), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {tensor_path}: {exc}") from exc
+    return tensors, meta
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (used to identify weights in metric records)."""
+    return _sha256(Path(path))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def split_prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Tensors whose key starts with ``prefix + '/'``, with the prefix removed."""
+    p = prefix + "/"
+    return {k[len(p) :]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add ``prefix + '/'`` to every key."""
+    return {f"{prefix}/{k}": v for k, v in tensors.items()}

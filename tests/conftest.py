@@ -1,0 +1,101 @@
+"""Shared fixtures: offline, CPU, small. Trained models are session-scoped and built once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("UNLOGIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cpu_threads():
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_flush_denormal(True)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_env(monkeypatch, tmp_path):
+    """No test reads the user's ./data or ~/.cache: run in a temp dir with UNLOGIT_DATA unset."""
+    monkeypatch.delenv("UNLOGIT_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "cifar10" / "lossless_subsets.npz").is_file():
+        message = f"shared test data not found at {SHARED_DATA}; set UNLOGIT_SHARED_DATA"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI always has ../shared/data: a missing copy is a failure there
+        pytest.skip(message)
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cifar_npz(tmp_path_factory, shared_data) -> Path:
+    """A small CIFAR-10 npz (first 200 lossless test images) in the loader's documented format."""
+    import numpy as np
+
+    with np.load(shared_data / "cifar10" / "lossless_subsets.npz") as z:
+        x, y = z["x_test_first1000"][:200], z["y_test_first1000"][:200]
+    path = tmp_path_factory.mktemp("cifar") / "test.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def _train_tiny_classifier(root: Path, name: str, *overrides: str) -> Path:
+    from unlogit.classifiers.config import ClassifierRunConfig
+    from unlogit.classifiers.training import train_classifier
+    from unlogit.config import build_config
+
+    cfg = build_config(
+        ClassifierRunConfig, "classifier", "tiny",
+        ["data.train_size=8000", "data.test_size=500", "model.width=12", "train.epochs=6", "train.lr=0.2",
+         "train.batch_size=64", "train.progress=false", "train.eval_robust_size=100", *overrides],
+    )  # fmt: skip
+    out = root / name
+    train_classifier(cfg, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_run(tmp_path_factory) -> Path:
+    """A small CNN trained on shapes for a few seconds (a run directory)."""
+    return _train_tiny_classifier(tmp_path_factory.mktemp("runs"), "clf-tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_inverter_run(tmp_path_factory, tiny_classifier_run) -> Path:
+    """A tiny GAN inverter trained for a handful of steps (a run directory)."""
+    from unlogit.config import build_config
+    from unlogit.inversion.config import InverterRunConfig
+    from unlogit.inversion.trainer import train_inverter
+
+    cfg = build_config(InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES,
+                       {"classifier": str(tiny_classifier_run)})  # fmt: skip
+    out = tmp_path_factory.mktemp("runs") / "inv-tiny"
+    train_inverter(cfg, out)
+    return out
+
+
+TINY_GAN_OVERRIDES = [
+    "data.train_size=512",
+    "data.test_size=64",
+    "model.ch_g=4",
+    "model.ch_d=4",
+    "model.dim_z=16",
+    "train.steps=6",
+    "train.batch_size=16",
+    "train.ema_start=2",
+    "train.log_every=2",
+    "train.sample_every=3",
+    "train.checkpoint_every=3",
+    "train.eval_size=32",
+    "train.standing_stats_batches=2",
+    "train.progress=false",
+]
