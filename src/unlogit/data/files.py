@@ -1,0 +1,136 @@
+"""Loaders for files on disk: IDX (MNIST family), ``.npz`` arrays, torchvision formats, image folders."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UnlogitError
+from .base import ImageDataset
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a NumPy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as exc:
+        raise UnlogitError(f"cannot read IDX file {path}: {exc}; the file is damaged, download it again") from exc
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise UnlogitError(f"{path} is not a uint8 IDX file (bad magic number)")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise UnlogitError(f"IDX file {path} is truncated: expected {int(np.prod(shape))} values, found {body.size}")
+    return body.reshape(shape)
+
+
+def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None) -> ImageDataset:
+    """An ``.npz`` with ``x`` uint8 (N,H,W,C) or (N,H,W) and ``y`` (N,) (optional ``classes``)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            members = set(z.files)
+            if not {"x", "y"} <= members:
+                raise UnlogitError(
+                    f"{path} must contain arrays 'x' (uint8 N,H,W,C) and 'y' (N,); found {sorted(members)}"
+                )
+            x, y = z["x"], z["y"]
+            file_classes = [str(c) for c in z["classes"]] if "classes" in members else None
+    except UnlogitError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, lzma/zlib errors, pickled members, truncation
+        raise UnlogitError(
+            f"cannot read {path}: {type(exc).__name__}: {exc}; the file is damaged or not an npz"
+        ) from exc
+    if x.dtype != np.uint8:
+        raise UnlogitError(f"{path}: 'x' must be uint8 in [0,255], got {x.dtype}")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise UnlogitError(f"{path}: 'x' must be (N,H,W,C) with C in {{1,3}}, got {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise UnlogitError(f"{path}: 'y' has shape {y.shape}, expected ({x.shape[0]},)")
+    y = y.astype(np.int64)
+    names = file_classes or classes or [str(i) for i in range(int(y.max()) + 1 if y.size else 0)]
+    if y.size and (y.min() < 0 or y.max() >= len(names)):
+        raise UnlogitError(f"{path}: labels span [{y.min()}, {y.max()}] but there are {len(names)} class names")
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return ImageDataset(images, torch.from_numpy(y), names, name, split, source=str(path))
+
+
+def load_image_file(path: Path, mode: str = "RGB", size: int | None = None) -> np.ndarray:
+    """Open one image as uint8 (H,W,C), converting to ``mode``; a broken file raises naming it."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert(mode)
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnlogitError(f"cannot read image {path}: {exc}; remove or replace the file") from exc
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDataset:
+    """``root/<class>/<image>`` (or ``root/<split>/<class>/<image>`` when that exists), sorted classes."""
+    if (root / split).is_dir():
+        root = root / split
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise UnlogitError(f"image folder {root} has no class subfolders; expected ROOT/<class>/<image files>")
+    files: list[tuple[Path, int]] = []
+    for k, cls in enumerate(classes):
+        for p in sorted((root / cls).rglob("*")):
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
+                files.append((p, k))
+    if not files:
+        raise UnlogitError(f"image folder {root} has class folders but no images ({sorted(IMAGE_EXTENSIONS)})")
+    arrays = []
+    first_shape = None
+    for path, _ in files:
+        arr = load_image_file(path, "RGB", size)
+        if first_shape is None:
+            first_shape = arr.shape
+        elif arr.shape != first_shape:
+            raise UnlogitError(
+                f"image {path} is {arr.shape[1]}x{arr.shape[0]} but earlier images are "
+                f"{first_shape[1]}x{first_shape[0]}; pass data.image_size=N to resize all images"
+            )
+        arrays.append(arr)
+    x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+    y = torch.tensor([k for _, k in files])
+    return ImageDataset(x, y, classes, f"imagefolder:{root}", split, source=str(root))
+
+
+def from_torchvision(ds, name: str, split: str, classes: list[str], source: str) -> ImageDataset:
+    """Convert a torchvision CIFAR/SVHN dataset object (``data`` + targets) to an ImageDataset."""
+    data = np.asarray(ds.data)
+    if data.ndim == 4 and data.shape[-1] == 3:  # CIFAR: N,H,W,C
+        data = data.transpose(0, 3, 1, 2)
+    labels = np.asarray(getattr(ds, "targets", None) if hasattr(ds, "targets") else ds.labels)
+    return ImageDataset(
+        torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(labels.astype(np.int64)),
+        classes, name, split, source=source,
+    )  # fmt: skip
+
+
+def load_idx_pair(images: Path, labels: Path, name: str, split: str, classes: list[str]) -> ImageDataset:
+    """Images + labels IDX files (MNIST family) -> ImageDataset with (N,1,28,28) uint8 images."""
+    x = read_idx(images)
+    y = read_idx(labels)
+    if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise UnlogitError(f"IDX files {images} {x.shape} and {labels} {y.shape} do not match")
+    return ImageDataset(
+        torch.from_numpy(x[:, None].copy()), torch.from_numpy(y.astype(np.int64)), classes, name, split,
+        source=str(images.parent),
+    )  # fmt: skip

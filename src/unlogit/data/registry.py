@@ -1,0 +1,189 @@
+"""One registry for every dataset: ``get_dataset(name, split, ...)``.
+
+Names: ``shapes``, ``fashion-mnist``, ``mnist``, ``cifar10``, ``cifar100``, ``svhn``,
+``npz:PATH`` (a file, or a folder with ``train.npz``/``test.npz``), ``imagefolder:PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import ImageDataset
+from .files import from_torchvision, load_idx_pair, load_imagefolder, load_npz
+from .search import first_existing, not_found, search_roots
+from .shapes import load_shapes
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]  # fmt: skip
+MNIST_CLASSES = [str(i) for i in range(10)]
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows about a dataset before loading it."""
+
+    name: str
+    loader: Callable[..., ImageDataset]
+    how_to_get: str
+    summary: str
+
+
+def get_dataset(
+    name: str,
+    split: str = "train",
+    data_root: str | os.PathLike[str] | None = None,
+    size: int | None = None,
+    seed: int = 0,
+    download: bool = False,
+) -> ImageDataset:
+    """Load a dataset by registry name.
+
+    Args:
+        name: registry name (see module docstring).
+        split: ``train`` or ``test``.
+        data_root: extra folder searched first (``--data-root``).
+        size: keep only the first ``size`` samples (for ``shapes``: generate that many).
+        seed: the procedural seed (``shapes`` only).
+        download: allow torchvision to download when the files are not found locally.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    if name.startswith("npz:"):
+        ds = _load_npz_spec(Path(name[4:]).expanduser(), split, name)
+    elif name.startswith("imagefolder:"):
+        root = Path(name[len("imagefolder:") :]).expanduser()
+        if not root.is_dir():
+            raise not_found(name, [root], "give the folder that holds one subfolder of images per class")
+        ds = load_imagefolder(root, split)
+    elif name in REGISTRY:
+        if name == "shapes":
+            return load_shapes(split, size=size, seed=seed)
+        ds = REGISTRY[name].loader(split, data_root, download)
+    else:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(REGISTRY)} or npz:PATH or imagefolder:PATH")
+    if size is not None and size < len(ds):
+        ds = ds.subset(size)
+    return ds
+
+
+def list_datasets() -> dict[str, str]:
+    """Registry name -> one-line summary."""
+    out = {n: info.summary for n, info in REGISTRY.items()}
+    out["npz:PATH"] = "any .npz with x uint8 (N,H,W,C) and y (N,), or a folder with train.npz/test.npz"
+    out["imagefolder:PATH"] = "your own images, PATH/<class>/<image> (or PATH/<split>/<class>/<image>)"
+    return out
+
+
+# --- loaders --------------------------------------------------------------------------------------
+def _load_npz_spec(path: Path, split: str, name: str, classes: list[str] | None = None) -> ImageDataset:
+    if path.is_dir():
+        file = path / f"{split}.npz"
+        if not file.is_file():
+            raise not_found(name, [file], f"put {split}.npz (x uint8 N,H,W,C; y N) in {path}")
+        return load_npz(file, name, split, classes)
+    if not path.is_file():
+        raise not_found(name, [path], "give the path of an .npz file with arrays x (uint8 N,H,W,C) and y (N,)")
+    return load_npz(path, name, split, classes)
+
+
+def _mnist_family(name: str, folders: list[str], tv_class: str, classes: list[str], extra: list[Path]):
+    prefix = {"train": "train", "test": "t10k"}
+
+    def load(split: str, data_root, download: bool) -> ImageDataset:
+        looked: list[Path] = []
+        for root in [*search_roots(data_root), *extra]:
+            for folder in [*(root / f for f in folders), root]:
+                img = first_existing(folder / f"{prefix[split]}-images-idx3-ubyte{ext}" for ext in (".gz", ""))
+                lab = first_existing(folder / f"{prefix[split]}-labels-idx1-ubyte{ext}" for ext in (".gz", ""))
+                looked.append(folder)
+                if img and lab:
+                    return load_idx_pair(img, lab, name, split, classes)
+        if download:
+            import torchvision.datasets as tvd
+
+            root = search_roots(data_root)[0]
+            ds = getattr(tvd, tv_class)(str(root), train=split == "train", download=True)
+            return load_idx_pair(*_tv_raw_files(Path(ds.raw_folder), prefix[split]), name, split, classes)
+        raise not_found(
+            name, looked,
+            (f"apt-get install dataset-fashion-mnist (Debian) puts it in {DEBIAN_FASHION}; or "
+             if name == "fashion-mnist" else "")
+            + f"place the IDX files ({prefix[split]}-images-idx3-ubyte.gz, ...) in DIR/{name}/; "
+            "or allow torchvision's download with data.download=true (needs internet)",
+        )  # fmt: skip
+
+    return load
+
+
+def _tv_raw_files(raw: Path, prefix: str) -> tuple[Path, Path]:
+    img = first_existing(raw / f"{prefix}-images-idx3-ubyte{e}" for e in ("", ".gz"))
+    lab = first_existing(raw / f"{prefix}-labels-idx1-ubyte{e}" for e in ("", ".gz"))
+    assert img and lab, f"torchvision download left no IDX files in {raw}"
+    return img, lab
+
+
+def _torchvision_family(name: str, tv_class: str, folders: list[str], tv_folder: str, classes: list[str] | None):
+    def load(split: str, data_root, download: bool) -> ImageDataset:
+        looked: list[Path] = []
+        roots = search_roots(data_root)
+        for root in roots:
+            for folder in [*(root / f for f in folders), root]:
+                npz = folder / f"{split}.npz"
+                looked.append(npz)
+                if npz.is_file():
+                    return load_npz(npz, name, split, classes)
+            looked.append(root / tv_folder)
+            if (root / tv_folder).is_dir():
+                return _torchvision_load(root, split, download=False)
+        if download:
+            return _torchvision_load(roots[0], split, download=True)
+        raise not_found(
+            name, looked,
+            f"torchvision's format ({tv_folder}/ under DIR), or {split}.npz with x uint8 (N,H,W,C) and y "
+            f"in DIR/{folders[0]}/; or allow torchvision's download with data.download=true (needs internet)",
+        )  # fmt: skip
+
+    def _torchvision_load(root: Path, split: str, download: bool) -> ImageDataset:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, tv_class)
+        if tv_class == "SVHN":
+            ds = cls(str(root / tv_folder), split=split, download=download)
+            names = [str(i) for i in range(10)]
+        else:
+            ds = cls(str(root), train=split == "train", download=download)
+            names = list(ds.classes)
+        return from_torchvision(ds, name, split, classes or names, str(root))
+
+    return load
+
+
+REGISTRY: dict[str, DatasetInfo] = {
+    "shapes": DatasetInfo("shapes", load_shapes, "built in (procedural)",
+                          "procedural 32x32 RGB shapes, 10 classes, known nuisance factors (the default)"),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        _mnist_family("fashion-mnist", ["fashion-mnist", "FashionMNIST/raw", "fashion_mnist"], "FashionMNIST",
+                      FASHION_CLASSES, [DEBIAN_FASHION]),
+        "apt-get install dataset-fashion-mnist", "Fashion-MNIST, 28x28 greyscale, 10 classes (IDX files)"),
+    "mnist": DatasetInfo(
+        "mnist", _mnist_family("mnist", ["mnist", "MNIST/raw"], "MNIST", MNIST_CLASSES, []),
+        "torchvision download", "MNIST digits, 28x28 greyscale (IDX files)"),
+    "cifar10": DatasetInfo(
+        "cifar10", _torchvision_family("cifar10", "CIFAR10", ["cifar10", "cifar-10"], "cifar-10-batches-py",
+                                       CIFAR10_CLASSES),
+        "torchvision download or train.npz/test.npz", "CIFAR-10, 32x32 RGB, 10 classes"),
+    "cifar100": DatasetInfo(
+        "cifar100", _torchvision_family("cifar100", "CIFAR100", ["cifar100", "cifar-100"], "cifar-100-python", None),
+        "torchvision download or train.npz/test.npz", "CIFAR-100, 32x32 RGB, 100 classes"),
+    "svhn": DatasetInfo(
+        "svhn", _torchvision_family("svhn", "SVHN", ["svhn"], "svhn", [str(i) for i in range(10)]),
+        "torchvision download or train.npz/test.npz", "SVHN house numbers, 32x32 RGB, 10 classes"),
+}  # fmt: skip
