@@ -1,0 +1,212 @@
+"""Built-in classifier architectures sized for 28-64 px inputs.
+
+Every network maps *normalised* images (N,C,H,W) to logits (N,K) and exposes
+``features(x) -> (N,D)`` (the penultimate activations) and ``head`` (the final linear layer), so
+that ``forward(x) == head(features(x))``. They are built from a plain dict spec
+(``{"arch": "resnet20", "num_classes": 10, "in_channels": 3, "width": 16}``) stored with the
+weights, so a run directory can be rebuilt without pickles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+
+class _Classifier(nn.Module):
+    head: nn.Linear
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+# --- CIFAR ResNet (He et al. 2016, section 4.2): depth 6n+2, widths w, 2w, 4w -----------------
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(_Classifier):
+    """ResNet-20/32/44/56/110 for 32x32 inputs (depth = 6n + 2)."""
+
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3, width: int = 16) -> None:
+        super().__init__()
+        if (depth - 2) % 6 != 0:
+            raise ConfigError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}")
+        n = (depth - 2) // 6
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        layers, cin = [], width
+        for stage, mult in enumerate((1, 2, 4)):
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                layers.append(BasicBlock(cin, width * mult, stride))
+                cin = width * mult
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, num_classes)
+        _kaiming(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1).flatten(1)
+
+
+# --- Pre-activation ResNet-18 (He et al. 2016b), the robustness literature's CIFAR workhorse ------
+class PreActBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        skip = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + skip
+
+
+class PreActResNet18(_Classifier):
+    """ResNet-18 (pre-activation) for 32x32 (stem stride 1) or 64x64 inputs (``stem_stride=2``)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64, stem_stride: int = 1) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False)
+        blocks, cin = [], width
+        for stage, mult in enumerate((1, 2, 4, 8)):
+            for i in range(2):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(PreActBlock(cin, width * mult, stride))
+                cin = width * mult
+        self.layers = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(cin)
+        self.head = nn.Linear(cin, num_classes)
+        _kaiming(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn(self.layers(self.stem(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
+# --- WideResNet (Zagoruyko & Komodakis 2016): depth 6n+4, widen factor k ------------------------
+class WideBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, dropout: float) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False) if (stride != 1 or cin != cout) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(x))
+        skip = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(self.dropout(F.relu(self.bn2(out))))
+        return out + skip
+
+
+class WideResNet(_Classifier):
+    """WRN-depth-k; e.g. WRN-16-4 (depth=16, widen=4) or WRN-28-10."""
+
+    def __init__(
+        self, depth: int = 16, widen: int = 4, num_classes: int = 10, in_channels: int = 3, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        if (depth - 4) % 6 != 0:
+            raise ConfigError(f"WideResNet depth must be 6n+4 (16, 22, 28, 40), got {depth}")
+        n = (depth - 4) // 6
+        widths = [16, 16 * widen, 32 * widen, 64 * widen]
+        self.stem = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        blocks, cin = [], widths[0]
+        for stage in range(3):
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(WideBlock(cin, widths[stage + 1], stride, dropout))
+                cin = widths[stage + 1]
+        self.layers = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(cin)
+        self.head = nn.Linear(cin, num_classes)
+        _kaiming(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn(self.layers(self.stem(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
+# --- Small CNN: fast on CPU, for the shapes / Fashion-MNIST presets --------------------------------
+class SmallCNN(_Classifier):
+    """Three conv stages (w, 2w, 4w) with BN and max-pooling, global average pool, linear head."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+
+        def stage(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        w = width
+        self.body = nn.Sequential(
+            *stage(in_channels, w), *stage(w, w), nn.MaxPool2d(2),
+            *stage(w, 2 * w), *stage(2 * w, 2 * w), nn.MaxPool2d(2),
+            *stage(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.head = nn.Linear(4 * w, num_classes)
+        _kaiming(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def _kaiming(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+
+
+ARCHS = {
+    "small-cnn": lambda s: SmallCNN(s["num_classes"], s["in_channels"], s.get("width") or 32),
+    "resnet20": lambda s: CifarResNet(20, s["num_classes"], s["in_channels"], s.get("width") or 16),
+    "resnet32": lambda s: CifarResNet(32, s["num_classes"], s["in_channels"], s.get("width") or 16),
+    "resnet56": lambda s: CifarResNet(56, s["num_classes"], s["in_channels"], s.get("width") or 16),
+    "resnet18": lambda s: PreActResNet18(
+        s["num_classes"], s["in_channels"], s.get("width") or 64, 2 if s.get("image_size", 32) >= 64 else 1
+    ),
+    "wrn": lambda s: WideResNet(
+        s.get("depth") or 16, s.get("widen") or 4, s["num_classes"], s["in_channels"], s.get("dropout", 0.0)
+    ),
+}
+
+
+def build_arch(spec: dict[str, Any]) -> _Classifier:
+    """Build a network from its spec dict (``arch``, ``num_classes``, ``in_channels`` and options)."""
+    arch = spec.get("arch")
+    if arch not in ARCHS:
+        raise ConfigError(f"unknown classifier architecture {arch!r}; choose one of {sorted(ARCHS)}")
+    return ARCHS[arch](spec)

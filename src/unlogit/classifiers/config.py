@@ -1,0 +1,82 @@
+"""Config of ``unlogit train-classifier``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..config import check_positive
+from ..data.config import DataConfig
+from ..errors import ConfigError
+
+
+@dataclass
+class AttackConfig:
+    """PGD settings (images in [0,1]); ``step_size`` defaults to 2.5 * eps / steps."""
+
+    norm: Literal["linf", "l2"] = "linf"
+    eps: float = 8 / 255
+    steps: int = 10
+    step_size: float | None = None
+    random_start: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive(self.eps, "attack.eps", allow_zero=True)
+        check_positive(self.steps, "attack.steps", allow_zero=True)
+
+
+@dataclass
+class ClassifierModelConfig:
+    """Architecture: small-cnn, resnet20/32/56 (CIFAR ResNet), resnet18 (pre-act), wrn (WideResNet)."""
+
+    arch: Literal["small-cnn", "resnet20", "resnet32", "resnet56", "resnet18", "wrn"] = "small-cnn"
+    width: int | None = None
+    depth: int | None = None
+    widen: int | None = None
+    dropout: float = 0.0
+
+
+@dataclass
+class ClassifierTrainConfig:
+    """Optimisation, augmentation and (optionally) PGD adversarial training."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "onecycle", "constant"] = "onecycle"
+    augment: Literal["none", "flip", "crop", "crop-flip"] = "crop-flip"
+    label_smoothing: float = 0.0
+    adversarial: bool = False
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    eval_attack: AttackConfig | None = None
+    eps_warmup_epochs: float = 0.0  # adversarial training: ramp eps (and step size) linearly from 0 over N epochs
+    eval_robust_size: int = 500
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive(self.epochs, "train.epochs")
+        check_positive(self.batch_size, "train.batch_size")
+        check_positive(self.lr, "train.lr")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"config key 'train.label_smoothing' must be in [0,1), got {self.label_smoothing}")
+
+    @property
+    def robust_eval_attack(self) -> AttackConfig:
+        """The attack used for per-epoch robust accuracy (defaults to the training attack)."""
+        return self.eval_attack or self.attack
+
+
+@dataclass
+class ClassifierRunConfig:
+    """Everything ``unlogit train-classifier`` needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ClassifierModelConfig = field(default_factory=ClassifierModelConfig)
+    train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)

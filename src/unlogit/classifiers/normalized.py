@@ -1,0 +1,113 @@
+"""``NormalizedClassifier``: [0,1] images in, logits out, with class names and provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import UnlogitError
+
+
+class NormalizedClassifier(nn.Module):
+    """Normalisation + network in one module that takes images in [0,1].
+
+    Args:
+        model: maps normalised images (N,C,H,W) to logits (N,K).
+        classes: K class names.
+        mean, std: per-channel normalisation applied to [0,1] inputs (length C).
+        input_shape: expected (C,H,W); ``None`` accepts any size (e.g. global-pooling nets).
+        info: provenance (``spec``, ``arch``, training summary...), stored in metric records.
+
+    ``forward(x)``: x (N,C,H,W) float in [0,1] -> logits (N,K) float.
+    ``features(x)``: penultimate activations (N,D) when the network exposes them.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        classes: Sequence[str],
+        mean: Sequence[float] = (0.0, 0.0, 0.0),
+        std: Sequence[float] = (1.0, 1.0, 1.0),
+        input_shape: tuple[int, int, int] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.classes = list(classes)
+        c = len(mean)
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, c, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, c, 1, 1), persistent=False)
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.info: dict[str, Any] = dict(info or {})
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.mean.shape[1])
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a clear error for images of the wrong rank, channels or size."""
+        if x.ndim != 4:
+            raise UnlogitError(f"classifier expects images (N,C,H,W), got a tensor of shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise UnlogitError(
+                f"classifier expects {self.in_channels}-channel images, got {x.shape[1]} channels; "
+                f"convert the data (data.channels={self.in_channels})"
+            )
+        if self.input_shape is not None and tuple(x.shape[2:]) != tuple(self.input_shape[1:]):
+            h, w = self.input_shape[1:]
+            raise UnlogitError(
+                f"classifier expects {h}x{w} images, got {x.shape[2]}x{x.shape[3]}; resize (data.image_size={h})"
+            )
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.model(self.normalize(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations (N,D); raises for networks that do not expose them."""
+        self.check_input(x)
+        fn = getattr(self.model, "features", None)
+        if not callable(fn):
+            raise UnlogitError(
+                f"classifier {self.info.get('spec', '?')} does not expose penultimate features; "
+                "use a built-in architecture or pass a feature extractor explicitly"
+            )
+        return fn(self.normalize(x))
+
+    def train(self, mode: bool = True) -> NormalizedClassifier:
+        """Set train/eval mode; ``torch.export`` programs keep the mode they were exported in."""
+        self.training = mode
+        try:
+            self.model.train(mode)
+        except NotImplementedError:  # exported programs do not support .train()/.eval()
+            pass
+        return self
+
+    def frozen(self) -> NormalizedClassifier:
+        """Eval mode and no parameter gradients (what inversion and attacks use)."""
+        self.eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self
+
+    @torch.no_grad()
+    def predict_logits(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Logits for many images in batches, eval mode, no grads: (N,K) float32 on x's device."""
+        was_training = self.training
+        self.eval()
+        out = [self(part).float() for part in x.split(batch_size)]
+        self.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, self.num_classes, device=x.device)
+
+    def extra_repr(self) -> str:
+        return f"classes={self.num_classes}, input_shape={self.input_shape}, spec={self.info.get('spec')!r}"

@@ -1,0 +1,188 @@
+"""Standard and PGD-adversarial classifier training with exact resume."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..attacks import PGD
+from ..config import to_dict
+from ..data.base import ImageDataset
+from ..data.batching import augment, batches_per_epoch, epoch_indices
+from ..errors import TrainingDivergedError
+from ..runtime.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
+from ..runtime.device import configure_cpu, resolve_device
+from ..runtime.progress import progress
+from ..runtime.rundir import RunDir
+from ..runtime.seeding import rng_state, seed_everything, set_rng_state
+from .archs import build_arch
+from .config import AttackConfig, ClassifierRunConfig
+from .evaluation import accuracy
+from .normalized import NormalizedClassifier
+from .registry import save_run_classifier
+
+STATE_KIND = "unlogit.classifier-train-state"
+
+
+def make_attack(clf: torch.nn.Module, cfg: AttackConfig) -> PGD:
+    """A PGD attack from its config."""
+    return PGD(clf, cfg.norm, cfg.eps, cfg.steps, cfg.step_size, cfg.random_start)
+
+
+def channel_stats(ds: ImageDataset, max_samples: int = 10_000) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of a dataset's images in [0,1]."""
+    x = ds.images[:max_samples].float().div(255.0)
+    return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
+
+def build_classifier(cfg: ClassifierRunConfig, train_ds: ImageDataset) -> tuple[NormalizedClassifier, dict]:
+    """A fresh classifier for ``train_ds`` and its architecture spec."""
+    c, h, w = train_ds.image_shape
+    m = cfg.model
+    spec: dict[str, Any] = {"arch": m.arch, "num_classes": train_ds.num_classes, "in_channels": c, "image_size": h}
+    for key in ("width", "depth", "widen"):
+        if getattr(m, key) is not None:
+            spec[key] = getattr(m, key)
+    if m.dropout:
+        spec["dropout"] = m.dropout
+    mean, std = channel_stats(train_ds)
+    net = build_arch(spec)
+    info = {"arch": spec, "dataset": train_ds.name, "spec": None}
+    return NormalizedClassifier(net, train_ds.classes, mean, std, (c, h, w), info), spec
+
+
+def _optimizer(cfg: ClassifierRunConfig, params) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.optimizer == "adam":
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov, weight_decay=t.weight_decay)
+
+
+def _scheduler(cfg: ClassifierRunConfig, opt: torch.optim.Optimizer, total_steps: int):
+    t = cfg.train
+    if t.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=total_steps, pct_start=0.25)
+    if t.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Train a classifier into run directory ``out``; returns the final summary.
+
+    Every epoch: clean test accuracy, PGD accuracy on the first ``train.eval_robust_size`` test
+    images, a line in metrics.jsonl and ``checkpoints/last`` (model, optimizer, scheduler, RNG,
+    epoch). ``resume=True`` continues from that checkpoint and reproduces an uninterrupted run.
+    """
+    t = cfg.train
+    configure_cpu(t.threads)
+    device = resolve_device(t.device)
+    run = RunDir(out, "classifier", cfg, resume=resume)
+    train_ds, test_ds = cfg.data.load("train"), cfg.data.load("test")
+    if device.type == "cuda":  # GPU-resident data: no host->device copies per step
+        train_ds.to(device)
+        test_ds.to(device)
+    seed_everything(t.seed)
+    clf, spec = build_classifier(cfg, train_ds)
+    clf.to(device)
+    steps = batches_per_epoch(len(train_ds), t.batch_size)
+    opt = _optimizer(cfg, clf.parameters())
+    sched = _scheduler(cfg, opt, steps * t.epochs)
+    attack = make_attack(clf, t.attack) if t.adversarial else None
+    eval_attack = make_attack(clf, t.robust_eval_attack)
+    start_epoch, history = 0, []
+    if resume:
+        start_epoch, history = _restore(run.checkpoints / "last", clf, opt, sched, device)
+        run.truncate_log("epoch", start_epoch)
+    for epoch in range(start_epoch, t.epochs):
+        t0 = time.perf_counter()
+        clf.train()
+        order = epoch_indices(len(train_ds), t.seed, epoch)
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = progress(range(steps), t.progress, desc=f"epoch {epoch + 1}/{t.epochs}")
+        for step in bar:
+            x, y = train_ds.batch(order[step * t.batch_size : (step + 1) * t.batch_size], device)
+            x = augment(x, t.augment)
+            if attack is not None:
+                _warm_up(attack, t, epoch + step / steps)
+                clf.eval()
+                x = attack(x, y)
+                clf.train()
+            logits = clf(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"classifier loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good "
+                    f"checkpoint is {run.checkpoints / 'last'}. Lower train.lr (now {t.lr})"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        clean = accuracy(clf, test_ds, device=device)
+        robust = accuracy(clf, test_ds, eval_attack, n=t.eval_robust_size, device=device)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "test_acc": clean["accuracy"],
+            "robust_acc": robust["accuracy"],
+            "robust_attack": robust["attack"],
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(record)
+        run.log(record)
+        print(
+            f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
+            f"test {record['test_acc']:.1%}  pgd {record['robust_acc']:.1%}  ({record['seconds']:.1f}s)",
+            flush=True,
+        )
+        _save_state(run.checkpoints / "last", clf, opt, sched, epoch + 1, history)
+    summary = {
+        "clean_acc": history[-1]["test_acc"],
+        "robust_acc": history[-1]["robust_acc"],
+        "robust_attack": to_dict(t.robust_eval_attack),
+        "adversarial_training": t.adversarial,
+        "train_attack": to_dict(t.attack) if t.adversarial else None,
+        "epochs": t.epochs,
+        "dataset": cfg.data.name,
+        "n_test": len(test_ds),
+    }
+    save_run_classifier(run.path, clf, spec, summary)
+    return summary
+
+
+def _warm_up(attack: PGD, t, progress_epochs: float) -> None:
+    """Scale the training attack's eps and step size by min(1, progress / eps_warmup_epochs)."""
+    scale = 1.0 if t.eps_warmup_epochs <= 0 else min(1.0, progress_epochs / t.eps_warmup_epochs)
+    attack.eps = t.attack.eps * scale
+    attack.step_size = (t.attack.step_size or 2.5 * t.attack.eps / max(t.attack.steps, 1)) * scale
+
+
+def _save_state(stem: Path, clf, opt, sched, epoch: int, history: list) -> None:
+    skeleton, tensors = flatten_state(
+        {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state()}, "state"
+    )
+    tensors.update({f"model/{k}": v for k, v in clf.model.state_dict().items()})
+    save_checkpoint(stem, tensors, {"epoch": epoch, "history": history, "state": skeleton}, STATE_KIND)
+
+
+def _restore(stem: Path, clf, opt, sched, device) -> tuple[int, list]:
+    tensors, meta = load_checkpoint(stem, STATE_KIND)
+    clf.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    state = unflatten_state(meta["state"], tensors)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"])
+    clf.to(device)
+    return int(meta["epoch"]), list(meta["history"])

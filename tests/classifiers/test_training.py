@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+
+import torch
+
+from unlogit.classifiers import load_classifier
+from unlogit.classifiers.config import ClassifierRunConfig
+from unlogit.classifiers.evaluation import accuracy
+from unlogit.classifiers.training import train_classifier
+from unlogit.config import build_config
+from unlogit.data import get_dataset
+from unlogit.errors import UnlogitError
+from unlogit.runtime.checkpoint import load_checkpoint
+
+from ..conftest import _train_tiny_classifier
+
+
+def test_learns_far_above_chance(tiny_classifier_run):
+    summary = json.loads((tiny_classifier_run / "model.json").read_text())["summary"]
+    assert summary["clean_acc"] >= 0.8  # chance is 0.1
+    for name in ("config.yaml", "run.json", "metrics.jsonl", "checkpoints/last.json"):
+        assert (tiny_classifier_run / name).is_file(), name
+    records = [json.loads(line) for line in (tiny_classifier_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+
+
+def test_adversarial_training_is_more_robust(tmp_path, tiny_classifier_run):
+    robust_run = _train_tiny_classifier(tmp_path, "robust", "train.adversarial=true", "train.attack.steps=2",
+                                        "train.attack.step_size=0.02", "train.lr=0.1",
+                                        "train.eps_warmup_epochs=3")  # fmt: skip
+    test = get_dataset("shapes", "test", size=300)
+    pgd = {"norm": "linf", "eps": 8 / 255, "steps": 5}
+    from unlogit.attacks import PGD
+
+    accs = {}
+    for name, run in (("standard", tiny_classifier_run), ("robust", robust_run)):
+        clf = load_classifier(str(run))
+        accs[name] = accuracy(clf, test, PGD(clf, **pgd))["accuracy"]
+    assert accs["robust"] > accs["standard"] + 0.1, accs
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    overrides = ["data.train_size=1024", "data.test_size=128", "model.width=4", "train.batch_size=64",
+                 "train.eval_robust_size=32", "train.progress=false", "train.augment=crop-flip",
+                 "train.adversarial=true", "train.attack.steps=1"]  # fmt: skip
+    full = build_config(ClassifierRunConfig, "classifier", "tiny", [*overrides, "train.epochs=2"])
+    train_classifier(full, tmp_path / "full")
+    # an interrupted run: same config, stopped after epoch 1, then resumed to epoch 2
+    part = build_config(ClassifierRunConfig, "classifier", "tiny", [*overrides, "train.epochs=2"])
+    _run_one_epoch_then_stop(part, tmp_path / "part")
+    train_classifier(part, tmp_path / "part", resume=True)
+    a, _ = load_checkpoint(tmp_path / "full" / "model", "unlogit.classifier")
+    b, _ = load_checkpoint(tmp_path / "part" / "model", "unlogit.classifier")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    lines = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def _run_one_epoch_then_stop(cfg, out):
+    """Simulate an interruption: train with a callback that raises after the first epoch's checkpoint."""
+    import unlogit.classifiers.training as training
+
+    original = training._save_state
+
+    def save_then_stop(*args, **kwargs):
+        original(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    training._save_state = save_then_stop
+    try:
+        train_classifier(cfg, out)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        training._save_state = original
+
+
+def test_existing_run_directory_is_not_overwritten(tiny_classifier_run):
+    cfg = build_config(ClassifierRunConfig, "classifier", "tiny")
+    try:
+        train_classifier(cfg, tiny_classifier_run)
+    except UnlogitError as exc:
+        assert "already exists" in str(exc) and "--resume" in str(exc)
+    else:
+        raise AssertionError("expected an error")
