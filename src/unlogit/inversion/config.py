@@ -1,0 +1,97 @@
+"""Config of ``unlogit train`` (the logit inverter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..config import check_positive
+from ..data.config import DataConfig
+from ..errors import ConfigError
+
+
+@dataclass
+class InverterModelConfig:
+    """Generator/discriminator shapes (BigGAN conventions; ``ch`` is BigGAN's channel multiplier).
+
+    ``method``: ``gan`` (the paper), ``pixel`` / ``dosovitskiy`` (up-conv decoder baselines, width
+    ``ch_g``), ``optimize`` (no training; ``opt_*`` settings).
+    """
+
+    method: Literal["gan", "pixel", "dosovitskiy", "optimize"] = "gan"
+    resolution: int | None = None  # default: the dataset's image size
+    ch_g: int = 64
+    ch_d: int = 64
+    dim_z: int = 120
+    g_channels: list[int] | None = None  # per-layer width multipliers overriding the table (see Generator)
+    d_channels: list[int] | None = None
+    attention: list[int] = field(default_factory=list)
+    shared_dim: int = 0
+    cbn_hidden: int | None = None
+    encoder: Literal["none", "standardize", "log-softmax", "temperature"] = "standardize"
+    temperature: float = 1.0
+    sn_g: bool = True
+    opt_steps: int = 200
+    opt_lr: float = 0.1
+    opt_tv: float = 0.05
+    opt_l2: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.resolution is not None and self.resolution not in (28, 32, 64, 128):
+            raise ConfigError(f"config key 'model.resolution' must be one of [28, 32, 64, 128], got {self.resolution}")
+        for key in ("ch_g", "ch_d", "dim_z"):
+            check_positive(getattr(self, key), f"model.{key}")
+
+
+@dataclass
+class InverterTrainConfig:
+    """GAN optimisation (hinge loss, Adam beta1=0, n_dis D steps per G step, EMA of G)."""
+
+    steps: int = 10_000  # G steps
+    max_minutes: float | None = None  # stop early (cleanly, with a checkpoint) after this wall time
+    batch_size: int = 64
+    n_dis: int = 2
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    accumulate: int = 1
+    ema: bool = True
+    ema_decay: float = 0.999
+    ema_start: int = 1000
+    standing_stats_batches: int = 16
+    amp: Literal["auto", "off", "bf16"] = "auto"
+    augment: Literal["none", "flip", "crop", "crop-flip"] = "none"
+    logit_cache: bool = True
+    logit_loss: float = 0.0
+    lambda_img: float = 1.0  # decoder baselines: pixel MSE weight
+    lambda_feat: float = 0.0  # feature MSE weight (classifier penultimate features)
+    lambda_adv: float = 0.0  # adversarial (hinge) weight
+    log_every: int = 100
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    eval_size: int = 500
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "n_dis", "lr_g", "lr_d", "accumulate", "log_every", "sample_every",
+                    "checkpoint_every"):  # fmt: skip
+            check_positive(getattr(self, key), f"train.{key}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"config key 'train.ema_decay' must be in [0, 1), got {self.ema_decay}")
+        for key in ("logit_loss", "lambda_img", "lambda_feat", "lambda_adv"):
+            check_positive(getattr(self, key), f"train.{key}", allow_zero=True)
+
+
+@dataclass
+class InverterRunConfig:
+    """Everything ``unlogit train`` needs: the classifier to invert, data, model and training."""
+
+    classifier: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: InverterModelConfig = field(default_factory=InverterModelConfig)
+    train: InverterTrainConfig = field(default_factory=InverterTrainConfig)

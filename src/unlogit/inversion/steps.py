@@ -1,0 +1,125 @@
+"""One optimisation step per inversion method, sharing the trainer's data stream and state.
+
+- :func:`gan_step` (the paper): ``n_dis`` hinge D steps, then one hinge G step; real and fake go
+  through D in one forward (one DDP forward per backward, batched D work).
+- :func:`decoder_step` (``pixel`` and ``dosovitskiy`` baselines): lambda_img * pixel MSE +
+  lambda_feat * feature MSE (+ lambda_adv * hinge adversarial loss with its own D step).
+
+Each returns a dict of scalar tensors for logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..classifiers.normalized import NormalizedClassifier
+from .baselines import feature_loss
+from .config import InverterTrainConfig
+from .losses import hinge_d_loss, hinge_g_loss, logit_consistency_loss
+from .state import TrainState
+
+
+@dataclass
+class StepContext:
+    """What a step needs: the state, the (possibly DDP-wrapped) G and D, the classifier, the data."""
+
+    state: TrainState
+    G: nn.Module
+    D: nn.Module | None
+    clf: NormalizedClassifier
+    draw: Callable[[], tuple[torch.Tensor, torch.Tensor]]  # -> real images (B,C,H,W), raw logits (B,K)
+    amp: Any
+    train: InverterTrainConfig
+    device: torch.device
+
+
+def _d_step(ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One discriminator update over ``accumulate`` batches; returns the last batch's numbers."""
+    st, t = ctx.state, ctx.train
+    st.opt_d.zero_grad(set_to_none=True)
+    for _ in range(t.accumulate):
+        x, l = ctx.draw()
+        cond = st.G.encoder(l)
+        with torch.no_grad(), ctx.amp:
+            fake = fake_fn(l)
+        with ctx.amp:
+            scores = ctx.D(torch.cat([x, fake.to(x.dtype)]), torch.cat([cond, cond]))
+        d_real, d_fake = scores.float().chunk(2)
+        loss_d = hinge_d_loss(d_real, d_fake)
+        (loss_d / t.accumulate).backward()
+    st.opt_d.step()
+    numbers = {"loss_d": loss_d.detach(), "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+    return {**numbers, "x": x, "l": l}
+
+
+def _adversarial_g(ctx: StepContext, fake: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """G's hinge loss through the *unwrapped* D (no D weight gradients, no D all-reduce)."""
+    D = ctx.state.D
+    D.requires_grad_(False)
+    with ctx.amp:
+        d_gen = D(fake, cond)
+    D.requires_grad_(True)
+    return hinge_g_loss(d_gen)
+
+
+def gan_step(ctx: StepContext) -> dict[str, torch.Tensor]:
+    """The paper's method: n_dis hinge D steps, one hinge G step (reusing the last real logits)."""
+    st, t = ctx.state, ctx.train
+    for _ in range(t.n_dis):
+        out = _d_step(ctx, lambda l: ctx.G(l, st.G.sample_noise(len(l), ctx.device)))
+    l = out.pop("l")
+    out.pop("x")
+    cond = st.G.encoder(l)
+    st.opt_g.zero_grad(set_to_none=True)
+    for _ in range(t.accumulate):
+        with ctx.amp:
+            fake = ctx.G(l, st.G.sample_noise(len(l), ctx.device))
+        loss_g = _adversarial_g(ctx, fake, cond)
+        if t.logit_loss > 0:  # explicit, reported option; not the paper's method
+            loss_g = loss_g + t.logit_loss * logit_consistency_loss(st.G.encoder(ctx.clf(fake.float())), cond)
+        (loss_g / t.accumulate).backward()
+    st.opt_g.step()
+    out["loss_g"] = loss_g.detach()
+    return out
+
+
+def decoder_step(ctx: StepContext) -> dict[str, torch.Tensor]:
+    """``pixel`` / ``dosovitskiy``: weighted pixel, feature and (optional) adversarial losses."""
+    st, t = ctx.state, ctx.train
+    out: dict[str, torch.Tensor] = {}
+    if t.lambda_adv > 0 and ctx.D is not None:
+        out = _d_step(ctx, lambda l: ctx.G(l, None))
+        x, l = out.pop("x"), out.pop("l")
+    else:
+        x, l = ctx.draw()
+    st.opt_g.zero_grad(set_to_none=True)
+    with ctx.amp:
+        x_hat = ctx.G(l, None)
+    loss_img = F.mse_loss(x_hat.float(), x.float())
+    loss = t.lambda_img * loss_img
+    out["loss_img"] = loss_img.detach()
+    if t.lambda_feat > 0:
+        loss_feat = feature_loss(ctx.clf, x, x_hat.float())
+        loss = loss + t.lambda_feat * loss_feat
+        out["loss_feat"] = loss_feat.detach()
+    if t.lambda_adv > 0 and ctx.D is not None:
+        loss_adv = _adversarial_g(ctx, x_hat, st.G.encoder(l))
+        loss = loss + t.lambda_adv * loss_adv
+        out["loss_adv"] = loss_adv.detach()
+    loss.backward()
+    st.opt_g.step()
+    out["loss_g"] = loss.detach()
+    return out
+
+
+STEPS: dict[str, Callable[[StepContext], dict[str, torch.Tensor]]] = {
+    "gan": gan_step,
+    "pixel": decoder_step,
+    "dosovitskiy": decoder_step,
+}

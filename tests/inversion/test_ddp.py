@@ -1,0 +1,27 @@
+"""A 2-process gloo run on CPU: DDP trains, and both ranks end with identical weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from ..conftest import TINY_GAN_OVERRIDES
+
+
+def test_torchrun_two_processes_keep_identical_weights(tmp_path, tiny_classifier_run):
+    out = tmp_path / "ddp"
+    overrides = [o for o in TINY_GAN_OVERRIDES if not o.startswith("train.steps")] + ["train.steps=4"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-port=0", "-m", "unlogit",
+           "train", "--classifier", str(tiny_classifier_run), "--preset", "tiny", "--out", str(out),
+           "--device", "cpu", *overrides]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "UNLOGIT_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    digests = [json.loads((out / "checkpoints" / f"rank{r}_params.json").read_text())["sha256"] for r in (0, 1)]
+    assert digests[0] == digests[1]
+    assert (out / "model.json").is_file()
+    # rank 0 alone logs: one line per log step, no duplicates
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 4]  # two log lines and the final summary line

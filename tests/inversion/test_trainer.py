@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import unlogit
+from unlogit.classifiers import load_classifier
+from unlogit.config import build_config
+from unlogit.data import get_dataset
+from unlogit.errors import CheckpointError, UnlogitError
+from unlogit.inversion.config import InverterRunConfig
+from unlogit.inversion.evaluation import reconstruction_summary
+from unlogit.inversion.state import TrainState, generator_spec
+from unlogit.inversion.trainer import train_inverter
+from unlogit.runtime.checkpoint import load_checkpoint
+
+from ..conftest import TINY_GAN_OVERRIDES
+
+
+def _cfg(classifier, *overrides):
+    return build_config(InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, *overrides],
+                        {"classifier": str(classifier)})  # fmt: skip
+
+
+def test_run_directory_contents(tiny_inverter_run):
+    for name in ("config.yaml", "run.json", "metrics.jsonl", "model.json", "model.safetensors",
+                 "checkpoints/last.json", "figures/samples_latest.png"):  # fmt: skip
+        assert (tiny_inverter_run / name).is_file(), name
+    records = [json.loads(line) for line in (tiny_inverter_run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if not r.get("final")]
+    assert [r["step"] for r in steps] == [2, 4, 6]
+    for r in steps:
+        for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "sigma_d_max", "sigma_g_max"):
+            assert math.isfinite(r[key]), key
+    assert records[-1]["final"] and 0 <= records[-1]["label_agreement"] <= 1
+
+
+def test_one_step_changes_weights(tmp_path, tiny_classifier_run):
+    cfg = _cfg(tiny_classifier_run, "train.steps=1", "train.ema=false")
+    train_inverter(cfg, tmp_path / "run")
+    torch.manual_seed(cfg.train.seed)
+    fresh = TrainState.create(cfg, generator_spec(cfg, 10, 3, 32), torch.device("cpu"))
+    trained, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last", "unlogit.inverter-train-state")
+    for prefix, module in (("G", fresh.G), ("D", fresh.D)):
+        changed = [k for k, v in module.state_dict().items()
+                   if k.endswith("original") and not torch.equal(v, trained[f"{prefix}/{k}"])]  # fmt: skip
+        assert changed, f"{prefix} weights did not change"
+
+
+def test_resume_equals_uninterrupted(tmp_path, tiny_classifier_run, monkeypatch):
+    cfg = _cfg(tiny_classifier_run)
+    train_inverter(cfg, tmp_path / "full")
+    original = TrainState.save
+
+    def save_then_stop(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise KeyboardInterrupt  # interrupted right after the step-3 checkpoint
+
+    monkeypatch.setattr(TrainState, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_inverter(cfg, tmp_path / "part")
+    monkeypatch.setattr(TrainState, "save", original)
+    assert json.loads((tmp_path / "part" / "checkpoints" / "last.json").read_text())["step"] == 3
+    train_inverter(cfg, tmp_path / "part", resume=True)
+    a, _ = load_checkpoint(tmp_path / "full" / "checkpoints" / "last", "unlogit.inverter-train-state")
+    b, _ = load_checkpoint(tmp_path / "part" / "checkpoints" / "last", "unlogit.inverter-train-state")
+    assert a.keys() == b.keys()
+    for key in a:
+        if key.startswith(("G/", "D/", "G_ema/")) or "exp_avg" in key:
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_short_run_beats_untrained_generator(tmp_path, tiny_classifier_run):
+    cfg = _cfg(tiny_classifier_run, "data.train_size=4000", "model.ch_g=8", "model.ch_d=8", "model.dim_z=32",
+               "train.steps=120", "train.batch_size=32", "train.ema_start=60", "train.lr_g=4e-4", "train.lr_d=4e-4",
+               "train.log_every=40", "train.sample_every=1000", "train.checkpoint_every=1000",
+               "train.eval_size=200")  # fmt: skip
+    summary = train_inverter(cfg, tmp_path / "run")
+    clf = load_classifier(str(tiny_classifier_run))
+    test = get_dataset("shapes", "test", size=200)
+    torch.manual_seed(0)
+    untrained = TrainState.create(cfg, generator_spec(cfg, 10, 3, 32), torch.device("cpu")).G
+    untrained.encoder.fit(clf.predict_logits(test.batch(torch.arange(200))[0]))
+    base = reconstruction_summary(untrained, clf, test, 200, "cpu")
+    assert summary["colour_correlation"] > base["colour_correlation"] + 0.3, (summary, base)
+    assert summary["mse"] < base["mse"], (summary, base)
+
+
+def test_inverter_api(tiny_inverter_run):
+    inv = unlogit.load_inverter(tiny_inverter_run)
+    x = get_dataset("shapes", "test", size=5).batch(torch.arange(5))[0]
+    rec = inv.reconstruct(x, samples=3, seed=1)
+    assert rec.shape == (5, 3, 3, 32, 32) and rec.min() >= 0 and rec.max() <= 1
+    assert torch.equal(rec, inv.reconstruct(x, samples=3, seed=1))  # seeded noise is reproducible
+    assert not torch.equal(rec[:, 0], rec[:, 1])  # different noise draws differ
+    logits = inv.logits(x)
+    assert torch.allclose(inv.generate(logits, seed=4), inv.generate(logits, seed=4))
+
+
+def test_bad_inputs_are_explained(tiny_inverter_run, tiny_classifier_run, tmp_path):
+    inv = unlogit.load_inverter(tiny_inverter_run)
+    with pytest.raises(UnlogitError, match=r"logits of shape \(N, 10\).*\(2, 5\)"):
+        inv.generate(torch.randn(2, 5))
+    with pytest.raises(UnlogitError, match="NaN"):
+        inv.generate(torch.full((2, 10), float("nan")))
+    with pytest.raises(UnlogitError, match=r"\(N,3,32,32\)"):
+        inv.reconstruct(torch.rand(2, 3, 28, 28))
+    with pytest.raises(UnlogitError, match="noise must have shape"):
+        inv.generate(torch.randn(2, 10), noise=torch.randn(2, 3))
+    with pytest.raises(CheckpointError, match="not an inverter run directory"):
+        unlogit.load_inverter(tmp_path)
+    with pytest.raises(CheckpointError, match="'unlogit.classifier', not an inverter"):
+        unlogit.load_inverter(tiny_classifier_run)
+    with pytest.raises(UnlogitError, match="3-channel images, got 1"):
+        train_inverter(_cfg(tiny_classifier_run, "data.name=fashion-mnist", "data.image_size=32",
+                            f"data.root={tmp_path}", "data.channels=1"), tmp_path / "x")  # fmt: skip
