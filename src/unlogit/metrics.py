@@ -1,0 +1,123 @@
+"""Reconstruction metrics, all offline.
+
+Every function takes images in [0,1] as (N,C,H,W) float tensors. Results that depend on a feature
+extractor carry a :class:`MetricProvenance` (extractor name, weights hash, sample count, seed) so two
+numbers are only compared when they should be.
+
+- pixel fidelity: :func:`psnr`, :func:`ssim` (torchmetrics)
+- logit consistency: :func:`logit_consistency` (relative error and argmax agreement under f)
+- evaluator agreement: :func:`evaluator_agreement` (top-1 / top-5 of an independent classifier)
+- realism: :func:`frechet_distance` in any feature space (torchmetrics' FID machinery)
+- what the logits leave open: :func:`diversity` of several reconstructions of the same logits
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from .classifiers.normalized import NormalizedClassifier
+
+
+@dataclass(frozen=True)
+class MetricProvenance:
+    """What a feature-space number was computed with."""
+
+    extractor: str
+    weights_sha256: str | None
+    n: int
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB (N,); identical images give +inf."""
+    return peak_signal_noise_ratio(x_hat.float(), x.float(), data_range=1.0, reduction="none", dim=(1, 2, 3))
+
+
+def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM (N,) in [-1, 1] (Gaussian window 7 for images under 64 px, else 11)."""
+    kernel = 7 if min(x.shape[-2:]) < 64 else 11
+    return structural_similarity_index_measure(
+        x_hat.float(), x.float(), data_range=1.0, reduction="none", kernel_size=kernel
+    )
+
+
+@torch.no_grad()
+def logit_consistency(clf: NormalizedClassifier, x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, float]:
+    """How well f(x_hat) matches f(x): relative L2 error and argmax agreement."""
+    l, l_hat = clf.predict_logits(x), clf.predict_logits(x_hat)
+    rel = (l_hat - l).norm(dim=1) / l.norm(dim=1).clamp_min(1e-12)
+    agree = (l.argmax(1) == l_hat.argmax(1)).float().mean()
+    return {"logit_rel_error": float(rel.mean()), "logit_argmax_agreement": float(agree)}
+
+
+@torch.no_grad()
+def evaluator_agreement(evaluator: NormalizedClassifier, x_hat: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Top-1 / top-5 agreement of an independent evaluator's prediction on x_hat with ``labels`` (N,)."""
+    logits = evaluator.predict_logits(x_hat)
+    k = min(5, logits.shape[1])
+    top = logits.topk(k, dim=1).indices.cpu()
+    labels = labels.cpu()
+    return {
+        "evaluator_top1": float((top[:, 0] == labels).float().mean()),
+        "evaluator_top5": float((top == labels[:, None]).any(1).float().mean()),
+    }
+
+
+class ClassifierFeatures(nn.Module):
+    """Penultimate features of a classifier as a torchmetrics feature extractor ([0,1] images in)."""
+
+    def __init__(self, clf: NormalizedClassifier) -> None:
+        super().__init__()
+        self.clf = clf
+        c, h, w = clf.input_shape or (clf.in_channels, 32, 32)
+        with torch.no_grad():
+            self.num_features = int(clf.features(torch.zeros(1, c, h, w, device=clf.mean.device)).shape[1])
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.clf.features(x.to(self.clf.mean.device)).float()
+
+
+@torch.no_grad()
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, batch_size: int = 256) -> float:
+    """Frechet distance between Gaussians fitted to extractor features of ``real`` and ``fake`` images.
+
+    ``extractor`` maps [0,1] images to (N,D) features (e.g. :class:`ClassifierFeatures`).
+    """
+    fid = FrechetInceptionDistance(feature=extractor, normalize=True, reset_real_features=True)
+    fid.set_dtype(torch.float64)
+    for part in real.split(batch_size):
+        fid.update(part, real=True)
+    for part in fake.split(batch_size):
+        fid.update(part, real=False)
+    return float(fid.compute())
+
+
+@torch.no_grad()
+def diversity(samples: torch.Tensor, extractor: nn.Module | None = None) -> dict[str, float]:
+    """Mean pairwise distance between S reconstructions of the same logits.
+
+    samples: (N,S,C,H,W) in [0,1], S >= 2. Returns the mean per-pixel L2 distance (RMS difference)
+    and, with an extractor, the mean pairwise feature distance relative to the feature norm.
+    """
+    n, s = samples.shape[:2]
+    if s < 2:
+        raise ValueError("diversity needs at least 2 samples per logit vector")
+    i, j = torch.triu_indices(s, s, offset=1)
+    flat = samples.flatten(2).float()
+    pix = ((flat[:, i] - flat[:, j]) ** 2).mean(-1).sqrt().mean()
+    out = {"diversity_pixel": float(pix)}
+    if extractor is not None:
+        feats = extractor(samples.flatten(0, 1)).view(n, s, -1).float()
+        dist = (feats[:, i] - feats[:, j]).norm(dim=-1)
+        out["diversity_feature"] = float((dist / feats.norm(dim=-1).mean().clamp_min(1e-12)).mean())
+    return out

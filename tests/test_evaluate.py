@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from unlogit.cli import main
+from unlogit.errors import UnlogitError
+from unlogit.evaluate import COLUMNS
+
+
+@pytest.fixture(scope="module")
+def evaluator_run(tmp_path_factory):
+    from .conftest import _train_tiny_classifier
+
+    return _train_tiny_classifier(tmp_path_factory.mktemp("eval"), "evaluator", "model.arch=resnet20",
+                                  "train.seed=1", "train.epochs=2")  # fmt: skip
+
+
+def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_run, evaluator_run, tiny_classifier_run):
+    from unlogit.config import build_config, deep_merge, load_preset_dict
+    from unlogit.inversion.config import InverterRunConfig
+    from unlogit.inversion.trainer import train_inverter
+
+    from .conftest import TINY_GAN_OVERRIDES
+
+    extra = deep_merge(load_preset_dict("inverter", "methods/pixel"), {"classifier": str(tiny_classifier_run)})
+    pixel = tmp_path / "pixel"
+    train_inverter(build_config(InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES, extra), pixel)
+    out = tmp_path / "eval"
+    code = main(["evaluate", str(tiny_inverter_run), str(pixel), "--dataset", "shapes", "--n", "40",
+                 "--evaluator", str(evaluator_run), "--samples", "2", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "evaluate.json").read_text())
+    assert set(result["inverters"]) == {tiny_inverter_run.name, "pixel"}
+    for row in result["inverters"].values():
+        for col in COLUMNS[1:]:
+            assert col in row, col
+        assert set(row["per_class"]) <= set(result["inverters"][tiny_inverter_run.name]["per_class"]) | set(
+            row["per_class"]
+        )
+    assert result["provenance"]["n"] == 40 and result["provenance"]["weights_sha256"]
+    rows = list(csv.reader((out / "evaluate.csv").read_text().splitlines()))
+    assert rows[0] == COLUMNS and len(rows) == 3
+    assert (out / "evaluate.md").read_text().startswith("| inverter |")
+
+
+def test_evaluator_must_be_independent(tmp_path, tiny_inverter_run, tiny_classifier_run):
+    from unlogit.data import get_dataset
+    from unlogit.evaluate import evaluate
+
+    data = get_dataset("shapes", "test", size=10)
+    with pytest.raises(UnlogitError, match="independent"):
+        evaluate([tiny_inverter_run], data, str(tiny_classifier_run))

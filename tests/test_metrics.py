@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from unlogit.metrics import diversity, evaluator_agreement, frechet_distance, psnr, ssim
+
+
+class _Identity(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.num_features = d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def test_identical_images_psnr_inf_ssim_one():
+    x = torch.rand(3, 3, 32, 32)
+    assert torch.isinf(psnr(x, x)).all()
+    assert torch.allclose(ssim(x, x), torch.ones(3))
+
+
+def test_psnr_matches_definition():
+    x = torch.full((1, 1, 8, 8), 0.5)
+    y = x + 0.1
+    assert math.isclose(float(psnr(x, y)[0]), 20.0, abs_tol=1e-3)  # 10 log10(1 / 0.01)
+
+
+def test_frechet_distance_of_two_gaussians_matches_closed_form():
+    g = torch.Generator().manual_seed(0)
+    n, d = 20_000, 3
+    mu1, mu2 = torch.tensor([0.0, 1.0, -1.0]), torch.tensor([0.5, 1.0, 0.0])
+    s1, s2 = torch.tensor([1.0, 0.5, 2.0]), torch.tensor([1.0, 1.5, 1.0])
+    a = (mu1 + s1 * torch.randn(n, d, generator=g)).view(n, d, 1, 1)
+    b = (mu2 + s2 * torch.randn(n, d, generator=g)).view(n, d, 1, 1)
+    expected = float(((mu1 - mu2) ** 2).sum() + ((s1 - s2) ** 2).sum())  # diagonal covariances
+    assert math.isclose(frechet_distance(a, b, _Identity(d)), expected, rel_tol=0.05)
+    assert frechet_distance(a, a, _Identity(d)) < 1e-3
+
+
+def test_diversity_zero_for_identical_samples_and_positive_otherwise():
+    same = torch.rand(4, 1, 3, 8, 8).expand(4, 3, 3, 8, 8)
+    assert diversity(same)["diversity_pixel"] == 0
+    varied = torch.rand(4, 3, 3, 8, 8)
+    out = diversity(varied, _Identity(3 * 8 * 8))
+    assert out["diversity_pixel"] > 0.3 and out["diversity_feature"] > 0
+
+
+def test_evaluator_agreement_top1_top5(tiny_classifier_run):
+    from unlogit.classifiers import load_classifier
+    from unlogit.data import get_dataset
+
+    clf = load_classifier(str(tiny_classifier_run))
+    x, y = get_dataset("shapes", "test", size=100).batch(torch.arange(100))
+    out = evaluator_agreement(clf, x, y)
+    assert 0.6 <= out["evaluator_top1"] <= out["evaluator_top5"] <= 1
+    wrong = evaluator_agreement(clf, x, (y + 1) % 10)
+    assert wrong["evaluator_top1"] < 0.2
