@@ -1,0 +1,195 @@
+"""``unlogit study``: a whole study as resumable stages.
+
+Stages: train classifiers -> train inverters -> compare (same images, same noise: a Figure-1 grid
+and a metrics table). A stage whose output is complete (``model.json`` written) is skipped; a
+half-finished one (``checkpoints/last`` present) is resumed.
+
+A study config (``configs/study/NAME.yaml``)::
+
+    name: demo
+    data: {name: shapes}                      # shared data section (merged into every stage)
+    classifiers:
+      standard: {preset: tiny, overrides: [...]}
+      robust:   {preset: tiny-robust}
+    inverters:
+      standard: {classifier: standard, preset: tiny, overrides: [train.max_minutes=3]}
+    compare: {n: 12, samples: 2, eval_size: 500}
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .config import build_config, deep_merge, presets_dir, to_dict
+from .errors import ConfigError
+from .runtime.atomic import write_json_atomic, write_text_atomic
+
+
+@dataclass
+class StageSpec:
+    preset: str
+    overrides: list[str] = field(default_factory=list)
+    classifier: str | None = None  # inverters: the name of a classifier stage (or a classifier spec)
+
+
+@dataclass
+class StudyConfig:
+    name: str
+    data: dict[str, Any]
+    classifiers: dict[str, StageSpec]
+    inverters: dict[str, StageSpec]
+    compare: dict[str, Any]
+
+
+def load_study(name_or_path: str) -> StudyConfig:
+    """Read ``configs/study/NAME.yaml`` or a YAML path, with clear errors for bad structure."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = presets_dir() / "study" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (presets_dir() / "study").glob("*.yaml"))
+        raise ConfigError(f"unknown study {name_or_path!r}; choose one of {known} or pass a YAML path")
+    raw = yaml.safe_load(path.read_text()) or {}
+    allowed = {"name", "data", "classifiers", "inverters", "compare"}
+    if unknown := sorted(set(raw) - allowed):
+        raise ConfigError(f"unknown study key {unknown[0]!r} in {path}; allowed keys: {sorted(allowed)}")
+
+    def stages(section: str) -> dict[str, StageSpec]:
+        out = {}
+        for stage_name, spec in (raw.get(section) or {}).items():
+            if not isinstance(spec, dict) or "preset" not in spec:
+                raise ConfigError(f"study {path}: {section}.{stage_name} needs a 'preset'")
+            try:
+                out[stage_name] = StageSpec(**spec)
+            except TypeError as exc:
+                raise ConfigError(f"study {path}: {section}.{stage_name}: {exc}") from exc
+        return out
+
+    cfg = StudyConfig(raw.get("name", path.stem), dict(raw.get("data") or {}), stages("classifiers"),
+                      stages("inverters"), dict(raw.get("compare") or {}))  # fmt: skip
+    for name, spec in cfg.inverters.items():
+        if spec.classifier is None:
+            raise ConfigError(f"study {path}: inverters.{name} needs 'classifier' (a classifier stage name)")
+    if not cfg.inverters:
+        raise ConfigError(f"study {path} has no inverters")
+    return cfg
+
+
+def _stage_state(run: Path) -> str:
+    if (run / "model.json").is_file():
+        return "done"
+    if (run / "checkpoints" / "last.json").is_file():
+        return "resume"
+    return "new"
+
+
+def run_study(cfg: StudyConfig, out: Path, extra_overrides: list[str] = ()) -> dict[str, Any]:
+    """Run (or continue) every stage of a study into ``out``; returns the comparison summary."""
+    from .classifiers.config import ClassifierRunConfig
+    from .classifiers.training import train_classifier
+    from .inversion.config import InverterRunConfig
+    from .inversion.trainer import train_inverter
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "study.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    timings: dict[str, float] = {}
+    data = {"data": cfg.data} if cfg.data else {}
+    clf_runs: dict[str, Path] = {}
+    for name, spec in cfg.classifiers.items():
+        run = out / "classifiers" / name
+        clf_runs[name] = run
+        state = _stage_state(run)
+        if state == "done":
+            print(f"[study] classifier {name}: complete, skipped", flush=True)
+            continue
+        print(
+            f"[study] classifier {name}: {'resuming' if state == 'resume' else 'training'} ({spec.preset})", flush=True
+        )
+        t0 = time.perf_counter()
+        ccfg = build_config(ClassifierRunConfig, "classifier", spec.preset, [*spec.overrides, *extra_overrides], data)
+        train_classifier(ccfg, run, resume=state == "resume")
+        timings[f"classifier/{name}"] = time.perf_counter() - t0
+    inv_runs: dict[str, Path] = {}
+    for name, spec in cfg.inverters.items():
+        run = out / "inverters" / name
+        inv_runs[name] = run
+        state = _stage_state(run)
+        if state == "done":
+            print(f"[study] inverter {name}: complete, skipped", flush=True)
+            continue
+        clf = str(clf_runs[spec.classifier]) if spec.classifier in clf_runs else spec.classifier
+        print(f"[study] inverter {name}: {'resuming' if state == 'resume' else 'training'} ({spec.preset})", flush=True)
+        t0 = time.perf_counter()
+        icfg = build_config(InverterRunConfig, "inverter", spec.preset, [*spec.overrides, *extra_overrides],
+                            deep_merge(data, {"classifier": clf}))  # fmt: skip
+        train_inverter(icfg, run, resume=state == "resume")
+        timings[f"inverter/{name}"] = time.perf_counter() - t0
+    summary = compare_inverters(inv_runs, clf_runs, cfg, out)
+    summary["stage_seconds"] = timings
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg: StudyConfig, out: Path) -> dict:
+    """Same test images, same noise, every inverter: a grid and a metrics table (markdown + JSON)."""
+    from .classifiers.registry import load_classifier
+    from .data.config import DataConfig
+    from .figures import comparison_grid, save_png
+    from .inversion.evaluation import reconstruction_summary
+    from .inversion.inverter import load_inverter
+
+    n_grid = int(cfg.compare.get("n", 12))
+    n_eval = int(cfg.compare.get("eval_size", 500))
+    seed = int(cfg.compare.get("seed", 0))
+    data = DataConfig(**{k: v for k, v in cfg.data.items() if k in DataConfig.__dataclass_fields__})
+    data.test_size = max(n_eval, n_grid)
+    test = data.load("test")
+    inverters = {name: load_inverter(run) for name, run in inv_runs.items()}
+    x = test.batch(torch.arange(n_grid))[0]
+    columns = [x] + [inv.reconstruct(x, samples=1, seed=seed)[:, 0] for inv in inverters.values()]
+    grid = save_png(comparison_grid(columns, upscale=2), out / "figure1_reconstructions.png")
+    # every inverter judged by its own classifier and by every other classifier in the study
+    judges = {name: load_classifier(str(run)) for name, run in clf_runs.items()}
+    rows = {}
+    for name, inv in inverters.items():
+        row = reconstruction_summary(inv.generator, inv.classifier, test, n_eval, "cpu", seed=seed)
+        row["train"] = inv.meta.get("summary", {})
+        for judge_name, judge in judges.items():
+            if str(clf_runs[judge_name].resolve()) == str(Path(inv.meta["classifier"]).resolve()):
+                continue
+            row[f"agreement_by_{judge_name}"] = _judge_agreement(inv, judge, test, n_eval, seed)
+        rows[name] = row
+    table = _markdown_table(rows)
+    write_text_atomic(out / "summary.md", f"# Study {cfg.name}\n\n![reconstructions]({grid.name})\n\n"
+                      "Columns of the figure: original, then one reconstruction per inverter "
+                      f"({', '.join(inverters)}).\n\n{table}\n")  # fmt: skip
+    return {"study": cfg.name, "n_eval": n_eval, "inverters": rows, "figure": str(grid), "table": table}
+
+
+@torch.no_grad()
+def _judge_agreement(inv, judge, test, n: int, seed: int) -> float:
+    """Fraction of reconstructions that ``judge`` labels as it labels the originals."""
+    x = test.batch(torch.arange(min(n, len(test))))[0]
+    rec = inv.reconstruct(x, samples=1, seed=seed)[:, 0]
+    return float((judge.predict_logits(rec).argmax(1) == judge.predict_logits(x).argmax(1)).float().mean())
+
+
+def _markdown_table(rows: dict[str, dict[str, Any]]) -> str:
+    judge_cols = sorted({k for r in rows.values() for k in r if k.startswith("agreement_by_")})
+    head = ["inverter", "label agreement (own clf)", *judge_cols, "colour corr.", "PSNR dB", "logit rel. err"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.items():
+        cells = [name, f"{r['label_agreement']:.1%}", *(f"{r.get(c, float('nan')):.1%}" for c in judge_cols),
+                 f"{r['colour_correlation']:.2f}", f"{r['psnr']:.2f}", f"{r['logit_rel_error']:.2f}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def default_study_dir(name: str) -> Path:
+    return Path("runs") / f"study-{name}"

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from unlogit.errors import ConfigError
+from unlogit.study import load_study, run_study
+
+from .conftest import TINY_GAN_OVERRIDES
+
+CLF = ["data.train_size=3000", "data.test_size=200", "model.width=4", "train.epochs=1", "train.progress=false",
+       "train.eval_robust_size=50"]  # fmt: skip
+
+
+def _study_file(tmp_path):
+    spec = {
+        "name": "mini",
+        "data": {"name": "shapes"},
+        "classifiers": {"standard": {"preset": "tiny", "overrides": CLF},
+                        "robust": {"preset": "tiny-robust", "overrides": [*CLF, "train.attack.steps=1"]}},
+        "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES},
+                      "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES}},
+        "compare": {"n": 4, "eval_size": 40},
+    }  # fmt: skip
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkeypatch, capsys):
+    import unlogit.inversion.trainer as trainer
+
+    cfg = load_study(str(_study_file(tmp_path)))
+    out = tmp_path / "study"
+    calls = []
+    original = trainer.train_inverter
+
+    def interrupted(icfg, run, resume=False):
+        calls.append((run.name, resume))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the machine stops during the second inverter
+        return original(icfg, run, resume)
+
+    monkeypatch.setattr(trainer, "train_inverter", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(cfg, out)
+    monkeypatch.setattr(
+        trainer, "train_inverter", lambda *a, **k: calls.append((a[1].name, k.get("resume"))) or original(*a, **k)
+    )
+    capsys.readouterr()
+    summary = run_study(cfg, out)
+    log = capsys.readouterr().out
+    assert "classifier standard: complete, skipped" in log and "classifier robust: complete, skipped" in log
+    assert "inverter standard: complete, skipped" in log
+    assert calls[-1] == ("robust", False)  # only the unfinished stage ran again
+    assert set(summary["inverters"]) == {"standard", "robust"}
+    assert "agreement_by_robust" in summary["inverters"]["standard"]
+    assert (out / "figure1_reconstructions.png").is_file() and (out / "summary.md").is_file()
+    assert json.loads((out / "summary.json").read_text())["study"] == "mini"
+
+
+def test_bad_study_files_are_explained(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "inverters": {"a": {"preset": "tiny"}}}))
+    with pytest.raises(ConfigError, match="needs 'classifier'"):
+        load_study(str(path))
+    path.write_text(yaml.safe_dump({"name": "x", "stages": []}))
+    with pytest.raises(ConfigError, match="unknown study key 'stages'"):
+        load_study(str(path))
+    with pytest.raises(ConfigError, match="unknown study 'nope'.*demo"):
+        load_study("nope")
