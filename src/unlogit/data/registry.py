@@ -16,6 +16,7 @@ from .base import ImageDataset
 from .files import from_torchvision, load_idx_pair, load_imagefolder, load_npz
 from .search import first_existing, not_found, search_roots
 from .shapes import load_shapes
+from .tinyimagenet import load_tinyimagenet
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -183,6 +184,9 @@ REGISTRY: dict[str, DatasetInfo] = {
     "cifar100": DatasetInfo(
         "cifar100", _torchvision_family("cifar100", "CIFAR100", ["cifar100", "cifar-100"], "cifar-100-python", None),
         "torchvision download or train.npz/test.npz", "CIFAR-100, 32x32 RGB, 100 classes"),
+    "tinyimagenet": DatasetInfo(
+        "tinyimagenet", lambda split, root, download: load_tinyimagenet(split, root, download),
+        "the official tiny-imagenet-200 folder or zip", "Tiny ImageNet, 64x64 RGB, 200 classes (val as test)"),
     "svhn": DatasetInfo(
         "svhn", _torchvision_family("svhn", "SVHN", ["svhn"], "svhn", [str(i) for i in range(10)]),
         "torchvision download or train.npz/test.npz", "SVHN house numbers, 32x32 RGB, 10 classes"),
