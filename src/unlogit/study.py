@@ -100,36 +100,29 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: list[str] = ()) -> d
     write_text_atomic(out / "study.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     timings: dict[str, float] = {}
     data = {"data": cfg.data} if cfg.data else {}
-    clf_runs: dict[str, Path] = {}
+    overrides = list(extra_overrides)
+
+    def stage(kind: str, name: str, spec: StageSpec, run: Path, train) -> None:
+        state = _stage_state(run)
+        if state == "done":
+            print(f"[study] {kind} {name}: complete, skipped", flush=True)
+            return
+        action = "resuming" if state == "resume" else "training"
+        print(f"[study] {kind} {name}: {action} ({spec.preset})", flush=True)
+        t0 = time.perf_counter()
+        train(run, state == "resume")
+        timings[f"{kind}/{name}"] = time.perf_counter() - t0
+
+    clf_runs = {name: out / "classifiers" / name for name in cfg.classifiers}
     for name, spec in cfg.classifiers.items():
-        run = out / "classifiers" / name
-        clf_runs[name] = run
-        state = _stage_state(run)
-        if state == "done":
-            print(f"[study] classifier {name}: complete, skipped", flush=True)
-            continue
-        print(
-            f"[study] classifier {name}: {'resuming' if state == 'resume' else 'training'} ({spec.preset})", flush=True
-        )
-        t0 = time.perf_counter()
-        ccfg = build_config(ClassifierRunConfig, "classifier", spec.preset, [*spec.overrides, *extra_overrides], data)
-        train_classifier(ccfg, run, resume=state == "resume")
-        timings[f"classifier/{name}"] = time.perf_counter() - t0
-    inv_runs: dict[str, Path] = {}
+        ccfg = build_config(ClassifierRunConfig, "classifier", spec.preset, [*spec.overrides, *overrides], data)
+        stage("classifier", name, spec, clf_runs[name], lambda run, resume, c=ccfg: train_classifier(c, run, resume))
+    inv_runs = {name: out / "inverters" / name for name in cfg.inverters}
     for name, spec in cfg.inverters.items():
-        run = out / "inverters" / name
-        inv_runs[name] = run
-        state = _stage_state(run)
-        if state == "done":
-            print(f"[study] inverter {name}: complete, skipped", flush=True)
-            continue
         clf = str(clf_runs[spec.classifier]) if spec.classifier in clf_runs else spec.classifier
-        print(f"[study] inverter {name}: {'resuming' if state == 'resume' else 'training'} ({spec.preset})", flush=True)
-        t0 = time.perf_counter()
-        icfg = build_config(InverterRunConfig, "inverter", spec.preset, [*spec.overrides, *extra_overrides],
-                            deep_merge(data, {"classifier": clf}))  # fmt: skip
-        train_inverter(icfg, run, resume=state == "resume")
-        timings[f"inverter/{name}"] = time.perf_counter() - t0
+        extra = deep_merge(data, {"classifier": clf})
+        icfg = build_config(InverterRunConfig, "inverter", spec.preset, [*spec.overrides, *overrides], extra)
+        stage("inverter", name, spec, inv_runs[name], lambda run, resume, c=icfg: train_inverter(c, run, resume))
     summary = compare_inverters(inv_runs, clf_runs, cfg, out)
     summary["stage_seconds"] = timings
     write_json_atomic(out / "summary.json", summary)

@@ -28,6 +28,20 @@ class _Classifier(nn.Module):
         return self.head(self.features(x))
 
 
+class _PreActNet(_Classifier):
+    """Pre-activation trunk (stem -> blocks) with the shared BN-ReLU-pool tail and linear head."""
+
+    def _finish(self, blocks: list[nn.Module], channels: int, num_classes: int) -> None:
+        self.layers = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(channels)
+        self.head = nn.Linear(channels, num_classes)
+        _kaiming(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn(self.layers(self.stem(x))))
+        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+
+
 # --- CIFAR ResNet (He et al. 2016, section 4.2): depth 6n+2, widths w, 2w, 4w -----------------
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
@@ -89,7 +103,7 @@ class PreActBlock(nn.Module):
         return out + skip
 
 
-class PreActResNet18(_Classifier):
+class PreActResNet18(_PreActNet):
     """ResNet-18 (pre-activation) for 32x32 (stem stride 1) or 64x64 inputs (``stem_stride=2``)."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 64, stem_stride: int = 1) -> None:
@@ -101,14 +115,7 @@ class PreActResNet18(_Classifier):
                 stride = 2 if stage > 0 and i == 0 else 1
                 blocks.append(PreActBlock(cin, width * mult, stride))
                 cin = width * mult
-        self.layers = nn.Sequential(*blocks)
-        self.bn = nn.BatchNorm2d(cin)
-        self.head = nn.Linear(cin, num_classes)
-        _kaiming(self)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn(self.layers(self.stem(x))))
-        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+        self._finish(blocks, cin, num_classes)
 
 
 # --- WideResNet (Zagoruyko & Komodakis 2016): depth 6n+4, widen factor k ------------------------
@@ -130,7 +137,7 @@ class WideBlock(nn.Module):
         return out + skip
 
 
-class WideResNet(_Classifier):
+class WideResNet(_PreActNet):
     """WRN-depth-k; e.g. WRN-16-4 (depth=16, widen=4) or WRN-28-10."""
 
     def __init__(
@@ -148,14 +155,7 @@ class WideResNet(_Classifier):
                 stride = 2 if stage > 0 and i == 0 else 1
                 blocks.append(WideBlock(cin, widths[stage + 1], stride, dropout))
                 cin = widths[stage + 1]
-        self.layers = nn.Sequential(*blocks)
-        self.bn = nn.BatchNorm2d(cin)
-        self.head = nn.Linear(cin, num_classes)
-        _kaiming(self)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn(self.layers(self.stem(x))))
-        return F.adaptive_avg_pool2d(out, 1).flatten(1)
+        self._finish(blocks, cin, num_classes)
 
 
 # --- Small CNN: fast on CPU, for the shapes / Fashion-MNIST presets --------------------------------
