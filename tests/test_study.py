@@ -25,7 +25,7 @@ def _study_file(tmp_path):
         "compare": {"n": 4, "eval_size": 40},
     }  # fmt: skip
     path = tmp_path / "mini.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
@@ -46,9 +46,11 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     monkeypatch.setattr(trainer, "train_inverter", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_study(cfg, out)
-    monkeypatch.setattr(
-        trainer, "train_inverter", lambda *a, **k: calls.append((a[1].name, k.get("resume"))) or original(*a, **k)
-    )
+    def recorded(icfg, run, resume=False):
+        calls.append((run.name, resume))
+        return original(icfg, run, resume)
+
+    monkeypatch.setattr(trainer, "train_inverter", recorded)
     capsys.readouterr()
     summary = run_study(cfg, out)
     log = capsys.readouterr().out

@@ -93,8 +93,8 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Modul
 
     ``extractor`` maps [0,1] images to (N,D) features (e.g. :class:`ClassifierFeatures`).
     """
+    # torchmetrics accumulates the feature statistics in float64; the extractor itself is left untouched
     fid = FrechetInceptionDistance(feature=extractor, normalize=True, reset_real_features=True)
-    fid.set_dtype(torch.float64)
     for part in real.split(batch_size):
         fid.update(part, real=True)
     for part in fake.split(batch_size):

@@ -13,11 +13,11 @@ from ..conftest import TINY_GAN_OVERRIDES
 def test_torchrun_two_processes_keep_identical_weights(tmp_path, tiny_classifier_run):
     out = tmp_path / "ddp"
     overrides = [o for o in TINY_GAN_OVERRIDES if not o.startswith("train.steps")] + ["train.steps=4"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-port=0", "-m", "unlogit",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "unlogit",
            "train", "--classifier", str(tiny_classifier_run), "--preset", "tiny", "--out", str(out),
            "--device", "cpu", *overrides]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "UNLOGIT_THREADS": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     digests = [json.loads((out / "checkpoints" / f"rank{r}_params.json").read_text())["sha256"] for r in (0, 1)]
     assert digests[0] == digests[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..errors import UnlogitError
@@ -21,6 +22,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = deep_merge(load_preset_dict("inverter", f"methods/{args.method}"), extra)
     cfg = build_config(InverterRunConfig, "inverter", args.preset, args.overrides, extra)
     out = _run_dir(args, "inv", cfg.data.name, args.preset)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 talks
+        return 0 if train_inverter(cfg, out, resume=args.resume) is not None else 1
     print(f"training {cfg.model.method} inverter of {cfg.classifier} -> {out}", flush=True)
     summary = train_inverter(cfg, out, resume=args.resume)
     if summary:

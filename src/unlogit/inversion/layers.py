@@ -96,17 +96,19 @@ class SelfAttention(nn.Module):
 
     def __init__(self, ch: int, which_conv=make_conv) -> None:
         super().__init__()
-        self.theta = which_conv(ch, ch // 8, kernel=1, padding=0)
-        self.phi = which_conv(ch, ch // 8, kernel=1, padding=0)
-        self.g = which_conv(ch, ch // 2, kernel=1, padding=0)
-        self.o = which_conv(ch // 2, ch, kernel=1, padding=0)
+        key, value = max(ch // 8, 1), max(ch // 2, 1)
+        self.value = value
+        self.theta = which_conv(ch, key, kernel=1, padding=0)
+        self.phi = which_conv(ch, key, kernel=1, padding=0)
+        self.g = which_conv(ch, value, kernel=1, padding=0)
+        self.o = which_conv(value, ch, kernel=1, padding=0)
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         theta = self.theta(x).flatten(2)  # (N, C/8, HW)
         phi = F.max_pool2d(self.phi(x), 2).flatten(2)  # (N, C/8, HW/4)
         g = F.max_pool2d(self.g(x), 2).flatten(2)  # (N, C/2, HW/4)
         beta = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)  # (N, HW, HW/4)
-        o = self.o((g @ beta.transpose(1, 2)).view(n, c // 2, h, w))
+        o = self.o((g @ beta.transpose(1, 2)).view(n, self.value, h, w))
         return x + self.gamma * o

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
     G = DDP(state.G) if dist.enabled else state.G
     D = state.D
     if dist.enabled and D is not None:
-        D = DDP(D, broadcast_buffers=False)  # D runs real+fake in one forward; SN buffers stay local
+        with warnings.catch_warnings():  # torch >= 2.14 renames it; 2.11 only has broadcast_buffers
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated", category=FutureWarning)
+            D = DDP(D, broadcast_buffers=False)  # real+fake in one D forward; SN buffers stay rank-local
     batches = _Batches(train_ds, cached, t.batch_size, t.seed, dist)
     sheet_x = test_ds.batch(torch.arange(min(SHEET_SIZE, len(test_ds))), device)[0]
     sheet_l = clf.predict_logits(sheet_x)
