@@ -46,6 +46,7 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     monkeypatch.setattr(trainer, "train_inverter", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_study(cfg, out)
+
     def recorded(icfg, run, resume=False):
         calls.append((run.name, resume))
         return original(icfg, run, resume)
