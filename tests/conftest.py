@@ -99,3 +99,42 @@ TINY_GAN_OVERRIDES = [
     "train.standing_stats_batches=2",
     "train.progress=false",
 ]
+
+
+MINI_CLF = ["data.train_size=3000", "data.test_size=300", "model.width=4", "train.epochs=1", "train.progress=false",
+            "train.eval_robust_size=50"]  # fmt: skip
+
+
+def mini_study_spec(analyze: bool = True) -> dict:
+    """A seconds-long study: standard, robust and evaluator classifiers, two GAN inverters, a baseline."""
+    spec = {
+        "name": "mini",
+        "data": {"name": "shapes"},
+        "classifiers": {"standard": {"preset": "tiny", "overrides": MINI_CLF},
+                        "robust": {"preset": "tiny-robust", "overrides": [*MINI_CLF, "train.attack.steps=1"]},
+                        "evaluator": {"preset": "tiny-evaluator", "overrides": [*MINI_CLF, "model.width=4"]}},
+        "evaluator": "evaluator",
+        "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES},
+                      "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES}},
+        "compare": {"n": 4, "eval_size": 40},
+        "report": analyze,
+    }  # fmt: skip
+    if analyze:
+        experiments = ["reconstruct", "noise", "misclassified", "adversarial", "logit-shift", "logit-scale",
+                       "logit-perturb", "logit-interpolate", "transforms", "leakage", "factors"]  # fmt: skip
+        spec["analyze"] = {"experiments": experiments, "n": 4, "pool": 120}
+    return spec
+
+
+@pytest.fixture(scope="session")
+def mini_study_dir(tmp_path_factory) -> Path:
+    """The mini study run once, with every experiment and the HTML report."""
+    import yaml
+
+    from unlogit.study import load_study, run_study
+
+    root = tmp_path_factory.mktemp("study")
+    (root / "mini.yaml").write_text(yaml.safe_dump(mini_study_spec(), sort_keys=False))
+    out = root / "out"
+    run_study(load_study(str(root / "mini.yaml")), out)
+    return out

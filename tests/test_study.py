@@ -8,22 +8,11 @@ import yaml
 from unlogit.errors import ConfigError
 from unlogit.study import load_study, run_study
 
-from .conftest import TINY_GAN_OVERRIDES
-
-CLF = ["data.train_size=3000", "data.test_size=200", "model.width=4", "train.epochs=1", "train.progress=false",
-       "train.eval_robust_size=50"]  # fmt: skip
+from .conftest import mini_study_spec
 
 
 def _study_file(tmp_path):
-    spec = {
-        "name": "mini",
-        "data": {"name": "shapes"},
-        "classifiers": {"standard": {"preset": "tiny", "overrides": CLF},
-                        "robust": {"preset": "tiny-robust", "overrides": [*CLF, "train.attack.steps=1"]}},
-        "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES},
-                      "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES}},
-        "compare": {"n": 4, "eval_size": 40},
-    }  # fmt: skip
+    spec = mini_study_spec(analyze=False)
     path = tmp_path / "mini.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -55,11 +44,13 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     capsys.readouterr()
     summary = run_study(cfg, out)
     log = capsys.readouterr().out
-    assert "classifier standard: complete, skipped" in log and "classifier robust: complete, skipped" in log
+    for stage in ("standard", "robust", "evaluator"):
+        assert f"classifier {stage}: complete, skipped" in log
     assert "inverter standard: complete, skipped" in log
     assert calls[-1] == ("robust", False)  # only the unfinished stage ran again
     assert set(summary["inverters"]) == {"standard", "robust"}
     assert "agreement_by_robust" in summary["inverters"]["standard"]
+    assert "agreement_by_evaluator" in summary["inverters"]["standard"]
     assert (out / "figure1_reconstructions.png").is_file() and (out / "summary.md").is_file()
     assert json.loads((out / "summary.json").read_text())["study"] == "mini"
 
@@ -74,3 +65,8 @@ def test_bad_study_files_are_explained(tmp_path):
         load_study(str(path))
     with pytest.raises(ConfigError, match="unknown study 'nope'.*demo"):
         load_study("nope")
+    spec = mini_study_spec()
+    spec["analyze"]["experiments"] = ["reconstruct", "telepathy"]
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="unknown analyze experiment 'telepathy'"):
+        load_study(str(path))

@@ -117,6 +117,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- analyze --------------------------------------------------------------------------------------
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import run_experiment
+    from .runtime.rundir import default_run_dir
+
+    out = Path(args.out) if args.out else default_run_dir("analyze", args.dataset)
+    names = list(args.experiment)
+    if names == ["all"]:
+        from .analysis import EXPERIMENTS
+
+        skip = {"ood"} if not args.ood_dataset else set()
+        names = [n for n in EXPERIMENTS if n not in skip]
+    for name in names:
+        result = run_experiment(name, args.inverter, args.dataset, out, n=args.n, seed=args.seed,
+                                data_root=args.data_root, pool=args.pool, evaluator=args.evaluator,
+                                ood_dataset=args.ood_dataset)  # fmt: skip
+        print(f"{name}: wrote {out / name} ({', '.join(result.figures)}, metrics.json)")
+    return 0
+
+
+# --- report ---------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    path = build_report(args.inputs, args.out, title=args.title)
+    print(f"wrote {path} (self-contained: open it in a browser)")
+    return 0
+
+
 # --- datasets -------------------------------------------------------------------------------------
 def cmd_datasets(args: argparse.Namespace) -> int:
     from .data.registry import list_datasets
@@ -190,6 +219,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=4, help="noise draws per image for diversity")
     p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
     p.add_argument("--out", help="output folder (default runs/evaluate-<dataset>-<time>)")
+
+    p = add(
+        "analyze",
+        cmd_analyze,
+        "run the paper's experiments on inverters side by side (figures + metrics JSON)",
+        "unlogit analyze logit-shift --inverter runs/inv-rob --inverter runs/inv-std --dataset shapes",
+    )
+    p.add_argument(
+        "experiment",
+        nargs="+",
+        help="reconstruct, noise, logit-shift, logit-scale, logit-perturb, logit-interpolate, or all",
+    )
+    p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
+    p.add_argument("--dataset", required=True, help="dataset registry name (its test split is used)")
+    p.add_argument("--data-root", help="folder searched first for dataset files")
+    p.add_argument("--n", type=int, default=16, help="number of images")
+    p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
+    p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
+    p.add_argument("--evaluator", help="independent classifier that judges reconstructions (run dir or spec)")
+    p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")
+    p.add_argument("--out", help="output folder (default runs/analyze-<dataset>-<time>)")
+
+    p = add(
+        "report",
+        cmd_report,
+        "one self-contained HTML page from runs, studies, analyses and evaluations",
+        "unlogit report runs/demo -o runs/demo/report",
+    )
+    p.add_argument("inputs", nargs="+", help="run directories or folders that contain them")
+    p.add_argument("-o", "--out", required=True, help="output folder (index.html is written there)")
+    p.add_argument("--title", default="unlogit report")
 
     add("datasets", cmd_datasets, "list the dataset registry", "unlogit datasets")
 

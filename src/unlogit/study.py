@@ -11,9 +11,16 @@ A study config (``configs/study/NAME.yaml``)::
     classifiers:
       standard: {preset: tiny, overrides: [...]}
       robust:   {preset: tiny-robust}
+      evaluator: {preset: tiny-evaluator}       # other architecture and seed: judges reconstructions
+    evaluator: evaluator                        # which classifier stage is the independent judge
     inverters:
       standard: {classifier: standard, preset: tiny, overrides: [train.max_minutes=3]}
-    compare: {n: 12, samples: 2, eval_size: 500}
+    compare: {n: 12, eval_size: 500}
+    analyze: {experiments: [reconstruct, noise, ...], n: 8, pool: 500}
+    report: true
+
+After the comparison, every ``analyze`` experiment runs on all inverters (into ``analysis/``) and
+``report/index.html`` is written.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ class StudyConfig:
     classifiers: dict[str, StageSpec]
     inverters: dict[str, StageSpec]
     compare: dict[str, Any]
+    evaluator: str | None = None
+    analyze: dict[str, Any] = field(default_factory=dict)
+    report: bool = True
 
 
 def load_study(name_or_path: str) -> StudyConfig:
@@ -56,7 +66,7 @@ def load_study(name_or_path: str) -> StudyConfig:
         known = sorted(p.stem for p in (presets_dir() / "study").glob("*.yaml"))
         raise ConfigError(f"unknown study {name_or_path!r}; choose one of {known} or pass a YAML path")
     raw = yaml.safe_load(path.read_text()) or {}
-    allowed = {"name", "data", "classifiers", "inverters", "compare"}
+    allowed = {"name", "data", "classifiers", "inverters", "compare", "evaluator", "analyze", "report"}
     if unknown := sorted(set(raw) - allowed):
         raise ConfigError(f"unknown study key {unknown[0]!r} in {path}; allowed keys: {sorted(allowed)}")
 
@@ -72,13 +82,24 @@ def load_study(name_or_path: str) -> StudyConfig:
         return out
 
     cfg = StudyConfig(raw.get("name", path.stem), dict(raw.get("data") or {}), stages("classifiers"),
-                      stages("inverters"), dict(raw.get("compare") or {}))  # fmt: skip
+                      stages("inverters"), dict(raw.get("compare") or {}), raw.get("evaluator"),
+                      dict(raw.get("analyze") or {}), bool(raw.get("report", True)))  # fmt: skip
+    if cfg.evaluator is not None and cfg.evaluator not in cfg.classifiers:
+        raise ConfigError(f"study {path}: evaluator {cfg.evaluator!r} is not one of the classifier stages")
+    if unknown_exp := sorted(set(cfg.analyze.get("experiments", [])) - set(_experiments())):
+        raise ConfigError(f"study {path}: unknown analyze experiment {unknown_exp[0]!r}; choose from {_experiments()}")
     for name, spec in cfg.inverters.items():
         if spec.classifier is None:
             raise ConfigError(f"study {path}: inverters.{name} needs 'classifier' (a classifier stage name)")
     if not cfg.inverters:
         raise ConfigError(f"study {path} has no inverters")
     return cfg
+
+
+def _experiments() -> list[str]:
+    from .analysis import EXPERIMENTS
+
+    return sorted(EXPERIMENTS)
 
 
 def _stage_state(run: Path) -> str:
@@ -126,7 +147,30 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: list[str] = ()) -> d
     summary = compare_inverters(inv_runs, clf_runs, cfg, out)
     summary["stage_seconds"] = timings
     write_json_atomic(out / "summary.json", summary)
+    if cfg.analyze.get("experiments"):
+        run_analysis(cfg, inv_runs, clf_runs, out)
+    if cfg.report:
+        from .report import build_report
+
+        summary["report"] = str(build_report([out], out / "report", title=f"unlogit study: {cfg.name}"))
+        write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def run_analysis(cfg: StudyConfig, inv_runs: dict[str, Path], clf_runs: dict[str, Path], out: Path) -> None:
+    """Every configured experiment on all inverters side by side (skipped when already written)."""
+    from .analysis import run_experiment
+
+    a = cfg.analyze
+    evaluator = str(clf_runs[cfg.evaluator]) if cfg.evaluator else None
+    for name in a["experiments"]:
+        if (out / "analysis" / name / "metrics.json").is_file():
+            print(f"[study] analyze {name}: complete, skipped", flush=True)
+            continue
+        print(f"[study] analyze {name}", flush=True)
+        run_experiment(name, list(inv_runs.values()), cfg.data.get("name", "shapes"), out / "analysis",
+                       n=int(a.get("n", 8)), seed=int(a.get("seed", 0)), data_root=cfg.data.get("root"),
+                       pool=int(a.get("pool", 500)), evaluator=evaluator, ood_dataset=a.get("ood_dataset"))  # fmt: skip
 
 
 def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg: StudyConfig, out: Path) -> dict:
@@ -136,6 +180,7 @@ def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg:
     from .figures import comparison_grid, save_png
     from .inversion.evaluation import reconstruction_summary
     from .inversion.inverter import load_inverter
+    from .metrics import ssim
 
     n_grid = int(cfg.compare.get("n", 12))
     n_eval = int(cfg.compare.get("eval_size", 500))
@@ -150,36 +195,40 @@ def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg:
     # every inverter judged by its own classifier and by every other classifier in the study
     judges = {name: load_classifier(str(run)) for name, run in clf_runs.items()}
     rows = {}
+    x_eval = test.batch(torch.arange(min(n_eval, len(test))))[0]
     for name, inv in inverters.items():
         row = reconstruction_summary(inv.generator, inv.classifier, test, n_eval, "cpu", seed=seed)
         row["train"] = inv.meta.get("summary", {})
+        rec = inv.reconstruct(x_eval, samples=1, seed=seed)[:, 0]
+        row["ssim"] = float(ssim(x_eval, rec).mean())
         for judge_name, judge in judges.items():
             if str(clf_runs[judge_name].resolve()) == str(Path(inv.meta["classifier"]).resolve()):
                 continue
-            row[f"agreement_by_{judge_name}"] = _judge_agreement(inv, judge, test, n_eval, seed)
+            key = "agreement_by_evaluator" if judge_name == cfg.evaluator else f"agreement_by_{judge_name}"
+            row[key] = _judge_agreement(judge, x_eval, rec)
         rows[name] = row
     table = _markdown_table(rows)
     write_text_atomic(out / "summary.md", f"# Study {cfg.name}\n\n![reconstructions]({grid.name})\n\n"
                       "Columns of the figure: original, then one reconstruction per inverter "
                       f"({', '.join(inverters)}).\n\n{table}\n")  # fmt: skip
-    return {"study": cfg.name, "n_eval": n_eval, "inverters": rows, "figure": str(grid), "table": table}
+    return {"study": cfg.name, "n_eval": n_eval, "inverters": rows, "figure": str(grid), "table": table,
+            "columns": ["original", *inverters]}  # fmt: skip
 
 
 @torch.no_grad()
-def _judge_agreement(inv, judge, test, n: int, seed: int) -> float:
+def _judge_agreement(judge, x: torch.Tensor, rec: torch.Tensor) -> float:
     """Fraction of reconstructions that ``judge`` labels as it labels the originals."""
-    x = test.batch(torch.arange(min(n, len(test))))[0]
-    rec = inv.reconstruct(x, samples=1, seed=seed)[:, 0]
     return float((judge.predict_logits(rec).argmax(1) == judge.predict_logits(x).argmax(1)).float().mean())
 
 
 def _markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     judge_cols = sorted({k for r in rows.values() for k in r if k.startswith("agreement_by_")})
-    head = ["inverter", "label agreement (own clf)", *judge_cols, "colour corr.", "PSNR dB", "logit rel. err"]
+    head = ["inverter", "label agreement (own clf)", *judge_cols, "colour corr.", "PSNR dB", "SSIM", "logit rel. err"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         cells = [name, f"{r['label_agreement']:.1%}", *(f"{r.get(c, float('nan')):.1%}" for c in judge_cols),
-                 f"{r['colour_correlation']:.2f}", f"{r['psnr']:.2f}", f"{r['logit_rel_error']:.2f}"]  # fmt: skip
+                 f"{r['colour_correlation']:.2f}", f"{r['psnr']:.2f}", f"{r['ssim']:.3f}",
+                 f"{r['logit_rel_error']:.2f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -1,0 +1,144 @@
+"""The paper's experiments that need only an inverter and held-out images, each a figure AND numbers.
+
+- ``reconstruct``: originals next to every inverter's reconstruction (Figure 1 layout).
+- ``noise``: fixed logits, several noise draws: what the logits leave open (diversity).
+- ``logit-shift`` / ``logit-scale`` / ``logit-perturb`` / ``logit-interpolate``: manipulate the raw
+  logits and measure brightness, contrast, sharpness and the classifier's label along the way.
+- ``transforms`` (invariance profile), ``leakage`` (scoring-API defences), ``misclassified``,
+  ``adversarial``, ``ood`` and ``factors`` live in their own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ..figures import comparison_grid
+from ..metrics import diversity, psnr, ssim
+from .common import AnalysisContext, ExperimentResult, agreement, image_stats
+from .invariance import transforms
+from .leakage import leakage
+from .probes import adversarial, factors, misclassified, ood
+
+SHIFTS = (-10.0, -5.0, 0.0, 5.0, 10.0)
+SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)
+SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def reconstruct(ctx: AnalysisContext) -> ExperimentResult:
+    """Originals | one reconstruction per inverter, with label agreement, PSNR and SSIM."""
+    x, _ = ctx.images()
+    columns, metrics = [x], {}
+    for name, inv in ctx.inverters.items():
+        logits = inv.logits(x)
+        rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
+        columns.append(rec)
+        metrics[name] = {
+            "label_agreement": agreement(inv, rec, logits.argmax(1)),
+            "psnr": float(psnr(x, rec).clamp(max=100).mean()),
+            "ssim": float(ssim(x, rec).mean()),
+        }
+    return ExperimentResult(
+        "reconstruct",
+        {"columns": ["original", *ctx.inverters], "n": len(x), "seed": ctx.seed, "inverters": metrics},
+        {"reconstruct": comparison_grid(columns, upscale=2)},
+    )
+
+
+def noise(ctx: AnalysisContext, samples: int = 6) -> ExperimentResult:
+    """Per inverter: each row one image's logits, columns several noise draws; diversity numbers."""
+    x, _ = ctx.images(min(ctx.n, 8))
+    figures, metrics = {}, {}
+    for name, inv in ctx.inverters.items():
+        rec = inv.reconstruct(x, samples=samples, seed=ctx.seed).cpu()  # (N,S,C,H,W)
+        figures[f"noise_{name}"] = comparison_grid([x, *rec.unbind(1)], upscale=2)
+        metrics[name] = diversity(rec)
+    return ExperimentResult("noise", {"samples": samples, "n": len(x), "inverters": metrics}, figures)
+
+
+def _manipulation(
+    ctx: AnalysisContext, name: str, values: Sequence[float], edit: Callable[[torch.Tensor, float], torch.Tensor],
+    param: str,
+) -> ExperimentResult:  # fmt: skip
+    """Reconstruct edited logits for each value; grid (rows: images, columns: values) and curves."""
+    x, _ = ctx.images(min(ctx.n, 8))
+    figures, metrics = {}, {}
+    for inv_name, inv in ctx.inverters.items():
+        logits = inv.logits(x)
+        z = ctx.noise(inv, len(x))
+        columns, curve = [x], []
+        for v in values:
+            edited = edit(logits, v)
+            rec = inv.generate(edited, z).cpu()
+            columns.append(rec)
+            curve.append({param: v, **image_stats(rec), "label_kept": agreement(inv, rec, logits.argmax(1)),
+                          "label_of_edit": agreement(inv, rec, edited.argmax(1))})  # fmt: skip
+        figures[f"{name}_{inv_name}"] = comparison_grid(columns, upscale=2)
+        metrics[inv_name] = curve
+    figures[f"{name}_curves"] = _curves(metrics, param)
+    return ExperimentResult(name, {"parameter": param, "values": list(values), "inverters": metrics}, figures)
+
+
+def _curves(metrics: dict[str, list[dict]], param: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["brightness", "contrast", "sharpness", "label_kept"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8))
+    for ax, key in zip(axes, keys):
+        for inv_name, curve in metrics.items():
+            ax.plot([c[param] for c in curve], [c[key] for c in curve], marker="o", label=inv_name)
+        ax.set_xlabel(param)
+        ax.set_title(key.replace("_", " "))
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def logit_shift(ctx: AnalysisContext) -> ExperimentResult:
+    """l + c (every logit shifted by c: the softmax is unchanged, the inverter may not be)."""
+    return _manipulation(ctx, "logit-shift", SHIFTS, lambda l, c: l + c, "shift")
+
+
+def logit_scale(ctx: AnalysisContext) -> ExperimentResult:
+    """l * s (confidence: s < 1 flattens, s > 1 sharpens the softmax)."""
+    return _manipulation(ctx, "logit-scale", SCALES, lambda l, s: l * s, "scale")
+
+
+def logit_perturb(ctx: AnalysisContext) -> ExperimentResult:
+    """l + sigma * std(l) * N(0, I) with a fixed noise draw per sigma."""
+
+    def edit(l: torch.Tensor, sigma: float) -> torch.Tensor:
+        g = torch.Generator().manual_seed(ctx.seed + 99)
+        return l + sigma * l.std(1, keepdim=True) * torch.randn(l.shape, generator=g).to(l.device)
+
+    return _manipulation(ctx, "logit-perturb", SIGMAS, edit, "sigma")
+
+
+def logit_interpolate(ctx: AnalysisContext) -> ExperimentResult:
+    """(1 - a) l_i + a l_{i-1}: from each image's logits to those of the previous image in the batch."""
+
+    def edit(l: torch.Tensor, a: float) -> torch.Tensor:
+        return (1 - a) * l + a * l.roll(1, dims=0)
+
+    return _manipulation(ctx, "logit-interpolate", ALPHAS, edit, "alpha")
+
+
+EXPERIMENTS: dict[str, Callable[[AnalysisContext], ExperimentResult]] = {
+    "reconstruct": reconstruct,
+    "noise": noise,
+    "logit-shift": logit_shift,
+    "logit-scale": logit_scale,
+    "logit-perturb": logit_perturb,
+    "logit-interpolate": logit_interpolate,
+    "misclassified": misclassified,
+    "adversarial": adversarial,
+    "transforms": transforms,
+    "ood": ood,
+    "leakage": leakage,
+    "factors": factors,
+}

@@ -1,0 +1,97 @@
+"""``leakage``: how much a scoring API leaks about the images it scored (a privacy audit).
+
+The API returns a degraded version of the logits (a *defence*); the attacker turns it back into a
+logit vector as best it can and inverts that. Defences:
+
+    logits            the full logit vector (no defence; the reference)
+    top-k (k=1,3)     only the k largest scores; the rest filled with the k-th value minus 1
+    round-p (p=1,2)   softmax probabilities rounded to p decimals; attacker uses centred log-probs
+    probs             exact probabilities (logits up to a per-image constant)
+    temperature-5     softmax at temperature 5, exact; the attacker, not knowing T, uses centred log-probs
+    label             the predicted label only; attacker uses that class's mean logit vector
+
+Centred log-probs are re-centred to the training logits' mean level (the encoder statistics), which
+is what an attacker who knows the model family would do. Per defence and inverter: label agreement of
+the reconstruction with the original's predicted label, PSNR and SSIM to the original.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..figures import comparison_grid
+from ..metrics import psnr, ssim
+from .common import AnalysisContext, ExperimentResult, agreement
+
+
+def _recentre(logp: torch.Tensor, level: float) -> torch.Tensor:
+    return logp - logp.mean(1, keepdim=True) + level
+
+
+def defences(logits: torch.Tensor, level: float, class_means: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Attacker-side logit estimates (N,K) for every defence, given the true logits (N,K)."""
+    out = {"logits": logits}
+    for k in (1, 3):
+        k = min(k, logits.shape[1])
+        top = logits.topk(k, dim=1)
+        filled = (top.values[:, -1:] - 1.0).expand_as(logits).clone()
+        out[f"top-{k}"] = filled.scatter(1, top.indices, top.values)
+    probs = logits.softmax(1)
+    for p in (1, 2):
+        rounded = (probs * 10**p).round() / 10**p
+        out[f"round-{p}"] = _recentre(rounded.clamp_min(10 ** (-p - 1)).log(), level)
+    out["probs"] = _recentre(probs.clamp_min(1e-12).log(), level)
+    out["temperature-5"] = _recentre((logits / 5.0).log_softmax(1), level)
+    out["label"] = class_means[logits.argmax(1)]
+    return out
+
+
+@torch.no_grad()
+def leakage(ctx: AnalysisContext) -> ExperimentResult:
+    """Reconstruction quality per defence and inverter, a grid per inverter (columns: defences)."""
+    x, _ = ctx.images()
+    figures, metrics = {}, {}
+    for inv_name, inv in ctx.inverters.items():
+        logits = inv.logits(x)
+        pred = logits.argmax(1)
+        # class-mean logits from the same held-out data (what the attacker would estimate on public data)
+        k = logits.shape[1]
+        class_means = torch.stack(
+            [logits[pred == c].mean(0) if (pred == c).any() else logits.mean(0) for c in range(k)]
+        )
+        level = float(logits.mean())
+        z = ctx.noise(inv, len(x))
+        columns, rows = [x], {}
+        for name, estimate in defences(logits, level, class_means).items():
+            rec = inv.generate(estimate, z).cpu()
+            columns.append(rec)
+            rows[name] = {
+                "label_agreement": agreement(inv, rec, pred),
+                "psnr": float(psnr(x, rec).clamp(max=100).mean()),
+                "ssim": float(ssim(x, rec).mean()),
+            }
+        figures[f"leakage_{inv_name}"] = comparison_grid(columns, upscale=2)  # columns: original, defences
+        metrics[inv_name] = rows
+    names = list(next(iter(metrics.values())))
+    figures["leakage_curves"] = _bars(metrics, names)
+    return ExperimentResult("leakage", {"defences": names, "n": len(x), "inverters": metrics}, figures)
+
+
+def _bars(metrics: dict[str, dict[str, dict[str, float]]], names: list[str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    width = 0.8 / max(len(metrics), 1)
+    for i, (inv_name, rows) in enumerate(metrics.items()):
+        pos = [j + i * width for j in range(len(names))]
+        axes[0].bar(pos, [rows[n]["label_agreement"] for n in names], width, label=inv_name)
+        axes[1].bar(pos, [rows[n]["psnr"] for n in names], width, label=inv_name)
+    for ax, title in zip(axes, ("label agreement", "PSNR (dB)")):
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45, fontsize=7)
+        ax.set_title(title)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,173 @@
+"""Experiments that look past the label: ``misclassified``, ``adversarial``, ``factors``, ``ood``."""
+
+from __future__ import annotations
+
+import torch
+
+from ..attacks import PGD
+from ..figures import comparison_grid
+from ..metrics import psnr, ssim
+from .common import AnalysisContext, ExperimentResult, agreement
+
+
+@torch.no_grad()
+def misclassified(ctx: AnalysisContext) -> ExperimentResult:
+    """Images the classifier gets wrong: does the reconstruction show the true or the predicted class?"""
+    figures, metrics = {}, {}
+    x_all, y_all = ctx.data.batch(torch.arange(len(ctx.data)))
+    for name, inv in ctx.inverters.items():
+        pred = inv.classifier.predict_logits(x_all).argmax(1).cpu()
+        wrong = (pred != y_all).nonzero()[:, 0][: max(ctx.n, 64)]
+        if len(wrong) == 0:
+            metrics[name] = {"n": 0, "note": "the classifier makes no mistakes on this pool"}
+            continue
+        x, y, p = x_all[wrong], y_all[wrong], pred[wrong]
+        rec = inv.generate(inv.logits(x), ctx.noise(inv, len(x))).cpu()
+        judge = ctx.judge(inv)
+        metrics[name] = {
+            "n": len(wrong),
+            "pool": len(x_all),
+            "judge": "evaluator" if ctx.evaluator is not None else "own classifier",
+            "recon_labelled_true": agreement_with(judge, rec, y),
+            "recon_labelled_predicted": agreement_with(judge, rec, p),
+            "psnr": float(psnr(x, rec).clamp(max=100).mean()),
+        }
+        figures[f"misclassified_{name}"] = comparison_grid([x[: ctx.n], rec[: ctx.n]], upscale=2)
+    return ExperimentResult("misclassified", {"inverters": metrics}, figures)
+
+
+def agreement_with(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((judge.predict_logits(images).argmax(1).cpu() == labels.cpu()).float().mean())
+
+
+ATTACKS = {
+    "linf-untargeted": ("linf", 8 / 255, False),
+    "linf-targeted": ("linf", 8 / 255, True),
+    "l2-untargeted": ("l2", 0.5, False),
+    "l2-targeted": ("l2", 0.5, True),
+}
+
+
+def adversarial(ctx: AnalysisContext, steps: int = 10) -> ExperimentResult:
+    """PGD on the inverted classifier; reconstruct the attacked logits: adversarial label or content?"""
+    x, y = ctx.images(max(ctx.n, 32))
+    figures, metrics = {}, {}
+    for name, inv in ctx.inverters.items():
+        clf = inv.classifier
+        z = ctx.noise(inv, len(x))
+        clean_rec = inv.generate(inv.logits(x), z).cpu()
+        rows = {}
+        for attack_name, (norm, eps, targeted) in ATTACKS.items():
+            target = (y + 1) % clf.num_classes if targeted else y
+            x_adv = PGD(clf, norm=norm, eps=eps, steps=steps)(x.to(inv.device), target.to(inv.device), targeted).cpu()
+            l_adv = inv.logits(x_adv)
+            adv_pred = l_adv.argmax(1).cpu()
+            rec = inv.generate(l_adv, z).cpu()
+            judge = ctx.judge(inv)
+            rows[attack_name] = {
+                "attack_success": float((adv_pred != y).float().mean()),
+                "recon_follows_adversarial_label": agreement_with(judge, rec, adv_pred),
+                "recon_keeps_true_label": agreement_with(judge, rec, y),
+                "recon_change": float(((rec - clean_rec) ** 2).flatten(1).mean(1).sqrt().mean()),
+            }
+            if attack_name == "linf-untargeted":
+                figures[f"adversarial_{name}"] = comparison_grid(
+                    [x[: ctx.n], x_adv[: ctx.n], clean_rec[: ctx.n], rec[: ctx.n]], upscale=2
+                )  # columns: x, x_adv, G(f(x)), G(f(x_adv))
+        metrics[name] = rows
+    return ExperimentResult(
+        "adversarial", {"attacks": {k: list(v) for k, v in ATTACKS.items()}, "steps": steps, "inverters": metrics},
+        figures,
+    )  # fmt: skip
+
+
+def _ridge(features: torch.Tensor, targets: torch.Tensor, lam: float = 1e-2) -> torch.Tensor:
+    f = torch.cat([features, torch.ones(len(features), 1)], 1).double()
+    return torch.linalg.solve(f.T @ f + lam * torch.eye(f.shape[1], dtype=f.dtype), f.T @ targets.double())
+
+
+def _probe_features(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)
+
+
+def _r2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return 1 - ((pred - target) ** 2).sum(0) / ((target - target.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def factors(ctx: AnalysisContext) -> ExperimentResult:
+    """(shapes only) How well each nuisance factor reads from reconstructions vs from the originals.
+
+    A ridge probe on 8x8-pooled pixels is fitted on half of the real images; R^2 is reported on the
+    other half's originals and on their reconstructions (rotation as cos/sin of the angle).
+    """
+    if not ctx.data.factors:
+        from ..errors import UnlogitError
+
+        raise UnlogitError("the factors experiment needs a dataset with known factors (shapes)")
+    x, _ = ctx.data.batch(torch.arange(len(ctx.data)))
+    names = [k for k in ctx.data.factors if k != "rotation"]
+    target = torch.stack([ctx.data.factors[k] for k in names], 1)
+    rot = ctx.data.factors["rotation"]
+    target = torch.cat([target, rot.cos()[:, None], rot.sin()[:, None]], 1)
+    names = [*names, "rotation_cos", "rotation_sin"]
+    half = len(x) // 2
+    w = _ridge(_probe_features(x[:half]), target[:half])
+
+    def predict(images: torch.Tensor) -> torch.Tensor:
+        f = torch.cat([_probe_features(images), torch.ones(len(images), 1)], 1).double()
+        return f @ w
+
+    held = target[half:].double()
+    r2_orig = _r2(predict(x[half:]), held)
+    metrics = {"probe": "ridge on 8x8-pooled pixels", "n_fit": half, "n_eval": len(x) - half,
+               "originals": dict(zip(names, r2_orig.tolist())), "inverters": {}}  # fmt: skip
+    for name, inv in ctx.inverters.items():
+        rec = inv.generate(inv.logits(x[half:]), ctx.noise(inv, len(x) - half)).cpu()
+        r2 = _r2(predict(rec), held)
+        metrics["inverters"][name] = dict(zip(names, r2.tolist()))
+        metrics["inverters"][name]["mean_r2"] = float(r2.clamp(min=-1).mean())
+    metrics["originals"]["mean_r2"] = float(r2_orig.clamp(min=-1).mean())
+    return ExperimentResult("factors", metrics, {"factors": _factor_bars(metrics, names)})
+
+
+def _factor_bars(metrics: dict, names: list[str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {"originals": metrics["originals"], **metrics["inverters"]}
+    fig, ax = plt.subplots(figsize=(10, 3))
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar([j + i * width for j in range(len(names))], [max(values[n], -1) for n in names], width, label=label)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45, fontsize=7)
+    ax.set_ylabel("R^2 of the factor probe")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def ood(ctx: AnalysisContext) -> ExperimentResult:
+    """An inverter applied to another dataset with no retraining (converted to its image shape)."""
+    if ctx.ood_data is None:
+        from ..errors import UnlogitError
+
+        raise UnlogitError("the ood experiment needs --ood-dataset NAME (e.g. fashion-mnist for a shapes inverter)")
+    figures, metrics = {}, {}
+    for label, data in (("in_distribution", ctx.data), ("ood", ctx.ood_data)):
+        x, _ = data.batch(torch.arange(min(len(data), max(ctx.n, 64))))
+        for name, inv in ctx.inverters.items():
+            logits = inv.logits(x)
+            rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
+            metrics.setdefault(name, {})[label] = {
+                "dataset": data.name,
+                "label_agreement": agreement(inv, rec, logits.argmax(1)),
+                "psnr": float(psnr(x, rec).clamp(max=100).mean()),
+                "ssim": float(ssim(x, rec).mean()),
+            }
+            if label == "ood":
+                figures[f"ood_{name}"] = comparison_grid([x[: ctx.n], rec[: ctx.n]], upscale=2)
+    return ExperimentResult("ood", {"inverters": metrics}, figures)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from unlogit.analysis import EXPERIMENTS, run_experiment
+from unlogit.cli import main
+from unlogit.errors import ConfigError
+
+MANIPULATIONS = ["logit-shift", "logit-scale", "logit-perturb", "logit-interpolate"]
+
+
+def _fashion_like(tmp_path):
+    """A small greyscale 28x28 npz standing in for another dataset (converted to 3x32x32 by analyze)."""
+    import numpy as np
+
+    path = tmp_path / "ood.npz"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        np.savez(path, x=rng.integers(0, 255, (40, 28, 28), dtype=np.uint8), y=rng.integers(0, 10, 40))
+    return path
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_path, tiny_inverter_run):
+    result = run_experiment(experiment, [tiny_inverter_run], "shapes", tmp_path, n=6, pool=200,
+                            ood_dataset="npz:" + str(_fashion_like(tmp_path)))  # fmt: skip
+    folder = tmp_path / experiment
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["experiment"] == experiment and metrics["dataset"] == "shapes"
+    assert result.figures and all((folder / f"{k}.png").stat().st_size > 0 for k in result.figures)
+    per_inverter = metrics["inverters"][tiny_inverter_run.name]
+    if experiment == "reconstruct":
+        assert {"label_agreement", "psnr", "ssim"} <= set(per_inverter)
+    elif experiment == "noise":
+        assert per_inverter["diversity_pixel"] > 0  # a GAN's noise changes the picture
+    elif experiment == "transforms":
+        assert set(per_inverter) == set(metrics["transforms"]) and "| follow index |" in metrics["table"]
+        for row in per_inverter.values():
+            assert 0 <= row["follow_index"] <= 1 and 0 <= row["label_kept"] <= 1
+        assert per_inverter["hflip"]["image_change"] > 0
+    elif experiment == "misclassified":
+        assert per_inverter["n"] > 0 and 0 <= per_inverter["recon_labelled_true"] <= 1
+    elif experiment == "adversarial":
+        assert set(per_inverter) == {"linf-untargeted", "linf-targeted", "l2-untargeted", "l2-targeted"}
+        assert per_inverter["linf-untargeted"]["attack_success"] > 0.3  # a standard classifier is fragile
+    elif experiment == "ood":
+        assert set(per_inverter) == {"in_distribution", "ood"}
+    elif experiment == "factors":
+        assert metrics["originals"]["bg_r"] > 0.8  # the probe reads background colour from real images
+        assert set(per_inverter) >= {"pos_x", "obj_r", "rotation_cos", "mean_r2"}
+    elif experiment == "leakage":
+        assert set(per_inverter) == set(metrics["defences"]) >= {"logits", "top-1", "probs", "label"}
+        assert all(0 <= row["label_agreement"] <= 1 for row in per_inverter.values())
+    else:
+        assert len(per_inverter) == len(metrics["values"])
+        for point in per_inverter:
+            assert {"brightness", "contrast", "sharpness", "label_kept", "label_of_edit"} <= set(point)
+            assert 0 <= point["brightness"] <= 1
+
+
+def test_identity_edit_keeps_the_reconstruction(tmp_path, tiny_inverter_run):
+    """shift 0, scale 1, sigma 0 and alpha 0 all reproduce the unedited reconstruction: same statistics."""
+    stats = {}
+    for name, identity in (("logit-shift", 0.0), ("logit-scale", 1.0), ("logit-perturb", 0.0),
+                           ("logit-interpolate", 0.0)):  # fmt: skip
+        metrics = run_experiment(name, [tiny_inverter_run], "shapes", tmp_path, n=6).metrics
+        curve = metrics["inverters"][tiny_inverter_run.name]
+        stats[name] = next(p for p in curve if p[metrics["parameter"]] == identity)["brightness"]
+    assert max(stats.values()) - min(stats.values()) < 1e-6
+
+
+def test_leakage_defences_keep_what_they_should():
+    import torch
+
+    from unlogit.analysis.leakage import defences
+
+    logits = torch.tensor([[3.0, 1.0, -2.0, 0.5], [0.0, 4.0, 1.0, -1.0]])
+    out = defences(logits, level=0.0, class_means=torch.eye(4))
+    assert torch.equal(out["logits"], logits)
+    assert torch.equal(out["top-1"].argmax(1), logits.argmax(1)) and (out["top-1"] == logits).sum() == 2
+    assert torch.allclose(out["probs"].softmax(1), logits.softmax(1), atol=1e-6)  # probs lose only a constant
+    assert torch.equal(out["label"], torch.eye(4)[logits.argmax(1)])
+
+
+def test_cli_all_and_unknown_experiment(tmp_path, tiny_inverter_run, capsys):
+    assert main(["analyze", "reconstruct", "noise", "--inverter", str(tiny_inverter_run), "--dataset", "shapes",
+                 "--n", "4", "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert (tmp_path / "noise" / "metrics.json").is_file()
+    with pytest.raises(ConfigError, match="unknown experiment 'x'"):
+        run_experiment("x", [tiny_inverter_run], "shapes", tmp_path)

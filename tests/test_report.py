@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from unlogit.cli import main
+from unlogit.errors import UnlogitError
+from unlogit.report import build_report, claim_rows
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def test_study_report_has_every_section(mini_study_dir):
+    page = (mini_study_dir / "report" / "index.html").read_text()
+    for heading in ("Setup", "Classifiers", "Inverters", "The paper&#x27;s claim", "Figure 1",
+                    "Experiment: transforms", "Experiment: leakage", "Experiment: factors"):  # fmt: skip
+        assert heading in page or heading.replace("&#x27;", "'") in page, heading
+    assert page.count("data:image/png;base64,") >= 10  # figures are embedded: the file stands alone
+    assert 'src="runs/' not in page and "file://" not in page
+    summary = json.loads((mini_study_dir / "summary.json").read_text())
+    assert summary["report"].endswith("index.html")
+
+
+def test_claim_rows_compare_robust_with_standard():
+    summary = {
+        "inverters": {
+            "robust": {"agreement_by_evaluator": 0.6, "colour_correlation": 0.8, "psnr": 20.0},
+            "standard": {"agreement_by_evaluator": 0.4, "colour_correlation": 0.9, "psnr": 15.0},
+        }
+    }
+    analysis = {"noise": {"inverters": {"robust": {"diversity_pixel": 0.1}, "standard": {"diversity_pixel": 0.3}}}}
+    rows = {r["quantity"]: r["claim holds"] for r in claim_rows(summary, analysis)}  # fmt: skip
+    assert rows["independent evaluator agreement"] == "yes"
+    assert rows["mean-colour correlation with the original"] == "no"
+    assert rows["noise diversity (pixels; lower = logits pin down more)"] == "yes"
+
+
+def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):
+    assert main(["report", str(tiny_inverter_run), "-o", str(tmp_path / "r")]) == 0
+    assert "Inverters" in (tmp_path / "r" / "index.html").read_text()
+    with pytest.raises(UnlogitError, match="nothing to report"):
+        build_report([tmp_path / "r"], tmp_path / "r2")
+    assert main(["report", str(tmp_path / "missing"), "-o", str(tmp_path / "r3")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path):
+    """Debian's chromium driven by Playwright: the page loads and every image decodes."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not os.path.exists(CHROMIUM):
+        message = "headless browser test needs playwright and Debian's chromium (installed by .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    page_path = mini_study_dir / "report" / "index.html"
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page()
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+        title = page.title()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+        browser.close()
+    assert title.startswith("unlogit study")
+    assert len(images) >= 10 and all(done and width > 0 for done, width in images), images
