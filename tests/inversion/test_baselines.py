@@ -85,3 +85,12 @@ def test_optimize_method_writes_a_loadable_run(tmp_path, tiny_classifier_run):
     x = get_dataset("shapes", "test", size=2).batch(torch.arange(2))[0]
     rec = inv.reconstruct(x, samples=2, seed=0)
     assert rec.shape == (2, 2, 3, 32, 32) and not torch.equal(rec[:, 0], rec[:, 1])
+
+
+def test_optimize_from_the_cli(tmp_path, tiny_classifier_run, capsys):
+    from unlogit.cli import main
+
+    code = main(["train", "--method", "optimize", "--classifier", str(tiny_classifier_run), "--preset", "tiny",
+                 "--out", str(tmp_path / "opt"), "model.opt_steps=3", "train.eval_size=4"])  # fmt: skip
+    assert code == 0
+    assert "needs no training" in capsys.readouterr().out

@@ -26,7 +26,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0 if train_inverter(cfg, out, resume=args.resume) is not None else 1
     print(f"training {cfg.model.method} inverter of {cfg.classifier} -> {out}", flush=True)
     summary = train_inverter(cfg, out, resume=args.resume)
-    if summary:
+    if summary and summary.get("method") == "optimize":
+        print(
+            f"optimisation inversion needs no training: {summary['seconds_per_image'] * 1000:.1f} ms per image; "
+            f"label agreement {summary['label_agreement']:.1%} on {summary['n']} held-out images. Run: {out}"
+        )
+    elif summary:
         print(
             f"done after {summary['steps']} G steps ({summary['train_minutes']:.1f} min): on {summary['n']} held-out "
             f"images the classifier gives the reconstruction the original's label for "

@@ -204,7 +204,8 @@ def _optimize_only(cfg: InverterRunConfig, run: RunDir, clf, test_ds, channels: 
     inv = OptimizationInverter(clf, resolution, channels, m.opt_steps, m.opt_lr, m.opt_tv, m.opt_l2).to(device)
     start = time.perf_counter()
     summary = reconstruction_summary(inv, clf, test_ds, cfg.train.eval_size, device, seed=cfg.train.seed)
-    summary.update({"method": "optimize", "steps": 0, "seconds_per_image": (time.perf_counter() - start) / summary["n"],
+    summary.update({"method": "optimize", "steps": 0, "train_minutes": 0.0,
+                    "seconds_per_image": (time.perf_counter() - start) / summary["n"],
                     "classifier": cfg.classifier, "dataset": cfg.data.name, **inv.settings()})  # fmt: skip
     spec = {"method": "optimize", "num_classes": clf.num_classes, "resolution": resolution, "channels": channels,
             **inv.settings()}  # fmt: skip
