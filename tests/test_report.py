@@ -32,10 +32,12 @@ def test_claim_rows_compare_robust_with_standard():
         }
     }
     analysis = {"noise": {"inverters": {"robust": {"diversity_pixel": 0.1}, "standard": {"diversity_pixel": 0.3}}}}
+    summary["inverters"]["standard"]["psnr"] = 19.5  # within 5% of 20.0: a tie, not evidence
     rows = {r["quantity"]: r["claim holds"] for r in claim_rows(summary, analysis)}  # fmt: skip
     assert rows["independent evaluator agreement"] == "yes"
     assert rows["mean-colour correlation with the original"] == "no"
     assert rows["noise diversity (pixels; lower = logits pin down more)"] == "yes"
+    assert rows["PSNR (dB)"].startswith("tie")
 
 
 def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):

@@ -226,7 +226,7 @@ def _markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     head = ["inverter", "label agreement (own clf)", *judge_cols, "colour corr.", "PSNR dB", "SSIM", "logit rel. err"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
-        cells = [name, f"{r['label_agreement']:.1%}", *(f"{r.get(c, float('nan')):.1%}" for c in judge_cols),
+        cells = [name, f"{r['label_agreement']:.1%}", *(f"{r[c]:.1%}" if c in r else "—" for c in judge_cols),
                  f"{r['colour_correlation']:.2f}", f"{r['psnr']:.2f}", f"{r['ssim']:.3f}",
                  f"{r['logit_rel_error']:.2f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
