@@ -30,7 +30,8 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
     train_inverter(build_config(InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES, extra), pixel)
     out = tmp_path / "eval"
     code = main(["evaluate", str(tiny_inverter_run), str(pixel), "--dataset", "shapes", "--n", "40",
-                 "--evaluator", str(evaluator_run), "--samples", "2", "--out", str(out)])  # fmt: skip
+                 "--evaluator", str(evaluator_run), "--samples", "2", "--out", str(out),
+                 "--extractor", str(tiny_classifier_run)])  # fmt: skip
     assert code == 0
     result = json.loads((out / "evaluate.json").read_text())
     assert set(result["inverters"]) == {tiny_inverter_run.name, "pixel"}
@@ -41,9 +42,20 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
             row["per_class"]
         )
     assert result["provenance"]["n"] == 40 and result["provenance"]["weights_sha256"]
+    assert result["extra_extractors"]["extractor1"]["extractor"] == str(tiny_classifier_run)
+    assert all(row["frechet_extractor1"] >= 0 for row in result["inverters"].values())
     rows = list(csv.reader((out / "evaluate.csv").read_text().splitlines()))
-    assert rows[0] == COLUMNS and len(rows) == 3
+    assert set(COLUMNS) <= set(rows[0]) and "frechet_extractor1" in rows[0] and len(rows) == 3
     assert (out / "evaluate.md").read_text().startswith("| inverter |")
+
+
+def test_inception_fid_only_from_a_local_file(tmp_path, tiny_inverter_run, evaluator_run):
+    from unlogit.data import get_dataset
+    from unlogit.evaluate import evaluate
+
+    data = get_dataset("shapes", "test", size=10)
+    with pytest.raises(UnlogitError, match="never computed from downloaded weights"):
+        evaluate([tiny_inverter_run], data, str(evaluator_run), inception_weights=str(tmp_path / "nope.pth"))
 
 
 def test_evaluator_must_be_independent(tmp_path, tiny_inverter_run, tiny_classifier_run):

@@ -70,3 +70,20 @@ def test_bad_study_files_are_explained(tmp_path):
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(ConfigError, match="unknown analyze experiment 'telepathy'"):
         load_study(str(path))
+
+
+@pytest.mark.parametrize("name", ["demo", "cifar10"])
+def test_shipped_studies_build_every_stage(name):
+    from unlogit.classifiers.config import ClassifierRunConfig
+    from unlogit.config import build_config
+    from unlogit.inversion.config import InverterRunConfig
+
+    cfg = load_study(name)
+    assert {"standard", "robust"} <= set(cfg.inverters) and cfg.evaluator in cfg.classifiers
+    for spec in cfg.classifiers.values():
+        build_config(ClassifierRunConfig, "classifier", spec.preset, spec.overrides, {"data": cfg.data})
+    methods = set()
+    for spec in cfg.inverters.values():
+        icfg = build_config(InverterRunConfig, "inverter", spec.preset, spec.overrides, {"data": cfg.data})
+        methods.add(icfg.model.method)
+    assert "gan" in methods and len(methods) >= 2  # the paper's method and a baseline

@@ -110,7 +110,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
     data = data.subset(min(args.n, len(data)))
     out = Path(args.out) if args.out else default_run_dir("evaluate", args.dataset)
-    result = evaluate(args.runs, data, args.evaluator, seed=args.seed, samples=args.samples, out=out)
+    result = evaluate(args.runs, data, args.evaluator, seed=args.seed, samples=args.samples, out=out,
+                      extractor_specs=args.extractor or (), inception_weights=args.inception_weights)  # fmt: skip
     print(result["table"])
     print(f"\n{len(data)} {args.split} images of {args.dataset}, evaluator {args.evaluator}, seed {args.seed}. "
           f"Wrote {out / 'evaluate.json'} (with per-class numbers), evaluate.csv, evaluate.md")  # fmt: skip
@@ -218,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1000, help="number of images")
     p.add_argument("--samples", type=int, default=4, help="noise draws per image for diversity")
     p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
+    p.add_argument(
+        "--extractor",
+        action="append",
+        help="another classifier spec whose features give an extra Frechet distance (repeatable)",
+    )
+    p.add_argument("--inception-weights", help="local FID Inception weights file (never downloaded); needs [fid]")
     p.add_argument("--out", help="output folder (default runs/evaluate-<dataset>-<time>)")
 
     p = add(

@@ -51,8 +51,12 @@ def evaluate_inverter(
     seed: int = 0,
     samples: int = 4,
     diversity_n: int = 100,
+    extractors: dict[str, torch.nn.Module] | None = None,
 ) -> dict[str, Any]:
-    """All metrics for one inverter on ``data`` (uses every image of ``data``)."""
+    """All metrics for one inverter on ``data`` (uses every image of ``data``).
+
+    ``extractors`` adds ``frechet_<name>`` columns in other feature spaces (user-given extractors).
+    """
     x, y = data.batch(torch.arange(len(data)))
     if tuple(x.shape[1:]) != inv.image_shape:
         raise UnlogitError(
@@ -73,6 +77,8 @@ def evaluate_inverter(
         "frechet_evaluator": frechet_distance(x, x_hat, extractor),
         "seconds_per_image": seconds,
     }
+    for name, extra in (extractors or {}).items():
+        row[f"frechet_{name}"] = frechet_distance(x, x_hat, extra)
     k = min(diversity_n, len(x))
     if samples >= 2 and inv.method != "pixel" and inv.method != "dosovitskiy":
         row.update(diversity(inv.reconstruct(x[:k], samples=samples, seed=seed + 1).cpu(), extractor))
@@ -97,9 +103,17 @@ def evaluate(
     seed: int = 0,
     samples: int = 4,
     out: Path | None = None,
+    extractor_specs: Sequence[str] = (),
+    inception_weights: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate several inverters on the same images; write evaluate.{json,csv,md} to ``out``."""
+    """Evaluate several inverters on the same images; write evaluate.{json,csv,md} to ``out``.
+
+    ``extractor_specs``: further classifier specs whose penultimate features give extra Frechet
+    distances. ``inception_weights``: a local FID Inception weights file (pt_inception-2015-12-05);
+    Inception FID is computed only from such a file, never downloaded.
+    """
     evaluator = load_classifier(evaluator_spec, classes=data.classes)
+    extractors, provenance_extra = _extra_extractors(extractor_specs, inception_weights, data)
     if evaluator.num_classes != data.num_classes:
         raise UnlogitError(
             f"evaluator {evaluator_spec} has {evaluator.num_classes} classes, the data {data.num_classes}; "
@@ -113,7 +127,8 @@ def evaluate(
                 f"the evaluator {evaluator_spec} is the classifier that {run} inverts; use an independent one "
                 "(another architecture and seed trained on the same data)"
             )
-        rows[Path(run).name] = {"run": str(run), **evaluate_inverter(inv, data, evaluator, seed, samples)}
+        rows[Path(run).name] = {"run": str(run), **evaluate_inverter(inv, data, evaluator, seed, samples,
+                                                                      extractors=extractors)}  # fmt: skip
     provenance = MetricProvenance(
         extractor=f"evaluator:{evaluator_spec}",
         weights_sha256=evaluator.info.get("weights_sha256"),
@@ -126,6 +141,7 @@ def evaluate(
         "provenance": provenance.to_dict(),
         "samples": samples,
         "evaluator": {"spec": evaluator_spec, "summary": evaluator.info.get("summary", {})},
+        "extra_extractors": provenance_extra,
         "inverters": rows,
     }
     result["table"] = markdown_table(rows)
@@ -137,24 +153,76 @@ def evaluate(
     return result
 
 
+def _extra_extractors(specs: Sequence[str], inception_weights: str | None, data: ImageDataset):
+    """User-given feature extractors (name -> module) and their provenance records."""
+    from .runtime.checkpoint import file_sha256
+
+    extractors: dict[str, torch.nn.Module] = {}
+    provenance: dict[str, dict[str, Any]] = {}
+    for i, spec in enumerate(specs):
+        clf = load_classifier(spec, classes=data.classes)
+        name = f"extractor{i + 1}"
+        extractors[name] = ClassifierFeatures(clf)
+        provenance[name] = MetricProvenance(spec, clf.info.get("weights_sha256"), len(data), None).to_dict()
+    if inception_weights:
+        path = Path(inception_weights)
+        if not path.is_file():
+            raise UnlogitError(
+                f"Inception weights file {path} not found; FID is never computed from downloaded weights"
+            )
+        extractors["inception"] = _InceptionFeatures(path)
+        provenance["inception"] = MetricProvenance("inception-v3-fid", file_sha256(path), len(data), None).to_dict()
+    return extractors, provenance
+
+
+class _InceptionFeatures(torch.nn.Module):
+    """torchmetrics' FID Inception (2048-d pool features) from a local weights file; needs torch-fidelity."""
+
+    num_features = 2048
+
+    def __init__(self, weights: Path) -> None:
+        super().__init__()
+        try:
+            from torchmetrics.image.fid import NoTrainInceptionV3
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise UnlogitError("Inception FID needs torch-fidelity: pip install 'unlogit[fid]'") from exc
+        try:
+            self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                          feature_extractor_weights_path=str(weights))  # fmt: skip
+        except (ModuleNotFoundError, ImportError) as exc:
+            raise UnlogitError("Inception FID needs torch-fidelity: pip install 'unlogit[fid]'") from exc
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        return self.net((x.clamp(0, 1) * 255).to(torch.uint8)).float()
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
 
 
+def _columns(rows: dict[str, dict[str, Any]]) -> list[str]:
+    extra = sorted({k for r in rows.values() for k in r if k.startswith("frechet_") and k not in COLUMNS})
+    return [*COLUMNS[:-1], *extra, COLUMNS[-1]]
+
+
 def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
-    """The documented columns as a markdown table."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    """The documented columns (plus any extra Frechet columns) as a markdown table."""
+    cols = _columns(rows)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, row in rows.items():
-        lines.append("| " + " | ".join(_fmt(name if c == "inverter" else row.get(c, "")) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_fmt(name if c == "inverter" else row.get(c, "")) for c in cols) + " |")
     return "\n".join(lines)
 
 
 def csv_table(rows: dict[str, dict[str, Any]]) -> str:
+    cols = _columns(rows)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(COLUMNS)
+    writer.writerow(cols)
     for name, row in rows.items():
-        writer.writerow([name if c == "inverter" else row.get(c, "") for c in COLUMNS])
+        writer.writerow([name if c == "inverter" else row.get(c, "") for c in cols])
     return buf.getvalue()
