@@ -15,13 +15,18 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 def test_study_report_has_every_section(mini_study_dir):
     page = (mini_study_dir / "report" / "index.html").read_text()
-    for heading in ("Setup", "Classifiers", "Inverters", "The paper&#x27;s claim", "Figure 1",
-                    "Experiment: transforms", "Experiment: leakage", "Experiment: factors"):  # fmt: skip
+    headings = ["Setup", "Classifiers", "Inverters", "The paper&#x27;s claim", "Figure 1", "Experiment: transforms",
+                "Experiment: leakage", "Experiment: factors", "Evaluate (shapes"]  # fmt: skip
+    for heading in headings:
         assert heading in page or heading.replace("&#x27;", "'") in page, heading
     assert page.count("data:image/png;base64,") >= 10  # figures are embedded: the file stands alone
     assert 'src="runs/' not in page and "file://" not in page
     summary = json.loads((mini_study_dir / "summary.json").read_text())
     assert summary["report"].endswith("index.html")
+    evaluation = json.loads((mini_study_dir / "evaluate" / "evaluate.json").read_text())
+    assert set(evaluation["inverters"]) == {"standard", "robust"}
+    shift = json.loads((mini_study_dir / "analysis" / "logit-shift" / "metrics.json").read_text())
+    assert shift["judge"] == "evaluator"
 
 
 def test_claim_rows_compare_robust_with_standard():

@@ -19,8 +19,8 @@ A study config (``configs/study/NAME.yaml``)::
     analyze: {experiments: [reconstruct, noise, ...], n: 8, pool: 500}
     report: true
 
-After the comparison, every ``analyze`` experiment runs on all inverters (into ``analysis/``) and
-``report/index.html`` is written.
+After the comparison, ``unlogit evaluate`` runs with the evaluator (into ``evaluate/``), every
+``analyze`` experiment runs on all inverters (into ``analysis/``) and ``report/index.html`` is written.
 """
 
 from __future__ import annotations
@@ -147,6 +147,15 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: list[str] = ()) -> d
     summary = compare_inverters(inv_runs, clf_runs, cfg, out)
     summary["stage_seconds"] = timings
     write_json_atomic(out / "summary.json", summary)
+    if cfg.evaluator and not (out / "evaluate" / "evaluate.json").is_file():
+        print("[study] evaluate", flush=True)
+        from .data.config import DataConfig
+        from .evaluate import evaluate
+
+        data = DataConfig(**{k: v for k, v in cfg.data.items() if k in DataConfig.__dataclass_fields__})
+        data.test_size = int(cfg.compare.get("eval_size", 500))
+        evaluate(list(inv_runs.values()), data.load("test"), str(clf_runs[cfg.evaluator]),
+                 seed=int(cfg.compare.get("seed", 0)), samples=2, out=out / "evaluate")  # fmt: skip
     if cfg.analyze.get("experiments"):
         run_analysis(cfg, inv_runs, clf_runs, out)
     if cfg.report:

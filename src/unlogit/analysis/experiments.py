@@ -40,6 +40,11 @@ def reconstruct(ctx: AnalysisContext) -> ExperimentResult:
             "psnr": float(psnr(x, rec).clamp(max=100).mean()),
             "ssim": float(ssim(x, rec).mean()),
         }
+        if ctx.evaluator is not None:
+            judged = ctx.evaluator.predict_logits(rec).argmax(1).cpu()
+            metrics[name]["evaluator_agreement"] = float(
+                (judged == ctx.evaluator.predict_logits(x).argmax(1).cpu()).float().mean()
+            )
     return ExperimentResult(
         "reconstruct",
         {"columns": ["original", *ctx.inverters], "n": len(x), "seed": ctx.seed, "inverters": metrics},
@@ -73,12 +78,16 @@ def _manipulation(
             edited = edit(logits, v)
             rec = inv.generate(edited, z).cpu()
             columns.append(rec)
-            curve.append({param: v, **image_stats(rec), "label_kept": agreement(inv, rec, logits.argmax(1)),
-                          "label_of_edit": agreement(inv, rec, edited.argmax(1))})  # fmt: skip
+            judged = ctx.judge(inv).predict_logits(rec.to(inv.device)).argmax(1).cpu()
+            curve.append({param: v, **image_stats(rec),
+                          "label_kept": float((judged == logits.argmax(1).cpu()).float().mean()),
+                          "label_of_edit": float((judged == edited.argmax(1).cpu()).float().mean())})  # fmt: skip
         figures[f"{name}_{inv_name}"] = comparison_grid(columns, upscale=2)
         metrics[inv_name] = curve
     figures[f"{name}_curves"] = _curves(metrics, param)
-    return ExperimentResult(name, {"parameter": param, "values": list(values), "inverters": metrics}, figures)
+    judge = "evaluator" if ctx.evaluator is not None else "own classifier"
+    return ExperimentResult(name, {"parameter": param, "values": list(values), "judge": judge, "inverters": metrics},
+                            figures)  # fmt: skip
 
 
 def _curves(metrics: dict[str, list[dict]], param: str):
