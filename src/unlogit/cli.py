@@ -156,6 +156,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_measure_args(p: argparse.ArgumentParser, kind: str, n_default: int) -> None:
+    """Data, sample count, shared noise seed and output folder of the measuring commands."""
+    p.add_argument("--dataset", required=True, help="dataset registry name (its test split by default)")
+    p.add_argument("--data-root", help="folder searched first for dataset files")
+    p.add_argument("--n", type=int, default=n_default, help="number of images")
+    p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
+    p.add_argument("--out", help=f"output folder (default runs/{kind}-<dataset>-<time>)")
+
+
 # --- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -208,24 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
         "unlogit evaluate runs/inv-rob runs/inv-std runs/inv-pixel --dataset shapes --evaluator runs/clf-eval",
     )
     p.add_argument("runs", nargs="+", help="inverter run directories")
-    p.add_argument("--dataset", required=True, help="dataset registry name")
+    _add_measure_args(p, "evaluate", n_default=1000)
     p.add_argument(
         "--evaluator",
         required=True,
         help="an independent classifier (other architecture/seed, same data), e.g. a run dir",
     )
-    p.add_argument("--data-root", help="folder searched first for dataset files")
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--n", type=int, default=1000, help="number of images")
     p.add_argument("--samples", type=int, default=4, help="noise draws per image for diversity")
-    p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
     p.add_argument(
         "--extractor",
         action="append",
         help="another classifier spec whose features give an extra Frechet distance (repeatable)",
     )
     p.add_argument("--inception-weights", help="local FID Inception weights file (never downloaded); needs [fid]")
-    p.add_argument("--out", help="output folder (default runs/evaluate-<dataset>-<time>)")
 
     p = add(
         "analyze",
@@ -236,17 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "experiment",
         nargs="+",
-        help="reconstruct, noise, logit-shift, logit-scale, logit-perturb, logit-interpolate, or all",
+        help="reconstruct, noise, misclassified, adversarial, logit-shift, logit-scale, logit-perturb, "
+        "logit-interpolate, transforms, ood, leakage, factors (shapes), or all",
     )
     p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
-    p.add_argument("--dataset", required=True, help="dataset registry name (its test split is used)")
-    p.add_argument("--data-root", help="folder searched first for dataset files")
-    p.add_argument("--n", type=int, default=16, help="number of images")
-    p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
+    _add_measure_args(p, "analyze", n_default=16)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
     p.add_argument("--evaluator", help="independent classifier that judges reconstructions (run dir or spec)")
     p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")
-    p.add_argument("--out", help="output folder (default runs/analyze-<dataset>-<time>)")
 
     p = add(
         "report",
