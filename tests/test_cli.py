@@ -8,7 +8,10 @@ import pytest
 
 from unlogit.cli import build_parser, main
 
-SUBCOMMANDS = ["train-classifier", "eval-classifier", "datasets", "train", "reconstruct", "evaluate", "study", "demo"]
+SUBCOMMANDS = [
+    "train-classifier", "eval-classifier", "datasets", "train", "reconstruct", "evaluate", "analyze", "report", "study",
+    "demo",
+]  # fmt: skip
 
 
 def test_every_subcommand_has_help_with_an_example(capsys):
