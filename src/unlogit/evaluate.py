@@ -30,11 +30,11 @@ from .metrics import (
     ClassifierFeatures,
     MetricProvenance,
     diversity,
-    evaluator_agreement,
     frechet_distance,
     logit_consistency,
     psnr,
     ssim,
+    topk_agreement,
 )
 from .runtime.atomic import write_json_atomic, write_text_atomic
 
@@ -68,12 +68,14 @@ def evaluate_inverter(
     x_hat = inv.reconstruct(x, samples=1, seed=seed)[:, 0].cpu()
     seconds = (time.perf_counter() - start) / len(x)
     extractor = ClassifierFeatures(evaluator)
+    judged = evaluator.predict_logits(x_hat).cpu()
+    img_psnr = psnr(x, x_hat).clamp(max=100)
     row: dict[str, Any] = {
         "method": inv.method,
-        "psnr": float(psnr(x, x_hat).clamp(max=100).mean()),
+        "psnr": float(img_psnr.mean()),
         "ssim": float(ssim(x, x_hat).mean()),
         **logit_consistency(inv.classifier, x, x_hat),
-        **evaluator_agreement(evaluator, x_hat, y),
+        **topk_agreement(judged, y),
         "frechet_evaluator": frechet_distance(x, x_hat, extractor),
         "seconds_per_image": seconds,
     }
@@ -85,8 +87,7 @@ def evaluate_inverter(
     else:  # deterministic decoders: every draw is the same image
         row.update({"diversity_pixel": 0.0, "diversity_feature": 0.0})
     per_class = {}
-    top1 = evaluator.predict_logits(x_hat).argmax(1).cpu() == y
-    img_psnr = psnr(x, x_hat).clamp(max=100)
+    top1 = judged.argmax(1) == y
     for k_cls, name in enumerate(data.classes):
         sel = y == k_cls
         if sel.any():

@@ -18,8 +18,6 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from .classifiers.normalized import NormalizedClassifier
 
@@ -39,11 +37,15 @@ class MetricProvenance:
 
 def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR in dB (N,); identical images give +inf."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio  # torchmetrics imports in ~0.4 s: on use
+
     return peak_signal_noise_ratio(x_hat.float(), x.float(), data_range=1.0, reduction="none", dim=(1, 2, 3))
 
 
 def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM (N,) in [-1, 1] (Gaussian window 7 for images under 64 px, else 11)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     kernel = 7 if min(x.shape[-2:]) < 64 else 11
     return structural_similarity_index_measure(
         x_hat.float(), x.float(), data_range=1.0, reduction="none", kernel_size=kernel
@@ -53,16 +55,31 @@ def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def logit_consistency(clf: NormalizedClassifier, x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, float]:
     """How well f(x_hat) matches f(x): relative L2 error and argmax agreement."""
-    l, l_hat = clf.predict_logits(x), clf.predict_logits(x_hat)
+    return logit_agreement(clf.predict_logits(x), clf.predict_logits(x_hat))
+
+
+def logit_agreement(l: torch.Tensor, l_hat: torch.Tensor) -> dict[str, float]:
+    """Mean ||l_hat - l|| / ||l|| and argmax agreement of two logit batches (N,K)."""
     rel = (l_hat - l).norm(dim=1) / l.norm(dim=1).clamp_min(1e-12)
     agree = (l.argmax(1) == l_hat.argmax(1)).float().mean()
     return {"logit_rel_error": float(rel.mean()), "logit_argmax_agreement": float(agree)}
 
 
 @torch.no_grad()
+def label_agreement(clf: NormalizedClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``images`` (N,C,H,W in [0,1]) that ``clf`` labels as ``labels`` (N,)."""
+    predicted = clf.predict_logits(images.to(clf.mean.device)).argmax(1).cpu()
+    return float((predicted == labels.cpu()).float().mean())
+
+
+@torch.no_grad()
 def evaluator_agreement(evaluator: NormalizedClassifier, x_hat: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Top-1 / top-5 agreement of an independent evaluator's prediction on x_hat with ``labels`` (N,)."""
-    logits = evaluator.predict_logits(x_hat)
+    return topk_agreement(evaluator.predict_logits(x_hat), labels)
+
+
+def topk_agreement(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Top-1 / top-5 agreement of predicted ``logits`` (N,K) with ``labels`` (N,)."""
     k = min(5, logits.shape[1])
     top = logits.topk(k, dim=1).indices.cpu()
     labels = labels.cpu()
@@ -93,6 +110,8 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Modul
 
     ``extractor`` maps [0,1] images to (N,D) features (e.g. :class:`ClassifierFeatures`).
     """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
     # torchmetrics accumulates the feature statistics in float64; the extractor itself is left untouched
     fid = FrechetInceptionDistance(feature=extractor, normalize=True, reset_real_features=True)
     for part in real.split(batch_size):

@@ -149,12 +149,10 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: list[str] = ()) -> d
     write_json_atomic(out / "summary.json", summary)
     if cfg.evaluator and not (out / "evaluate" / "evaluate.json").is_file():
         print("[study] evaluate", flush=True)
-        from .data.config import DataConfig
         from .evaluate import evaluate
 
-        data = DataConfig(**{k: v for k, v in cfg.data.items() if k in DataConfig.__dataclass_fields__})
-        data.test_size = int(cfg.compare.get("eval_size", 500))
-        evaluate(list(inv_runs.values()), data.load("test"), str(clf_runs[cfg.evaluator]),
+        test = _test_data(cfg, int(cfg.compare.get("eval_size", 500)))
+        evaluate(list(inv_runs.values()), test, str(clf_runs[cfg.evaluator]),
                  seed=int(cfg.compare.get("seed", 0)), samples=2, out=out / "evaluate")  # fmt: skip
     if cfg.analyze.get("experiments"):
         run_analysis(cfg, inv_runs, clf_runs, out)
@@ -182,21 +180,28 @@ def run_analysis(cfg: StudyConfig, inv_runs: dict[str, Path], clf_runs: dict[str
                        pool=int(a.get("pool", 500)), evaluator=evaluator, ood_dataset=a.get("ood_dataset"))  # fmt: skip
 
 
+def _test_data(cfg: StudyConfig, size: int):
+    """The first ``size`` test images of the study's data section (validated like every stage's)."""
+    from .config import from_dict
+    from .data.config import DataConfig
+
+    data = from_dict(DataConfig, cfg.data, "data.")
+    data.test_size = size
+    return data.load("test")
+
+
 def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg: StudyConfig, out: Path) -> dict:
     """Same test images, same noise, every inverter: a grid and a metrics table (markdown + JSON)."""
     from .classifiers.registry import load_classifier
-    from .data.config import DataConfig
     from .figures import comparison_grid, save_png
     from .inversion.evaluation import reconstruction_summary
     from .inversion.inverter import load_inverter
-    from .metrics import ssim
+    from .metrics import label_agreement, ssim
 
     n_grid = int(cfg.compare.get("n", 12))
     n_eval = int(cfg.compare.get("eval_size", 500))
     seed = int(cfg.compare.get("seed", 0))
-    data = DataConfig(**{k: v for k, v in cfg.data.items() if k in DataConfig.__dataclass_fields__})
-    data.test_size = max(n_eval, n_grid)
-    test = data.load("test")
+    test = _test_data(cfg, max(n_eval, n_grid))
     inverters = {name: load_inverter(run) for name, run in inv_runs.items()}
     x = test.batch(torch.arange(n_grid))[0]
     columns = [x] + [inv.reconstruct(x, samples=1, seed=seed)[:, 0] for inv in inverters.values()]
@@ -205,6 +210,7 @@ def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg:
     judges = {name: load_classifier(str(run)) for name, run in clf_runs.items()}
     rows = {}
     x_eval = test.batch(torch.arange(min(n_eval, len(test))))[0]
+    judged_x = {name: judge.predict_logits(x_eval).argmax(1) for name, judge in judges.items()}
     for name, inv in inverters.items():
         row = reconstruction_summary(inv.generator, inv.classifier, test, n_eval, "cpu", seed=seed)
         row["train"] = inv.meta.get("summary", {})
@@ -214,7 +220,7 @@ def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg:
             if str(clf_runs[judge_name].resolve()) == str(Path(inv.meta["classifier"]).resolve()):
                 continue
             key = "agreement_by_evaluator" if judge_name == cfg.evaluator else f"agreement_by_{judge_name}"
-            row[key] = _judge_agreement(judge, x_eval, rec)
+            row[key] = label_agreement(judge, rec, judged_x[judge_name])
         rows[name] = row
     table = _markdown_table(rows)
     write_text_atomic(out / "summary.md", f"# Study {cfg.name}\n\n![reconstructions]({grid.name})\n\n"
@@ -222,12 +228,6 @@ def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg:
                       f"({', '.join(inverters)}).\n\n{table}\n")  # fmt: skip
     return {"study": cfg.name, "n_eval": n_eval, "inverters": rows, "figure": str(grid), "table": table,
             "columns": ["original", *inverters]}  # fmt: skip
-
-
-@torch.no_grad()
-def _judge_agreement(judge, x: torch.Tensor, rec: torch.Tensor) -> float:
-    """Fraction of reconstructions that ``judge`` labels as it labels the originals."""
-    return float((judge.predict_logits(rec).argmax(1) == judge.predict_logits(x).argmax(1)).float().mean())
 
 
 def _markdown_table(rows: dict[str, dict[str, Any]]) -> str:

@@ -92,9 +92,3 @@ def image_stats(x: torch.Tensor) -> dict[str, float]:
         "contrast": float(lum.flatten(1).std(1).mean()),
         "sharpness": float(lap.abs().mean()),
     }
-
-
-@torch.no_grad()
-def agreement(inv: Inverter, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of ``images`` the inverter's classifier labels as ``labels``."""
-    return float((inv.classifier.predict_logits(images.to(inv.device)).argmax(1).cpu() == labels.cpu()).float().mean())

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..figures import comparison_grid
-from ..metrics import diversity, psnr, ssim
-from .common import AnalysisContext, ExperimentResult, agreement, image_stats
+from ..metrics import diversity, label_agreement, psnr, ssim
+from .common import AnalysisContext, ExperimentResult, image_stats
 from .invariance import transforms
 from .leakage import leakage
 from .probes import adversarial, factors, misclassified, ood
@@ -31,20 +31,18 @@ def reconstruct(ctx: AnalysisContext) -> ExperimentResult:
     """Originals | one reconstruction per inverter, with label agreement, PSNR and SSIM."""
     x, _ = ctx.images()
     columns, metrics = [x], {}
+    judged_x = ctx.evaluator.predict_logits(x).argmax(1) if ctx.evaluator is not None else None
     for name, inv in ctx.inverters.items():
         logits = inv.logits(x)
         rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
         columns.append(rec)
         metrics[name] = {
-            "label_agreement": agreement(inv, rec, logits.argmax(1)),
+            "label_agreement": label_agreement(inv.classifier, rec, logits.argmax(1)),
             "psnr": float(psnr(x, rec).clamp(max=100).mean()),
             "ssim": float(ssim(x, rec).mean()),
         }
-        if ctx.evaluator is not None:
-            judged = ctx.evaluator.predict_logits(rec).argmax(1).cpu()
-            metrics[name]["evaluator_agreement"] = float(
-                (judged == ctx.evaluator.predict_logits(x).argmax(1).cpu()).float().mean()
-            )
+        if judged_x is not None:
+            metrics[name]["evaluator_agreement"] = label_agreement(ctx.evaluator, rec, judged_x)
     return ExperimentResult(
         "reconstruct",
         {"columns": ["original", *ctx.inverters], "n": len(x), "seed": ctx.seed, "inverters": metrics},

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 
 from ..figures import comparison_grid
-from ..metrics import psnr, ssim
-from .common import AnalysisContext, ExperimentResult, agreement
+from ..metrics import label_agreement, psnr, ssim
+from .common import AnalysisContext, ExperimentResult
 
 
 def _recentre(logp: torch.Tensor, level: float) -> torch.Tensor:
@@ -66,7 +66,7 @@ def leakage(ctx: AnalysisContext) -> ExperimentResult:
             rec = inv.generate(estimate, z).cpu()
             columns.append(rec)
             rows[name] = {
-                "label_agreement": agreement(inv, rec, pred),
+                "label_agreement": label_agreement(inv.classifier, rec, pred),
                 "psnr": float(psnr(x, rec).clamp(max=100).mean()),
                 "ssim": float(ssim(x, rec).mean()),
             }

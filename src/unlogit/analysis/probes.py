@@ -6,8 +6,8 @@ import torch
 
 from ..attacks import PGD
 from ..figures import comparison_grid
-from ..metrics import psnr, ssim
-from .common import AnalysisContext, ExperimentResult, agreement
+from ..metrics import label_agreement, psnr, ssim
+from .common import AnalysisContext, ExperimentResult
 
 
 @torch.no_grad()
@@ -28,16 +28,12 @@ def misclassified(ctx: AnalysisContext) -> ExperimentResult:
             "n": len(wrong),
             "pool": len(x_all),
             "judge": "evaluator" if ctx.evaluator is not None else "own classifier",
-            "recon_labelled_true": agreement_with(judge, rec, y),
-            "recon_labelled_predicted": agreement_with(judge, rec, p),
+            "recon_labelled_true": label_agreement(judge, rec, y),
+            "recon_labelled_predicted": label_agreement(judge, rec, p),
             "psnr": float(psnr(x, rec).clamp(max=100).mean()),
         }
         figures[f"misclassified_{name}"] = comparison_grid([x[: ctx.n], rec[: ctx.n]], upscale=2)
     return ExperimentResult("misclassified", {"inverters": metrics}, figures)
-
-
-def agreement_with(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((judge.predict_logits(images).argmax(1).cpu() == labels.cpu()).float().mean())
 
 
 ATTACKS = {
@@ -66,8 +62,8 @@ def adversarial(ctx: AnalysisContext, steps: int = 10) -> ExperimentResult:
             judge = ctx.judge(inv)
             rows[attack_name] = {
                 "attack_success": float((adv_pred != y).float().mean()),
-                "recon_follows_adversarial_label": agreement_with(judge, rec, adv_pred),
-                "recon_keeps_true_label": agreement_with(judge, rec, y),
+                "recon_follows_adversarial_label": label_agreement(judge, rec, adv_pred),
+                "recon_keeps_true_label": label_agreement(judge, rec, y),
                 "recon_change": float(((rec - clean_rec) ** 2).flatten(1).mean(1).sqrt().mean()),
             }
             if attack_name == "linf-untargeted":
@@ -170,7 +166,7 @@ def ood(ctx: AnalysisContext) -> ExperimentResult:
             rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
             metrics.setdefault(name, {})[label] = {
                 "dataset": data.name,
-                "label_agreement": agreement(inv, rec, logits.argmax(1)),
+                "label_agreement": label_agreement(inv.classifier, rec, logits.argmax(1)),
                 "psnr": float(psnr(x, rec).clamp(max=100).mean()),
                 "ssim": float(ssim(x, rec).mean()),
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 from pathlib import Path
 
@@ -67,17 +68,24 @@ def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None
     return ImageDataset(images, torch.from_numpy(y), names, name, split, source=str(path))
 
 
-def load_image_file(path: Path, mode: str = "RGB", size: int | None = None) -> np.ndarray:
-    """Open one image as uint8 (H,W,C), converting to ``mode``; a broken file raises naming it."""
+def load_image_file(
+    path: Path | bytes, mode: str = "RGB", size: int | None = None, name: str | None = None
+) -> np.ndarray:
+    """Open one image (a path, or a file's bytes named ``name``) as uint8 (H,W,C), converting to ``mode``.
+
+    A broken or unreadable image raises an error that names the file.
+    """
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
+    name = name or str(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             im.load()
             im = im.convert(mode)
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnlogitError(f"cannot read image {path}: {exc}; remove or replace the file") from exc
+        raise UnlogitError(f"cannot read image {name}: {exc}; remove or replace the file") from exc
     return arr[..., None] if arr.ndim == 2 else arr
 
 

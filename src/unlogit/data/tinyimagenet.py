@@ -9,17 +9,16 @@ folder, ``test`` is the labelled ``val`` split (the official test split has no l
 
 from __future__ import annotations
 
-import io
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import UnlogitError
 from .base import ImageDataset
+from .files import load_image_file
 from .search import not_found, search_roots
 
 FOLDER = "tiny-imagenet-200"
@@ -82,11 +81,7 @@ def _locate(data_root) -> tuple[_Source, str]:
 
 
 def _decode(src: _Source, rel: str) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(src.read(rel))) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UnlogitError(f"cannot read image {src.describe(rel)}: {exc}; replace the file") from exc
+    arr = load_image_file(src.read(rel), "RGB", name=src.describe(rel))
     if arr.shape != (64, 64, 3):
         raise UnlogitError(f"image {src.describe(rel)} is {arr.shape[1]}x{arr.shape[0]}, expected 64x64")
     return arr

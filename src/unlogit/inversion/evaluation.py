@@ -8,6 +8,7 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
+from ..metrics import logit_agreement, psnr
 from .generator import Generator
 
 
@@ -44,14 +45,14 @@ def reconstruction_summary(
         for key, value in (("x", x), ("x_hat", x_hat), ("l", logits), ("l_hat", clf(x_hat).float()), ("y", y)):
             outs[key].append(value.cpu())
     x, x_hat, l, l_hat, y = (torch.cat(outs[k]) for k in ("x", "x_hat", "l", "l_hat", "y"))
-    mse = ((x - x_hat) ** 2).flatten(1).mean(1)
+    logits = logit_agreement(l, l_hat)
     return {
         "n": len(idx),
-        "label_agreement": float((l_hat.argmax(1) == l.argmax(1)).float().mean()),
+        "label_agreement": logits["logit_argmax_agreement"],
         "true_label_agreement": float((l_hat.argmax(1) == y).float().mean()),
         "colour_correlation": colour_correlation(x, x_hat),
-        "logit_rel_error": float(((l_hat - l).norm(dim=1) / l.norm(dim=1).clamp_min(1e-12)).mean()),
-        "mse": float(mse.mean()),
-        "psnr": float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()),
+        "logit_rel_error": logits["logit_rel_error"],
+        "mse": float(((x - x_hat) ** 2).mean()),
+        "psnr": float(psnr(x, x_hat).clamp(max=100).mean()),  # 100 dB: identical images
         "seed": seed,
     }
