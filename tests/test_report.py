@@ -1,16 +1,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pytest
 
 from unlogit.cli import main
 from unlogit.errors import UnlogitError
 from unlogit.report import build_report, claim_rows
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def test_study_report_has_every_section(mini_study_dir):
@@ -54,28 +50,14 @@ def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path):
+def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path, browser):
     """Debian's chromium driven by Playwright: the page loads and every image decodes."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not os.path.exists(CHROMIUM):
-        message = "headless browser test needs playwright and Debian's chromium (installed by .ci/run)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    page_path = mini_study_dir / "report" / "index.html"
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page()
-        page.goto(page_path.as_uri())
-        page.wait_for_load_state("load")
-        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-        title = page.title()
-        page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
-        browser.close()
+    page = browser.new_page()
+    page.goto((mini_study_dir / "report" / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    title = page.title()
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+    page.close()
     assert title.startswith("unlogit study")
     assert len(images) >= 10 and all(done and width > 0 for done, width in images), images

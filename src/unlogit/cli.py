@@ -263,10 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("datasets", cmd_datasets, "list the dataset registry", "unlogit datasets")
 
     from .inversion.cli import register as register_inversion
+    from .serve.cli import register as register_serve
     from .study_cli import register as register_study
 
     register_inversion(add)
     register_study(add)
+    register_serve(add)
     return parser
 
 

@@ -17,6 +17,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     print(f"\n{summary['table']}\n")
     print(f"study {cfg.name} finished in {(time.perf_counter() - start) / 60:.1f} min")
     print(f"figure: {summary['figure']}\nsummary: {out / 'summary.md'} and {out / 'summary.json'}")
+    runs = " ".join(f"--inverter {out / 'inverters' / name}" for name in cfg.inverters)
+    print(f"explore in a browser (pip install -e '.[serve]'): unlogit serve {runs}")
     return 0
 
 
