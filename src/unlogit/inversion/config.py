@@ -63,7 +63,12 @@ class InverterTrainConfig:
     standing_stats_batches: int = 16
     amp: Literal["auto", "off", "bf16"] = "auto"
     augment: Literal["none", "flip", "crop", "crop-flip"] = "none"
-    logit_cache: bool = True
+    logit_cache: bool = True  # classifier forward once per image (when augment is none)
+    # Fast paths (docs/performance.md); each is switchable and tested for equal results.
+    channels_last: bool = False  # NHWC memory format for G, D and the real images
+    compile: bool = False  # torch.compile G and D for the training steps (needs a C++ compiler on CPU)
+    optimizer: Literal["auto", "for-loop", "foreach", "fused"] = "auto"  # Adam kernel; auto: fused on CUDA
+    data_on_device: Literal["auto", "on", "off"] = "auto"  # uint8 training set on the GPU; auto: if it fits
     logit_loss: float = 0.0
     lambda_img: float = 1.0  # decoder baselines: pixel MSE weight
     lambda_feat: float = 0.0  # feature MSE weight (classifier penultimate features)

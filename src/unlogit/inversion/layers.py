@@ -11,7 +11,26 @@ import functools
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
+
+
+class _FP32SpectralNorm(_SpectralNorm):
+    """torch's spectral-norm parametrization with the power iteration and the division in float32,
+    even inside a bf16 autocast region (the sigma estimate is what keeps the GAN stable)."""
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(weight.device.type, enabled=False):
+            return super().forward(weight.float()).to(weight.dtype)
+
+
+def spectral_norm(module: nn.Module, eps: float = 1e-6, n_power_iterations: int = 1) -> nn.Module:
+    """Spectrally normalise ``module.weight`` (as ``torch.nn.utils.parametrizations.spectral_norm``,
+    whose state-dict layout it keeps), computing sigma in float32 under autocast."""
+    dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0
+    param = _FP32SpectralNorm(module.weight, n_power_iterations, dim, eps)
+    parametrize.register_parametrization(module, "weight", param)
+    return module
 
 
 def _orthogonal(module: nn.Module) -> nn.Module:

@@ -54,6 +54,13 @@ def generator_spec(cfg: InverterRunConfig, num_classes: int, channels: int, reso
     }  # fmt: skip
 
 
+def adam_kernel(choice: str, device: torch.device) -> dict[str, bool]:
+    """Adam keyword arguments for ``train.optimizer`` (auto: fused on CUDA, foreach elsewhere)."""
+    if choice == "auto":
+        choice = "fused" if device.type == "cuda" else "foreach"
+    return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[choice]
+
+
 @dataclass
 class TrainState:
     """Everything a GAN run needs to continue exactly where it stopped."""
@@ -88,11 +95,26 @@ class TrainState:
         if G_ema is not None:
             for p in G_ema.parameters():
                 p.requires_grad_(False)
-        fused = {"foreach": True} if device.type != "cuda" else {"fused": True}
+        fused = adam_kernel(t.optimizer, device)
         opt_g = torch.optim.Adam(G.parameters(), t.lr_g, betas=(t.beta1, t.beta2), eps=t.adam_eps, **fused)
         d_params = list(D.parameters()) if D is not None else [torch.nn.Parameter(torch.zeros(1, device=device))]
         opt_d = torch.optim.Adam(d_params, t.lr_d, betas=(t.beta1, t.beta2), eps=t.adam_eps, **fused)
         return cls(G, D, G_ema, opt_g, opt_d)
+
+    def use_channels_last(self) -> None:
+        """NHWC for G, D and G_ema, with the optimisers' moment buffers laid out like their parameters.
+
+        A restored checkpoint gives the buffers back in NCHW; fused Adam steps parameter and state
+        memory in lockstep, so mismatched layouts would break exact resume.
+        """
+        for module in (self.G, self.D, self.G_ema):
+            if module is not None:
+                module.to(memory_format=torch.channels_last)
+        for opt in (self.opt_g, self.opt_d):
+            for param, state in opt.state.items():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                        state[key] = torch.empty_like(param).copy_(value)
 
     @property
     def eval_generator(self) -> nn.Module:

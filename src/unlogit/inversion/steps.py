@@ -10,6 +10,7 @@ Each returns a dict of scalar tensors for logging.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..classifiers.normalized import NormalizedClassifier
 from .baselines import feature_loss
@@ -37,22 +39,33 @@ class StepContext:
     amp: Any
     train: InverterTrainConfig
     device: torch.device
+    D_local: nn.Module | None = None  # D without DDP (possibly compiled); default state.D
+
+
+def sync_gradients(module: nn.Module | None, last: bool):
+    """Context for one micro-batch's forward+backward: DDP all-reduces only on the ``last`` one of an
+    accumulation (``no_sync`` before it), so ``train.accumulate`` costs one all-reduce per optimiser step."""
+    inner = getattr(module, "_orig_mod", module)  # under torch.compile
+    if last or not isinstance(inner, DDP):
+        return contextlib.nullcontext()
+    return inner.no_sync()
 
 
 def _d_step(ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
     """One discriminator update over ``accumulate`` batches; returns the last batch's numbers."""
     st, t = ctx.state, ctx.train
     st.opt_d.zero_grad(set_to_none=True)
-    for _ in range(t.accumulate):
+    for i in range(t.accumulate):
         x, l = ctx.draw()
         cond = st.G.encoder(l)
         with torch.no_grad(), ctx.amp:
             fake = fake_fn(l)
-        with ctx.amp:
-            scores = ctx.D(torch.cat([x, fake.to(x.dtype)]), torch.cat([cond, cond]))
-        d_real, d_fake = scores.float().chunk(2)
-        loss_d = hinge_d_loss(d_real, d_fake)
-        (loss_d / t.accumulate).backward()
+        with sync_gradients(ctx.D, i == t.accumulate - 1):
+            with ctx.amp:
+                scores = ctx.D(torch.cat([x, fake.to(x.dtype)]), torch.cat([cond, cond]))
+            d_real, d_fake = scores.float().chunk(2)
+            loss_d = hinge_d_loss(d_real, d_fake)
+            (loss_d / t.accumulate).backward()
     st.opt_d.step()
     numbers = {"loss_d": loss_d.detach(), "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
     return {**numbers, "x": x, "l": l}
@@ -60,11 +73,11 @@ def _d_step(ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]) -
 
 def _adversarial_g(ctx: StepContext, fake: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
     """G's hinge loss through the *unwrapped* D (no D weight gradients, no D all-reduce)."""
-    D = ctx.state.D
-    D.requires_grad_(False)
+    D = ctx.D_local if ctx.D_local is not None else ctx.state.D
+    ctx.state.D.requires_grad_(False)
     with ctx.amp:
         d_gen = D(fake, cond)
-    D.requires_grad_(True)
+    ctx.state.D.requires_grad_(True)
     return hinge_g_loss(d_gen)
 
 
@@ -77,13 +90,14 @@ def gan_step(ctx: StepContext) -> dict[str, torch.Tensor]:
     out.pop("x")
     cond = st.G.encoder(l)
     st.opt_g.zero_grad(set_to_none=True)
-    for _ in range(t.accumulate):
-        with ctx.amp:
-            fake = ctx.G(l, st.G.sample_noise(len(l), ctx.device))
-        loss_g = _adversarial_g(ctx, fake, cond)
-        if t.logit_loss > 0:  # explicit, reported option; not the paper's method
-            loss_g = loss_g + t.logit_loss * logit_consistency_loss(st.G.encoder(ctx.clf(fake.float())), cond)
-        (loss_g / t.accumulate).backward()
+    for i in range(t.accumulate):
+        with sync_gradients(ctx.G, i == t.accumulate - 1):
+            with ctx.amp:
+                fake = ctx.G(l, st.G.sample_noise(len(l), ctx.device))
+            loss_g = _adversarial_g(ctx, fake, cond)
+            if t.logit_loss > 0:  # explicit, reported option; not the paper's method
+                loss_g = loss_g + t.logit_loss * logit_consistency_loss(st.G.encoder(ctx.clf(fake.float())), cond)
+            (loss_g / t.accumulate).backward()
     st.opt_g.step()
     out["loss_g"] = loss_g.detach()
     return out

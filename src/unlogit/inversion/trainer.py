@@ -90,8 +90,7 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
     t, method = cfg.train, cfg.model.method
     run = RunDir(out, "inverter", cfg, resume=resume) if dist.is_main else None
     train_ds, test_ds = cfg.data.load("train"), cfg.data.load("test")
-    if device.type == "cuda":
-        train_ds.to(device)
+    place_dataset(train_ds, device, t.data_on_device)
     clf = load_classifier(cfg.classifier, device=device, classes=train_ds.classes)
     check_compatible(clf, train_ds)
     c, h, _ = train_ds.image_shape
@@ -117,12 +116,7 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
             run.truncate_log("step", state.step)
     else:
         seed_everything(t.seed + 1 + 1000 * dist.rank)  # different noise per rank, same weights
-    G = DDP(state.G) if dist.enabled else state.G
-    D = state.D
-    if dist.enabled and D is not None:
-        with warnings.catch_warnings():  # torch >= 2.14 renames it; 2.11 only has broadcast_buffers
-            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated", category=FutureWarning)
-            D = DDP(D, broadcast_buffers=False)  # real+fake in one D forward; SN buffers stay rank-local
+    G, D, D_local = training_modules(state, t, dist)
     batches = _Batches(train_ds, cached, t.batch_size, t.seed, dist)
     sheet_x = test_ds.batch(torch.arange(min(SHEET_SIZE, len(test_ds))), device)[0]
     sheet_l = clf.predict_logits(sheet_x)
@@ -138,9 +132,10 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
         x, cache = batches.get(state.batches_drawn, device)
         state.batches_drawn += 1
         x = augment(x, t.augment)
-        return x, logits_of(x, cache)
+        l = logits_of(x, cache)
+        return (x.contiguous(memory_format=torch.channels_last) if t.channels_last else x), l
 
-    ctx = StepContext(state, G, D, clf, draw, _autocast(t.amp, device), t, device)
+    ctx = StepContext(state, G, D, clf, draw, autocast_for(t.amp, device), t, device, D_local)
     step_fn = STEPS[method]
     budget = t.max_minutes * 60 if t.max_minutes else float("inf")
     window = _Window(state.batches_drawn)
@@ -238,10 +233,45 @@ def _all_logits(clf: NormalizedClassifier, ds: ImageDataset, device: torch.devic
     return torch.cat(parts)
 
 
-def _autocast(mode: str, device: torch.device):
+def autocast_for(mode: str, device: torch.device):
+    """``train.amp``: bf16 autocast (``bf16``, or ``auto`` on CUDA) or nothing (``off``)."""
     if mode == "bf16" or (mode == "auto" and device.type == "cuda"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def place_dataset(ds: ImageDataset, device: torch.device, choice: str) -> bool:
+    """``train.data_on_device``: keep the uint8 training images on the GPU (batches, augmentation and the
+    logit cache then never cross PCIe). ``auto`` does so when they take < 25% of the free GPU memory."""
+    if device.type != "cuda" or choice == "off":
+        return False
+    if choice == "auto":
+        free, _ = torch.cuda.mem_get_info(device)
+        if ds.images.numel() * ds.images.element_size() > 0.25 * free:
+            return False
+    ds.to(device)
+    return True
+
+
+def training_modules(state: TrainState, t, dist: DistInfo):
+    """G and D as the steps call them: channels_last, DDP-wrapped and/or compiled per the config.
+
+    Returns (G, D, D_local): D_local is D without DDP (G's adversarial loss needs no D all-reduce).
+    """
+    if t.channels_last:
+        state.use_channels_last()
+    G: torch.nn.Module = DDP(state.G) if dist.enabled else state.G
+    D, D_local = state.D, state.D
+    if dist.enabled and D is not None:
+        with warnings.catch_warnings():  # torch >= 2.14 renames it; 2.11 only has broadcast_buffers
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated", category=FutureWarning)
+            D = DDP(D, broadcast_buffers=False)  # real+fake in one D forward; SN buffers stay rank-local
+    if t.compile:
+        G = torch.compile(G)
+        if D is not None:
+            D_local = torch.compile(state.D)
+            D = torch.compile(D) if dist.enabled else D_local
+    return G, D, D_local
 
 
 def _log_record(state: TrainState, window: _Window, t, dist: DistInfo) -> dict[str, Any]:

@@ -1,0 +1,255 @@
+"""What the benchmark runner measures. Every case times a *variant* against the plain eager fp32 path
+of the same workload in the same process, so the ratios survive noisy machines.
+
+Workloads use synthetic data of the right shape (uint8 images gathered per batch, random logits as the
+logit cache would give): they measure compute, not disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from unlogit.attacks import PGD
+from unlogit.classifiers.archs import build_arch
+from unlogit.classifiers.config import ClassifierRunConfig
+from unlogit.classifiers.normalized import NormalizedClassifier
+from unlogit.config import build_config, merge_into
+from unlogit.inversion.baselines import OptimizationInverter
+from unlogit.inversion.config import InverterRunConfig
+from unlogit.inversion.state import TrainState, generator_spec
+from unlogit.inversion.steps import StepContext, gan_step
+from unlogit.inversion.trainer import autocast_for, training_modules
+from unlogit.runtime.dist import DistInfo
+
+# Image shape and class count of each preset's dataset (what the synthetic data imitates).
+PRESET_DATA = {"tiny": (10, 3, 32), "cifar10": (10, 3, 32), "tinyimagenet64": (200, 3, 64),
+               "imagenet64": (1000, 3, 64), "imagenet128": (1000, 3, 128)}  # fmt: skip
+
+# The inverter training variants; "eager-fp32" is the baseline every ratio is taken against.
+TRAIN_VARIANTS: dict[str, dict[str, Any]] = {
+    "eager-fp32": {"optimizer": "for-loop", "channels_last": False, "amp": "off", "compile": False},
+    "foreach-adam": {"optimizer": "foreach", "channels_last": False, "amp": "off", "compile": False},
+    "fused-adam": {"optimizer": "fused", "channels_last": False, "amp": "off", "compile": False},
+    "channels-last": {"optimizer": "for-loop", "channels_last": True, "amp": "off", "compile": False},
+    "bf16": {"optimizer": "for-loop", "channels_last": False, "amp": "bf16", "compile": False},
+    "compile": {"optimizer": "for-loop", "channels_last": False, "amp": "off", "compile": True},
+    "all": {"optimizer": "fused", "channels_last": True, "amp": "bf16", "compile": True},
+}
+
+# Dense peak FLOP/s by device name fragment (bf16 tensor cores, fp32) for model FLOP utilisation.
+PEAK_FLOPS = {"H100": (989e12, 67e12), "H200": (989e12, 67e12), "A100": (312e12, 19.5e12)}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device, iters: int, warmup: int, repeats: int = 3) -> float:
+    """Median seconds per call of ``fn`` over ``repeats`` timed runs of ``iters`` calls (after warm-up)."""
+    return statistics.median(interleaved({"fn": fn}, device, iters, warmup, repeats)["fn"])
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], device: torch.device, iters: int, warmup: int,
+                repeats: int) -> dict[str, list[float]]:  # fmt: skip
+    """Seconds per call of each function, timed round-robin: repeat r times every function once before
+    repeat r+1, so a machine that slows down (or speeds up) during the run affects all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    runs: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                fn()
+            sync(device)
+            runs[name].append((time.perf_counter() - t0) / iters)
+    return runs
+
+
+def peak_flops(device: torch.device, bf16: bool) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, (p16, p32) in PEAK_FLOPS.items():
+        if key in name:
+            return p16 if bf16 else p32
+    return None
+
+
+@contextlib.contextmanager
+def memory_peak(device: torch.device):
+    """Yields a dict that receives ``peak_mb`` (CUDA allocator peak; None on CPU)."""
+    out: dict[str, float | None] = {"peak_mb": None}
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    yield out
+    if device.type == "cuda":
+        out["peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+
+
+@dataclass
+class TrainBench:
+    """One D+G iteration (n_dis D steps, one G step, EMA) of a preset, ready to call."""
+
+    step: Callable[[], None]
+    images_per_iter: int
+    flops_per_iter: float | None
+    state: TrainState
+
+
+def build_train_bench(preset: str, variant: dict[str, Any], device: torch.device, batch: int | None,
+                      count_flops: bool = True, overrides: dict[str, Any] | None = None) -> TrainBench:  # fmt: skip
+    """A preset's training iteration with ``variant``'s fast paths (``overrides``: extra config)."""
+    num_classes, channels, res = PRESET_DATA[preset]
+    cfg = build_config(InverterRunConfig, "inverter", preset, [], {"classifier": "synthetic"})
+    train = {**variant, **({"batch_size": batch} if batch else {})}
+    cfg = merge_into(cfg, {"train": train, "model": {"resolution": res}})
+    if overrides:
+        cfg = merge_into(cfg, overrides)
+    t = cfg.train
+    torch.manual_seed(0)
+    state = TrainState.create(cfg, generator_spec(cfg, num_classes, channels, res), device)
+    G, D, D_local = training_modules(state, t, DistInfo())
+    pool = torch.randint(0, 256, (1024, channels, res, res), dtype=torch.uint8, device=device)
+    logits = torch.randn(1024, num_classes, device=device) * 3
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def draw() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, 1024, (t.batch_size,), device=device, generator=gen)
+        x = pool[idx].float().div_(255.0)
+        return (x.contiguous(memory_format=torch.channels_last) if t.channels_last else x), logits[idx]
+
+    ctx = StepContext(state, G, D, None, draw, autocast_for(t.amp, device), t, device, D_local)
+
+    def step() -> None:
+        gan_step(ctx)
+        with torch.no_grad():
+            for pe, pm in zip(state.G_ema.parameters(), state.G.parameters()):
+                pe.lerp_(pm, 0.001)
+
+    flops = None
+    if count_flops and not t.compile:  # count FLOPs of the eager graph (identical maths in every variant)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step()
+        flops = float(counter.get_total_flops())
+    return TrainBench(step, t.batch_size * t.n_dis, flops, state)
+
+
+def inverter_training(preset: str, variants: list[str], device: torch.device, iters: int, warmup: int,
+                      batch: int | None = None, repeats: int = 5) -> dict[str, Any]:  # fmt: skip
+    """Images/s of full D+G iterations per variant, the ratio to eager fp32 (timed round-robin), peak memory
+    of each variant's first iterations and (CUDA) model FLOP utilisation."""
+    names = ["eager-fp32", *[v for v in variants if v != "eager-fp32"]]
+    benches, peaks = {}, {}
+    for name in names:
+        with memory_peak(device) as mem:
+            benches[name] = build_train_bench(preset, TRAIN_VARIANTS[name], device, batch, name == "eager-fp32")
+            for _ in range(warmup + (2 if TRAIN_VARIANTS[name]["compile"] else 0)):
+                benches[name].step()
+            sync(device)
+        peaks[name] = mem["peak_mb"]
+    runs = interleaved({n: b.step for n, b in benches.items()}, device, iters, 0, repeats)
+    flops = benches["eager-fp32"].flops_per_iter
+    base = statistics.median(runs["eager-fp32"])
+    rows: dict[str, dict[str, Any]] = {}
+    for name, times in runs.items():
+        seconds = statistics.median(times)
+        rows[name] = {"seconds_per_iter": seconds, "images_per_s": benches[name].images_per_iter / seconds,
+                      "speedup_vs_eager_fp32": base / seconds, "peak_mb": peaks[name]}  # fmt: skip
+        peak = peak_flops(device, TRAIN_VARIANTS[name]["amp"] == "bf16")
+        if flops and peak:
+            rows[name]["mfu"] = flops / seconds / peak
+    drift = runs["eager-fp32"][-1] / runs["eager-fp32"][0]
+    return {"preset": preset, "flops_per_iter": flops, "repeats": repeats, "iters_per_repeat": iters,
+            "baseline_drift": drift, "variants": rows}  # fmt: skip
+
+
+def reconstruction(preset: str, device: torch.device, iters: int, warmup: int, batch: int = 256,
+                   compile_too: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Inference images/s of the preset's G (eval mode): eager fp32, bf16, compiled."""
+    num_classes, channels, res = PRESET_DATA[preset]
+    cfg = build_config(InverterRunConfig, "inverter", preset, [], {"classifier": "synthetic"})
+    cfg = merge_into(cfg, {"model": {"resolution": res}})
+    torch.manual_seed(0)
+    G = TrainState.create(cfg, generator_spec(cfg, num_classes, channels, res), device).G.eval()
+    l, z = torch.randn(batch, num_classes, device=device), G.sample_noise(batch, device)
+    ways: dict[str, Callable[[], Any]] = {"eager-fp32": lambda: G(l, z)}
+    ways["bf16"] = lambda: _under(autocast_for("bf16", device), lambda: G(l, z))
+    if compile_too:
+        Gc = torch.compile(G)
+        ways["compile"] = lambda: Gc(l, z)
+    with torch.no_grad():
+        runs = interleaved(ways, device, iters, warmup + (2 if compile_too else 0), repeats=3)
+    rows = {name: {"images_per_s": batch / statistics.median(times)} for name, times in runs.items()}
+    for row in rows.values():
+        row["speedup_vs_eager_fp32"] = row["images_per_s"] / rows["eager-fp32"]["images_per_s"]
+    return {"preset": preset, "batch": batch, "variants": rows}
+
+
+def _under(ctx, fn):
+    with ctx:
+        return fn()
+
+
+def adversarial_training(preset: str, device: torch.device, iters: int, warmup: int) -> dict[str, Any]:
+    """Images/s of one classifier SGD step: standard vs PGD adversarial training (the cost of robustness)."""
+    cfg = build_config(ClassifierRunConfig, "classifier", preset, [])
+    m, t = cfg.model, cfg.train
+    c, res = 3, 32
+    spec = {"arch": m.arch, "num_classes": 10, "in_channels": c, "image_size": res}
+    for key in ("width", "depth", "widen"):
+        if getattr(m, key) is not None:
+            spec[key] = getattr(m, key)
+    torch.manual_seed(0)
+    clf = NormalizedClassifier(build_arch(spec), [str(i) for i in range(10)], [0.5] * c, [0.25] * c, (c, res, res),
+                               {}).to(device)  # fmt: skip
+    opt = torch.optim.SGD(clf.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(t.batch_size, c, res, res, device=device)
+    y = torch.randint(0, 10, (t.batch_size,), device=device)
+    attack = PGD(clf, t.attack.norm, t.attack.eps, t.attack.steps, t.attack.step_size)
+
+    def step(adversarial: bool) -> None:
+        clf.train()
+        inputs = attack(x, y) if adversarial else x
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(clf(inputs), y).backward()
+        opt.step()
+
+    runs = interleaved({"std": lambda: step(False), "adv": lambda: step(True)}, device, iters, warmup, repeats=3)
+    std, adv = statistics.median(runs["std"]), statistics.median(runs["adv"])
+    return {"preset": preset, "attack_steps": t.attack.steps, "batch": t.batch_size,
+            "standard_images_per_s": t.batch_size / std, "adversarial_images_per_s": t.batch_size / adv,
+            "adversarial_cost_ratio": adv / std}  # fmt: skip
+
+
+def optimize_baseline(device: torch.device, steps: int = 200, n: int = 8) -> dict[str, Any]:
+    """Seconds per image of the optimisation baseline against one feed-forward G call (tiny preset)."""
+    spec = {"arch": "small-cnn", "num_classes": 10, "in_channels": 3, "image_size": 32, "width": 16}
+    torch.manual_seed(0)
+    clf = NormalizedClassifier(build_arch(spec), [str(i) for i in range(10)], [0.5] * 3, [0.25] * 3, (3, 32, 32),
+                               {}).to(device).eval()  # fmt: skip
+    inv = OptimizationInverter(clf, 32, 3, steps=steps).to(device)
+    l = torch.randn(n, 10, device=device)
+    t0 = time.perf_counter()
+    inv(l, inv.sample_noise(n, device))
+    sync(device)
+    opt_s = (time.perf_counter() - t0) / n
+    cfg = build_config(InverterRunConfig, "inverter", "tiny", [], {"classifier": "synthetic"})
+    G = TrainState.create(cfg, generator_spec(cfg, 10, 3, 32), device).G.eval()
+    with torch.no_grad():
+        gan_s = timed(lambda: G(l, G.sample_noise(n, device)), device, 5, 2) / n
+    return {"steps": steps, "optimize_seconds_per_image": opt_s, "gan_seconds_per_image": gan_s,
+            "gan_speedup": opt_s / gan_s}  # fmt: skip
