@@ -9,8 +9,15 @@ from unlogit.inversion.config import InverterRunConfig
 
 
 def test_presets_exist_and_build():
-    assert {"tiny", "tiny-robust", "cifar10-resnet", "cifar10-resnet-robust"} <= set(list_presets("classifier"))
-    assert {"tiny", "cifar10", "imagenet64", "imagenet128"} <= set(list_presets("inverter"))
+    assert {
+        "tiny",
+        "tiny-robust",
+        "cifar10-resnet",
+        "cifar10-resnet-robust",
+        "tinyimagenet-resnet18",
+        "tinyimagenet-resnet18-robust",
+    } <= set(list_presets("classifier"))
+    assert {"tiny", "cifar10", "imagenet64", "imagenet128", "tinyimagenet64"} <= set(list_presets("inverter"))
     for name in list_presets("classifier"):
         build_config(ClassifierRunConfig, "classifier", name)
     for name in list_presets("inverter"):

@@ -72,7 +72,7 @@ def test_bad_study_files_are_explained(tmp_path):
         load_study(str(path))
 
 
-@pytest.mark.parametrize("name", ["demo", "cifar10"])
+@pytest.mark.parametrize("name", ["demo", "cifar10", "tinyimagenet"])
 def test_shipped_studies_build_every_stage(name):
     from unlogit.classifiers.config import ClassifierRunConfig
     from unlogit.config import build_config

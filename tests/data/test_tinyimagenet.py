@@ -72,3 +72,53 @@ def test_missing_and_partial_layouts(tmp_path):
     shutil.rmtree(base / "train")
     with pytest.raises(UnlogitError, match="no training images"):
         get_dataset("tinyimagenet", "train", data_root=tmp_path)
+
+
+def test_presets_train_a_64px_classifier_and_inverter_and_cross_dataset_ood(tmp_path, capsys):
+    """The shipped 64-px presets run end to end on an extract (1 epoch / 1 step), then the ood pair."""
+    import json
+
+    from unlogit.analysis import run_experiment
+    from unlogit.cli import main
+
+    _make_layout(tmp_path / "data")
+    root = str(tmp_path / "data")
+    clf = tmp_path / "clf"
+    argv = ["train-classifier", "--dataset", "tinyimagenet", "--data-root", root, "--preset", "tinyimagenet-resnet18",
+            "--out", str(clf), "train.epochs=1", "train.batch_size=4", "train.eval_robust_size=2",
+            "train.progress=false"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((clf / "model.json").read_text())
+    assert summary["classes"] == ["goldfish", "Yorkshire terrier", "go-kart"]
+    inv = tmp_path / "inv"
+    argv = ["train", "--classifier", str(clf), "--dataset", "tinyimagenet", "--data-root", root, "--preset",
+            "tinyimagenet64", "--out", str(inv), "model.ch_g=4", "model.ch_d=4", "model.dim_z=16", "train.steps=1",
+            "train.batch_size=4", "train.ema_start=0", "train.eval_size=4", "train.standing_stats_batches=1",
+            "train.progress=false"]  # fmt: skip
+    assert main(argv) == 0
+    assert "done after 1 G steps" in capsys.readouterr().out
+    # A 64-px Tiny ImageNet inverter on 32-px images of another dataset (upsampled to 64 px).
+    result = run_experiment("ood", [inv], "tinyimagenet", tmp_path / "ood", n=2, data_root=root, ood_dataset="shapes")
+    ood = result.metrics["inverters"]["inv"]["ood"]
+    assert ood["dataset"] == "shapes" and 0 <= ood["label_agreement"] <= 1
+
+
+def test_ood_reverse_pair_downsamples_tinyimagenet_for_a_32px_inverter(tmp_path, tiny_inverter_run):
+    from unlogit.analysis import run_experiment
+
+    _make_layout(tmp_path / "data")
+    result = run_experiment("ood", [tiny_inverter_run], "shapes", tmp_path / "ood", n=2,
+                            data_root=str(tmp_path / "data"), ood_dataset="tinyimagenet")  # fmt: skip
+    metrics = result.metrics["inverters"][tiny_inverter_run.name]
+    assert metrics["ood"]["dataset"] == "tinyimagenet" and metrics["in_distribution"]["dataset"] == "shapes"
+    assert (tmp_path / "ood" / "ood").is_dir()
+
+
+def test_train_order_is_round_robin_so_a_size_limit_keeps_every_class(tmp_path):
+    from unlogit.data.files import interleave_classes
+
+    assert interleave_classes([("a0", 0), ("a1", 0), ("a2", 0), ("b0", 1), ("c0", 2), ("c1", 2)]) == [
+        ("a0", 0), ("b0", 1), ("c0", 2), ("a1", 0), ("c1", 2), ("a2", 0)]  # fmt: skip
+    _make_layout(tmp_path)
+    first = get_dataset("tinyimagenet", "train", data_root=tmp_path, size=3)
+    assert sorted(first.labels.tolist()) == [0, 1, 2]  # one image of each class, not three of the first

@@ -6,6 +6,7 @@ import gzip
 import io
 import struct
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -13,6 +14,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import UnlogitError
 from .base import ImageDataset
+
+T = TypeVar("T")
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -89,8 +92,21 @@ def load_image_file(
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+def interleave_classes(files: list[tuple[T, int]]) -> list[tuple[T, int]]:
+    """Reorder (item, label) pairs round-robin over classes (the first of each class, then the second ...),
+    keeping each class's own order, so that keeping the first N (``data.train_size``) stays class-balanced."""
+    seen: dict[int, int] = {}
+    ranked = []
+    for item, label in files:
+        ranked.append((seen.get(label, 0), label, item))
+        seen[label] = seen.get(label, 0) + 1
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [(item, label) for _, label, item in ranked]
+
+
 def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDataset:
-    """``root/<class>/<image>`` (or ``root/<split>/<class>/<image>`` when that exists), sorted classes."""
+    """``root/<class>/<image>`` (or ``root/<split>/<class>/<image>`` when that exists), sorted classes;
+    images ordered round-robin over classes (see :func:`interleave_classes`)."""
     if (root / split).is_dir():
         root = root / split
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -103,6 +119,7 @@ def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDa
                 files.append((p, k))
     if not files:
         raise UnlogitError(f"image folder {root} has class folders but no images ({sorted(IMAGE_EXTENSIONS)})")
+    files = interleave_classes(files)
     arrays = []
     first_shape = None
     for path, _ in files:

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import UnlogitError
 from .base import ImageDataset
-from .files import load_image_file
+from .files import interleave_classes, load_image_file
 from .search import not_found, search_roots
 
 FOLDER = "tiny-imagenet-200"
@@ -113,6 +113,7 @@ def load_tinyimagenet(split: str, data_root=None, download: bool = False,
             files += [(rel, index[wnid]) for rel in src.list(f"train/{wnid}/images", ".JPEG")]
         if not files:
             raise UnlogitError(f"no training images under {src.describe('train/<wnid>/images/')}. {HOW}")
+        files = interleave_classes(files)  # data.train_size=N then keeps N/200 images of every class
     else:
         if not src.exists("val/val_annotations.txt"):
             raise UnlogitError(f"{src.describe('val/val_annotations.txt')} is missing; the layout is partial. {HOW}")
