@@ -80,3 +80,19 @@ def test_wrong_input_shape_is_explained(tiny_classifier_run):
         clf(torch.rand(2, 1, 32, 32))
     with pytest.raises(UnlogitError, match="32x32 images, got 28x28"):
         clf(torch.rand(2, 3, 28, 28))
+
+
+def test_torchvision_imagenet_model_from_the_local_cache_takes_64px_images(tmp_path, monkeypatch):
+    """A torchvision ImageNet model is accepted when its weights are in the hub cache (never downloaded)."""
+    import torchvision.models as tvm
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = tvm.get_model_weights("resnet18").DEFAULT
+    cache = tmp_path / "torch" / "hub" / "checkpoints" / Path(weights.url).name
+    cache.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(tvm.resnet18(weights=None).state_dict(), cache)  # stands in for the downloaded file
+    clf = load_classifier("torchvision:resnet18")
+    logits = clf(torch.rand(2, 3, 64, 64))  # Tiny ImageNet's size
+    assert logits.shape == (2, 1000) and torch.isfinite(logits).all()
+    assert clf.classes[0] == weights.meta["categories"][0] and len(clf.classes) == 1000
