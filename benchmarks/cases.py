@@ -17,13 +17,14 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from unlogit.attacks import PGD
-from unlogit.classifiers.archs import build_arch
 from unlogit.classifiers.config import ClassifierRunConfig
 from unlogit.classifiers.normalized import NormalizedClassifier
+from unlogit.classifiers.training import build_classifier, make_attack
 from unlogit.config import build_config, merge_into
+from unlogit.data.base import ImageDataset
 from unlogit.inversion.baselines import OptimizationInverter
 from unlogit.inversion.config import InverterRunConfig
+from unlogit.inversion.ema import ema_update
 from unlogit.inversion.state import TrainState, generator_spec
 from unlogit.inversion.steps import StepContext, gan_step
 from unlogit.inversion.trainer import autocast_for, training_modules
@@ -99,6 +100,31 @@ def memory_peak(device: torch.device):
         out["peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
 
 
+def preset_config(preset: str, overrides: dict[str, Any] | None = None) -> InverterRunConfig:
+    """An inverter preset's config for its synthetic data (``overrides``: nested config updates)."""
+    cfg = build_config(InverterRunConfig, "inverter", preset, [], {"classifier": "synthetic"})
+    cfg = merge_into(cfg, {"model": {"resolution": PRESET_DATA[preset][2]}})
+    return merge_into(cfg, overrides) if overrides else cfg
+
+
+def preset_state(preset: str, cfg: InverterRunConfig, device: torch.device) -> TrainState:
+    """G, D, EMA and optimisers of ``cfg`` (seeded: every variant starts from the same weights)."""
+    num_classes, channels, res = PRESET_DATA[preset]
+    torch.manual_seed(0)
+    return TrainState.create(cfg, generator_spec(cfg, num_classes, channels, res), device)
+
+
+def synthetic_classifier(preset: str, device: torch.device) -> tuple[NormalizedClassifier, ClassifierRunConfig]:
+    """A classifier preset's untrained network on 32x32 RGB, 10 classes (as ``train-classifier`` builds it)."""
+    cfg = build_config(ClassifierRunConfig, "classifier", preset, [])
+    g = torch.Generator().manual_seed(0)
+    data = ImageDataset(torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8, generator=g),
+                        torch.arange(256) % 10, [str(i) for i in range(10)], "synthetic", "train")  # fmt: skip
+    torch.manual_seed(0)
+    clf, _ = build_classifier(cfg, data)
+    return clf.to(device), cfg
+
+
 @dataclass
 class TrainBench:
     """One D+G iteration (n_dis D steps, one G step, EMA) of a preset, ready to call."""
@@ -113,14 +139,11 @@ def build_train_bench(preset: str, variant: dict[str, Any], device: torch.device
                       count_flops: bool = True, overrides: dict[str, Any] | None = None) -> TrainBench:  # fmt: skip
     """A preset's training iteration with ``variant``'s fast paths (``overrides``: extra config)."""
     num_classes, channels, res = PRESET_DATA[preset]
-    cfg = build_config(InverterRunConfig, "inverter", preset, [], {"classifier": "synthetic"})
-    train = {**variant, **({"batch_size": batch} if batch else {})}
-    cfg = merge_into(cfg, {"train": train, "model": {"resolution": res}})
+    cfg = preset_config(preset, {"train": {**variant, **({"batch_size": batch} if batch else {})}})
     if overrides:
         cfg = merge_into(cfg, overrides)
     t = cfg.train
-    torch.manual_seed(0)
-    state = TrainState.create(cfg, generator_spec(cfg, num_classes, channels, res), device)
+    state = preset_state(preset, cfg, device)
     G, D, D_local = training_modules(state, t, DistInfo())
     pool = torch.randint(0, 256, (1024, channels, res, res), dtype=torch.uint8, device=device)
     logits = torch.randn(1024, num_classes, device=device) * 3
@@ -135,9 +158,7 @@ def build_train_bench(preset: str, variant: dict[str, Any], device: torch.device
 
     def step() -> None:
         gan_step(ctx)
-        with torch.no_grad():
-            for pe, pm in zip(state.G_ema.parameters(), state.G.parameters()):
-                pe.lerp_(pm, 0.001)
+        ema_update(state.G_ema, state.G, t.ema_decay)
 
     flops = None
     if count_flops and not t.compile:  # count FLOPs of the eager graph (identical maths in every variant)
@@ -180,12 +201,8 @@ def inverter_training(preset: str, variants: list[str], device: torch.device, it
 def reconstruction(preset: str, device: torch.device, iters: int, warmup: int, batch: int = 256,
                    compile_too: bool = True) -> dict[str, Any]:  # fmt: skip
     """Inference images/s of the preset's G (eval mode): eager fp32, bf16, compiled."""
-    num_classes, channels, res = PRESET_DATA[preset]
-    cfg = build_config(InverterRunConfig, "inverter", preset, [], {"classifier": "synthetic"})
-    cfg = merge_into(cfg, {"model": {"resolution": res}})
-    torch.manual_seed(0)
-    G = TrainState.create(cfg, generator_spec(cfg, num_classes, channels, res), device).G.eval()
-    l, z = torch.randn(batch, num_classes, device=device), G.sample_noise(batch, device)
+    G = preset_state(preset, preset_config(preset), device).G.eval()
+    l, z = torch.randn(batch, G.num_classes, device=device), G.sample_noise(batch, device)
     ways: dict[str, Callable[[], Any]] = {"eager-fp32": lambda: G(l, z)}
     ways["bf16"] = lambda: _under(autocast_for("bf16", device), lambda: G(l, z))
     if compile_too:
@@ -206,20 +223,12 @@ def _under(ctx, fn):
 
 def adversarial_training(preset: str, device: torch.device, iters: int, warmup: int) -> dict[str, Any]:
     """Images/s of one classifier SGD step: standard vs PGD adversarial training (the cost of robustness)."""
-    cfg = build_config(ClassifierRunConfig, "classifier", preset, [])
-    m, t = cfg.model, cfg.train
-    c, res = 3, 32
-    spec = {"arch": m.arch, "num_classes": 10, "in_channels": c, "image_size": res}
-    for key in ("width", "depth", "widen"):
-        if getattr(m, key) is not None:
-            spec[key] = getattr(m, key)
-    torch.manual_seed(0)
-    clf = NormalizedClassifier(build_arch(spec), [str(i) for i in range(10)], [0.5] * c, [0.25] * c, (c, res, res),
-                               {}).to(device)  # fmt: skip
+    clf, cfg = synthetic_classifier(preset, device)
+    t = cfg.train
     opt = torch.optim.SGD(clf.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(t.batch_size, c, res, res, device=device)
+    x = torch.rand(t.batch_size, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (t.batch_size,), device=device)
-    attack = PGD(clf, t.attack.norm, t.attack.eps, t.attack.steps, t.attack.step_size)
+    attack = make_attack(clf, t.attack)
 
     def step(adversarial: bool) -> None:
         clf.train()
@@ -236,19 +245,15 @@ def adversarial_training(preset: str, device: torch.device, iters: int, warmup: 
 
 
 def optimize_baseline(device: torch.device, steps: int = 200, n: int = 8) -> dict[str, Any]:
-    """Seconds per image of the optimisation baseline against one feed-forward G call (tiny preset)."""
-    spec = {"arch": "small-cnn", "num_classes": 10, "in_channels": 3, "image_size": 32, "width": 16}
-    torch.manual_seed(0)
-    clf = NormalizedClassifier(build_arch(spec), [str(i) for i in range(10)], [0.5] * 3, [0.25] * 3, (3, 32, 32),
-                               {}).to(device).eval()  # fmt: skip
+    """Seconds per image of the optimisation baseline against one feed-forward G call (tiny presets)."""
+    clf = synthetic_classifier("tiny", device)[0].eval()
     inv = OptimizationInverter(clf, 32, 3, steps=steps).to(device)
     l = torch.randn(n, 10, device=device)
     t0 = time.perf_counter()
     inv(l, inv.sample_noise(n, device))
     sync(device)
     opt_s = (time.perf_counter() - t0) / n
-    cfg = build_config(InverterRunConfig, "inverter", "tiny", [], {"classifier": "synthetic"})
-    G = TrainState.create(cfg, generator_spec(cfg, 10, 3, 32), device).G.eval()
+    G = preset_state("tiny", preset_config("tiny"), device).G.eval()
     with torch.no_grad():
         gan_s = timed(lambda: G(l, G.sample_noise(n, device)), device, 5, 2) / n
     return {"steps": steps, "optimize_seconds_per_image": opt_s, "gan_seconds_per_image": gan_s,

@@ -17,7 +17,7 @@ import torch
 
 from unlogit.runtime.atomic import write_text_atomic
 
-from .cases import PRESET_DATA, TRAIN_VARIANTS, build_train_bench
+from .cases import PRESET_DATA, TRAIN_VARIANTS, build_train_bench, preset_config
 
 PEAK_BF16 = 989e12  # H100 SXM dense bf16
 ASSUMED_MFU = 0.35  # the target utilisation
@@ -33,10 +33,7 @@ def preset_costs(preset: str) -> dict[str, float]:
     t = bench.state
     g = sum(p.numel() for p in t.G.parameters())
     d = sum(p.numel() for p in t.D.parameters())
-    from unlogit.config import build_config
-    from unlogit.inversion.config import InverterRunConfig
-
-    cfg = build_config(InverterRunConfig, "inverter", preset, [], {"classifier": "synthetic"}).train
+    cfg = preset_config(preset).train
     per_image = (flops[4] - flops[2]) / 2
     return {"G_params": g, "D_params": d, "batch": cfg.batch_size, "n_dis": cfg.n_dis,
             "flops_per_iter": flops[2] + per_image * (cfg.batch_size - 2),
