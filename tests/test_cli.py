@@ -43,6 +43,17 @@ def test_user_errors_exit_2_with_a_message(capsys, tmp_path):
     assert "not an inverter run directory" in capsys.readouterr().err
 
 
+def test_overrides_may_follow_options(capsys, tmp_path):
+    """``--out RUN key=value`` works like ``key=value --out RUN``: both runs of overrides are read."""
+    out = tmp_path / "x"
+    assert main(["train-classifier", "train.epochs=1", "--preset", "tiny", "--out", str(out), "train.lrr=1"]) == 2
+    assert "train.lrr" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit) as exit_info:  # a stray token on a command without overrides
+        main(["datasets", "train.epochs=1"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: train.epochs=1" in capsys.readouterr().err
+
+
 def test_eval_classifier_json_on_torchscript_export(tmp_path, tiny_classifier_run, capsys):
     """A third-party-style TorchScript model on an npz file reports the accuracy it is known to have."""
     import numpy as np

@@ -38,7 +38,7 @@ def test_fraction_values_are_parsed():
 
 
 def test_unknown_key_names_key_and_allowed():
-    with pytest.raises(ConfigError, match=r"'lrr'.*allowed keys:.*'lr'"):
+    with pytest.raises(ConfigError, match=r"'train.lrr'.*allowed keys:.*'lr'"):
         build_config(ClassifierRunConfig, "classifier", None, ["train.lrr=0.1"])
 
 

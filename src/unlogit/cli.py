@@ -275,7 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unlogit`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse takes one run of positionals: KEY=VALUE overrides after an option (``--out RUN
+    # train.lr=1e-4``) arrive here and are still overrides; anything else is an error.
+    if extra and hasattr(args, "overrides") and all("=" in tok and not tok.startswith("-") for tok in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.handler(args) or 0)
     except UnlogitError as exc:

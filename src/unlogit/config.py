@@ -101,7 +101,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f" in {path.rstrip('.')}" if path else ""
-        raise ConfigError(f"unknown config key {path}{unknown[0]!r}{where}; allowed keys: {sorted(fields)}")
+        raise ConfigError(f"unknown config key '{path}{unknown[0]}'{where}; allowed keys: {sorted(fields)}")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{path}{name}")

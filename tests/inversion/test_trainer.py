@@ -49,8 +49,13 @@ def test_one_step_changes_weights(tmp_path, tiny_classifier_run):
 
 
 def test_resume_equals_uninterrupted(tmp_path, tiny_classifier_run, monkeypatch):
-    cfg = _cfg(tiny_classifier_run)
+    """Resume is exact, with evaluations during training (their own RNG) before and after the cut."""
+    cfg = _cfg(tiny_classifier_run, "train.eval_every=2")
     train_inverter(cfg, tmp_path / "full")
+    evals = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in evals if r.get("eval")]
+    assert [r["step"] for r in evals] == [2, 4]  # the last step has the final evaluation instead
+    assert all(0 <= r["label_agreement"] <= 1 and r["n"] == cfg.train.eval_size for r in evals)
     original = TrainState.save
 
     def save_then_stop(self, *args, **kwargs):

@@ -77,6 +77,7 @@ class InverterTrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     eval_size: int = 500
+    eval_every: int = 0  # also measure the EMA G on eval_size held-out images every N G steps (0: only at the end)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None

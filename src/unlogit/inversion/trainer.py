@@ -8,6 +8,7 @@ augmentation is off (``train.logit_cache``). Real and fake images go through D i
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import time
 import warnings
@@ -164,6 +165,10 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
             bar.set_postfix(g=f"{rec['loss_g']:.3f}", ips=f"{rec['images_per_s']:.0f}")
         if run is not None and (state.step % t.sample_every == 0 or last or out_of_time):
             _sample_sheet(run, state, sheet_x, sheet_l, sheet_z)
+        if run is not None and t.eval_every and state.step % t.eval_every == 0 and not (last or out_of_time):
+            t_eval = time.perf_counter()
+            run.log(_periodic_eval(state, clf, train_ds, cached, test_ds, t, device))
+            t_start += time.perf_counter() - t_eval  # the time budget counts training only
         if run is not None and (state.step % t.checkpoint_every == 0 or last or out_of_time):
             state.save(run.checkpoints / "last", {"gspec": gspec})
         if out_of_time and not last:
@@ -175,22 +180,44 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
     if run is None:
         return {}
     Gev = state.eval_generator
-    stand_gen = torch.Generator().manual_seed(t.seed + 7)
-
-    def standing_inputs() -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(len(train_ds), (t.batch_size,), generator=stand_gen)
-        x = train_ds.batch(idx, device)[0]
-        l = cached[idx.to(cached.device)].to(device) if cached is not None else logits_of(x, None)
-        return l, Gev.sample_noise(len(idx), device)
-
-    standing_stats(Gev, standing_inputs, t.standing_stats_batches)
-    summary = reconstruction_summary(Gev, clf, test_ds, t.eval_size, device, seed=t.seed)
+    summary = evaluate_generator(Gev, clf, train_ds, cached, test_ds, t, device)
     summary.update({"method": method, "steps": state.step, "stopped_early": stopped_early,
                     "train_minutes": state.elapsed / 60, "classifier": cfg.classifier, "dataset": cfg.data.name,
                     "logit_loss": t.logit_loss})  # fmt: skip
     save_inverter(run.path, Gev, gspec, cfg.classifier, summary)
     run.log({"step": state.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}})
     return summary
+
+
+def evaluate_generator(G, clf: NormalizedClassifier, train_ds: ImageDataset, cached: torch.Tensor | None,
+                       test_ds: ImageDataset, t, device: torch.device) -> dict[str, Any]:  # fmt: skip
+    """Standing BN statistics (``t.standing_stats_batches`` batches of training logits) on ``G``, then
+    :func:`reconstruction_summary` on the first ``t.eval_size`` test images.
+
+    Batches and noise come from generators seeded by ``t.seed``, never from the global RNG, so an
+    evaluation during training leaves the training stream (and exact resume) untouched.
+    """
+    stand_gen = torch.Generator().manual_seed(t.seed + 7)
+
+    def standing_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(train_ds), (t.batch_size,), generator=stand_gen)
+        if cached is not None:
+            l = cached[idx.to(cached.device)].to(device)
+        else:
+            with torch.no_grad():
+                l = clf(train_ds.batch(idx, device)[0]).float()
+        return l, G.sample_noise(len(idx), "cpu", stand_gen).to(device)
+
+    standing_stats(G, standing_inputs, t.standing_stats_batches)
+    return reconstruction_summary(G, clf, test_ds, t.eval_size, device, seed=t.seed)
+
+
+def _periodic_eval(state: TrainState, clf, train_ds, cached, test_ds, t, device) -> dict[str, Any]:
+    """``train.eval_every``: the numbers of the final evaluation, now, on a copy of the EMA G."""
+    G = copy.deepcopy(state.eval_generator)
+    summary = evaluate_generator(G, clf, train_ds, cached, test_ds, t, device)
+    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and k != "seed"}
+    return {"step": state.step, "eval": True, "elapsed_s": state.elapsed, **numbers}
 
 
 def _optimize_only(cfg: InverterRunConfig, run: RunDir, clf, test_ds, channels: int, resolution: int, device) -> dict:
