@@ -56,6 +56,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_classifier_run, monkeypatch)
     evals = [r for r in evals if r.get("eval")]
     assert [r["step"] for r in evals] == [2, 4]  # the last step has the final evaluation instead
     assert all(0 <= r["label_agreement"] <= 1 and r["n"] == cfg.train.eval_size for r in evals)
+    assert (tmp_path / "full" / "figures" / "eval_curve.png").is_file()
     original = TrainState.save
 
     def save_then_stop(self, *args, **kwargs):

@@ -10,7 +10,7 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
-from ..figures import save_png
+from ..figures import save_figure, save_png
 from ..inversion.inverter import Inverter
 from ..runtime.atomic import write_json_atomic
 
@@ -63,19 +63,10 @@ class ExperimentResult:
             if isinstance(fig, torch.Tensor):
                 save_png(fig, path)
             else:
-                _save_matplotlib(fig, path)
+                save_figure(fig, path)
             paths[key] = str(path)
         write_json_atomic(out / "metrics.json", {"experiment": self.name, "figures": paths, **self.metrics})
         return paths
-
-
-def _save_matplotlib(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from ..runtime.atomic import write_atomic
-
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
 
 
 def image_stats(x: torch.Tensor) -> dict[str, float]:

@@ -23,12 +23,12 @@ from ..classifiers.registry import load_classifier
 from ..data.base import ImageDataset
 from ..data.batching import augment, batches_per_epoch, epoch_indices
 from ..errors import TrainingDivergedError, UnlogitError
-from ..figures import comparison_grid, save_png
+from ..figures import comparison_grid, eval_curve_figure, save_figure, save_png
 from ..runtime.atomic import write_json_atomic
 from ..runtime.device import configure_cpu, resolve_device
 from ..runtime.dist import DistInfo, cleanup, init_distributed, local_device
 from ..runtime.progress import progress
-from ..runtime.rundir import RunDir
+from ..runtime.rundir import RunDir, read_metrics
 from ..runtime.seeding import seed_everything
 from .baselines import OptimizationInverter
 from .config import InverterRunConfig
@@ -186,6 +186,9 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
                     "logit_loss": t.logit_loss})  # fmt: skip
     save_inverter(run.path, Gev, gspec, cfg.classifier, summary)
     run.log({"step": state.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}})
+    curve = [r for r in read_metrics(run.path) if r.get("eval") or r.get("final")]
+    if len(curve) > 1:
+        save_figure(eval_curve_figure({"EMA G, held-out images": curve}), run.figures / "eval_curve.png")
     return summary
 
 
