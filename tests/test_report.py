@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -48,6 +49,18 @@ def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):
         build_report([tmp_path / "r"], tmp_path / "r2")
     assert main(["report", str(tmp_path / "missing"), "-o", str(tmp_path / "r3")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_report_draws_training_curves_of_runs_that_have_them(tmp_path, tiny_inverter_run):
+    run = tmp_path / "inv-with-evals"
+    shutil.copytree(tiny_inverter_run, run)
+    lines = [{"step": 2, "eval": True, "elapsed_s": 1.0, "label_agreement": 0.2},
+             {"step": 4, "final": True, "train_minutes": 0.05, "label_agreement": 0.3}]  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    page = build_report([tiny_inverter_run], tmp_path / "without").read_text()
+    assert "Training curves" not in page  # one evaluation (the final one) is not a curve
+    page = build_report([run], tmp_path / "with").read_text()
+    assert "Training curves" in page and (tmp_path / "with" / "training_curves.png").is_file()
 
 
 def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path, browser):

@@ -18,7 +18,9 @@ from typing import Any
 
 from . import __version__
 from .errors import UnlogitError
+from .figures import eval_curve_figure, save_figure
 from .runtime.atomic import write_text_atomic
+from .runtime.rundir import read_metrics
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -126,6 +128,18 @@ def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
     return classifiers, inverters
 
 
+def _training_curves(roots: Sequence[Path]) -> dict[str, list[dict]]:
+    """Inverter run name -> its held-out evaluations in order (``train.eval_every`` lines and the final
+    one), for runs that logged at least two."""
+    curves = {}
+    for path in _find(roots, "model.json"):
+        if json.loads(path.read_text()).get("kind") == "unlogit.inverter":
+            records = [r for r in read_metrics(path.parent) if (r.get("eval") or r.get("final")) and "step" in r]
+            if len(records) > 1 and all("label_agreement" in r for r in records):
+                curves[path.parent.name] = records
+    return curves
+
+
 TIE = 0.05  # relative differences below this are not read as evidence (single runs, no intervals)
 
 
@@ -199,6 +213,12 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
         parts.append("<h3>Classifiers</h3>" + _table(classifiers))
     if inverters:
         parts.append("<h3>Inverters</h3>" + _table(inverters))
+    curves = _training_curves(roots)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if curves:
+        figure = save_figure(eval_curve_figure(curves), out / "training_curves.png")
+        parts.append("<h3>Training curves</h3>" + _img(figure, "label agreement on held-out images during training"))
     for summary in summaries:
         rows = claim_rows(summary, analysis)
         if rows:
@@ -234,7 +254,5 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
                      f"{html.escape(str(prov.get('extractor')))})</h2>" + _table(rows))  # fmt: skip
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"  # fmt: skip
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "index.html", page)
     return out / "index.html"
