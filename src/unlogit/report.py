@@ -20,7 +20,7 @@ from . import __version__
 from .errors import UnlogitError
 from .figures import eval_curve_figure, save_figure
 from .runtime.atomic import write_text_atomic
-from .runtime.rundir import read_metrics
+from .runtime.rundir import read_evaluations
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -134,8 +134,8 @@ def _training_curves(roots: Sequence[Path]) -> dict[str, list[dict]]:
     curves = {}
     for path in _find(roots, "model.json"):
         if json.loads(path.read_text()).get("kind") == "unlogit.inverter":
-            records = [r for r in read_metrics(path.parent) if (r.get("eval") or r.get("final")) and "step" in r]
-            if len(records) > 1 and all("label_agreement" in r for r in records):
+            records = read_evaluations(path.parent)
+            if len(records) > 1:
                 curves[path.parent.name] = records
     return curves
 

@@ -28,7 +28,7 @@ from ..runtime.atomic import write_json_atomic
 from ..runtime.device import configure_cpu, resolve_device
 from ..runtime.dist import DistInfo, cleanup, init_distributed, local_device
 from ..runtime.progress import progress
-from ..runtime.rundir import RunDir, read_metrics
+from ..runtime.rundir import RunDir, read_evaluations
 from ..runtime.seeding import seed_everything
 from .baselines import OptimizationInverter
 from .config import InverterRunConfig
@@ -186,7 +186,7 @@ def _train(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device
                     "logit_loss": t.logit_loss})  # fmt: skip
     save_inverter(run.path, Gev, gspec, cfg.classifier, summary)
     run.log({"step": state.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}})
-    curve = [r for r in read_metrics(run.path) if r.get("eval") or r.get("final")]
+    curve = read_evaluations(run.path)
     if len(curve) > 1:
         save_figure(eval_curve_figure({"EMA G, held-out images": curve}), run.figures / "eval_curve.png")
     return summary
@@ -207,8 +207,7 @@ def evaluate_generator(G, clf: NormalizedClassifier, train_ds: ImageDataset, cac
         if cached is not None:
             l = cached[idx.to(cached.device)].to(device)
         else:
-            with torch.no_grad():
-                l = clf(train_ds.batch(idx, device)[0]).float()
+            l = clf.predict_logits(train_ds.batch(idx, device)[0])
         return l, G.sample_noise(len(idx), "cpu", stand_gen).to(device)
 
     standing_stats(G, standing_inputs, t.standing_stats_batches)
