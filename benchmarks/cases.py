@@ -25,10 +25,11 @@ from unlogit.data.base import ImageDataset
 from unlogit.inversion.baselines import OptimizationInverter
 from unlogit.inversion.config import InverterRunConfig
 from unlogit.inversion.ema import ema_update
-from unlogit.inversion.state import TrainState, generator_spec
+from unlogit.inversion.methods import net_spec
+from unlogit.inversion.state import TrainState
 from unlogit.inversion.steps import StepContext, gan_step
-from unlogit.inversion.trainer import autocast_for, training_modules
 from unlogit.runtime.dist import DistInfo
+from unlogit.runtime.placement import autocast_for, wrap_for_training
 
 # Image shape and class count of each preset's dataset (what the synthetic data imitates).
 PRESET_DATA = {"tiny": (10, 3, 32), "cifar10": (10, 3, 32), "tinyimagenet64": (200, 3, 64),
@@ -111,7 +112,7 @@ def preset_state(preset: str, cfg: InverterRunConfig, device: torch.device) -> T
     """G, D, EMA and optimisers of ``cfg`` (seeded: every variant starts from the same weights)."""
     num_classes, channels, res = PRESET_DATA[preset]
     torch.manual_seed(0)
-    return TrainState.create(cfg, generator_spec(cfg, num_classes, channels, res), device)
+    return TrainState.create(cfg, net_spec(cfg.model, num_classes, channels, res), device)
 
 
 def synthetic_classifier(preset: str, device: torch.device) -> tuple[NormalizedClassifier, ClassifierRunConfig]:
@@ -144,7 +145,9 @@ def build_train_bench(preset: str, variant: dict[str, Any], device: torch.device
         cfg = merge_into(cfg, overrides)
     t = cfg.train
     state = preset_state(preset, cfg, device)
-    G, D, D_local = training_modules(state, t, DistInfo())
+    if t.channels_last:
+        state.use_channels_last()
+    G, D, D_local = wrap_for_training(state.G, state.D, t.compile, DistInfo())
     pool = torch.randint(0, 256, (1024, channels, res, res), dtype=torch.uint8, device=device)
     logits = torch.randn(1024, num_classes, device=device) * 3
     gen = torch.Generator(device=device).manual_seed(0)
@@ -258,3 +261,17 @@ def optimize_baseline(device: torch.device, steps: int = 200, n: int = 8) -> dic
         gan_s = timed(lambda: G(l, G.sample_noise(n, device)), device, 5, 2) / n
     return {"steps": steps, "optimize_seconds_per_image": opt_s, "gan_seconds_per_image": gan_s,
             "gan_speedup": opt_s / gan_s}  # fmt: skip
+
+
+SHAPES_TARGET_IMAGES_PER_S = 2000  # procedural data must never be the bottleneck of a CPU run
+
+
+def shapes_generation(n: int = 4000) -> dict[str, Any]:
+    """Images/s of the procedural ``shapes`` renderer (one call of ``n`` training images)."""
+    from unlogit.data import get_dataset
+
+    start = time.perf_counter()
+    get_dataset("shapes", "train", size=n)
+    rate = n / (time.perf_counter() - start)
+    return {"n": n, "images_per_s": rate, "target_images_per_s": SHAPES_TARGET_IMAGES_PER_S,
+            "met": rate >= SHAPES_TARGET_IMAGES_PER_S}  # fmt: skip

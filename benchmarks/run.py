@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["adversarial_training"] = cases.adversarial_training(args.classifier_preset, device, iters, warmup)
     print("optimize baseline ...", flush=True)
     result["optimize_baseline"] = cases.optimize_baseline(device, steps=20 if quick else 200, n=4 if quick else 8)
+    print("shapes generation ...", flush=True)
+    result["shapes_generation"] = cases.shapes_generation(500 if quick else 4000)
     if device.type == "cpu":
         import resource
 
@@ -96,6 +98,9 @@ def table(result: dict[str, Any]) -> str:
     opt_ms, gan_ms = opt["optimize_seconds_per_image"] * 1000, opt["gan_seconds_per_image"] * 1000
     lines.append(f"optimize baseline ({opt['steps']} steps): {opt_ms:.1f} ms/image; "
                  f"GAN {gan_ms:.3f} ms/image ({opt['gan_speedup']:.0f}x faster)")  # fmt: skip
+    gen = result["shapes_generation"]
+    lines.append(f"shapes generation: {gen['images_per_s']:.0f} images/s ({gen['n']} images, target "
+                 f">= {gen['target_images_per_s']}: {'met' if gen['met'] else 'NOT met'})")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -40,6 +40,8 @@ def test_targeted_lowers_target_loss(tiny_classifier_run, batch):
 
 def test_does_not_touch_model_state(tiny_classifier_run, batch):
     clf = load_classifier(str(tiny_classifier_run))
+    for p in clf.parameters():  # trainable, so an attack that called backward() would leave gradients
+        p.requires_grad_(True)
     clf.train()
     PGD(clf, steps=2)(*batch)
     assert clf.training and all(p.grad is None for p in clf.parameters())

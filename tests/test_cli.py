@@ -78,6 +78,12 @@ def test_eval_classifier_json_on_torchscript_export(tmp_path, tiny_classifier_ru
 
 
 def test_train_classifier_and_reconstruct_cli(tmp_path, tiny_inverter_run, capsys):
+    clf = tmp_path / "clf"
+    argv = ["train-classifier", "--out", str(clf), "data.train_size=512", "data.test_size=64", "train.epochs=1",
+            "model.width=4", "train.batch_size=64", "train.progress=false", "train.eval_robust_size=16"]  # fmt: skip
+    assert main(argv) == 0
+    assert "done: clean accuracy" in capsys.readouterr().out
+    assert json.loads((clf / "model.json").read_text())["kind"] == "unlogit.classifier"
     out = tmp_path / "rec"
     assert main(["reconstruct", "--inverter", str(tiny_inverter_run), "--dataset", "shapes", "--n", "4",
                  "--samples", "2", "--out", str(out)]) == 0  # fmt: skip

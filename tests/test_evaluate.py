@@ -6,8 +6,9 @@ import json
 import pytest
 
 from unlogit.cli import main
+from unlogit.data import get_dataset
 from unlogit.errors import UnlogitError
-from unlogit.evaluate import COLUMNS
+from unlogit.evaluate import table_columns
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +36,22 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
     assert code == 0
     result = json.loads((out / "evaluate.json").read_text())
     assert set(result["inverters"]) == {tiny_inverter_run.name, "pixel"}
+    columns = [c.key for c in table_columns(["evaluator"], ["extractor1"])]
+    ds = get_dataset("shapes", "test", size=40)
+    present = {ds.classes[int(k)] for k in ds.labels.unique()}
     for row in result["inverters"].values():
-        for col in COLUMNS[1:]:
+        for col in columns[2:]:
             assert col in row, col
-        assert set(row["per_class"]) <= set(result["inverters"][tiny_inverter_run.name]["per_class"]) | set(
-            row["per_class"]
-        )
-    assert result["provenance"]["n"] == 40 and result["provenance"]["weights_sha256"]
+        assert set(row["per_class"]) == present  # one entry per class among the 40 images
+        assert sum(c["n"] for c in row["per_class"].values()) == 40
+        assert row["chance"]["true_label_agreement@evaluator"] == 0.1
+    assert result["inverters"]["pixel"]["diversity_pixel"] == 0.0  # a deterministic decoder
+    assert result["inverters"][tiny_inverter_run.name]["diversity_pixel"] > 0
+    assert result["n"] == 40 and result["provenance"]["evaluator"]["weights_sha256"]
     assert result["extra_extractors"]["extractor1"]["extractor"] == str(tiny_classifier_run)
-    assert all(row["frechet_extractor1"] >= 0 for row in result["inverters"].values())
+    assert all(row["frechet@extractor1"] >= 0 for row in result["inverters"].values())
     rows = list(csv.reader((out / "evaluate.csv").read_text().splitlines()))
-    assert set(COLUMNS) <= set(rows[0]) and "frechet_extractor1" in rows[0] and len(rows) == 3
+    assert rows[0] == columns and len(rows) == 3
     assert (out / "evaluate.md").read_text().startswith("| inverter |")
 
 
@@ -59,9 +65,15 @@ def test_inception_fid_only_from_a_local_file(tmp_path, tiny_inverter_run, evalu
 
 
 def test_evaluator_must_be_independent(tmp_path, tiny_inverter_run, tiny_classifier_run):
+    import shutil
+
     from unlogit.data import get_dataset
     from unlogit.evaluate import evaluate
 
     data = get_dataset("shapes", "test", size=10)
     with pytest.raises(UnlogitError, match="independent"):
         evaluate([tiny_inverter_run], data, str(tiny_classifier_run))
+    copy = tmp_path / "same-weights-elsewhere"  # independence is checked by weights, not by path
+    shutil.copytree(tiny_classifier_run, copy)
+    with pytest.raises(UnlogitError, match="independent"):
+        evaluate([tiny_inverter_run], data, [str(copy)])

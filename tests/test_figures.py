@@ -6,7 +6,9 @@ from unlogit.figures import comparison_grid, eval_curve_figure, save_figure
 
 
 def _records(n: int, start: float) -> list[dict]:
-    return [{"step": 100 * (i + 1), "elapsed_s": 60.0 * (i + 1), "label_agreement": start + 0.05 * i} for i in range(n)]
+    return [
+        {"step": 100 * (i + 1), "elapsed_s": 60.0 * (i + 1), "own_label_agreement": start + 0.05 * i} for i in range(n)
+    ]
 
 
 def test_eval_curve_one_run_has_a_steps_axis_and_saves(tmp_path):
@@ -22,7 +24,7 @@ def test_eval_curve_one_run_has_a_steps_axis_and_saves(tmp_path):
 
 
 def test_eval_curve_several_runs_share_the_minutes_axis():
-    final = {"step": 900, "train_minutes": 9.0, "label_agreement": 0.5, "final": True}
+    final = {"step": 900, "train_minutes": 9.0, "own_label_agreement": 0.5, "final": True}
     fig = eval_curve_figure({"a": _records(3, 0.1), "b": [*_records(2, 0.3), final]})
     (ax,) = fig.axes
     assert not ax.child_axes  # no step axis: the runs reach different steps at the same minute

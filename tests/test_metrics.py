@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn as nn
 
-from unlogit.metrics import diversity, evaluator_agreement, frechet_distance, psnr, ssim
+from unlogit.metrics import diversity, frechet_distance, psnr, ssim, topk_agreement
 
 
 class _Identity(nn.Module):
@@ -49,13 +49,14 @@ def test_diversity_zero_for_identical_samples_and_positive_otherwise():
     assert out["diversity_pixel"] > 0.3 and out["diversity_feature"] > 0
 
 
-def test_evaluator_agreement_top1_top5(tiny_classifier_run):
+def test_topk_agreement_top1_top5(tiny_classifier_run):
     from unlogit.classifiers import load_classifier
     from unlogit.data import get_dataset
 
     clf = load_classifier(str(tiny_classifier_run))
     x, y = get_dataset("shapes", "test", size=100).batch(torch.arange(100))
-    out = evaluator_agreement(clf, x, y)
-    assert 0.6 <= out["evaluator_top1"] <= out["evaluator_top5"] <= 1
-    wrong = evaluator_agreement(clf, x, (y + 1) % 10)
-    assert wrong["evaluator_top1"] < 0.2
+    logits = clf.predict_logits(x)
+    out = topk_agreement(logits, y)
+    assert 0.6 <= out["top1"] <= out["top5"] <= 1
+    wrong = topk_agreement(logits, (y + 1) % 10)
+    assert wrong["top1"] < 0.2

@@ -29,9 +29,10 @@ def test_study_report_has_every_section(mini_study_dir):
 def test_claim_rows_compare_robust_with_standard():
     summary = {
         "inverters": {
-            "robust": {"agreement_by_evaluator": 0.6, "colour_correlation": 0.8, "psnr": 20.0},
-            "standard": {"agreement_by_evaluator": 0.4, "colour_correlation": 0.9, "psnr": 15.0},
-        }
+            "robust": {"evaluator_label_agreement@judge": 0.6, "colour_correlation": 0.8, "psnr": 20.0},
+            "standard": {"evaluator_label_agreement@judge": 0.4, "colour_correlation": 0.9, "psnr": 15.0},
+        },
+        "evaluator": "judge",
     }
     analysis = {"noise": {"inverters": {"robust": {"diversity_pixel": 0.1}, "standard": {"diversity_pixel": 0.3}}}}
     summary["inverters"]["standard"]["psnr"] = 19.5  # within 5% of 20.0: a tie, not evidence
@@ -54,8 +55,8 @@ def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):
 def test_report_draws_training_curves_of_runs_that_have_them(tmp_path, tiny_inverter_run):
     run = tmp_path / "inv-with-evals"
     shutil.copytree(tiny_inverter_run, run)
-    lines = [{"step": 2, "eval": True, "elapsed_s": 1.0, "label_agreement": 0.2},
-             {"step": 4, "final": True, "train_minutes": 0.05, "label_agreement": 0.3}]  # fmt: skip
+    lines = [{"step": 2, "eval": True, "elapsed_s": 1.0, "own_label_agreement": 0.2},
+             {"step": 4, "final": True, "train_minutes": 0.05, "own_label_agreement": 0.3}]  # fmt: skip
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     page = build_report([tiny_inverter_run], tmp_path / "without").read_text()
     assert "Training curves" not in page  # one evaluation (the final one) is not a curve

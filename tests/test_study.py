@@ -49,8 +49,9 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     assert "inverter standard: complete, skipped" in log
     assert calls[-1] == ("robust", False)  # only the unfinished stage ran again
     assert set(summary["inverters"]) == {"standard", "robust"}
-    assert "agreement_by_robust" in summary["inverters"]["standard"]
-    assert "agreement_by_evaluator" in summary["inverters"]["standard"]
+    assert "evaluator_label_agreement@robust" in summary["inverters"]["standard"]
+    assert "evaluator_label_agreement@evaluator" in summary["inverters"]["standard"]
+    assert "evaluator_label_agreement@standard" not in summary["inverters"]["standard"]  # never its own judge
     assert (out / "figure1_reconstructions.png").is_file() and (out / "summary.md").is_file()
     assert json.loads((out / "summary.json").read_text())["study"] == "mini"
 
@@ -61,14 +62,14 @@ def test_bad_study_files_are_explained(tmp_path):
     with pytest.raises(ConfigError, match="needs 'classifier'"):
         load_study(str(path))
     path.write_text(yaml.safe_dump({"name": "x", "stages": []}))
-    with pytest.raises(ConfigError, match="unknown study key 'stages'"):
+    with pytest.raises(ConfigError, match="unknown config key 'stages'"):
         load_study(str(path))
     with pytest.raises(ConfigError, match="unknown study 'nope'.*demo"):
         load_study("nope")
     spec = mini_study_spec()
     spec["analyze"]["experiments"] = ["reconstruct", "telepathy"]
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(ConfigError, match="unknown analyze experiment 'telepathy'"):
+    with pytest.raises(ConfigError, match="unknown experiment 'telepathy'"):
         load_study(str(path))
 
 

@@ -10,6 +10,7 @@ the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -152,22 +153,12 @@ def build_config(
 
 # ---------------------------------------------------------------------------------------------
 def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = get_origin(tp)
+    """``value`` as type ``tp`` (Union, Literal, dataclass, list/tuple, dict, bool, int, float, str)."""
     if tp is Any:
         return value
+    origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"config key {key!r}: invalid value {value!r}")
+        return _to_union(tp, value, key)
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
@@ -180,53 +171,82 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key {key!r} is a section; give a mapping, not {value!r}")
         return from_dict(tp, value, f"{key}.")
     if origin in (list, tuple, typing.List, typing.Tuple):  # noqa: UP006
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
-        args = get_args(tp)
-        item_tp = args[0] if args else Any
-        items = [_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
+        return _to_sequence(tp, origin, value, key)
     if origin in (dict, typing.Dict):  # noqa: UP006
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
-            return value.lower() in {"true", "yes", "1"}
-        raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(float(value)) if float(value).is_integer() else int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return _parse_number(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
-    return value
+        args = get_args(tp)
+        item_tp = args[1] if len(args) == 2 else Any
+        return {k: _coerce(item_tp, v, f"{key}.{k}") for k, v in value.items()}
+    scalar = _SCALARS.get(tp)
+    return scalar(value, key) if scalar else value
+
+
+def _to_union(tp: Any, value: Any, key: str) -> Any:
+    args = get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _coerce(arg, value, key)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    raise ConfigError(errors[0] if errors else f"config key {key!r}: invalid value {value!r}")
+
+
+def _to_sequence(tp: Any, origin: Any, value: Any, key: str) -> list | tuple:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+    args = get_args(tp)
+    item_tp = args[0] if args else Any
+    items = [_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return tuple(items) if origin is tuple else items
+
+
+def _to_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
+        return value.lower() in {"true", "yes", "1"}
+    raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
+
+
+def _to_int(value: Any, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and not isinstance(value, bool):
+        try:
+            return int(float(value)) if float(value).is_integer() else int(value)
+        except (ValueError, OverflowError):
+            pass
+    raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+
+
+def _to_float(value: Any, key: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return _parse_number(value)
+        except (ValueError, ZeroDivisionError):
+            pass
+    raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+
+
+def _to_str(value: Any, key: str) -> str:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
 
 
 def _parse_number(text: str) -> float:
@@ -239,7 +259,7 @@ def _parse_number(text: str) -> float:
 
 
 def check_positive(value: float, key: str, allow_zero: bool = False) -> None:
-    """Raise ConfigError unless ``value`` is > 0 (or >= 0)."""
-    if value < 0 or (value == 0 and not allow_zero):
+    """Raise ConfigError unless ``value`` is a finite number > 0 (or >= 0); NaN and infinity are refused."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"config key {key!r} must be {bound}, got {value!r}")

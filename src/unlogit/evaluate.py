@@ -1,21 +1,22 @@
 """``unlogit evaluate``: every inverter on the same images with the same noise, one table.
 
-Columns (all on the first ``n`` images of the split, noise seed fixed):
-    psnr, ssim                      pixel fidelity (mean over images)
-    logit_rel_error                 ||f(x_hat) - f(x)|| / ||f(x)|| under the inverted classifier f
-    logit_argmax_agreement          argmax f(x_hat) == argmax f(x)
-    evaluator_top1, evaluator_top5  an independent classifier labels x_hat with the true label
-    frechet_evaluator               Frechet distance real vs reconstructed, evaluator features
-    diversity_pixel, diversity_feature   several reconstructions of the same logits
-    seconds_per_image               wall time of reconstruction per image (one noise draw)
+The per-image quantities come from :func:`unlogit.measure.score` (names in
+:data:`unlogit.measure.QUANTITIES`); this module adds the set-level ones. Columns, on every image of
+the split given, noise seed fixed:
+
+    psnr, ssim, logit_error, own_label_agreement    pixel fidelity; the inverted classifier's view
+    true_label_agreement@E, evaluator_label_agreement@E   each independent evaluator E
+    frechet@E                                       Frechet distance real vs reconstructed, E's features
+    diversity_pixel, diversity_feature              several reconstructions of the same logits
+    seconds_per_image                               wall time of reconstruction per image (one draw)
+
+Evaluators must be independent of every inverted classifier: checked by weight digest, never by path.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +27,54 @@ from .classifiers.registry import load_classifier
 from .data.base import ImageDataset
 from .errors import UnlogitError
 from .inversion.inverter import Inverter, load_inverter
-from .metrics import (
-    ClassifierFeatures,
-    MetricProvenance,
-    diversity,
-    frechet_distance,
-    logit_consistency,
-    psnr,
-    ssim,
-    topk_agreement,
-)
+from .measure import key, score
+from .metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_distance
 from .runtime.atomic import write_json_atomic, write_text_atomic
+from .tables import Column, csv_text, markdown
 
-COLUMNS = [
-    "inverter", "method", "psnr", "ssim", "logit_rel_error", "logit_argmax_agreement", "evaluator_top1",
-    "evaluator_top5", "frechet_evaluator", "diversity_pixel", "diversity_feature", "seconds_per_image",
-]  # fmt: skip
+
+def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:
+    """The documented columns for these evaluator names (and any extra Frechet feature spaces)."""
+    cols = [Column("inverter"), Column("method"), Column("psnr"), Column("ssim"), Column("logit_error"),
+            Column("own_label_agreement")]  # fmt: skip
+    for name in evaluators:
+        cols += [Column(key("true_label_agreement", name)), Column(key("evaluator_label_agreement", name)),
+                 Column(f"frechet@{name}")]  # fmt: skip
+    cols += [Column(f"frechet@{name}") for name in extra_frechet]
+    return [*cols, Column("diversity_pixel"), Column("diversity_feature"), Column("seconds_per_image")]
+
+
+def check_independent(evaluators: Mapping[str, NormalizedClassifier], inv: Inverter, run: str | Path) -> None:
+    """Refuse an evaluator whose weights are the inverted classifier's (compared by digest, not path)."""
+    own = inv.classifier.weights_digest()
+    for name, judge in evaluators.items():
+        if judge.weights_digest() == own:
+            raise UnlogitError(
+                f"the evaluator {name} has the same weights as the classifier that {run} inverts; use an "
+                "independent one (another architecture and seed, trained on other data)"
+            )
+
+
+def _per_class(data: ImageDataset, correct: torch.Tensor, img_psnr: torch.Tensor) -> dict[str, dict[str, Any]]:
+    out = {}
+    for k, name in enumerate(data.classes):
+        sel = data.labels == k
+        if sel.any():
+            out[name] = {"n": int(sel.sum()), "true_label_agreement": float(correct[sel].mean()),
+                         "psnr": float(img_psnr[sel].mean())}  # fmt: skip
+    return out
 
 
 def evaluate_inverter(
     inv: Inverter,
     data: ImageDataset,
-    evaluator: NormalizedClassifier,
+    evaluators: Mapping[str, NormalizedClassifier],
     seed: int = 0,
     samples: int = 4,
     diversity_n: int = 100,
-    extractors: dict[str, torch.nn.Module] | None = None,
+    extractors: Mapping[str, torch.nn.Module] | None = None,
 ) -> dict[str, Any]:
-    """All metrics for one inverter on ``data`` (uses every image of ``data``).
-
-    ``extractors`` adds ``frechet_<name>`` columns in other feature spaces (user-given extractors).
-    """
+    """All metrics for one inverter on every image of ``data``; ``extractors`` add ``frechet@<name>``."""
     x, y = data.batch(torch.arange(len(data)))
     if tuple(x.shape[1:]) != inv.image_shape:
         raise UnlogitError(
@@ -67,40 +85,48 @@ def evaluate_inverter(
     start = time.perf_counter()
     x_hat = inv.reconstruct(x, samples=1, seed=seed)[:, 0].cpu()
     seconds = (time.perf_counter() - start) / len(x)
-    extractor = ClassifierFeatures(evaluator)
-    judged = evaluator.predict_logits(x_hat).cpu()
-    img_psnr = psnr(x, x_hat).clamp(max=100)
-    row: dict[str, Any] = {
-        "method": inv.method,
-        "psnr": float(img_psnr.mean()),
-        "ssim": float(ssim(x, x_hat).mean()),
-        **logit_consistency(inv.classifier, x, x_hat),
-        **topk_agreement(judged, y),
-        "frechet_evaluator": frechet_distance(x, x_hat, extractor),
-        "seconds_per_image": seconds,
-    }
-    for name, extra in (extractors or {}).items():
-        row[f"frechet_{name}"] = frechet_distance(x, x_hat, extra)
+    scores = score(x, x_hat, y, inv.classifier, evaluators)
+    row: dict[str, Any] = {"method": inv.method, **scores.means(), "chance": scores.chance}
+    features = {name: ClassifierFeatures(judge) for name, judge in evaluators.items()}
+    for name, extractor in {**features, **(extractors or {})}.items():
+        row[f"frechet@{name}"] = frechet_distance(x, x_hat, extractor)
     k = min(diversity_n, len(x))
-    if samples >= 2 and inv.method != "pixel" and inv.method != "dosovitskiy":
-        row.update(diversity(inv.reconstruct(x[:k], samples=samples, seed=seed + 1).cpu(), extractor))
-    else:  # deterministic decoders: every draw is the same image
+    if samples >= 2 and inv.stochastic:
+        row.update(
+            diversity(inv.reconstruct(x[:k], samples=samples, seed=seed + 1).cpu(), next(iter(features.values())))
+        )
+    else:  # deterministic nets: every draw is the same image
         row.update({"diversity_pixel": 0.0, "diversity_feature": 0.0})
-    per_class = {}
-    top1 = judged.argmax(1) == y
-    for k_cls, name in enumerate(data.classes):
-        sel = y == k_cls
-        if sel.any():
-            per_class[name] = {"n": int(sel.sum()), "evaluator_top1": float(top1[sel].float().mean()),
-                               "psnr": float(img_psnr[sel].mean())}  # fmt: skip
-    row["per_class"] = per_class
+    first = next(iter(evaluators))
+    row["per_class"] = _per_class(data, scores[key("true_label_agreement", first)], scores["psnr"])
+    row["seconds_per_image"] = seconds
     return row
+
+
+def load_evaluators(specs: Sequence[str], data: ImageDataset) -> dict[str, NormalizedClassifier]:
+    """Evaluator name (the spec's last path part, made unique) -> classifier, checked against the data."""
+    if not specs:
+        raise UnlogitError("give at least one independent evaluator (--evaluator RUN_OR_SPEC)")
+    out: dict[str, NormalizedClassifier] = {}
+    for spec in specs:
+        judge = load_classifier(spec, classes=data.classes)
+        if judge.num_classes != data.num_classes:
+            raise UnlogitError(
+                f"evaluator {spec} has {judge.num_classes} classes, the data {data.num_classes}; "
+                "use an evaluator trained on the same data"
+            )
+        name = base = Path(spec.rstrip("/")).name or spec
+        i = 2
+        while name in out:
+            name, i = f"{base}-{i}", i + 1
+        out[name] = judge
+    return out
 
 
 def evaluate(
     runs: Sequence[str | Path],
     data: ImageDataset,
-    evaluator_spec: str,
+    evaluator_specs: str | Sequence[str],
     seed: int = 0,
     samples: int = 4,
     out: Path | None = None,
@@ -113,43 +139,38 @@ def evaluate(
     distances. ``inception_weights``: a local FID Inception weights file (pt_inception-2015-12-05);
     Inception FID is computed only from such a file, never downloaded.
     """
-    evaluator = load_classifier(evaluator_spec, classes=data.classes)
+    evaluator_specs = [evaluator_specs] if isinstance(evaluator_specs, str) else list(evaluator_specs)
+    evaluators = load_evaluators(evaluator_specs, data)
     extractors, provenance_extra = _extra_extractors(extractor_specs, inception_weights, data)
-    if evaluator.num_classes != data.num_classes:
-        raise UnlogitError(
-            f"evaluator {evaluator_spec} has {evaluator.num_classes} classes, the data {data.num_classes}; "
-            "use an evaluator trained on the same data"
-        )
     rows: dict[str, dict[str, Any]] = {}
     for run in runs:
         inv = load_inverter(run)
-        if str(Path(inv.meta["classifier"]).resolve()) == str(Path(evaluator_spec).resolve()):
-            raise UnlogitError(
-                f"the evaluator {evaluator_spec} is the classifier that {run} inverts; use an independent one "
-                "(another architecture and seed trained on the same data)"
-            )
-        rows[Path(run).name] = {"run": str(run), **evaluate_inverter(inv, data, evaluator, seed, samples,
+        check_independent(evaluators, inv, run)
+        rows[Path(run).name] = {"run": str(run), **evaluate_inverter(inv, data, evaluators, seed, samples,
                                                                       extractors=extractors)}  # fmt: skip
-    provenance = MetricProvenance(
-        extractor=f"evaluator:{evaluator_spec}",
-        weights_sha256=evaluator.info.get("weights_sha256"),
-        n=len(data),
-        seed=seed,
-    )
+    provenance = {name: MetricProvenance(f"evaluator:{spec}", judge.weights_digest(), len(data), seed).to_dict()
+                  for (name, judge), spec in zip(evaluators.items(), evaluator_specs)}  # fmt: skip
+    columns = table_columns(list(evaluators), list(extractors))
+    table_rows = [{"inverter": name, **row} for name, row in rows.items()]
     result = {
         "dataset": data.name,
         "split": data.split,
-        "provenance": provenance.to_dict(),
+        "n": len(data),
+        "seed": seed,
+        "provenance": provenance,
         "samples": samples,
-        "evaluator": {"spec": evaluator_spec, "summary": evaluator.info.get("summary", {})},
+        "evaluators": {
+            name: {"spec": spec, "summary": judge.info.get("summary", {})}
+            for (name, judge), spec in zip(evaluators.items(), evaluator_specs)
+        },
         "extra_extractors": provenance_extra,
         "inverters": rows,
+        "table": markdown(table_rows, columns),
     }
-    result["table"] = markdown_table(rows)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "evaluate.json", result)
-        write_text_atomic(out / "evaluate.csv", csv_table(rows))
+        write_text_atomic(out / "evaluate.csv", csv_text(table_rows, columns))
         write_text_atomic(out / "evaluate.md", result["table"] + "\n")
     return result
 
@@ -164,7 +185,7 @@ def _extra_extractors(specs: Sequence[str], inception_weights: str | None, data:
         clf = load_classifier(spec, classes=data.classes)
         name = f"extractor{i + 1}"
         extractors[name] = ClassifierFeatures(clf)
-        provenance[name] = MetricProvenance(spec, clf.info.get("weights_sha256"), len(data), None).to_dict()
+        provenance[name] = MetricProvenance(spec, clf.weights_digest(), len(data), None).to_dict()
     if inception_weights:
         path = Path(inception_weights)
         if not path.is_file():
@@ -197,33 +218,3 @@ class _InceptionFeatures(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         return self.net((x.clamp(0, 1) * 255).to(torch.uint8)).float()
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _columns(rows: dict[str, dict[str, Any]]) -> list[str]:
-    extra = sorted({k for r in rows.values() for k in r if k.startswith("frechet_") and k not in COLUMNS})
-    return [*COLUMNS[:-1], *extra, COLUMNS[-1]]
-
-
-def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
-    """The documented columns (plus any extra Frechet columns) as a markdown table."""
-    cols = _columns(rows)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for name, row in rows.items():
-        lines.append("| " + " | ".join(_fmt(name if c == "inverter" else row.get(c, "")) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def csv_table(rows: dict[str, dict[str, Any]]) -> str:
-    cols = _columns(rows)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(cols)
-    for name, row in rows.items():
-        writer.writerow([name if c == "inverter" else row.get(c, "") for c in cols])
-    return buf.getvalue()

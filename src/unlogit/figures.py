@@ -43,10 +43,10 @@ def save_figure(fig, path: str | Path) -> Path:
 
 
 def eval_curve_figure(curves: Mapping[str, Sequence[dict]], target: float | None = None):
-    """Held-out label agreement against training minutes: one line per run.
+    """Held-out label agreement (judged by the inverted classifier) against training minutes: one line per run.
 
     ``curves`` maps a legend label to a run's evaluation records in order (``{"step", "elapsed_s" or
-    "train_minutes", "label_agreement"}``, as ``train.eval_every`` and the final evaluation log them).
+    "train_minutes", "own_label_agreement"}``, as ``train.eval_every`` and the final evaluation log them).
     With a single run the top axis shows the G step reached at each evaluation. ``target`` (a fraction)
     draws a dashed line. Returns a matplotlib Figure.
     """
@@ -56,7 +56,7 @@ def eval_curve_figure(curves: Mapping[str, Sequence[dict]], target: float | None
     ax = fig.subplots()
     for label, records in curves.items():
         minutes = [r["train_minutes"] if "train_minutes" in r else r["elapsed_s"] / 60 for r in records]
-        values = [100 * r["label_agreement"] for r in records]
+        values = [100 * r["own_label_agreement"] for r in records]
         (line,) = ax.plot(minutes, values, marker="o", markersize=3, label=label)
         text = f"{values[-1]:.1f}% after {minutes[-1]:.1f} min"
         ax.annotate(text, (minutes[-1], values[-1]), textcoords="offset points", xytext=(-6, -14), ha="right",
@@ -69,7 +69,7 @@ def eval_curve_figure(curves: Mapping[str, Sequence[dict]], target: float | None
     if target is not None:
         ax.axhline(100 * target, color="grey", linestyle="--", linewidth=1, label=f"target {100 * target:.0f}%")
     ax.set_xlabel("training minutes")
-    ax.set_ylabel("label agreement, % of held-out images")
+    ax.set_ylabel("own-classifier label agreement, %")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -1,12 +1,11 @@
-"""Reconstruction metrics, all offline.
+"""Metric primitives, all offline (the named per-image scores built from them live in :mod:`unlogit.measure`).
 
 Every function takes images in [0,1] as (N,C,H,W) float tensors. Results that depend on a feature
 extractor carry a :class:`MetricProvenance` (extractor name, weights hash, sample count, seed) so two
 numbers are only compared when they should be.
 
 - pixel fidelity: :func:`psnr`, :func:`ssim` (torchmetrics)
-- logit consistency: :func:`logit_consistency` (relative error and argmax agreement under f)
-- evaluator agreement: :func:`evaluator_agreement` (top-1 / top-5 of an independent classifier)
+- top-k agreement of any logits with labels: :func:`topk_agreement`
 - realism: :func:`frechet_distance` in any feature space (torchmetrics' FID machinery)
 - what the logits leave open: :func:`diversity` of several reconstructions of the same logits
 """
@@ -20,6 +19,8 @@ import torch
 import torch.nn as nn
 
 from .classifiers.normalized import NormalizedClassifier
+
+PSNR_CAP_DB = 100.0  # reported PSNR is capped here (identical images have infinite PSNR)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 
 def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM (N,) in [-1, 1] (Gaussian window 7 for images under 64 px, else 11)."""
+    """Per-image SSIM (N,) in [-1, 1]: torchmetrics' Gaussian window (sigma 1.5) of size 7 for images
+    under 64 px, else 11 (the window must fit the image: 11 at 28 px leaves 18 valid positions)."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     kernel = 7 if min(x.shape[-2:]) < 64 else 11
@@ -52,40 +54,14 @@ def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     )
 
 
-@torch.no_grad()
-def logit_consistency(clf: NormalizedClassifier, x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, float]:
-    """How well f(x_hat) matches f(x): relative L2 error and argmax agreement."""
-    return logit_agreement(clf.predict_logits(x), clf.predict_logits(x_hat))
-
-
-def logit_agreement(l: torch.Tensor, l_hat: torch.Tensor) -> dict[str, float]:
-    """Mean ||l_hat - l|| / ||l|| and argmax agreement of two logit batches (N,K)."""
-    rel = (l_hat - l).norm(dim=1) / l.norm(dim=1).clamp_min(1e-12)
-    agree = (l.argmax(1) == l_hat.argmax(1)).float().mean()
-    return {"logit_rel_error": float(rel.mean()), "logit_argmax_agreement": float(agree)}
-
-
-@torch.no_grad()
-def label_agreement(clf: NormalizedClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of ``images`` (N,C,H,W in [0,1]) that ``clf`` labels as ``labels`` (N,)."""
-    predicted = clf.predict_logits(images.to(clf.mean.device)).argmax(1).cpu()
-    return float((predicted == labels.cpu()).float().mean())
-
-
-@torch.no_grad()
-def evaluator_agreement(evaluator: NormalizedClassifier, x_hat: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Top-1 / top-5 agreement of an independent evaluator's prediction on x_hat with ``labels`` (N,)."""
-    return topk_agreement(evaluator.predict_logits(x_hat), labels)
-
-
 def topk_agreement(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Top-1 / top-5 agreement of predicted ``logits`` (N,K) with ``labels`` (N,)."""
+    """Fractions of rows of ``logits`` (N,K) whose top-1 / top-5 classes contain ``labels`` (N,)."""
     k = min(5, logits.shape[1])
     top = logits.topk(k, dim=1).indices.cpu()
     labels = labels.cpu()
     return {
-        "evaluator_top1": float((top[:, 0] == labels).float().mean()),
-        "evaluator_top5": float((top == labels[:, None]).any(1).float().mean()),
+        "top1": float((top[:, 0] == labels).float().mean()),
+        "top5": float((top == labels[:, None]).any(1).float().mean()),
     }
 
 

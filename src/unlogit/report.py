@@ -13,6 +13,7 @@ import base64
 import html
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .errors import UnlogitError
 from .figures import eval_curve_figure, save_figure
 from .runtime.atomic import write_text_atomic
 from .runtime.rundir import read_evaluations
+from .tables import html_table as _table
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
@@ -37,30 +39,6 @@ def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value)
-    return html.escape(str(value))
-
-
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    if not rows:
-        return ""
-    columns = list(columns or dict.fromkeys(k for r in rows for k in r))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for r in rows:
-        cells = []
-        for c in columns:
-            v = r.get(c, "")
-            cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f"<td{cls}>{_fmt(v)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -122,7 +100,8 @@ def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
             inverters.append({
                 "run": run.name, "method": meta.get("method"), "classifier": Path(str(meta.get("classifier"))).name,
                 "G steps": s.get("steps"), "minutes": s.get("train_minutes"),
-                "label agreement": s.get("label_agreement"), "colour corr.": s.get("colour_correlation"),
+                "own-classifier label agreement": s.get("own_label_agreement"),
+                "colour corr.": s.get("colour_correlation"),
                 "PSNR": s.get("psnr"), "logit loss": s.get("logit_loss", 0.0),
             })  # fmt: skip
     return classifiers, inverters
@@ -164,7 +143,8 @@ def claim_rows(summary: dict[str, Any], analysis: dict[str, dict]) -> list[dict[
                      "claim holds": verdict})  # fmt: skip
 
     r, s = inv["robust"], inv["standard"]
-    for key, label in (("agreement_by_evaluator", "independent evaluator agreement"),
+    judged = f"evaluator_label_agreement@{summary.get('evaluator')}"
+    for key, label in ((judged, "independent evaluator agreement"),
                        ("colour_correlation", "mean-colour correlation with the original"),
                        ("psnr", "PSNR (dB)")):  # fmt: skip
         add(label, r.get(key), s.get(key))
@@ -183,75 +163,113 @@ def claim_rows(summary: dict[str, Any], analysis: dict[str, dict]) -> list[dict[
     return rows
 
 
-def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unlogit report") -> Path:
-    """Write ``out/index.html`` from the artifacts found under ``roots``; returns its path."""
-    roots = [Path(r) for r in roots]
+@dataclass
+class ReportInputs:
+    """What the other commands wrote under the report's roots."""
+
+    classifiers: list[dict]
+    inverters: list[dict]
+    summaries: list[tuple[Path, dict]]  # (study folder, summary.json)
+    analyses: list[tuple[Path, dict]]  # (experiment folder, metrics.json)
+    evaluations: list[dict]
+
+    def analyses_of(self, study: Path) -> dict[str, dict]:
+        """Experiment name -> metrics of the analyses inside one study folder."""
+        return {m["experiment"]: m for folder, m in self.analyses if study in folder.parents}
+
+
+def collect(roots: Sequence[Path]) -> ReportInputs:
+    """Find every run, study summary, analysis and evaluation under ``roots``."""
     missing = [str(r) for r in roots if not r.exists()]
     if missing:
         raise UnlogitError(f"report inputs not found: {missing}")
     classifiers, inverters = _models(roots)
-    summaries = [json.loads(p.read_text()) for p in _find(roots, "summary.json")]
-    analysis: dict[str, dict] = {}
-    analysis_dirs: dict[str, Path] = {}
+    summaries = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "summary.json")]
+    analyses = []
     for path in _find(roots, "metrics.json", max_depth=5):
         try:
             metrics = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue
         if isinstance(metrics, dict) and "experiment" in metrics:
-            analysis[metrics["experiment"]] = metrics
-            analysis_dirs[metrics["experiment"]] = path.parent
+            analyses.append((path.parent, metrics))
     evaluations = [json.loads(p.read_text()) for p in _find(roots, "evaluate.json")]
-    if not (classifiers or inverters or summaries or analysis or evaluations):
+    found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations)
+    if not (classifiers or inverters or summaries or analyses or evaluations):
         raise UnlogitError(
             f"nothing to report under {[str(r) for r in roots]}: no run, study, analysis or evaluate output"
         )
-    parts = [f"<h1>{html.escape(title)}</h1><p class='small'>unlogit {__version__} &middot; sources: "
-             f"{html.escape(', '.join(str(r) for r in roots))}</p>"]  # fmt: skip
-    parts.append("<h2>Setup</h2>")
-    if classifiers:
-        parts.append("<h3>Classifiers</h3>" + _table(classifiers))
-    if inverters:
-        parts.append("<h3>Inverters</h3>" + _table(inverters))
+    return found
+
+
+def _setup_section(found: ReportInputs, roots: Sequence[Path], out: Path) -> list[str]:
+    parts = ["<h2>Setup</h2>"]
+    if found.classifiers:
+        parts.append("<h3>Classifiers</h3>" + _table(found.classifiers))
+    if found.inverters:
+        parts.append("<h3>Inverters</h3>" + _table(found.inverters))
     curves = _training_curves(roots)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if curves:
         figure = save_figure(eval_curve_figure(curves), out / "training_curves.png")
         parts.append("<h3>Training curves</h3>" + _img(figure, "label agreement on held-out images during training"))
-    for summary in summaries:
-        rows = claim_rows(summary, analysis)
-        if rows:
-            held = sum(r["claim holds"] == "yes" for r in rows)
-            against = sum(r["claim holds"] == "no" for r in rows)
-            verdict = "holds" if held == len(rows) else ("partly holds" if held > against else "not shown")
-            parts.append(
-                f"<h2>The paper's claim: robust inverts more faithfully than standard — {verdict} ({held} of "
-                f"{len(rows)} quantities clearly favour robust, {against} favour standard)</h2>"
-                + _table(rows)
-                + "<p class='small'>One run per inverter, no confidence intervals: a relative difference under "
-                "5% is reported as a tie.</p>"
-            )
-        figure = Path(summary.get("figure", ""))
-        if figure.is_file():
-            cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
-            parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, " | ".join(cols)))
-        if summary.get("table"):
-            parts.append("<pre>" + html.escape(summary["table"]) + "</pre>")
-    for name, metrics in analysis.items():
-        parts.append(f"<h2>Experiment: {html.escape(name)}</h2>")
-        folder = analysis_dirs[name]
-        for key, fig in (metrics.get("figures") or {}).items():
-            path = Path(fig) if Path(fig).is_file() else folder / f"{key}.png"
-            if path.is_file():
-                parts.append(_img(path, key))
-        parts.append(_experiment_tables(metrics))
-    for ev in evaluations:
-        rows = [{"inverter": k, **{c: v for c, v in row.items() if not isinstance(v, (dict, list))}}
-                for k, row in ev.get("inverters", {}).items()]  # fmt: skip
-        prov = ev.get("provenance", {})
-        parts.append(f"<h2>Evaluate ({html.escape(str(ev.get('dataset')))}, n={prov.get('n')}, "
-                     f"{html.escape(str(prov.get('extractor')))})</h2>" + _table(rows))  # fmt: skip
+    return parts
+
+
+def _study_section(folder: Path, summary: dict, found: ReportInputs) -> list[str]:
+    parts = []
+    rows = claim_rows(summary, found.analyses_of(folder))
+    if rows:
+        held = sum(r["claim holds"] == "yes" for r in rows)
+        against = sum(r["claim holds"] == "no" for r in rows)
+        verdict = "holds" if held == len(rows) else ("partly holds" if held > against else "not shown")
+        parts.append(
+            f"<h2>The paper's claim: robust inverts more faithfully than standard — {verdict} ({held} of "
+            f"{len(rows)} quantities clearly favour robust, {against} favour standard)</h2>"
+            + _table(rows)
+            + "<p class='small'>One run per inverter, no confidence intervals: a relative difference under "
+            "5% is reported as a tie.</p>"
+        )
+    figure = Path(summary.get("figure", ""))
+    if figure.is_file():
+        cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
+        parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, " | ".join(cols)))
+    if summary.get("table"):
+        parts.append("<pre>" + html.escape(summary["table"]) + "</pre>")
+    return parts
+
+
+def _analysis_section(folder: Path, metrics: dict) -> list[str]:
+    parts = [f"<h2>Experiment: {html.escape(metrics['experiment'])}</h2>"]
+    for key, fig in (metrics.get("figures") or {}).items():
+        path = Path(fig) if Path(fig).is_file() else folder / f"{key}.png"
+        if path.is_file():
+            parts.append(_img(path, key))
+    return [*parts, _experiment_tables(metrics)]
+
+
+def _evaluate_section(ev: dict) -> list[str]:
+    rows = [{"inverter": k, **{c: v for c, v in row.items() if not isinstance(v, (dict, list))}}
+            for k, row in ev.get("inverters", {}).items()]  # fmt: skip
+    judges = ", ".join(f"{k}: {v['spec']}" for k, v in (ev.get("evaluators") or {}).items())
+    return [f"<h2>Evaluate ({html.escape(str(ev.get('dataset')))}, n={ev.get('n')}, "
+            f"evaluators {html.escape(judges)})</h2>" + _table(rows)]  # fmt: skip
+
+
+def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unlogit report") -> Path:
+    """Write ``out/index.html`` from the artifacts found under ``roots``; returns its path."""
+    roots = [Path(r) for r in roots]
+    found = collect(roots)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [f"<h1>{html.escape(title)}</h1><p class='small'>unlogit {__version__} &middot; sources: "
+             f"{html.escape(', '.join(str(r) for r in roots))}</p>"]  # fmt: skip
+    parts += _setup_section(found, roots, out)
+    for folder, summary in found.summaries:
+        parts += _study_section(folder, summary, found)
+    for folder, metrics in found.analyses:
+        parts += _analysis_section(folder, metrics)
+    for ev in found.evaluations:
+        parts += _evaluate_section(ev)
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"  # fmt: skip
     write_text_atomic(out / "index.html", page)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from unlogit.analysis import EXPERIMENTS, run_experiment
+from unlogit.analysis import EXPERIMENTS, AnalyzeConfig, run_experiment
 from unlogit.cli import main
 from unlogit.errors import ConfigError
 
@@ -24,15 +24,15 @@ def _fashion_like(tmp_path):
 
 @pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
 def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_path, tiny_inverter_run):
-    result = run_experiment(experiment, [tiny_inverter_run], "shapes", tmp_path, n=6, pool=200,
-                            ood_dataset="npz:" + str(_fashion_like(tmp_path)))  # fmt: skip
+    cfg = AnalyzeConfig(dataset="shapes", n=6, pool=200, ood_dataset="npz:" + str(_fashion_like(tmp_path)))
+    result = run_experiment(experiment, [tiny_inverter_run], cfg, tmp_path)
     folder = tmp_path / experiment
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["experiment"] == experiment and metrics["dataset"] == "shapes"
     assert result.figures and all((folder / f"{k}.png").stat().st_size > 0 for k in result.figures)
     per_inverter = metrics["inverters"][tiny_inverter_run.name]
     if experiment == "reconstruct":
-        assert {"label_agreement", "psnr", "ssim"} <= set(per_inverter)
+        assert {"own_label_agreement", "psnr", "ssim"} <= set(per_inverter)
     elif experiment == "noise":
         assert per_inverter["diversity_pixel"] > 0  # a GAN's noise changes the picture
     elif experiment == "transforms":
@@ -52,7 +52,7 @@ def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_p
         assert set(per_inverter) >= {"pos_x", "obj_r", "rotation_cos", "mean_r2"}
     elif experiment == "leakage":
         assert set(per_inverter) == set(metrics["defences"]) >= {"logits", "top-1", "probs", "label"}
-        assert all(0 <= row["label_agreement"] <= 1 for row in per_inverter.values())
+        assert all(0 <= row["own_label_agreement"] <= 1 for row in per_inverter.values())
     else:
         assert len(per_inverter) == len(metrics["values"])
         for point in per_inverter:
@@ -65,7 +65,7 @@ def test_identity_edit_keeps_the_reconstruction(tmp_path, tiny_inverter_run):
     stats = {}
     for name, identity in (("logit-shift", 0.0), ("logit-scale", 1.0), ("logit-perturb", 0.0),
                            ("logit-interpolate", 0.0)):  # fmt: skip
-        metrics = run_experiment(name, [tiny_inverter_run], "shapes", tmp_path, n=6).metrics
+        metrics = run_experiment(name, [tiny_inverter_run], AnalyzeConfig(dataset="shapes", n=6), tmp_path).metrics
         curve = metrics["inverters"][tiny_inverter_run.name]
         stats[name] = next(p for p in curve if p[metrics["parameter"]] == identity)["brightness"]
     assert max(stats.values()) - min(stats.values()) < 1e-6
@@ -85,8 +85,9 @@ def test_leakage_defences_keep_what_they_should():
 
 
 def test_cli_all_and_unknown_experiment(tmp_path, tiny_inverter_run, capsys):
-    assert main(["analyze", "reconstruct", "noise", "--inverter", str(tiny_inverter_run), "--dataset", "shapes",
-                 "--n", "4", "--out", str(tmp_path)]) == 0  # fmt: skip
-    assert (tmp_path / "noise" / "metrics.json").is_file()
+    assert main(["analyze", "all", "--inverter", str(tiny_inverter_run), "--dataset", "shapes", "--n", "4",
+                 "--pool", "60", "--out", str(tmp_path)]) == 0  # fmt: skip
+    written = {p.parent.name for p in tmp_path.glob("*/metrics.json")}
+    assert written == set(EXPERIMENTS) - {"ood"}  # "all" without --ood-dataset: every other experiment
     with pytest.raises(ConfigError, match="unknown experiment 'x'"):
-        run_experiment("x", [tiny_inverter_run], "shapes", tmp_path)
+        run_experiment("x", [tiny_inverter_run], AnalyzeConfig(), tmp_path)

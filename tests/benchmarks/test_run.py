@@ -22,5 +22,7 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
     assert result["adversarial_training"]["adversarial_cost_ratio"] > 1  # PGD steps cost extra forward/backward
     assert result["optimize_baseline"]["gan_speedup"] > 1
     assert set(result["reconstruction"]["variants"]) == {"eager-fp32", "bf16"}
+    assert result["shapes_generation"]["images_per_s"] > 0
     printed = capsys.readouterr().out
     assert "inverter training, preset tiny" in printed and "channels-last" in printed and str(out) in printed
+    assert "shapes generation" in printed

@@ -78,7 +78,7 @@ def test_presets_train_a_64px_classifier_and_inverter_and_cross_dataset_ood(tmp_
     """The shipped 64-px presets run end to end on an extract (1 epoch / 1 step), then the ood pair."""
     import json
 
-    from unlogit.analysis import run_experiment
+    from unlogit.analysis import AnalyzeConfig, run_experiment
     from unlogit.cli import main
 
     _make_layout(tmp_path / "data")
@@ -98,17 +98,18 @@ def test_presets_train_a_64px_classifier_and_inverter_and_cross_dataset_ood(tmp_
     assert main(argv) == 0
     assert "done after 1 G steps" in capsys.readouterr().out
     # A 64-px Tiny ImageNet inverter on 32-px images of another dataset (upsampled to 64 px).
-    result = run_experiment("ood", [inv], "tinyimagenet", tmp_path / "ood", n=2, data_root=root, ood_dataset="shapes")
+    cfg = AnalyzeConfig(dataset="tinyimagenet", n=2, data_root=root, ood_dataset="shapes")
+    result = run_experiment("ood", [inv], cfg, tmp_path / "ood")
     ood = result.metrics["inverters"]["inv"]["ood"]
-    assert ood["dataset"] == "shapes" and 0 <= ood["label_agreement"] <= 1
+    assert ood["dataset"] == "shapes" and 0 <= ood["own_label_agreement"] <= 1
 
 
 def test_ood_reverse_pair_downsamples_tinyimagenet_for_a_32px_inverter(tmp_path, tiny_inverter_run):
-    from unlogit.analysis import run_experiment
+    from unlogit.analysis import AnalyzeConfig, run_experiment
 
     _make_layout(tmp_path / "data")
-    result = run_experiment("ood", [tiny_inverter_run], "shapes", tmp_path / "ood", n=2,
-                            data_root=str(tmp_path / "data"), ood_dataset="tinyimagenet")  # fmt: skip
+    cfg = AnalyzeConfig(dataset="shapes", n=2, data_root=str(tmp_path / "data"), ood_dataset="tinyimagenet")
+    result = run_experiment("ood", [tiny_inverter_run], cfg, tmp_path / "ood")
     metrics = result.metrics["inverters"][tiny_inverter_run.name]
     assert metrics["ood"]["dataset"] == "tinyimagenet" and metrics["in_distribution"]["dataset"] == "shapes"
     assert (tmp_path / "ood" / "ood").is_dir()

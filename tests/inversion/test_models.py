@@ -6,6 +6,7 @@ import torch
 from unlogit.errors import ConfigError
 from unlogit.inversion.discriminator import ProjectionDiscriminator
 from unlogit.inversion.generator import Generator
+from unlogit.inversion.layers import ConditionalBatchNorm2d
 from unlogit.inversion.losses import hinge_d_loss, hinge_g_loss
 
 
@@ -18,7 +19,7 @@ def test_shapes_at_every_resolution(resolution, channels):
     x = G(logits, z)
     assert x.shape == (3, channels, resolution, resolution)
     assert x.min() >= 0 and x.max() <= 1
-    assert D(x, G.encoder(logits)).shape == (3,)
+    assert D(x, logits).shape == (3,)
 
 
 def test_hierarchical_noise_rounds_dim_z():
@@ -37,11 +38,18 @@ def test_projection_term_responds_to_logits():
     assert torch.allclose(D(x, torch.zeros(4, 10)), D.linear(psi).squeeze(1), atol=1e-5)
 
 
-def test_generator_output_depends_on_logits_and_noise_once_trained():
+def test_generator_output_depends_on_condition_and_noise_once_trained():
     torch.manual_seed(0)
-    G = Generator(10, 32, 3, ch=2, dim_z=24)
-    l, z = torch.randn(4, 10), torch.randn(4, 24)
-    assert not torch.allclose(G(l, z), G(l, torch.randn(4, 24)))
+    G = Generator(10, 32, 3, ch=2, dim_z=24).eval()  # eval: no BN batch statistics, no SN power iteration
+    c, z = torch.randn(4, 10), torch.randn(4, 24)
+    # at initialisation every conditional BN is plain BN (zero-initialised MLP outputs): the condition is ignored
+    assert torch.allclose(G(c, z), G(torch.randn(4, 10), z))
+    for m in G.modules():  # what training does to the CBN MLPs' last layers
+        if isinstance(m, ConditionalBatchNorm2d):
+            for mlp in (m.gain, m.bias):
+                torch.nn.init.normal_(mlp[2].weight, std=0.5)
+    assert not torch.allclose(G(c, z), G(torch.randn(4, 10), z))  # depends on the condition
+    assert not torch.allclose(G(c, z), G(c, torch.randn(4, 24)))  # and on the noise
 
 
 def test_hinge_losses():

@@ -11,7 +11,8 @@ from unlogit.config import build_config
 from unlogit.data import get_dataset
 from unlogit.errors import CheckpointError, UnlogitError
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.state import TrainState, generator_spec
+from unlogit.inversion.methods import net_spec
+from unlogit.inversion.state import TrainState
 from unlogit.inversion.trainer import train_inverter
 from unlogit.runtime.checkpoint import load_checkpoint
 
@@ -33,14 +34,14 @@ def test_run_directory_contents(tiny_inverter_run):
     for r in steps:
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "sigma_d_max", "sigma_g_max"):
             assert math.isfinite(r[key]), key
-    assert records[-1]["final"] and 0 <= records[-1]["label_agreement"] <= 1
+    assert records[-1]["final"] and 0 <= records[-1]["own_label_agreement"] <= 1
 
 
 def test_one_step_changes_weights(tmp_path, tiny_classifier_run):
     cfg = _cfg(tiny_classifier_run, "train.steps=1", "train.ema=false")
     train_inverter(cfg, tmp_path / "run")
     torch.manual_seed(cfg.train.seed)
-    fresh = TrainState.create(cfg, generator_spec(cfg, 10, 3, 32), torch.device("cpu"))
+    fresh = TrainState.create(cfg, net_spec(cfg.model, 10, 3, 32), torch.device("cpu"))
     trained, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last", "unlogit.inverter-train-state")
     for prefix, module in (("G", fresh.G), ("D", fresh.D)):
         changed = [k for k, v in module.state_dict().items()
@@ -55,7 +56,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_classifier_run, monkeypatch)
     evals = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in evals if r.get("eval")]
     assert [r["step"] for r in evals] == [2, 4]  # the last step has the final evaluation instead
-    assert all(0 <= r["label_agreement"] <= 1 and r["n"] == cfg.train.eval_size for r in evals)
+    assert all(0 <= r["own_label_agreement"] <= 1 and r["n"] == cfg.train.eval_size for r in evals)
     assert (tmp_path / "full" / "figures" / "eval_curve.png").is_file()
     original = TrainState.save
 
@@ -90,11 +91,10 @@ def test_short_run_beats_untrained_generator(tmp_path, tiny_classifier_run):
     clf = trained.classifier
     x = get_dataset("shapes", "test", size=300).batch(torch.arange(300))[0]
     torch.manual_seed(cfg.train.seed)
-    untrained = TrainState.create(cfg, generator_spec(cfg, 10, 3, 32), torch.device("cpu")).G.eval()
-    untrained.encoder.load_state_dict(trained.generator.encoder.state_dict())
+    untrained = TrainState.create(cfg, net_spec(cfg.model, 10, 3, 32), torch.device("cpu")).G.eval()
     logits = clf.predict_logits(x)
-    with torch.no_grad():
-        before = untrained(logits, untrained.sample_noise(300))
+    with torch.no_grad():  # the untrained net, conditioned through the trained inverter's encoder
+        before = untrained(trained.encoder(logits), untrained.sample_noise(300))
     after = trained.generate(logits, seed=0)
     pooled = _PooledPixels()  # realism in (8x8-pooled) pixel space: colours, layout, contrast
     fd_before, fd_after = frechet_distance(x, before, pooled), frechet_distance(x, after, pooled)

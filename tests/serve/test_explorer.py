@@ -9,7 +9,7 @@ from unlogit.data.config import DataConfig
 from unlogit.errors import UnlogitError
 from unlogit.inversion.baselines import UpConvDecoder
 from unlogit.inversion.inverter import Inverter, load_inverter
-from unlogit.serve.cli import inverter_names, load_gallery
+from unlogit.inversion.logit_encoder import LogitEncoder
 from unlogit.serve.explorer import (
     AttackEdit,
     Explorer,
@@ -19,6 +19,7 @@ from unlogit.serve.explorer import (
     apply_logit_edit,
     top_k,
 )
+from unlogit.serve.launch import inverter_names, load_gallery
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,8 @@ def test_attack_stays_in_the_eps_ball_and_moves_the_logits(explorer):
 
 def test_mismatched_inverters_and_bad_shapes_are_refused(explorer, tiny_inverter_run):
     inv = load_inverter(tiny_inverter_run)
-    odd = Inverter(UpConvDecoder(num_classes=5, resolution=32, ch=4), inv.classifier, {"method": "pixel"})
+    odd = Inverter(UpConvDecoder(num_classes=5, resolution=32, ch=4), LogitEncoder(5), inv.classifier,
+                   {"method": "pixel"})  # fmt: skip
     with pytest.raises(UnlogitError, match="one dataset together"):
         Explorer({"a": inv, "b": odd}, explorer.gallery)
     with pytest.raises(UnlogitError, match="at least one"):

@@ -32,8 +32,18 @@ class AnalysisContext:
     ood_data: ImageDataset | None = None  # another dataset, converted to the inverters' image shape
 
     def judge(self, inv: Inverter) -> NormalizedClassifier:
-        """The evaluator when given, else the inverter's own classifier."""
+        """The evaluator when given, else the inverter's own classifier (see :attr:`judge_name`)."""
         return self.evaluator if self.evaluator is not None else inv.classifier
+
+    @property
+    def judge_name(self) -> str:
+        """Who labels the reconstructions, as every metrics file records it."""
+        return "evaluator" if self.evaluator is not None else "own classifier"
+
+    @property
+    def evaluators(self) -> dict[str, NormalizedClassifier]:
+        """The independent judges for :func:`unlogit.measure.score` (none, or ``{"evaluator": E}``)."""
+        return {"evaluator": self.evaluator} if self.evaluator is not None else {}
 
     def images(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The first n images (N,C,H,W) in [0,1] and their labels (N,)."""
@@ -42,8 +52,7 @@ class AnalysisContext:
 
     def noise(self, inv: Inverter, n: int, offset: int = 0) -> torch.Tensor:
         """Shared noise (n, dim_z) from the context seed (identical across inverters with the same dim_z)."""
-        gen = torch.Generator().manual_seed(self.seed + offset)
-        return inv.generator.sample_noise(n, "cpu", gen)
+        return inv.sample_noise(n, self.seed + offset)
 
 
 @dataclass

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..figures import comparison_grid
-from ..metrics import diversity, label_agreement, psnr, ssim
+from ..measure import labelled_as, score
+from ..metrics import diversity
 from .common import AnalysisContext, ExperimentResult, image_stats
 from .invariance import transforms
 from .leakage import leakage
@@ -28,21 +29,14 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def reconstruct(ctx: AnalysisContext) -> ExperimentResult:
-    """Originals | one reconstruction per inverter, with label agreement, PSNR and SSIM."""
-    x, _ = ctx.images()
+    """Originals | one reconstruction per inverter, scored (own classifier, and the evaluator when given)."""
+    x, y = ctx.images()
     columns, metrics = [x], {}
-    judged_x = ctx.evaluator.predict_logits(x).argmax(1) if ctx.evaluator is not None else None
     for name, inv in ctx.inverters.items():
         logits = inv.logits(x)
         rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
         columns.append(rec)
-        metrics[name] = {
-            "label_agreement": label_agreement(inv.classifier, rec, logits.argmax(1)),
-            "psnr": float(psnr(x, rec).clamp(max=100).mean()),
-            "ssim": float(ssim(x, rec).mean()),
-        }
-        if judged_x is not None:
-            metrics[name]["evaluator_agreement"] = label_agreement(ctx.evaluator, rec, judged_x)
+        metrics[name] = score(x, rec, y, inv.classifier, ctx.evaluators, logits=logits).means()
     return ExperimentResult(
         "reconstruct",
         {"columns": ["original", *ctx.inverters], "n": len(x), "seed": ctx.seed, "inverters": metrics},
@@ -76,16 +70,15 @@ def _manipulation(
             edited = edit(logits, v)
             rec = inv.generate(edited, z).cpu()
             columns.append(rec)
-            judged = ctx.judge(inv).predict_logits(rec.to(inv.device)).argmax(1).cpu()
+            judge = ctx.judge(inv)
             curve.append({param: v, **image_stats(rec),
-                          "label_kept": float((judged == logits.argmax(1).cpu()).float().mean()),
-                          "label_of_edit": float((judged == edited.argmax(1).cpu()).float().mean())})  # fmt: skip
+                          "label_kept": float(labelled_as(judge, rec, logits.argmax(1)).mean()),
+                          "label_of_edit": float(labelled_as(judge, rec, edited.argmax(1)).mean())})  # fmt: skip
         figures[f"{name}_{inv_name}"] = comparison_grid(columns, upscale=2)
         metrics[inv_name] = curve
     figures[f"{name}_curves"] = _curves(metrics, param)
-    judge = "evaluator" if ctx.evaluator is not None else "own classifier"
-    return ExperimentResult(name, {"parameter": param, "values": list(values), "judge": judge, "inverters": metrics},
-                            figures)  # fmt: skip
+    return ExperimentResult(name, {"parameter": param, "values": list(values), "judge": ctx.judge_name,
+                                   "inverters": metrics}, figures)  # fmt: skip
 
 
 def _curves(metrics: dict[str, list[dict]], param: str):
@@ -149,3 +142,10 @@ EXPERIMENTS: dict[str, Callable[[AnalysisContext], ExperimentResult]] = {
     "leakage": leakage,
     "factors": factors,
 }
+
+
+def expand_experiments(names: Sequence[str], with_ood: bool) -> list[str]:
+    """``["all"]`` -> every experiment (``ood`` only when another dataset is given); other lists as given."""
+    if list(names) == ["all"]:
+        return [n for n in EXPERIMENTS if with_ood or n != "ood"]
+    return list(names)

@@ -18,6 +18,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 from ..figures import comparison_grid
+from ..tables import Column, fixed, markdown, percent
 from .common import AnalysisContext, ExperimentResult
 
 
@@ -87,15 +88,11 @@ def transforms(ctx: AnalysisContext) -> ExperimentResult:
     )
 
 
+PROFILE_COLUMNS = [Column("inverter"), Column("transform"), Column("logit_change", "logit change", fixed(3)),
+                   Column("label_kept", "label kept", percent), Column("recon_change", "recon change", fixed(3)),
+                   Column("follow_index", "follow index", fixed(2))]  # fmt: skip
+
+
 def _table(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = [
-        "| inverter | transform | logit change | label kept | recon change | follow index |",
-        "|---|---|---|---|---|---|",
-    ]
-    for inv_name, profile in metrics.items():
-        for t_name, row in profile.items():
-            lines.append(
-                f"| {inv_name} | {t_name} | {row['logit_change']:.3f} | {row['label_kept']:.0%} | "
-                f"{row['recon_change']:.3f} | {row['follow_index']:.2f} |"
-            )
-    return "\n".join(lines)
+    rows = [{"inverter": inv, "transform": t, **row} for inv, profile in metrics.items() for t, row in profile.items()]
+    return markdown(rows, PROFILE_COLUMNS)

@@ -11,8 +11,8 @@ logit vector as best it can and inverts that. Defences:
     label             the predicted label only; attacker uses that class's mean logit vector
 
 Centred log-probs are re-centred to the training logits' mean level (the encoder statistics), which
-is what an attacker who knows the model family would do. Per defence and inverter: label agreement of
-the reconstruction with the original's predicted label, PSNR and SSIM to the original.
+is what an attacker who knows the model family would do. Per defence and inverter: the scores of
+:func:`unlogit.measure.score` (own-classifier label agreement, PSNR, SSIM, and the evaluator's when given).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..figures import comparison_grid
-from ..metrics import label_agreement, psnr, ssim
+from ..measure import score
 from .common import AnalysisContext, ExperimentResult
 
 
@@ -49,7 +49,7 @@ def defences(logits: torch.Tensor, level: float, class_means: torch.Tensor) -> d
 @torch.no_grad()
 def leakage(ctx: AnalysisContext) -> ExperimentResult:
     """Reconstruction quality per defence and inverter, a grid per inverter (columns: defences)."""
-    x, _ = ctx.images()
+    x, y = ctx.images()
     figures, metrics = {}, {}
     for inv_name, inv in ctx.inverters.items():
         logits = inv.logits(x)
@@ -65,11 +65,7 @@ def leakage(ctx: AnalysisContext) -> ExperimentResult:
         for name, estimate in defences(logits, level, class_means).items():
             rec = inv.generate(estimate, z).cpu()
             columns.append(rec)
-            rows[name] = {
-                "label_agreement": label_agreement(inv.classifier, rec, pred),
-                "psnr": float(psnr(x, rec).clamp(max=100).mean()),
-                "ssim": float(ssim(x, rec).mean()),
-            }
+            rows[name] = score(x, rec, y, inv.classifier, ctx.evaluators, logits=logits).means()
         figures[f"leakage_{inv_name}"] = comparison_grid(columns, upscale=2)  # columns: original, defences
         metrics[inv_name] = rows
     names = list(next(iter(metrics.values())))
@@ -87,9 +83,9 @@ def _bars(metrics: dict[str, dict[str, dict[str, float]]], names: list[str]):
     width = 0.8 / max(len(metrics), 1)
     for i, (inv_name, rows) in enumerate(metrics.items()):
         pos = [j + i * width for j in range(len(names))]
-        axes[0].bar(pos, [rows[n]["label_agreement"] for n in names], width, label=inv_name)
+        axes[0].bar(pos, [rows[n]["own_label_agreement"] for n in names], width, label=inv_name)
         axes[1].bar(pos, [rows[n]["psnr"] for n in names], width, label=inv_name)
-    for ax, title in zip(axes, ("label agreement", "PSNR (dB)")):
+    for ax, title in zip(axes, ("own-classifier label agreement", "PSNR (dB)")):
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45, fontsize=7)
         ax.set_title(title)
     axes[0].legend(fontsize=7)

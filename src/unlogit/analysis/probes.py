@@ -6,7 +6,7 @@ import torch
 
 from ..attacks import PGD
 from ..figures import comparison_grid
-from ..metrics import label_agreement, psnr, ssim
+from ..measure import labelled_as, score
 from .common import AnalysisContext, ExperimentResult
 
 
@@ -27,10 +27,10 @@ def misclassified(ctx: AnalysisContext) -> ExperimentResult:
         metrics[name] = {
             "n": len(wrong),
             "pool": len(x_all),
-            "judge": "evaluator" if ctx.evaluator is not None else "own classifier",
-            "recon_labelled_true": label_agreement(judge, rec, y),
-            "recon_labelled_predicted": label_agreement(judge, rec, p),
-            "psnr": float(psnr(x, rec).clamp(max=100).mean()),
+            "judge": ctx.judge_name,
+            "recon_labelled_true": float(labelled_as(judge, rec, y).mean()),
+            "recon_labelled_predicted": float(labelled_as(judge, rec, p).mean()),
+            "psnr": score(x, rec, None)["psnr"].mean().item(),
         }
         figures[f"misclassified_{name}"] = comparison_grid([x[: ctx.n], rec[: ctx.n]], upscale=2)
     return ExperimentResult("misclassified", {"inverters": metrics}, figures)
@@ -62,8 +62,8 @@ def adversarial(ctx: AnalysisContext, steps: int = 10) -> ExperimentResult:
             judge = ctx.judge(inv)
             rows[attack_name] = {
                 "attack_success": float((adv_pred != y).float().mean()),
-                "recon_follows_adversarial_label": label_agreement(judge, rec, adv_pred),
-                "recon_keeps_true_label": label_agreement(judge, rec, y),
+                "recon_follows_adversarial_label": float(labelled_as(judge, rec, adv_pred).mean()),
+                "recon_keeps_true_label": float(labelled_as(judge, rec, y).mean()),
                 "recon_change": float(((rec - clean_rec) ** 2).flatten(1).mean(1).sqrt().mean()),
             }
             if attack_name == "linf-untargeted":
@@ -164,12 +164,8 @@ def ood(ctx: AnalysisContext) -> ExperimentResult:
         for name, inv in ctx.inverters.items():
             logits = inv.logits(x)
             rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
-            metrics.setdefault(name, {})[label] = {
-                "dataset": data.name,
-                "label_agreement": label_agreement(inv.classifier, rec, logits.argmax(1)),
-                "psnr": float(psnr(x, rec).clamp(max=100).mean()),
-                "ssim": float(ssim(x, rec).mean()),
-            }
+            scores = score(x, rec, None, inv.classifier, logits=logits)  # labels of another dataset do not apply
+            metrics.setdefault(name, {})[label] = {"dataset": data.name, **scores.means()}
             if label == "ood":
                 figures[f"ood_{name}"] = comparison_grid([x[: ctx.n], rec[: ctx.n]], upscale=2)
     return ExperimentResult("ood", {"inverters": metrics}, figures)

@@ -36,3 +36,32 @@ def accuracy(
             correct += int((clf(x).argmax(1) == y).sum())
     clf.train(was_training)
     return {"accuracy": correct / max(total, 1), "n": total, "attack": repr(attack) if attack else None}
+
+
+def evaluate_classifier(
+    spec: str,
+    data: ImageDataset,
+    attack: str | None = None,
+    n: int | None = None,
+    n_robust: int | None = None,
+    device: torch.device | str = "cpu",
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Clean accuracy of classifier ``spec`` on ``data`` (first ``n``) and, with an ``attack`` string
+    (``pgd-linf:8/255``), its accuracy under that attack on the first ``n_robust`` (default ``n``)."""
+    from ..attacks import parse_attack
+    from ..errors import UnlogitError
+    from .registry import load_classifier
+
+    clf = load_classifier(spec, device=device, classes=data.classes)
+    if clf.num_classes != data.num_classes:
+        raise UnlogitError(
+            f"classifier {spec} has {clf.num_classes} outputs but dataset {data.name} has "
+            f"{data.num_classes} classes; evaluate it on the data it was trained for"
+        )
+    result: dict[str, Any] = {"classifier": spec, "dataset": data.name, "split": data.split}
+    result["clean"] = accuracy(clf, data, n=n, device=device, show_progress=show_progress)
+    if attack:
+        pgd = parse_attack(attack).build(clf)
+        result["robust"] = accuracy(clf, data, pgd, n=n_robust or n, device=device, show_progress=show_progress)
+    return result

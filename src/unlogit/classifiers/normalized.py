@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,6 +100,21 @@ class NormalizedClassifier(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         return self
+
+    def weights_digest(self) -> str:
+        """SHA-256 over the network's state dict (names, dtypes, shapes, values), whatever its source.
+
+        Two classifiers are the same judge exactly when their digests are equal: this is how evaluator
+        independence is checked (never by path). Computed once and cached in ``info``.
+        """
+        if "weights_digest" not in self.info:
+            h = hashlib.sha256()
+            for name, tensor in sorted(self.model.state_dict().items()):
+                t = tensor.detach().cpu().contiguous()
+                h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            self.info["weights_digest"] = h.hexdigest()
+        return self.info["weights_digest"]
 
     @torch.no_grad()
     def predict_logits(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,63 @@ def _scheduler(cfg: ClassifierRunConfig, opt: torch.optim.Optimizer, total_steps
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
+@dataclass
+class EpochContext:
+    """What one classifier epoch needs (built once by :func:`train_classifier`)."""
+
+    cfg: ClassifierRunConfig
+    clf: NormalizedClassifier
+    train_ds: ImageDataset
+    opt: torch.optim.Optimizer
+    sched: Any
+    attack: PGD | None
+    device: torch.device
+    run: RunDir
+
+
+def train_one_epoch(ctx: EpochContext, epoch: int) -> dict[str, float]:
+    """One pass over the training data (PGD examples when adversarial); returns loss and accuracy."""
+    t, clf = ctx.cfg.train, ctx.clf
+    steps = batches_per_epoch(len(ctx.train_ds), t.batch_size)
+    clf.train()
+    order = epoch_indices(len(ctx.train_ds), t.seed, epoch)
+    loss_sum, correct, seen = 0.0, 0, 0
+    bar = progress(range(steps), t.progress, desc=f"epoch {epoch + 1}/{t.epochs}")
+    for step in bar:
+        x, y = ctx.train_ds.batch(order[step * t.batch_size : (step + 1) * t.batch_size], ctx.device)
+        x = augment(x, t.augment)
+        if ctx.attack is not None:
+            _warm_up(ctx.attack, t, epoch + step / steps)
+            clf.eval()
+            x = ctx.attack(x, y)
+            clf.train()
+        logits = clf(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"classifier loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good "
+                f"checkpoint is {ctx.run.checkpoints / 'last'}. Lower train.lr (now {t.lr})"
+            )
+        ctx.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        ctx.opt.step()
+        ctx.sched.step()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
+
+
+def evaluate(clf: NormalizedClassifier, test_ds: ImageDataset, attack: PGD, n_robust: int,
+             device: torch.device) -> dict[str, Any]:  # fmt: skip
+    """Clean test accuracy and accuracy under ``attack`` on the first ``n_robust`` test images."""
+    clean = accuracy(clf, test_ds, device=device)
+    robust = accuracy(clf, test_ds, attack, n=n_robust, device=device)
+    return {"test_acc": clean["accuracy"], "robust_acc": robust["accuracy"], "robust_attack": robust["attack"]}
+
+
 def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
     """Train a classifier into run directory ``out``; returns the final summary.
 
@@ -89,10 +147,10 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
     seed_everything(t.seed)
     clf, spec = build_classifier(cfg, train_ds)
     clf.to(device)
-    steps = batches_per_epoch(len(train_ds), t.batch_size)
     opt = _optimizer(cfg, clf.parameters())
-    sched = _scheduler(cfg, opt, steps * t.epochs)
+    sched = _scheduler(cfg, opt, batches_per_epoch(len(train_ds), t.batch_size) * t.epochs)
     attack = make_attack(clf, t.attack) if t.adversarial else None
+    ctx = EpochContext(cfg, clf, train_ds, opt, sched, attack, device, run)
     eval_attack = make_attack(clf, t.robust_eval_attack)
     start_epoch, history = 0, []
     if resume:
@@ -100,46 +158,9 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
         run.truncate_log("epoch", start_epoch)
     for epoch in range(start_epoch, t.epochs):
         t0 = time.perf_counter()
-        clf.train()
-        order = epoch_indices(len(train_ds), t.seed, epoch)
-        loss_sum, correct, seen = 0.0, 0, 0
-        bar = progress(range(steps), t.progress, desc=f"epoch {epoch + 1}/{t.epochs}")
-        for step in bar:
-            x, y = train_ds.batch(order[step * t.batch_size : (step + 1) * t.batch_size], device)
-            x = augment(x, t.augment)
-            if attack is not None:
-                _warm_up(attack, t, epoch + step / steps)
-                clf.eval()
-                x = attack(x, y)
-                clf.train()
-            logits = clf(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=t.label_smoothing)
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"classifier loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good "
-                    f"checkpoint is {run.checkpoints / 'last'}. Lower train.lr (now {t.lr})"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        clean = accuracy(clf, test_ds, device=device)
-        robust = accuracy(clf, test_ds, eval_attack, n=t.eval_robust_size, device=device)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / seen,
-            "train_acc": correct / seen,
-            "test_acc": clean["accuracy"],
-            "robust_acc": robust["accuracy"],
-            "robust_attack": robust["attack"],
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - t0,
-        }
+        record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch),
+                  **evaluate(clf, test_ds, eval_attack, t.eval_robust_size, device),
+                  "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
         history.append(record)
         run.log(record)
         print(
@@ -148,7 +169,14 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
             flush=True,
         )
         _save_state(run.checkpoints / "last", clf, opt, sched, epoch + 1, history)
-    summary = {
+    summary = _summary(cfg, history, len(test_ds))
+    save_run_classifier(run.path, clf, spec, summary)
+    return summary
+
+
+def _summary(cfg: ClassifierRunConfig, history: list[dict[str, Any]], n_test: int) -> dict[str, Any]:
+    t = cfg.train
+    return {
         "clean_acc": history[-1]["test_acc"],
         "robust_acc": history[-1]["robust_acc"],
         "robust_attack": to_dict(t.robust_eval_attack),
@@ -156,10 +184,8 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
         "train_attack": to_dict(t.attack) if t.adversarial else None,
         "epochs": t.epochs,
         "dataset": cfg.data.name,
-        "n_test": len(test_ds),
+        "n_test": n_test,
     }
-    save_run_classifier(run.path, clf, spec, summary)
-    return summary
 
 
 def _warm_up(attack: PGD, t, progress_epochs: float) -> None:

@@ -159,3 +159,9 @@ def load_idx_pair(images: Path, labels: Path, name: str, split: str, classes: li
         torch.from_numpy(x[:, None].copy()), torch.from_numpy(y.astype(np.int64)), classes, name, split,
         source=str(images.parent),
     )  # fmt: skip
+
+
+def load_image_files(paths: list[Path], channels: int, size: int) -> torch.Tensor:
+    """Image files (PNG/JPEG, any size) -> (N,C,size,size) float in [0,1], converted and resized."""
+    arrays = [load_image_file(Path(p), "L" if channels == 1 else "RGB", size=size) for p in paths]
+    return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy()).float() / 255.0

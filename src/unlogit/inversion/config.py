@@ -14,11 +14,11 @@ from ..errors import ConfigError
 class InverterModelConfig:
     """Generator/discriminator shapes (BigGAN conventions; ``ch`` is BigGAN's channel multiplier).
 
-    ``method``: ``gan`` (the paper), ``pixel`` / ``dosovitskiy`` (up-conv decoder baselines, width
-    ``ch_g``), ``optimize`` (no training; ``opt_*`` settings).
+    ``method``: a name in :data:`unlogit.inversion.methods.METHODS` (``gan``, the paper's, by default;
+    the decoder baselines use width ``ch_g``, the optimiser the ``opt_*`` settings).
     """
 
-    method: Literal["gan", "pixel", "dosovitskiy", "optimize"] = "gan"
+    method: str = "gan"
     resolution: int | None = None  # default: the dataset's image size
     ch_g: int = 64
     ch_d: int = 64
@@ -37,6 +37,11 @@ class InverterModelConfig:
     opt_l2: float = 0.01
 
     def __post_init__(self) -> None:
+        from .methods import METHODS  # the registry imports this module
+
+        if self.method not in METHODS:
+            choices = sorted(METHODS)
+            raise ConfigError(f"config key 'model.method': {self.method!r} is not allowed; choose one of {choices}")
         if self.resolution is not None and self.resolution not in (28, 32, 64, 128):
             raise ConfigError(f"config key 'model.resolution' must be one of [28, 32, 64, 128], got {self.resolution}")
         for key in ("ch_g", "ch_d", "dim_z"):

@@ -2,6 +2,10 @@
 
 ``Psi`` is a stack of BigGAN residual down-blocks ending in ReLU and global sum pooling; ``w1``
 judges realism, ``W2`` (applied to the encoded logits ``c``) judges consistency with the logits.
+
+With ``side_dim > 0`` (the ``gan-features`` method, not the paper's) the trunk also sees side
+features of the image, e.g. the frozen classifier's penultimate activations, through a spectrally
+normalised linear map added to ``Psi(x)``: D is handed the network it would otherwise have to distil.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class ProjectionDiscriminator(nn.Module):
         attention: tuple[int, ...] = (),
         sn: bool = True,
         channel_mults: tuple[int, ...] | None = None,
+        side_dim: int = 0,
     ) -> None:
         super().__init__()
         if resolution not in D_ARCH:
@@ -90,6 +95,7 @@ class ProjectionDiscriminator(nn.Module):
                 self.blocks.append(SelfAttention(cin, which_conv))
         self.linear = which_linear(cin, 1)  # w1
         self.embed = which_linear(num_classes, cin, bias=False)  # W2
+        self.side = which_linear(side_dim, cin, bias=False) if side_dim > 0 else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Psi(x): (N, C_D) after ReLU and global sum pooling."""
@@ -98,6 +104,11 @@ class ProjectionDiscriminator(nn.Module):
             h = block(h)
         return F.relu(h).sum(dim=(2, 3))
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N,C,R,R) in [0,1], cond (N,K) encoded logits, side (N,side_dim) or None -> scores (N,)."""
         psi = self.features(x)
+        if self.side is not None:
+            if side is None:
+                raise ValueError("this discriminator was built with side features; pass side=")
+            psi = psi + self.side(side.to(psi.dtype))
         return self.linear(psi).squeeze(1) + (self.embed(cond.to(psi.dtype)) * psi).sum(1)

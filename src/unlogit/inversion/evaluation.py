@@ -1,58 +1,52 @@
-"""Quick reconstruction numbers used during training (the full metric suite lives in unlogit.metrics)."""
+"""Held-out evaluation of a net during and after training: standing BN statistics, then the scoring core."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
-from ..metrics import logit_agreement, psnr
-from .generator import Generator
+from ..measure import score
+from .config import InverterTrainConfig
+from .ema import standing_stats
+from .inverter import generate_chunked
+from .logit_encoder import LogitEncoder
+
+STANDING_SEED_OFFSET = 7
 
 
-def colour_correlation(x: torch.Tensor, x_hat: torch.Tensor) -> float:
-    """Pearson correlation, across images, of the mean colour of x and x_hat (averaged over channels)."""
-    a, b = x.float().mean(dim=(2, 3)), x_hat.float().mean(dim=(2, 3))  # (N,C)
-    a, b = a - a.mean(0), b - b.mean(0)
-    corr = (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(1e-12)
-    return float(corr.mean())
+def refresh_standing_stats(net: nn.Module, encoder: LogitEncoder, clf: NormalizedClassifier,
+                           train_ds: ImageDataset, cached: torch.Tensor | None, t: InverterTrainConfig,
+                           device: torch.device) -> None:  # fmt: skip
+    """Standing BN statistics of ``net`` from ``t.standing_stats_batches`` batches of training logits.
+
+    Batches and noise come from a generator seeded by ``t.seed``, never from the global RNG, so an
+    evaluation during training leaves the training stream (and exact resume) untouched.
+    """
+    gen = torch.Generator().manual_seed(t.seed + STANDING_SEED_OFFSET)
+
+    def standing_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(train_ds), (t.batch_size,), generator=gen)
+        if cached is not None:
+            l = cached[idx.to(cached.device)].to(device)
+        else:
+            l = clf.predict_logits(train_ds.batch(idx, device)[0])
+        return encoder(l), net.sample_noise(len(idx), "cpu", gen).to(device)
+
+    standing_stats(net, standing_inputs, t.standing_stats_batches)
 
 
 @torch.no_grad()
-def reconstruction_summary(
-    G: Generator, clf: NormalizedClassifier, ds: ImageDataset, n: int, device: torch.device | str, seed: int = 0
-) -> dict[str, Any]:
-    """Reconstruct the first ``n`` images of ``ds`` from their logits (one noise draw, fixed seed).
-
-    Returns (fractions in [0,1]):
-        label_agreement      argmax f(x_hat) == argmax f(x)
-        true_label_agreement argmax f(x_hat) == y
-        colour_correlation   correlation of mean colours (see :func:`colour_correlation`)
-        logit_rel_error      mean ||f(x_hat) - f(x)|| / ||f(x)||
-        mse, psnr            pixel error (images in [0,1])
-    """
-    G.eval()
-    idx = torch.arange(min(n, len(ds)))
-    gen = torch.Generator().manual_seed(seed)
-    outs: dict[str, list[torch.Tensor]] = {"x": [], "x_hat": [], "l": [], "l_hat": [], "y": []}
-    for part in idx.split(256):
-        x, y = ds.batch(part, device)
-        logits = clf(x).float()
-        z = G.sample_noise(len(part), "cpu", gen).to(device)
-        x_hat = G(logits, z)
-        for key, value in (("x", x), ("x_hat", x_hat), ("l", logits), ("l_hat", clf(x_hat).float()), ("y", y)):
-            outs[key].append(value.cpu())
-    x, x_hat, l, l_hat, y = (torch.cat(outs[k]) for k in ("x", "x_hat", "l", "l_hat", "y"))
-    logits = logit_agreement(l, l_hat)
-    return {
-        "n": len(idx),
-        "label_agreement": logits["logit_argmax_agreement"],
-        "true_label_agreement": float((l_hat.argmax(1) == y).float().mean()),
-        "colour_correlation": colour_correlation(x, x_hat),
-        "logit_rel_error": logits["logit_rel_error"],
-        "mse": float(((x - x_hat) ** 2).mean()),
-        "psnr": float(psnr(x, x_hat).clamp(max=100).mean()),  # 100 dB: identical images
-        "seed": seed,
-    }
+def held_out_numbers(net: nn.Module, encoder: LogitEncoder, clf: NormalizedClassifier, ds: ImageDataset, n: int,
+                     device: torch.device, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Reconstruct the first ``n`` images of ``ds`` from their logits (one noise draw from ``seed``) and
+    score them with the inverted classifier (the ``own_`` quantities: a training-time signal, not a
+    fidelity claim). Returns the means of :class:`~unlogit.measure.Scores` plus ``seed``."""
+    net.eval()
+    x, y = ds.batch(torch.arange(min(n, len(ds))), device)
+    logits = clf.predict_logits(x)
+    x_hat = generate_chunked(net, encoder(logits), net.sample_noise(len(x), "cpu", torch.Generator().manual_seed(seed)))
+    return {**score(x, x_hat, y, clf, logits=logits).means(), "seed": seed}

@@ -2,7 +2,9 @@
 
 Every batch norm is a :class:`ConditionalBatchNorm2d` driven by ``[encoded logits, noise chunk]``
 (BigGAN's hierarchical noise: z is split into one chunk for the input layer and one per block).
-The logits never enter as an input layer; they only modulate the norms.
+The logits never enter as an input layer; they only modulate the norms. The logits arrive encoded
+(the inverter's :class:`~unlogit.inversion.logit_encoder.LogitEncoder`); G meets
+:class:`~unlogit.inversion.net.InverterNet`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from .layers import ConditionalBatchNorm2d, SelfAttention, conv_factory, linear_factory
-from .logit_encoder import LogitEncoder
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class GBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """``G(logits, z) -> images`` (N,C,R,R) in [0,1].
+    """``G(cond, z) -> images`` (N,C,R,R) in [0,1]; ``cond`` is the encoded logits (N,K).
 
     Args:
         num_classes: K, the classifier's number of logits.
@@ -65,7 +66,6 @@ class Generator(nn.Module):
         ch: channel multiplier (BigGAN's ``G_ch``; 64 for CIFAR).
         dim_z: noise size (120 in the paper); split hierarchically across blocks.
         attention: resolutions with a self-attention layer (e.g. ``(64,)``).
-        encoder: the LogitEncoder (mode and statistics), applied to raw logits.
         shared_dim: if > 0, a learned linear embedding of the encoded logits (BigGAN's ``shared``).
         sn: spectral norm on convs and linears.
         cbn_hidden: hidden width of the CBN MLPs (None: automatic).
@@ -81,7 +81,6 @@ class Generator(nn.Module):
         ch: int = 64,
         dim_z: int = 120,
         attention: tuple[int, ...] = (),
-        encoder: LogitEncoder | None = None,
         shared_dim: int = 0,
         sn: bool = True,
         cbn_hidden: int | None = None,
@@ -99,7 +98,7 @@ class Generator(nn.Module):
                 )
             arch = GArch(arch.start, tuple(channel_mults[:-1]), tuple(channel_mults[1:]))
         self.num_classes, self.resolution, self.out_channels = num_classes, resolution, out_channels
-        self.encoder = encoder or LogitEncoder(num_classes)
+        self.image_shape = (out_channels, resolution, resolution)
         n_blocks = len(arch.ch_in)
         self.num_chunks = n_blocks + 1
         self.chunk = dim_z // self.num_chunks
@@ -127,9 +126,11 @@ class Generator(nn.Module):
         """z ~ N(0, I): (n, dim_z)."""
         return torch.randn(n, self.dim_z, device=device, generator=generator)
 
-    def forward(self, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """logits (N,K) raw, z (N,dim_z) -> images (N,C,R,R) in [0,1]."""
-        cond = self.shared(self.encoder(logits))
+    stochastic = True
+
+    def forward(self, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """cond (N,K) encoded logits, z (N,dim_z) -> images (N,C,R,R) in [0,1]."""
+        cond = self.shared(cond.float())
         zs = z.split(self.chunk, dim=1)
         h = self.linear(zs[0]).view(z.shape[0], self.c0, self.start, self.start)
         for i, block in enumerate(self.blocks):

@@ -1,4 +1,8 @@
-"""The inverter API: ``load_inverter(run)``, ``inv.reconstruct(images)``, ``inv.generate(logits)``."""
+"""The inverter API: ``load_inverter(run)``, ``inv.reconstruct(images)``, ``inv.generate(logits)``.
+
+An :class:`Inverter` is the frozen classifier f, the logit encoder and an
+:class:`~unlogit.inversion.net.InverterNet`: ``x_hat = net(encoder(f(x)), z)``.
+"""
 
 from __future__ import annotations
 
@@ -7,62 +11,80 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
 from ..errors import CheckpointError, UnlogitError
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
-from .baselines import OptimizationInverter
-from .state import build_generator
+from .logit_encoder import LogitEncoder
+from .methods import NetSpec, build_encoder, get_method
+from .net import InverterNet
 
 INVERTER_KIND = "unlogit.inverter"
+ENCODER_PREFIX = "encoder."  # model.safetensors: the encoder's statistics beside the net's weights
+CHUNK = 256  # images generated per forward
 
 
-def save_inverter(
-    run: Path, G: nn.Module | None, gspec: dict[str, Any], classifier: str, summary: dict[str, Any]
-) -> None:
-    """Write ``RUN/model.{safetensors,json}``: the (EMA) generator, its spec and the classifier spec.
+@torch.no_grad()
+def generate_chunked(net: InverterNet, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``net(cond, noise)`` in chunks of CHUNK images; cond (N,K) on the net's device, noise (N, dim_z)."""
+    out = [net(c, z.to(cond.device)) for c, z in zip(cond.split(CHUNK), noise.split(CHUNK))]
+    return torch.cat(out) if out else torch.empty(0, *net.image_shape, device=cond.device)
 
-    ``G`` is None for ``optimize`` (nothing learned; the settings are in ``gspec``).
-    """
+
+def save_inverter(run: Path, encoder: LogitEncoder, net: InverterNet, spec: NetSpec, classifier: str,
+                  summary: dict[str, Any]) -> None:  # fmt: skip
+    """Write ``RUN/model.{safetensors,json}``: encoder statistics, the net's weights (for methods that
+    learn any), its spec and the classifier spec."""
+    tensors = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
+    if get_method(spec["method"]).trains:
+        tensors.update(net.state_dict())
     clf_path = Path(classifier)
     clf_ref = str(clf_path.resolve()) if clf_path.is_dir() else classifier
-    save_checkpoint(
-        run / "model", G.state_dict() if G is not None else {},
-        {"method": gspec.get("method", "gan"), "generator": gspec, "classifier": clf_ref, "summary": summary},
-        kind=INVERTER_KIND,
-    )  # fmt: skip
+    meta = {"method": spec["method"], "generator": spec, "classifier": clf_ref, "summary": summary}
+    save_checkpoint(run / "model", tensors, meta, kind=INVERTER_KIND)
 
 
 class Inverter:
     """A trained logit inverter bound to the classifier it inverts.
 
     Attributes:
-        generator: G (logits, z) -> images in [0,1] (a GAN generator, a decoder baseline, or the
-            optimisation inverter).
+        net: the :class:`~unlogit.inversion.net.InverterNet` (encoded logits, z) -> images in [0,1].
+        encoder: raw logits -> the net's condition.
         classifier: the frozen classifier f whose logits are inverted.
         meta: the run's model.json (method, spec, summary).
+        method: the method's registry name.
     """
 
-    def __init__(self, generator: nn.Module, classifier: NormalizedClassifier, meta: dict[str, Any]) -> None:
-        self.generator = generator.eval()
+    def __init__(self, net: InverterNet, encoder: LogitEncoder, classifier: NormalizedClassifier,
+                 meta: dict[str, Any]) -> None:  # fmt: skip
+        self.net = net.eval()
+        self.encoder = encoder
         self.classifier = classifier
         self.meta = meta
-        self.method = meta.get("method", "gan")
+        self.method: str = meta["method"]
 
     @property
     def device(self) -> torch.device:
-        return next(self.generator.parameters()).device
+        return self.encoder.mean.device
 
     @property
     def num_classes(self) -> int:
-        return self.generator.num_classes
+        return self.net.num_classes
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        g = self.generator
-        return g.out_channels, g.resolution, g.resolution
+        return tuple(self.net.image_shape)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether different noise gives different reconstructions of the same logits."""
+        return self.net.stochastic
+
+    def sample_noise(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n noise vectors (n, dim_z) on the CPU, from ``seed`` when given."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return self.net.sample_noise(n, "cpu", gen)
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -74,28 +96,23 @@ class Inverter:
     def generate(
         self, logits: torch.Tensor, noise: torch.Tensor | None = None, seed: int | None = None
     ) -> torch.Tensor:
-        """G(logits, noise): logits (N,K) raw -> images (N,C,H,W) in [0,1].
+        """net(encoder(logits), noise): logits (N,K) raw -> images (N,C,H,W) in [0,1].
 
-        ``noise`` (N, dim_z) defaults to N(0, I), drawn from ``seed`` when given.
+        ``noise`` (N, dim_z) defaults to :meth:`sample_noise`, drawn from ``seed`` when given.
         """
         logits = torch.as_tensor(logits, dtype=torch.float32, device=self.device)
-        self.generator.encoder.check(logits)
+        self.encoder.check(logits)
         if noise is None:
-            gen = torch.Generator().manual_seed(seed) if seed is not None else None
-            noise = self.generator.sample_noise(len(logits), "cpu", gen).to(self.device)
-        elif noise.shape != (len(logits), self.generator.dim_z):
-            raise UnlogitError(
-                f"noise must have shape ({len(logits)}, {self.generator.dim_z}), got {tuple(noise.shape)}"
-            )
-        out = [self.generator(lp, zp.to(self.device)) for lp, zp in zip(logits.split(256), noise.split(256))]
-        return torch.cat(out) if out else torch.empty(0, *self.image_shape)
+            noise = self.sample_noise(len(logits), seed)
+        elif tuple(noise.shape) != (len(logits), self.net.dim_z):
+            raise UnlogitError(f"noise must have shape ({len(logits)}, {self.net.dim_z}), got {tuple(noise.shape)}")
+        return generate_chunked(self.net, self.encoder(logits), noise)
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, samples: int = 1, seed: int | None = 0) -> torch.Tensor:
         """Images (N,C,H,W) in [0,1] -> reconstructions (N,S,C,H,W) in [0,1], S = ``samples`` noise draws."""
         logits = self.logits(images)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = self.generator.sample_noise(len(logits) * samples, "cpu", gen).to(self.device)
+        z = self.sample_noise(len(logits) * samples, seed)
         rep = logits.repeat_interleave(samples, dim=0)
         return self.generate(rep, z).view(len(logits), samples, *self.image_shape)
 
@@ -110,24 +127,30 @@ class Inverter:
             raise UnlogitError("images must be float in [0,1], not uint8; divide by 255")
 
 
-def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifier: str | None = None) -> Inverter:
-    """Load an inverter from its run directory (``classifier`` overrides the recorded classifier spec)."""
-    run = Path(run)
+def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An inverter run's model tensors and model.json, with clear errors for other folders."""
     if not (run / "model.json").is_file():
         raise CheckpointError(f"{run} is not an inverter run directory (no model.json); train one with `unlogit train`")
     kind = json.loads((run / "model.json").read_text()).get("kind")
     if kind != INVERTER_KIND:
         raise CheckpointError(f"{run} holds a {kind!r}, not an inverter; pass the run directory of `unlogit train`")
-    tensors, meta = load_checkpoint(run / "model", INVERTER_KIND)
-    clf = load_classifier(classifier or meta["classifier"], device=device)
+    return load_checkpoint(run / "model", INVERTER_KIND)
+
+
+def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifier: str | None = None) -> Inverter:
+    """Load an inverter from its run directory (``classifier`` overrides the recorded classifier spec)."""
+    run = Path(run)
+    tensors, meta = read_inverter_checkpoint(run)
     spec = meta["generator"]
-    if meta.get("method") == "optimize":
-        G: nn.Module = OptimizationInverter(clf, spec["resolution"], spec["channels"], spec["steps"], spec["lr"],
-                                            spec["tv"], spec["l2"])  # fmt: skip
-    else:
-        G = build_generator(spec)
-        try:
-            G.load_state_dict(tensors)
-        except RuntimeError as exc:
-            raise CheckpointError(f"generator weights in {run} do not fit its recorded spec: {exc}") from exc
-    return Inverter(G.to(device), clf, meta)
+    clf = load_classifier(classifier or meta["classifier"], device=device)
+    encoder = build_encoder(spec)
+    enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
+    net_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
+    net = get_method(spec["method"]).build_net(spec, clf, encoder)
+    try:
+        encoder.load_state_dict(enc_state)
+        if get_method(spec["method"]).trains:
+            net.load_state_dict(net_state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {run} do not fit its recorded spec: {exc}") from exc
+    return Inverter(net.to(device), encoder.to(device), clf, meta)

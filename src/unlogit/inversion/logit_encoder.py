@@ -33,6 +33,11 @@ class LogitEncoder(nn.Module):
         self.register_buffer("mean", torch.zeros(num_classes))
         self.register_buffer("std", torch.ones(num_classes))
 
+    @property
+    def needs_fit(self) -> bool:
+        """Whether the mode uses training-set statistics (set by :meth:`fit`)."""
+        return self.mode == "standardize"
+
     @torch.no_grad()
     def fit(self, logits: torch.Tensor) -> LogitEncoder:
         """Set the standardisation statistics from training-set logits (N,K)."""

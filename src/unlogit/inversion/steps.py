@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -24,12 +24,17 @@ from ..classifiers.normalized import NormalizedClassifier
 from .baselines import feature_loss
 from .config import InverterTrainConfig
 from .losses import hinge_d_loss, hinge_g_loss, logit_consistency_loss
-from .state import TrainState
+
+if TYPE_CHECKING:  # the state is built from the method registry, which lists these steps
+    from .state import TrainState
 
 
 @dataclass
 class StepContext:
-    """What a step needs: the state, the (possibly DDP-wrapped) G and D, the classifier, the data."""
+    """What a step needs: the state, the (possibly DDP-wrapped) G and D, the classifier, the data.
+
+    G is called as ``G(cond, z)`` with ``cond = state.encoder(logits)``, the condition D sees too.
+    """
 
     state: TrainState
     G: nn.Module
@@ -40,6 +45,7 @@ class StepContext:
     train: InverterTrainConfig
     device: torch.device
     D_local: nn.Module | None = None  # D without DDP (possibly compiled); default state.D
+    side: Callable[[torch.Tensor], torch.Tensor] | None = None  # images -> D's side features (gan-features)
 
 
 def sync_gradients(module: nn.Module | None, last: bool):
@@ -52,17 +58,24 @@ def sync_gradients(module: nn.Module | None, last: bool):
 
 
 def _d_step(ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
-    """One discriminator update over ``accumulate`` batches; returns the last batch's numbers."""
+    """One discriminator update over ``accumulate`` batches; ``fake_fn(cond)`` makes the fakes.
+
+    Returns the last batch's numbers, its real images ``x`` and raw logits ``l``."""
     st, t = ctx.state, ctx.train
     st.opt_d.zero_grad(set_to_none=True)
     for i in range(t.accumulate):
         x, l = ctx.draw()
-        cond = st.G.encoder(l)
+        cond = st.encoder(l)
         with torch.no_grad(), ctx.amp:
-            fake = fake_fn(l)
+            fake = fake_fn(cond)
         with sync_gradients(ctx.D, i == t.accumulate - 1):
             with ctx.amp:
-                scores = ctx.D(torch.cat([x, fake.to(x.dtype)]), torch.cat([cond, cond]))
+                both = torch.cat([x, fake.to(x.dtype)])
+                side = None
+                if ctx.side is not None:
+                    with torch.no_grad():
+                        side = ctx.side(both)
+                scores = ctx.D(both, torch.cat([cond, cond]), side)
             d_real, d_fake = scores.float().chunk(2)
             loss_d = hinge_d_loss(d_real, d_fake)
             (loss_d / t.accumulate).backward()
@@ -76,7 +89,8 @@ def _adversarial_g(ctx: StepContext, fake: torch.Tensor, cond: torch.Tensor) -> 
     D = ctx.D_local if ctx.D_local is not None else ctx.state.D
     ctx.state.D.requires_grad_(False)
     with ctx.amp:
-        d_gen = D(fake, cond)
+        side = ctx.side(fake) if ctx.side is not None else None  # gradients reach G through the frozen classifier
+        d_gen = D(fake, cond, side)
     ctx.state.D.requires_grad_(True)
     return hinge_g_loss(d_gen)
 
@@ -85,18 +99,18 @@ def gan_step(ctx: StepContext) -> dict[str, torch.Tensor]:
     """The paper's method: n_dis hinge D steps, one hinge G step (reusing the last real logits)."""
     st, t = ctx.state, ctx.train
     for _ in range(t.n_dis):
-        out = _d_step(ctx, lambda l: ctx.G(l, st.G.sample_noise(len(l), ctx.device)))
+        out = _d_step(ctx, lambda c: ctx.G(c, st.G.sample_noise(len(c), ctx.device)))
     l = out.pop("l")
     out.pop("x")
-    cond = st.G.encoder(l)
+    cond = st.encoder(l)
     st.opt_g.zero_grad(set_to_none=True)
     for i in range(t.accumulate):
         with sync_gradients(ctx.G, i == t.accumulate - 1):
             with ctx.amp:
-                fake = ctx.G(l, st.G.sample_noise(len(l), ctx.device))
+                fake = ctx.G(cond, st.G.sample_noise(len(l), ctx.device))
             loss_g = _adversarial_g(ctx, fake, cond)
             if t.logit_loss > 0:  # explicit, reported option; not the paper's method
-                loss_g = loss_g + t.logit_loss * logit_consistency_loss(st.G.encoder(ctx.clf(fake.float())), cond)
+                loss_g = loss_g + t.logit_loss * logit_consistency_loss(st.encoder(ctx.clf(fake.float())), cond)
             (loss_g / t.accumulate).backward()
     st.opt_g.step()
     out["loss_g"] = loss_g.detach()
@@ -107,14 +121,15 @@ def decoder_step(ctx: StepContext) -> dict[str, torch.Tensor]:
     """``pixel`` / ``dosovitskiy``: weighted pixel, feature and (optional) adversarial losses."""
     st, t = ctx.state, ctx.train
     out: dict[str, torch.Tensor] = {}
-    if t.lambda_adv > 0 and ctx.D is not None:
-        out = _d_step(ctx, lambda l: ctx.G(l, None))
+    if ctx.D is not None:
+        out = _d_step(ctx, lambda c: ctx.G(c, st.G.sample_noise(len(c), ctx.device)))
         x, l = out.pop("x"), out.pop("l")
     else:
         x, l = ctx.draw()
+    cond = st.encoder(l)
     st.opt_g.zero_grad(set_to_none=True)
     with ctx.amp:
-        x_hat = ctx.G(l, None)
+        x_hat = ctx.G(cond, st.G.sample_noise(len(l), ctx.device))
     loss_img = F.mse_loss(x_hat.float(), x.float())
     loss = t.lambda_img * loss_img
     out["loss_img"] = loss_img.detach()
@@ -122,18 +137,11 @@ def decoder_step(ctx: StepContext) -> dict[str, torch.Tensor]:
         loss_feat = feature_loss(ctx.clf, x, x_hat.float())
         loss = loss + t.lambda_feat * loss_feat
         out["loss_feat"] = loss_feat.detach()
-    if t.lambda_adv > 0 and ctx.D is not None:
-        loss_adv = _adversarial_g(ctx, x_hat, st.G.encoder(l))
+    if ctx.D is not None:
+        loss_adv = _adversarial_g(ctx, x_hat, cond)
         loss = loss + t.lambda_adv * loss_adv
         out["loss_adv"] = loss_adv.detach()
     loss.backward()
     st.opt_g.step()
     out["loss_g"] = loss.detach()
     return out
-
-
-STEPS: dict[str, Callable[[StepContext], dict[str, torch.Tensor]]] = {
-    "gan": gan_step,
-    "pixel": decoder_step,
-    "dosovitskiy": decoder_step,
-}

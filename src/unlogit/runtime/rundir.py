@@ -105,6 +105,6 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
 
 def read_evaluations(run: str | Path) -> list[dict[str, Any]]:
     """A run's held-out evaluations in order: the ``"eval": true`` lines (``train.eval_every``) and the
-    ``"final": true`` one, each with at least ``step`` and ``label_agreement``."""
+    ``"final": true`` one, each with at least ``step`` and ``own_label_agreement``."""
     return [r for r in read_metrics(run)
-            if (r.get("eval") or r.get("final")) and "step" in r and "label_agreement" in r]  # fmt: skip
+            if (r.get("eval") or r.get("final")) and "step" in r and "own_label_agreement" in r]  # fmt: skip

@@ -146,6 +146,7 @@ def _grid(result: Exploration) -> torch.Tensor:
     return comparison_grid(columns, upscale=4)
 
 
+# long: the routes are closures over one explorer and upload store; the whole API reads in one place
 def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: UploadStore | None = None) -> FastAPI:
     """The FastAPI application serving ``explorer`` (default :class:`UploadLimits`, a fresh store)."""
     limits = limits or UploadLimits()

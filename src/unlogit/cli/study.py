@@ -1,4 +1,4 @@
-"""CLI subcommands ``study`` and ``demo``."""
+"""``unlogit study`` and ``unlogit demo``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
+from .options import AddCommand
+
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from .study import default_study_dir, load_study, run_study
+    from ..study import default_study_dir, load_study, run_study
 
     cfg = load_study(args.config)
     out = Path(args.out) if args.out else default_study_dir(cfg.name)
@@ -28,8 +30,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_study(args)
 
 
-def register(add) -> None:
-    """Add ``study`` and ``demo`` to the CLI."""
+def register(add: AddCommand) -> None:
     p = add(
         "study",
         cmd_study,

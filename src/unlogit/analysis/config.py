@@ -1,0 +1,40 @@
+"""``AnalyzeConfig``: what ``unlogit analyze`` and a study's ``analyze:`` section run, typed and validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import check_positive
+from ..errors import ConfigError
+
+
+@dataclass
+class AnalyzeConfig:
+    """Experiments on inverters side by side.
+
+    experiments: names from :data:`unlogit.analysis.EXPERIMENTS` (a study runs them in order).
+    dataset / data_root: the held-out images (test split), converted to the inverters' image shape.
+    n: images shown in the figures; pool: test images searched (misclassified, factors, ...).
+    seed: the noise seed every inverter shares.
+    evaluator: an independent classifier spec that judges reconstructions (None: the inverted
+        classifier judges, and every number says so).
+    ood_dataset: another dataset for the ``ood`` experiment.
+    """
+
+    experiments: list[str] = field(default_factory=list)
+    dataset: str = "shapes"
+    data_root: str | None = None
+    n: int = 8
+    pool: int = 500
+    seed: int = 0
+    evaluator: str | None = None
+    ood_dataset: str | None = None
+
+    def __post_init__(self) -> None:
+        from .experiments import EXPERIMENTS  # the experiments import this module's package
+
+        check_positive(self.n, "analyze.n")
+        check_positive(self.pool, "analyze.pool")
+        unknown = sorted(set(self.experiments) - set(EXPERIMENTS))
+        if unknown:
+            raise ConfigError(f"unknown experiment {unknown[0]!r}; choose one of {sorted(EXPERIMENTS)}")

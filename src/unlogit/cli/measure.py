@@ -1,0 +1,95 @@
+"""``unlogit evaluate``, ``unlogit analyze`` and ``unlogit report``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .options import AddCommand, add_measure_options, output_dir
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..data.config import DataConfig
+    from ..evaluate import evaluate
+
+    data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
+    data = data.subset(min(args.n, len(data)))
+    out = output_dir(args, "evaluate", args.dataset)
+    result = evaluate(args.runs, data, args.evaluator, seed=args.seed, samples=args.samples, out=out,
+                      extractor_specs=args.extractor or (), inception_weights=args.inception_weights)  # fmt: skip
+    print(result["table"])
+    judges = ", ".join(args.evaluator)
+    print(f"\n{len(data)} {args.split} images of {args.dataset}, evaluators {judges}, seed {args.seed}. "
+          f"Wrote {out / 'evaluate.json'} (with per-class numbers), evaluate.csv, evaluate.md")  # fmt: skip
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ..analysis import AnalyzeConfig, run_experiment
+    from ..analysis.experiments import expand_experiments
+
+    out = output_dir(args, "analyze", args.dataset)
+    names = expand_experiments(args.experiment, with_ood=bool(args.ood_dataset))
+    cfg = AnalyzeConfig(names, args.dataset, args.data_root, args.n, args.pool, args.seed, args.evaluator,
+                        args.ood_dataset)  # fmt: skip
+    for name in cfg.experiments:
+        result = run_experiment(name, args.inverter, cfg, out)
+        print(f"{name}: wrote {out / name} ({', '.join(result.figures)}, metrics.json)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import build_report
+
+    path = build_report(args.inputs, args.out, title=args.title)
+    print(f"wrote {path} (self-contained: open it in a browser)")
+    return 0
+
+
+def register(add: AddCommand) -> None:
+    p = add(
+        "evaluate",
+        cmd_evaluate,
+        "measure inverters on the same images with the same noise (one table)",
+        "unlogit evaluate runs/inv-rob runs/inv-std runs/inv-pixel --dataset shapes --evaluator runs/clf-eval",
+    )
+    p.add_argument("runs", nargs="+", help="inverter run directories")
+    add_measure_options(p, "evaluate", n_default=1000)
+    p.add_argument(
+        "--evaluator",
+        action="append",
+        required=True,
+        help="an independent classifier (other architecture, seed and data), e.g. a run dir (repeatable)",
+    )
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--samples", type=int, default=4, help="noise draws per image for diversity")
+    p.add_argument(
+        "--extractor",
+        action="append",
+        help="another classifier spec whose features give an extra Frechet distance (repeatable)",
+    )
+    p.add_argument("--inception-weights", help="local FID Inception weights file (never downloaded); needs [fid]")
+
+    p = add(
+        "analyze",
+        cmd_analyze,
+        "run the paper's experiments on inverters side by side (figures + metrics JSON)",
+        "unlogit analyze logit-shift --inverter runs/inv-rob --inverter runs/inv-std --dataset shapes",
+    )
+    p.add_argument("experiment", nargs="+",
+                   help="reconstruct, noise, misclassified, adversarial, logit-shift, logit-scale, logit-perturb, "
+                   "logit-interpolate, transforms, ood, leakage, factors (shapes), or all")  # fmt: skip
+    p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
+    add_measure_options(p, "analyze", n_default=16)
+    p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
+    p.add_argument("--evaluator", help="independent classifier that judges reconstructions (run dir or spec)")
+    p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")
+
+    p = add(
+        "report",
+        cmd_report,
+        "one self-contained HTML page from runs, studies, analyses and evaluations",
+        "unlogit report runs/demo -o runs/demo/report",
+    )
+    p.add_argument("inputs", nargs="+", help="run directories or folders that contain them")
+    p.add_argument("-o", "--out", required=True, help="output folder (index.html is written there)")
+    p.add_argument("--title", default="unlogit report")

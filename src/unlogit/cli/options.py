@@ -1,0 +1,68 @@
+"""Option helpers shared by the subcommands (argparse only: importing this module loads no torch)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import UnlogitError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class AddCommand(Protocol):
+    """``add(name, handler, help, example) -> parser``: how a command module registers a subcommand."""
+
+    def __call__(self, name: str, handler: Handler, help_: str, example: str) -> argparse.ArgumentParser: ...
+
+
+def add_config_options(p: argparse.ArgumentParser, group: str, default_preset: str) -> None:
+    """--preset/--dataset/--data-root/--out/--resume/--device and KEY=VALUE overrides (training commands)."""
+    p.add_argument("--preset", default=default_preset, help=f"YAML preset (configs/{group}/NAME.yaml or a path)")
+    p.add_argument("--dataset", help="dataset registry name (shapes, fashion-mnist, cifar10, npz:PATH, ...)")
+    p.add_argument("--data-root", help="folder searched first for dataset files (also $UNLOGIT_DATA)")
+    p.add_argument("--out", help="run directory to create (default runs/<kind>-<dataset>-<preset>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, e.g. train.lr=1e-4")
+
+
+def add_measure_options(p: argparse.ArgumentParser, kind: str, n_default: int) -> None:
+    """Data, sample count, shared noise seed and output folder of the measuring commands."""
+    p.add_argument("--dataset", required=True, help="dataset registry name (its test split by default)")
+    p.add_argument("--data-root", help="folder searched first for dataset files")
+    p.add_argument("--n", type=int, default=n_default, help="number of images")
+    p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
+    p.add_argument("--out", help=f"output folder (default runs/{kind}-<dataset>-<time>)")
+
+
+def config_extra(args: argparse.Namespace) -> dict[str, Any]:
+    """The config sections that --dataset, --data-root and --device set."""
+    extra: dict[str, Any] = {}
+    if args.dataset:
+        extra.setdefault("data", {})["name"] = args.dataset
+    if args.data_root:
+        extra.setdefault("data", {})["root"] = args.data_root
+    if getattr(args, "device", None):
+        extra.setdefault("train", {})["device"] = args.device
+    return extra
+
+
+def run_dir_for(args: argparse.Namespace, kind: str, dataset: str, preset: str) -> Path:
+    """--out, or a fresh ``runs/<kind>-<dataset>-<preset>-<time>`` (resuming needs --out)."""
+    from ..runtime.rundir import default_run_dir
+
+    if args.out:
+        return Path(args.out)
+    if args.resume:
+        raise UnlogitError("--resume needs --out RUN_DIR (the run to continue)")
+    return default_run_dir(kind, dataset, Path(preset).stem)
+
+
+def output_dir(args: argparse.Namespace, kind: str, dataset: str) -> Path:
+    """--out, or a fresh ``runs/<kind>-<dataset>-<time>`` (measuring commands)."""
+    from ..runtime.rundir import default_run_dir
+
+    return Path(args.out) if args.out else default_run_dir(kind, dataset)

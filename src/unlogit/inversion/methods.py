@@ -1,0 +1,139 @@
+"""The inversion methods, one registry entry each: ``METHODS[name] -> Method``.
+
+A method says how to build its :class:`~unlogit.inversion.net.InverterNet` from the spec stored in
+``model.json``, which optimisation step trains it (none: nothing to train), whether it needs a
+discriminator and whether it keeps an EMA copy of the net. The trainer, the train state, the
+inverter loader and the evaluators ask the registry; none of them branches on a method name.
+
+Adding a method is one entry here plus, if it trains, a step function in :mod:`.steps` and a preset
+in ``configs/inverter/methods/NAME.yaml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..classifiers.normalized import NormalizedClassifier
+from ..errors import ConfigError
+from .baselines import OptimizationInverter, UpConvDecoder
+from .config import InverterModelConfig, InverterTrainConfig
+from .generator import Generator
+from .logit_encoder import LogitEncoder
+from .net import InverterNet
+from .steps import StepContext, decoder_step, gan_step
+
+NetSpec = dict[str, Any]  # JSON: what model.json stores under "generator"
+StepFn = Callable[[StepContext], dict[str, torch.Tensor]]
+NetBuilder = Callable[[NetSpec, NormalizedClassifier, LogitEncoder], InverterNet]
+
+
+def _never(_train: InverterTrainConfig) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of inverting logits.
+
+    Attributes:
+        name: the registry key (``model.method``).
+        summary: one line for help texts and reports.
+        build_net: ``(spec, classifier, encoder) -> InverterNet`` (the classifier and encoder are
+            there for nets that use them at inference, like the optimiser).
+        step: one optimisation step on a :class:`~unlogit.inversion.steps.StepContext`; ``None``
+            for methods that learn nothing.
+        needs_d: whether a discriminator is trained, given the training config.
+        ema: whether an exponential moving average of the net is kept and used for evaluation.
+        d_features: whether D's trunk also sees the frozen classifier's penultimate features (not the
+            paper's method: D is handed the classifier instead of distilling it).
+    """
+
+    name: str
+    summary: str
+    build_net: NetBuilder
+    step: StepFn | None = None
+    needs_d: Callable[[InverterTrainConfig], bool] = field(default=_never)
+    ema: bool = False
+    d_features: bool = False
+
+    @property
+    def trains(self) -> bool:
+        """Whether the method has weights to learn."""
+        return self.step is not None
+
+
+def net_spec(model: InverterModelConfig, num_classes: int, channels: int, resolution: int) -> NetSpec:
+    """The JSON spec of a net (what :attr:`Method.build_net` reads back)."""
+    m = model
+    return {
+        "method": m.method,
+        "num_classes": num_classes, "resolution": resolution, "channels": channels, "ch_g": m.ch_g,
+        "dim_z": m.dim_z, "attention": list(m.attention), "shared_dim": m.shared_dim, "encoder": m.encoder,
+        "temperature": m.temperature, "sn_g": m.sn_g, "cbn_hidden": m.cbn_hidden, "g_channels": m.g_channels,
+        "opt_steps": m.opt_steps, "opt_lr": m.opt_lr, "opt_tv": m.opt_tv, "opt_l2": m.opt_l2,
+    }  # fmt: skip
+
+
+def build_encoder(spec: NetSpec) -> LogitEncoder:
+    """The inverter's logit encoder from a net spec (statistics are loaded or fitted afterwards)."""
+    return LogitEncoder(spec["num_classes"], spec["encoder"], spec.get("temperature", 1.0))
+
+
+def _generator(spec: NetSpec, _clf: NormalizedClassifier, _enc: LogitEncoder) -> Generator:
+    return Generator(
+        num_classes=spec["num_classes"], resolution=spec["resolution"], out_channels=spec["channels"],
+        ch=spec["ch_g"], dim_z=spec["dim_z"], attention=tuple(spec.get("attention", ())),
+        shared_dim=spec.get("shared_dim", 0), sn=spec.get("sn_g", True), cbn_hidden=spec.get("cbn_hidden"),
+        channel_mults=tuple(spec["g_channels"]) if spec.get("g_channels") else None,
+    )  # fmt: skip
+
+
+def _decoder(spec: NetSpec, _clf: NormalizedClassifier, _enc: LogitEncoder) -> UpConvDecoder:
+    return UpConvDecoder(spec["num_classes"], spec["resolution"], spec["channels"], spec["ch_g"])
+
+
+def _optimizer(spec: NetSpec, clf: NormalizedClassifier, enc: LogitEncoder) -> OptimizationInverter:
+    return OptimizationInverter(clf, spec["resolution"], spec["channels"], spec["opt_steps"], spec["opt_lr"],
+                                spec["opt_tv"], spec["opt_l2"], encoder=enc)  # fmt: skip
+
+
+def classifier_features(clf: NormalizedClassifier) -> Callable[[torch.Tensor], torch.Tensor]:
+    """images (N,C,H,W) in [0,1] -> the classifier's penultimate features (N,D), or its logits (N,K)
+    where the network exposes no features (the side input of the ``gan-features`` discriminator)."""
+    return clf.features if callable(getattr(clf.model, "features", None)) else clf
+
+
+def feature_dim(clf: NormalizedClassifier, image_shape: tuple[int, int, int]) -> int:
+    """Length of :func:`classifier_features` for images of ``image_shape``."""
+    with torch.no_grad():
+        return int(classifier_features(clf)(torch.zeros(1, *image_shape, device=clf.mean.device)).shape[1])
+
+
+def _adversarial_weight(train: InverterTrainConfig) -> bool:
+    return train.lambda_adv > 0
+
+
+METHODS: dict[str, Method] = {
+    "gan": Method("gan", "the paper: logit-conditioned BigGAN, projection discriminator, one hinge loss",
+                  _generator, gan_step, needs_d=lambda _t: True, ema=True),
+    "gan-features": Method("gan-features", "gan, with D's trunk also fed the frozen classifier's penultimate "
+                           "features (an accelerator; not the paper's method)",
+                           _generator, gan_step, needs_d=lambda _t: True, ema=True, d_features=True),
+    "pixel": Method("pixel", "up-conv decoder, pixel MSE only (Dosovitskiy & Brox 2016b; Yang et al. 2019)",
+                    _decoder, decoder_step),
+    "dosovitskiy": Method("dosovitskiy", "up-conv decoder, pixel + feature + adversarial losses (D&B 2016a)",
+                          _decoder, decoder_step, needs_d=_adversarial_weight),
+    "optimize": Method("optimize", "no training: gradient descent on the image (Mahendran & Vedaldi 2015)",
+                       _optimizer),
+}  # fmt: skip
+
+
+def get_method(name: str) -> Method:
+    """The registry entry for ``name``, or a clear error listing the methods."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown inversion method {name!r}; choose one of {sorted(METHODS)}")
+    return METHODS[name]

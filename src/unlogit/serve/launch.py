@@ -1,0 +1,76 @@
+"""Starting the explorer: the gallery, display names, and uvicorn on a loopback address by default."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from ..data.base import ImageDataset
+from ..errors import UnlogitError
+
+
+def load_gallery(run: str | Path, n: int, dataset: str | None = None, data_root: str | None = None) -> ImageDataset:
+    """The first ``n`` test images of the dataset an inverter run was trained on (or of ``dataset``)."""
+    from ..config import from_dict
+    from ..data.config import DataConfig
+
+    cfg_path = Path(run) / "config.yaml"
+    data = (yaml.safe_load(cfg_path.read_text()) or {}).get("data", {}) if cfg_path.is_file() else {}
+    data = {**data, "test_size": n, "train_size": None}
+    if dataset:
+        data = {"name": dataset, "test_size": n}
+    if data_root:
+        data["root"] = data_root
+    if "name" not in data:
+        raise UnlogitError(f"{run} records no dataset (no config.yaml); pass --dataset NAME for the gallery")
+    return from_dict(DataConfig, data, "data").load("test")
+
+
+def inverter_names(runs: Sequence[str]) -> list[str]:
+    """Display names: each run directory's name, made unique with a suffix."""
+    names: list[str] = []
+    for run in runs:
+        base = Path(run).resolve().name or "inverter"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, dataset: str | None,
+                   data_root: str | None, device: str, max_upload_mb: float,
+                   max_upload_pixels: int) -> None:  # fmt: skip
+    """Load the inverters and serve the explorer until interrupted."""
+    from ..inversion.inverter import load_inverter
+    from .explorer import Explorer
+    from .uploads import UploadLimits
+
+    try:
+        import uvicorn
+
+        from .api import create_app
+    except ImportError as exc:
+        raise UnlogitError("`unlogit serve` needs the web extra: pip install -e '.[serve]'") from exc
+    if gallery <= 0 or max_upload_mb <= 0 or max_upload_pixels <= 0:
+        raise UnlogitError("--gallery, --max-upload-mb and --max-upload-pixels must be positive")
+    inverters = {name: load_inverter(run, device=device) for name, run in zip(inverter_names(runs), runs)}
+    images = load_gallery(runs[0], gallery, dataset, data_root)
+    limits = UploadLimits(max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_upload_pixels)
+    app = create_app(Explorer(inverters, images), limits)
+    if not is_loopback(host):
+        print(f"warning: serving on {host}: anyone who can reach this machine can use the explorer")
+    print(f"unlogit explorer: http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
