@@ -28,12 +28,16 @@ from unlogit.serve.uploads import UploadLimits
 def app(tiny_inverter_run):
     gallery = DataConfig(name="shapes", test_size=6).load("test")
     inverters = {"robust": load_inverter(tiny_inverter_run), "standard": load_inverter(tiny_inverter_run)}
-    return create_app(Explorer(inverters, gallery), UploadLimits(max_bytes=200_000, max_pixels=1024 * 1024))
+    limits = UploadLimits(max_bytes=200_000, max_pixels=1024 * 1024)
+    return create_app(Explorer(inverters, gallery), limits, hosts=["testserver"])  # schemathesis's ASGI host
+
+
+HEADERS = {"X-Unlogit": "1"}  # what the page sends on every POST
 
 
 @pytest.fixture(scope="module")
 def client(app):
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1", headers=HEADERS)
 
 
 def png(size=(40, 40), colour=(200, 30, 30)) -> bytes:
@@ -128,7 +132,7 @@ def test_openapi_fuzz_never_5xx(app):
     @given(case=st.one_of([op.as_strategy() for op in operations]))
     @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     def fuzz(case):
-        response = case.call_and_validate(checks=[not_a_server_error])
+        response = case.call_and_validate(checks=[not_a_server_error], headers=HEADERS)
         seen.append(response.status_code)
 
     torch.set_flush_denormal(False)  # hypothesis needs IEEE subnormals; conftest flushes them for speed

@@ -1,8 +1,9 @@
 """Checkpoints: tensors in safetensors, everything else in a JSON file beside it.
 
 A checkpoint ``NAME`` is two files, ``NAME.safetensors`` and ``NAME.json``, each written atomically;
-the JSON is written last and records the tensor file's size, so a truncated or mismatched pair is
-detected on load. Nothing is ever unpickled.
+the JSON is written last and records the tensor file's size and SHA-256, both checked on load (one
+streaming pass), so a truncated, edited or mismatched pair — including one left by a crash between the
+two writes — is refused. Nothing is ever unpickled.
 
 Arbitrary nested state (optimizer ``state_dict()``, RNG states, counters) is stored with
 :func:`flatten_state`: tensors go to safetensors under generated keys and the structure with plain
@@ -127,6 +128,12 @@ def load_checkpoint(
         raise CheckpointError(
             f"checkpoint tensors {tensor_path} have {size} bytes, the metadata says {meta.get('tensor_bytes')}: "
             "the file is truncated or from another run"
+        )
+    if _sha256(tensor_path) != meta.get("tensor_sha256"):
+        raise CheckpointError(
+            f"checkpoint tensors {tensor_path} do not match the SHA-256 recorded in {meta_path.name}: the file was "
+            "changed, copied from another run, or written by a run that stopped between its two files. Restore "
+            "both files from one save (or retrain)"
         )
     try:
         tensors = load_file(str(tensor_path), device=str(map_location))

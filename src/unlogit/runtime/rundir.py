@@ -26,6 +26,7 @@ from .. import __version__
 from ..config import dump_yaml
 from ..errors import UnlogitError
 from .atomic import write_json_atomic, write_text_atomic
+from .resume import SafeChanges, check_resume, config_changes
 
 
 def default_run_dir(kind: str, *parts: str, root: str | Path = "runs") -> Path:
@@ -35,23 +36,69 @@ def default_run_dir(kind: str, *parts: str, root: str | Path = "runs") -> Path:
     return Path(root) / "-".join([kind, *safe, stamp])
 
 
-class RunDir:
-    """A run directory being written by one command."""
+RUN_FILES = ("config.yaml", "run.json", "metrics.jsonl")
+RUN_FOLDERS = ("checkpoints", "figures")
 
-    def __init__(self, path: str | Path, kind: str, config: Any, resume: bool = False) -> None:
+
+def _is_failed_start(path: Path) -> bool:
+    """A run directory that never reached its first checkpoint (nothing to resume, nothing to lose)."""
+    names = {p.name for p in path.iterdir()}
+    return (
+        (path / "run.json").is_file()
+        and names <= {*RUN_FILES, *RUN_FOLDERS}
+        and not (path / "checkpoints" / "last.json").is_file()
+    )
+
+
+def _clear_failed_start(path: Path) -> None:
+    import shutil
+
+    for name in RUN_FILES:
+        (path / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(path / name, ignore_errors=True)
+
+
+class RunDir:
+    """A run directory being written by one command.
+
+    A folder left by a failed start (no checkpoint yet) is cleared and reused, with or without
+    ``resume``; resuming a run compares ``config`` with the run's config.yaml first and refuses any
+    change not in ``safe_changes`` (:mod:`unlogit.runtime.resume`), before anything is written.
+    ``resume`` is False afterwards when there was nothing to resume.
+    """
+
+    def __init__(self, path: str | Path, kind: str, config: Any, resume: bool = False,
+                 safe_changes: SafeChanges | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         self.kind = kind
-        if self.path.exists() and any(self.path.iterdir()) and not resume:
-            raise UnlogitError(
-                f"run directory {self.path} already exists and is not empty; pass --resume to continue it "
-                "or choose another --out"
-            )
+        if self.path.exists() and not self.path.is_dir():
+            raise UnlogitError(f"--out {self.path} is a file; give a folder for the run directory")
+        if self.path.is_dir() and any(self.path.iterdir()):
+            if _is_failed_start(self.path):
+                print(f"{self.path} holds a run that stopped before its first checkpoint; starting it afresh")
+                _clear_failed_start(self.path)
+                resume = False
+            elif not resume:
+                raise UnlogitError(
+                    f"run directory {self.path} already exists and is not empty; pass --resume to continue it "
+                    "or choose another --out"
+                )
+        elif resume:
+            raise UnlogitError(f"cannot resume: {self.path} is not a run directory (no run.json)")
         if resume and not (self.path / "run.json").is_file():
             raise UnlogitError(f"cannot resume: {self.path} is not a run directory (no run.json)")
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "checkpoints").mkdir(exist_ok=True)
-        (self.path / "figures").mkdir(exist_ok=True)
+        self.resume = resume
+        changes = self._check_resume(config, safe_changes or {}) if resume else {}
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "checkpoints").mkdir(exist_ok=True)
+            (self.path / "figures").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UnlogitError(f"cannot create the run directory {self.path}: {exc}; choose another --out") from exc
         write_text_atomic(self.path / "config.yaml", dump_yaml(config))
+        if changes:
+            self.log({"resume_changes": {k: list(v) for k, v in changes.items()}})
         if not resume:
             write_json_atomic(
                 self.path / "run.json",
@@ -65,6 +112,17 @@ class RunDir:
                     "platform": platform.platform(),
                 },
             )
+
+    def _check_resume(self, config: Any, safe: SafeChanges) -> dict[str, tuple[Any, Any]]:
+        import yaml
+
+        from ..config import to_dict
+
+        path = self.path / "config.yaml"
+        old = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        changes = config_changes(old or {}, to_dict(config))
+        check_resume(changes, safe)
+        return changes
 
     @property
     def checkpoints(self) -> Path:
@@ -80,7 +138,8 @@ class RunDir:
             fh.write(json.dumps(record, default=float) + "\n")
 
     def truncate_log(self, keep_while: str, upto: int) -> None:
-        """On resume, drop log lines written after the checkpoint (``record[keep_while] > upto``)."""
+        """On resume, drop log lines written after the checkpoint (``record[keep_while] > upto``) and the
+        final line (the resumed run writes its own)."""
         path = self.path / "metrics.jsonl"
         if not path.is_file():
             return
@@ -90,17 +149,31 @@ class RunDir:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if rec.get(keep_while, 0) <= upto:
+            if rec.get(keep_while, 0) <= upto and not rec.get("final"):
                 kept.append(line)
         write_text_atomic(path, "".join(k + "\n" for k in kept))
 
 
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:
-    """All records of a run's ``metrics.jsonl``."""
+    """All records of a run's ``metrics.jsonl``; a damaged line (a run killed mid-write) is skipped with a
+    warning."""
+    import warnings
+
     path = Path(run) / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}:{number} is not a JSON record (a truncated write?); skipped", stacklevel=2)
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def read_evaluations(run: str | Path) -> list[dict[str, Any]]:

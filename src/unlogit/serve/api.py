@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path as Path_
 from typing import Annotated, Literal
 
 import torch
@@ -25,22 +27,26 @@ from torchvision.utils import save_image
 from ..errors import UnlogitError
 from ..figures import comparison_grid
 from .explorer import AttackEdit, Exploration, Explorer, ImageEdit, LogitEdit, top_k
+from .guards import BodyLimit, SameOrigin, allowed_hosts, validation_error
 from .uploads import UploadError, UploadLimits, UploadStore, decode_upload
 
 try:
     from fastapi import FastAPI, File, HTTPException, Path, UploadFile
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field, model_validator
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise UnlogitError(
         "`unlogit serve` needs the web extra: pip install -e '.[serve]' (FastAPI, uvicorn, python-multipart)"
     ) from exc
 
 UPLOAD_ID = r"^[0-9a-f]{32}$"
+MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around the file itself
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ImageRef(_Strict):
@@ -147,8 +153,10 @@ def _grid(result: Exploration) -> torch.Tensor:
 
 
 # long: the routes are closures over one explorer and upload store; the whole API reads in one place
-def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: UploadStore | None = None) -> FastAPI:
-    """The FastAPI application serving ``explorer`` (default :class:`UploadLimits`, a fresh store)."""
+def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: UploadStore | None = None,
+               hosts: Sequence[str] = ()) -> FastAPI:  # fmt: skip
+    """The FastAPI application serving ``explorer`` (default :class:`UploadLimits`, a fresh store), answering
+    requests addressed to the loopback names and ``hosts`` only (see :mod:`.guards`)."""
     limits = limits or UploadLimits()
     store = store or UploadStore()
     app = FastAPI(
@@ -191,8 +199,8 @@ def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: Up
     def info() -> dict:
         """Inverters served, class names, image shape, gallery size and upload limits."""
         return {
-            "inverters": [
-                {"name": name, "method": inv.method, "classifier": str(inv.meta.get("classifier", ""))}
+            "inverters": [  # names only: the page has no use for this machine's paths
+                {"name": name, "method": inv.method, "classifier": Path_(str(inv.meta.get("classifier", ""))).name}
                 for name, inv in explorer.inverters.items()
             ],
             "classes": explorer.classes,
@@ -252,4 +260,11 @@ def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: Up
     def _unlogit_error(_request, exc: UnlogitError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(RequestValidationError)
+    def _invalid(_request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(validation_error(exc.errors()), status_code=422)
+
+    app.add_middleware(SameOrigin)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(hosts))
     return app

@@ -51,8 +51,8 @@ def is_loopback(host: str) -> bool:
 
 
 def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, dataset: str | None,
-                   data_root: str | None, device: str, max_upload_mb: float,
-                   max_upload_pixels: int) -> None:  # fmt: skip
+                   data_root: str | None, device: str, max_upload_mb: float, max_upload_pixels: int,
+                   allowed_hosts: Sequence[str] = (), classifier: str | None = None) -> None:  # fmt: skip
     """Load the inverters and serve the explorer until interrupted."""
     from ..inversion.inverter import load_inverter
     from .explorer import Explorer
@@ -66,10 +66,12 @@ def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, data
         raise UnlogitError("`unlogit serve` needs the web extra: pip install -e '.[serve]'") from exc
     if gallery <= 0 or max_upload_mb <= 0 or max_upload_pixels <= 0:
         raise UnlogitError("--gallery, --max-upload-mb and --max-upload-pixels must be positive")
-    inverters = {name: load_inverter(run, device=device) for name, run in zip(inverter_names(runs), runs)}
+    inverters = {name: load_inverter(run, device=device, classifier=classifier)
+                 for name, run in zip(inverter_names(runs), runs)}  # fmt: skip
     images = load_gallery(runs[0], gallery, dataset, data_root)
     limits = UploadLimits(max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_upload_pixels)
-    app = create_app(Explorer(inverters, images), limits)
+    hosts = [*allowed_hosts, *([host] if not is_loopback(host) and host not in ("0.0.0.0", "::") else [])]
+    app = create_app(Explorer(inverters, images), limits, hosts=hosts)
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine can use the explorer")
     print(f"unlogit explorer: http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)", flush=True)

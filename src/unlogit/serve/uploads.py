@@ -2,15 +2,14 @@
 
 An upload is checked in this order, each failure an :class:`UploadError` with an HTTP status:
 
-1. byte size <= ``max_bytes`` (413);
+1. byte size <= ``max_bytes`` (413; the web app refuses larger bodies before reading them);
 2. Pillow recognises it as PNG or JPEG (415 otherwise);
 3. the *declared* width x height <= ``max_pixels`` — read from the header before any pixel is
    decoded, so a decompression bomb is refused without allocating its pixels (413);
 4. it decodes completely (400 for a truncated or corrupt file).
 
 The image is then centre-cropped to a square, resized to the inverter's size and kept as a small
-uint8 tensor in a bounded in-memory store; nothing is written to disk by this module (the web
-framework may spool a large request body to a file in the system's temporary directory).
+uint8 tensor in a bounded in-memory store; nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -61,7 +60,8 @@ def decode_upload(data: bytes, channels: int, size: int, limits: UploadLimits = 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))  # reads the header only
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError,
+            ValueError) as exc:  # fmt: skip  # ValueError: e.g. a PNG text chunk that decompresses too large
         raise UploadError(415, f"the upload is not a readable PNG or JPEG image ({exc})") from exc
     with im:
         if im.format not in ALLOWED_FORMATS:
