@@ -16,7 +16,7 @@ from unlogit.inversion.state import TrainState
 from unlogit.inversion.trainer import train_inverter
 from unlogit.runtime.checkpoint import load_checkpoint
 
-from ..conftest import TINY_GAN_OVERRIDES
+from ..conftest import TINY_GAN_OVERRIDES, write_idx_dataset
 
 
 def _cfg(classifier, *overrides):
@@ -135,7 +135,8 @@ def test_bad_inputs_are_explained(tiny_inverter_run, tiny_classifier_run, tmp_pa
         unlogit.load_inverter(tiny_classifier_run)
     with pytest.raises(UnlogitError, match="3-channel images, got 1"):
         train_inverter(_cfg(tiny_classifier_run, "data.name=fashion-mnist", "data.image_size=32",
-                            f"data.root={tmp_path}", "data.channels=1"), tmp_path / "x")  # fmt: skip
+                            f"data.root={write_idx_dataset(tmp_path / 'data')}", "data.channels=1",
+                            "data.val_size=16", "data.train_size=32", "data.test_size=16"), tmp_path / "x")  # fmt: skip
 
 
 def test_non_finite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, tiny_classifier_run, monkeypatch):
@@ -157,3 +158,16 @@ def test_non_finite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_p
     meta = json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text())
     assert meta["step"] == 2
     assert not (tmp_path / "run" / "model.json").exists()
+
+
+def test_tensorboard_logger_mirrors_metrics_and_sheets(tmp_path, tiny_classifier_run):
+    pytest.importorskip("tensorboard", reason="needs the tensorboard extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train_inverter(_cfg(tiny_classifier_run, "train.logger=tensorboard"), tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_g", "train/loss_d", "held_out/own_label_agreement"} <= scalars
+    assert [e.step for e in events.Scalars("train/loss_g")] == [2, 4, 6]  # the log cadence, like metrics.jsonl
+    assert "samples" in events.Tags()["images"]

@@ -48,6 +48,13 @@ class NormalizedClassifier(nn.Module):
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def adopt_class_names(self, names: Sequence[str]) -> None:
+        """Take ``names`` (the data's classes) when this classifier only has numbered placeholders ("0".."K-1")
+        and the counts match; a classifier with its own names (or another count) keeps them."""
+        numbered = self.classes == [str(i) for i in range(self.num_classes)]
+        if numbered and len(names) == self.num_classes:
+            self.classes = list(names)
+
     @property
     def in_channels(self) -> int:
         return int(self.mean.shape[1])
@@ -75,15 +82,39 @@ class NormalizedClassifier(nn.Module):
         return self.model(self.normalize(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations (N,D); raises for networks that do not expose them."""
+        """Penultimate activations (N,D): the network's own ``features`` method (built-in architectures), else
+        the input of its final ``nn.Linear`` with K outputs (torchvision, timm, ONNX-converted networks);
+        raises for networks that expose neither (TorchScript, torch.export programs)."""
         self.check_input(x)
-        fn = getattr(self.model, "features", None)
-        if not callable(fn):
+        own = getattr(self.model, "features", None)
+        if callable(own) and not isinstance(own, nn.Module):  # a method, not e.g. VGG's conv trunk
+            return own(self.normalize(x))
+        head = self._final_linear()
+        if head is None:
             raise UnlogitError(
-                f"classifier {self.info.get('spec', '?')} does not expose penultimate features; "
-                "use a built-in architecture or pass a feature extractor explicitly"
+                f"classifier {self.info.get('spec', '?')} does not expose penultimate features (no features() "
+                "method and no final nn.Linear with one output per class); use a built-in architecture, a "
+                "torchvision/timm/ONNX network, or an evaluator that does"
             )
-        return fn(self.normalize(x))
+        captured: list[torch.Tensor] = []
+        handle = head.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+        try:
+            self.model(self.normalize(x))
+        finally:
+            handle.remove()
+        return captured[-1].flatten(1)
+
+    def has_features(self) -> bool:
+        """Whether :meth:`features` works for this network."""
+        own = getattr(self.model, "features", None)
+        return (callable(own) and not isinstance(own, nn.Module)) or self._final_linear() is not None
+
+    def _final_linear(self) -> nn.Linear | None:
+        """The last ``nn.Linear`` with ``num_classes`` outputs in an eager network (None for scripted ones)."""
+        if isinstance(self.model, torch.jit.ScriptModule) or not hasattr(self.model, "modules"):
+            return None
+        heads = [m for m in self.model.modules() if isinstance(m, nn.Linear) and m.out_features == self.num_classes]
+        return heads[-1] if heads else None
 
     def train(self, mode: bool = True) -> NormalizedClassifier:
         """Set train/eval mode; ``torch.export`` programs keep the mode they were exported in."""

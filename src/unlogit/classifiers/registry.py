@@ -1,6 +1,8 @@
 """Classifier registry: one spec string -> a frozen :class:`NormalizedClassifier`.
 
 Accepted specs:
+    ``unlogit:NAME``                        project-trained weights shipped in the package
+                                            (``unlogit/weights/NAME``; list: :func:`shipped_classifiers`)
     ``runs/clf-shapes``                     a run directory written by ``unlogit train-classifier``
     ``torchvision:resnet18`` or ``resnet18`` a torchvision model; weights only from the local torch
                                             hub cache (``$TORCH_HOME/hub/checkpoints``), never downloaded
@@ -15,6 +17,7 @@ normalised ones, and ``classes`` to name their outputs.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +29,44 @@ from ..errors import CheckpointError, UnlogitError
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
 from .archs import build_arch
 from .normalized import NormalizedClassifier
+from .sources import (
+    AdaptedModel,
+    InputConvention,
+    load_onnx,
+    load_robustbench,
+    load_state,
+    load_timm,
+    parse_convention,
+    split_options,
+)
 
 CLASSIFIER_KIND = "unlogit.classifier"
+SHIPPED_PREFIX = "unlogit:"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def shipped_classifiers() -> dict[str, dict[str, Any]]:
+    """Name -> manifest entry (what it is, the command that trained it, its SHA-256) of the shipped weights."""
+    import json
+
+    manifest = WEIGHTS_DIR / "MANIFEST.json"
+    return json.loads(manifest.read_text())["classifiers"] if manifest.is_file() else {}
+
+
+def shipped_path(name: str) -> Path:
+    """The folder of shipped classifier ``name``, after checking its tensors against the manifest's SHA-256."""
+    from ..runtime.checkpoint import file_sha256
+
+    known = shipped_classifiers()
+    if name not in known:
+        raise UnlogitError(f"no shipped classifier {name!r}; the package has {sorted(known)}")
+    folder = WEIGHTS_DIR / name
+    digest = file_sha256(folder / "model.safetensors")
+    if digest != known[name]["sha256"]:
+        raise CheckpointError(f"shipped weights {folder} do not match their recorded SHA-256; reinstall unlogit")
+    return folder
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -39,28 +78,68 @@ def load_classifier(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     num_classes: int | None = None,
+    from_data: bool = False,
 ) -> NormalizedClassifier:
-    """Resolve ``spec`` (see module docstring) into a frozen classifier on ``device``."""
+    """Resolve ``spec`` (see module docstring) into a frozen classifier on ``device``.
+
+    ``from_data``: the spec was read from a file (a run directory's ``model.json``), not typed by the user.
+    Such a spec may only name data — a run directory, a file for a safe loader, a registry name — never a
+    ``pkg.module:factory`` that would import and run code; pass that explicitly (``--classifier``) instead.
+    """
+    if from_data and _looks_like_factory(spec) and not spec.startswith(SHIPPED_PREFIX):
+        raise UnlogitError(
+            f"the classifier spec {spec!r} recorded in this run directory names code (a module and a factory); "
+            "unlogit never imports code named by a file. If you trust it, pass it explicitly: --classifier SPEC"
+        )
     path = Path(spec).expanduser()
-    if path.is_dir():
+    base, options = split_options(spec)
+    ext = functools.partial(_external, classes=classes, mean=mean, std=std, num_classes=num_classes)
+    if spec.startswith(SHIPPED_PREFIX):
+        clf = load_run_classifier(shipped_path(spec[len(SHIPPED_PREFIX) :]))
+        clf.info["spec"] = spec
+    elif path.is_dir():
         clf = load_run_classifier(path)
-    elif spec.startswith("torchscript:"):
-        clf = _external(_load_torchscript(Path(spec[len("torchscript:") :])), spec, classes, mean, std, num_classes)
-    elif spec.startswith("export:") or spec.endswith(".pt2"):
-        file = Path(spec[len("export:") :] if spec.startswith("export:") else spec)
-        clf = _external(_load_export(file), spec, classes, mean, std, num_classes)
-    elif spec.startswith("torchvision:") or _is_torchvision_name(spec):
-        clf = _load_torchvision(spec.removeprefix("torchvision:"), mean, std)
-    elif _looks_like_factory(spec):
-        clf = _external(_load_factory(spec), spec, classes, mean, std, num_classes)
+    elif base.startswith("torchscript:"):
+        clf = ext(_load_torchscript(Path(base[len("torchscript:") :])), spec, parse_convention(options, spec))
+    elif base.startswith("export:") or base.endswith(".pt2"):
+        file = Path(base[len("export:") :] if base.startswith("export:") else base)
+        clf = ext(_load_export(file), spec, parse_convention(options, spec))
+    elif base.startswith("onnx:"):
+        clf = ext(load_onnx(Path(base[len("onnx:") :]).expanduser()), spec, parse_convention(options, spec))
+    elif base.startswith("timm:"):
+        clf = _timm(base[len("timm:") :], spec, options, ext)
+    elif base.startswith("robustbench:"):
+        clf = _robustbench(base[len("robustbench:") :], spec, options, ext)
+    elif base.startswith("torchvision:") or _is_torchvision_name(base):
+        clf = _load_torchvision(base.removeprefix("torchvision:"), spec, options, ext)
+    elif _looks_like_factory(base):
+        clf = ext(_load_factory(base), spec, parse_convention(options, spec))
     elif "/" in spec or spec.startswith("."):
         raise UnlogitError(f"classifier run directory {spec!r} does not exist; check the path")
     else:
         raise UnlogitError(
-            f"cannot resolve classifier {spec!r}: not a run directory, torchvision name, .pt2/export:PATH, "
-            "torchscript:PATH or pkg.module:factory@weights.pt"
+            f"cannot resolve classifier {spec!r}: not a run directory, unlogit:NAME, torchvision name, "
+            ".pt2/export:PATH, torchscript:PATH, onnx:PATH, timm:NAME, robustbench:NAME or pkg.module:factory@w.pt"
         )
     return clf.to(device).frozen()
+
+
+def _timm(name: str, spec: str, options: dict[str, str], ext) -> NormalizedClassifier:
+    """``timm:NAME?weights=FILE&num_classes=K`` (+ convention options; mean/std default to timm's config)."""
+    conv = parse_convention(options, spec, allowed=("weights", "num_classes"))
+    k = int(options["num_classes"]) if options.get("num_classes", "").isdigit() else None
+    model, cfg = load_timm(name, options.get("weights"), k or (len(conv.classes) if conv.classes else None))
+    return ext(model, spec, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"), arch=f"timm:{name}")
+
+
+def _robustbench(name: str, spec: str, options: dict[str, str], ext) -> NormalizedClassifier:
+    """``robustbench:NAME?dataset=cifar10&threat=Linf&model_dir=DIR`` (DIR also from $UNLOGIT_ROBUSTBENCH_DIR)."""
+    import os
+
+    conv = parse_convention(options, spec, allowed=("dataset", "threat", "model_dir"))
+    model_dir = Path(options.get("model_dir") or os.environ.get("UNLOGIT_ROBUSTBENCH_DIR") or "models").expanduser()
+    model = load_robustbench(name, model_dir, options.get("dataset", "cifar10"), options.get("threat", "Linf"))
+    return ext(model, spec, conv, arch=f"robustbench:{name}")  # RobustBench models take [0,1] images
 
 
 # --- the project's own run directories -----------------------------------------------------------
@@ -112,23 +191,36 @@ def _run_kind(run: Path) -> str | None:
 
 
 # --- third-party models ---------------------------------------------------------------------------
-def _external(
-    model: torch.nn.Module,
-    spec: str,
-    classes: Sequence[str] | None,
-    mean: Sequence[float] | None,
-    std: Sequence[float] | None,
-    num_classes: int | None,
-) -> NormalizedClassifier:
-    channels = len(mean) if mean is not None else 3
-    if classes is None:
-        k = num_classes
-        if k is None:
-            raise UnlogitError(f"classifier {spec!r}: pass its class names (or the dataset) so outputs can be named")
-        classes = [str(i) for i in range(k)]
-    mean = mean if mean is not None else (0.0,) * channels
-    std = std if std is not None else (1.0,) * channels
-    return NormalizedClassifier(model, classes, mean, std, None, {"spec": spec, "arch": "external"})
+def _external(model: torch.nn.Module, spec: str, conv: InputConvention, classes: Sequence[str] | None,
+              mean: Sequence[float] | None, std: Sequence[float] | None, num_classes: int | None,
+              default_mean: Sequence[float] | None = None, default_std: Sequence[float] | None = None,
+              arch: str = "external") -> NormalizedClassifier:  # fmt: skip
+    """A third-party network under its input convention: the spec's options first, then the caller's
+    ``mean``/``std``/``classes``, then the source's defaults; class names numbered when nothing names them."""
+    mean = conv.mean or mean or default_mean
+    std = conv.std or std or default_std
+    channels = len(mean) if mean is not None else len(std) if std is not None else 3
+    mean = tuple(mean) if mean is not None else (0.0,) * channels
+    std = tuple(std) if std is not None else (1.0,) * channels
+    if conv.layout != "nchw" or conv.size is not None:
+        model = AdaptedModel(model, conv.layout, conv.size)
+    names = list(conv.classes or classes or [])
+    if not names:
+        k = num_classes or _count_outputs(model, spec, channels, conv.size)
+        names = [str(i) for i in range(k)]
+    info = {"spec": spec, "arch": arch, "convention": {**conv.to_dict(), "mean": list(mean), "std": list(std)}}
+    return NormalizedClassifier(model, names, mean, std, None, info)
+
+
+def _count_outputs(model: torch.nn.Module, spec: str, channels: int, size: int | None) -> int:
+    """The number of logits, from one forward pass on a blank image (32 px unless the spec gives size)."""
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(1, channels, size or 32, size or 32))
+    except Exception as exc:  # the model may need another input size
+        raise UnlogitError(f"classifier {spec!r}: cannot tell how many classes it has ({type(exc).__name__}: {exc}); "
+                           "give classes=K or classes=FILE in the spec, or size=PIXELS") from exc  # fmt: skip
+    return int(out.shape[-1])
 
 
 def _load_torchscript(path: Path) -> torch.nn.Module:
@@ -193,26 +285,37 @@ def _is_torchvision_name(name: str) -> bool:
         return False
 
 
-def _load_torchvision(name: str, mean: Sequence[float] | None, std: Sequence[float] | None) -> NormalizedClassifier:
+def _load_torchvision(name: str, spec: str, options: dict[str, str], ext) -> NormalizedClassifier:
+    """A torchvision model: weights from the local torch hub cache (never downloaded), or from a local file
+    (``?weights=PATH``: a state dict, safetensors or ``weights_only``); ImageNet normalisation and class
+    names from torchvision's weights metadata unless the spec says otherwise."""
     import torchvision.models as tvm
 
+    conv = parse_convention(options, spec, allowed=("weights",))
     try:
         weights_enum = tvm.get_model_weights(name)
     except (ValueError, KeyError) as exc:
         raise UnlogitError(f"unknown torchvision model {name!r}; see torchvision.models.list_models()") from exc
     weights = weights_enum.DEFAULT
-    cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not cache.is_file():
-        raise UnlogitError(
-            f"weights for torchvision:{name} are not in the local cache ({cache}). unlogit never downloads "
-            f"weights; fetch them once with `python -c \"import torchvision; torchvision.models.get_model('{name}', "
-            f"weights='DEFAULT')\"` on a machine that is online, then copy the file there"
-        )
+    file = Path(options["weights"]).expanduser() if "weights" in options else None
+    if file is None:
+        file = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not file.is_file():
+            raise UnlogitError(
+                f"weights for torchvision:{name} are not in the local cache ({file}). unlogit never downloads "
+                f'weights; fetch them once with `python -c "import torchvision; '
+                f"torchvision.models.get_model('{name}', weights='DEFAULT')\"` on a machine that is online and "
+                "copy the file there, or give ?weights=FILE"
+            )
     model = tvm.get_model(name, weights=None)
-    state = torch.load(str(cache), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    classes = list(weights.meta.get("categories") or [str(i) for i in range(1000)])
-    return NormalizedClassifier(
-        model, classes, mean or IMAGENET_MEAN, std or IMAGENET_STD, None,
-        {"spec": f"torchvision:{name}", "arch": name, "weights_sha256": None, "weights": str(cache)},
-    )  # fmt: skip
+    try:
+        model.load_state_dict(load_state(file))
+    except RuntimeError as exc:
+        raise UnlogitError(f"weights {file} do not fit torchvision's {name}: {exc}") from exc
+    categories = list(weights.meta.get("categories") or [])
+    clf = ext(model, spec, conv, classes=None, default_mean=IMAGENET_MEAN, default_std=IMAGENET_STD, arch=name,
+              num_classes=None if categories else 1000)  # fmt: skip
+    if not conv.classes and len(categories) == clf.num_classes:
+        clf.classes = categories
+    clf.info["weights"] = str(file)
+    return clf

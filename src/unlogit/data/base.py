@@ -24,6 +24,8 @@ class ImageDataset:
         split: ``train`` or ``test``.
         factors: name -> (N,) float tensor of per-sample nuisance factors (shapes only).
         source: where the data was read from (a path or ``procedural``).
+        labelled: False for image collections without labels (``images:PATH``); their labels are 0
+            and mean nothing, so no label-dependent number is computed from them.
     """
 
     images: torch.Tensor
@@ -33,6 +35,7 @@ class ImageDataset:
     split: str
     factors: dict[str, torch.Tensor] = field(default_factory=dict)
     source: str = ""
+    labelled: bool = True
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -78,7 +81,16 @@ class ImageDataset:
             split=self.split,
             factors={k: v[index] for k, v in self.factors.items()},
             source=self.source,
+            labelled=self.labelled,
         )
+
+    def labels_for(self, classes: list[str]) -> bool:
+        """Whether this data's labels mean the classes of a classifier with these class names (same count;
+        same names where both sides have real names, not just numbers)."""
+        if not self.labelled or len(classes) != self.num_classes:
+            return False
+        numbered = [str(i) for i in range(len(classes))]
+        return classes == self.classes or numbered in (classes, self.classes)
 
     def to(self, device: torch.device | str) -> ImageDataset:
         """Move images and labels (e.g. onto the GPU for a GPU-resident pipeline)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import struct
@@ -31,6 +32,8 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise UnlogitError(f"{path} is not a uint8 IDX file (bad magic number)")
     ndim = data[3]
+    if ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise UnlogitError(f"IDX file {path} has a truncated header ({len(data)} bytes); download it again")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
@@ -38,8 +41,12 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(shape)
 
 
-def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None) -> ImageDataset:
-    """An ``.npz`` with ``x`` uint8 (N,H,W,C) or (N,H,W) and ``y`` (N,) (optional ``classes``)."""
+MAX_CLASSES = 100_000  # more classes than this from one label array is a broken file, not a dataset
+
+
+@functools.lru_cache(maxsize=4)
+def _read_npz(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """The validated arrays of an npz, decoded once per file version (CIFAR-10's train.npz takes ~7 s)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             members = set(z.files)
@@ -63,12 +70,33 @@ def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None
         raise UnlogitError(f"{path}: 'x' must be (N,H,W,C) with C in {{1,3}}, got {x.shape}")
     if y.shape != (x.shape[0],):
         raise UnlogitError(f"{path}: 'y' has shape {y.shape}, expected ({x.shape[0]},)")
-    y = y.astype(np.int64)
-    names = file_classes or classes or [str(i) for i in range(int(y.max()) + 1 if y.size else 0)]
-    if y.size and (y.min() < 0 or y.max() >= len(names)):
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UnlogitError(
+            f"{path}: labels 'y' must be integers 0..K-1, got dtype {y.dtype}; map class names or float labels "
+            "to integer ids (and store the names as 'classes')"
+        )
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y.astype(np.int64), file_classes
+
+
+def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None) -> ImageDataset:
+    """An ``.npz`` with ``x`` uint8 (N,H,W,C) or (N,H,W) and integer ``y`` (N,) (optional ``classes``)."""
+    stat = path.stat()
+    x, y, file_classes = _read_npz(str(path), stat.st_mtime_ns, stat.st_size)
+    if y.size and y.min() < 0:
+        raise UnlogitError(f"{path}: labels must be >= 0, found {y.min()}")
+    names = file_classes or classes
+    if names is None:
+        k = int(y.max()) + 1 if y.size else 0
+        if k > MAX_CLASSES:
+            raise UnlogitError(
+                f"{path}: the largest label is {k - 1}, which would make {k} classes (limit {MAX_CLASSES}); "
+                "labels must be class ids 0..K-1"
+            )
+        names = [str(i) for i in range(k)]
+    if y.size and y.max() >= len(names):
         raise UnlogitError(f"{path}: labels span [{y.min()}, {y.max()}] but there are {len(names)} class names")
-    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    return ImageDataset(images, torch.from_numpy(y), names, name, split, source=str(path))
+    return ImageDataset(torch.from_numpy(x.copy()), torch.from_numpy(y.copy()), list(names), name, split,
+                        source=str(path))  # fmt: skip
 
 
 def load_image_file(
@@ -135,6 +163,37 @@ def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDa
     x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
     y = torch.tensor([k for _, k in files])
     return ImageDataset(x, y, classes, f"imagefolder:{root}", split, source=str(root))
+
+
+def load_image_collection(root: Path, size: int | None = None, skip_bad: bool = False) -> ImageDataset:
+    """Every PNG/JPEG under ``root`` (recursively, sorted), without labels: ``images:PATH``.
+
+    All images are converted to RGB and must share one size unless ``size`` resizes them. An unreadable
+    file is an error that names it; with ``skip_bad`` it is left out and the count is reported."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise UnlogitError(f"no images under {root} ({sorted(IMAGE_EXTENSIONS)}); give a folder of image files")
+    arrays, skipped = [], []
+    for path in files:
+        try:
+            arr = load_image_file(path, "RGB", size)
+        except UnlogitError:
+            if not skip_bad:
+                raise
+            skipped.append(path)
+            continue
+        if arrays and arr.shape != arrays[0].shape:
+            first = f"{arrays[0].shape[1]}x{arrays[0].shape[0]}"
+            raise UnlogitError(f"{path} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is {first}; "
+                               "set data.image_size to resize them all")  # fmt: skip
+        arrays.append(arr)
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable image(s) under {root} (--skip-bad), e.g. {skipped[0]}", flush=True)
+    if not arrays:
+        raise UnlogitError(f"none of the {len(files)} files under {root} could be read")
+    x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+    return ImageDataset(x, torch.zeros(len(x), dtype=torch.long), ["unlabelled"], f"images:{root}", "train",
+                        source=str(root), labelled=False)  # fmt: skip
 
 
 def from_torchvision(ds, name: str, split: str, classes: list[str], source: str) -> ImageDataset:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .base import ImageDataset
-from .files import from_torchvision, load_idx_pair, load_imagefolder, load_npz
+from .files import from_torchvision, load_idx_pair, load_image_collection, load_imagefolder, load_npz
 from .search import first_existing, not_found, search_roots
 from .shapes import load_shapes
 from .tinyimagenet import load_tinyimagenet
@@ -34,6 +34,12 @@ class DatasetInfo:
     loader: Callable[..., ImageDataset]
     how_to_get: str
     summary: str
+    procedural: bool = False  # rendered on demand: every split (train, val, test) at any size
+
+
+def is_procedural(name: str) -> bool:
+    """Whether ``name`` is rendered on demand (it then has its own validation split)."""
+    return name in REGISTRY and REGISTRY[name].procedural
 
 
 def get_dataset(
@@ -43,6 +49,9 @@ def get_dataset(
     size: int | None = None,
     seed: int = 0,
     download: bool = False,
+    start: int = 0,
+    skip_bad: bool = False,
+    image_size: int | None = None,
 ) -> ImageDataset:
     """Load a dataset by registry name.
 
@@ -53,22 +62,35 @@ def get_dataset(
         size: keep only the first ``size`` samples (for ``shapes``: generate that many).
         seed: the procedural seed (``shapes`` only).
         download: allow torchvision to download when the files are not found locally.
+        start: procedural datasets: the first sample index rendered.
+        skip_bad / image_size: ``images:PATH`` only: leave unreadable files out (counted); resize on load.
+
+    File datasets have the splits ``train`` and ``test``; :class:`~unlogit.data.config.DataConfig`
+    carves the validation split from ``train``. Procedural ones render ``val`` too.
     """
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+    allowed = ("train", "val", "test") if is_procedural(name) else SPLITS
+    if split not in allowed:
+        raise ConfigError(f"unknown split {split!r} for {name}; choose one of {list(allowed)}")
     if name.startswith("npz:"):
         ds = _load_npz_spec(Path(name[4:]).expanduser(), split, name)
+    elif name.startswith("images:"):
+        root = Path(name[len("images:") :]).expanduser()
+        if not root.is_dir():
+            raise not_found(name, [root], "give a folder of PNG/JPEG files (searched recursively; no labels needed)")
+        ds = load_image_collection(root, image_size, skip_bad)
+        ds.split = split
     elif name.startswith("imagefolder:"):
         root = Path(name[len("imagefolder:") :]).expanduser()
         if not root.is_dir():
             raise not_found(name, [root], "give the folder that holds one subfolder of images per class")
         ds = load_imagefolder(root, split)
     elif name in REGISTRY:
-        if name == "shapes":
-            return load_shapes(split, size=size, seed=seed)
+        if REGISTRY[name].procedural:
+            return REGISTRY[name].loader(split, size=size, seed=seed, start=start)
         ds = REGISTRY[name].loader(split, data_root, download)
     else:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(REGISTRY)} or npz:PATH or imagefolder:PATH")
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(REGISTRY)}, npz:PATH, imagefolder:PATH "
+                          "or images:PATH")  # fmt: skip
     if size is not None and size < len(ds):
         ds = ds.subset(size)
     return ds
@@ -79,6 +101,7 @@ def list_datasets() -> dict[str, str]:
     out = {n: info.summary for n, info in REGISTRY.items()}
     out["npz:PATH"] = "any .npz with x uint8 (N,H,W,C) and y (N,), or a folder with train.npz/test.npz"
     out["imagefolder:PATH"] = "your own images, PATH/<class>/<image> (or PATH/<split>/<class>/<image>)"
+    out["images:PATH"] = "any folder of PNG/JPEG images, no labels (inversion needs only images and logits)"
     return out
 
 
@@ -155,6 +178,11 @@ def _torchvision_family(name: str, tv_class: str, folders: list[str], tv_folder:
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, tv_class)
+        if tv_class != "SVHN" and not download:  # a folder on disk: read its pickles without running code
+            from .cifar_batches import load_cifar_folder
+
+            ds = load_cifar_folder(root, name, split)
+            return ds if classes is None else ImageDataset(ds.images, ds.labels, classes, name, split, source=ds.source)
         if tv_class == "SVHN":
             ds = cls(str(root / tv_folder), split=split, download=download)
             names = [str(i) for i in range(10)]
@@ -168,7 +196,8 @@ def _torchvision_family(name: str, tv_class: str, folders: list[str], tv_folder:
 
 REGISTRY: dict[str, DatasetInfo] = {
     "shapes": DatasetInfo("shapes", load_shapes, "built in (procedural)",
-                          "procedural 32x32 RGB shapes, 10 classes, known nuisance factors (the default)"),
+                          "procedural 32x32 RGB shapes, 10 classes, known nuisance factors (the default)",
+                          procedural=True),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
         _mnist_family("fashion-mnist", ["fashion-mnist", "FashionMNIST/raw", "fashion_mnist"], "FashionMNIST",

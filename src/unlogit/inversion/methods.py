@@ -104,7 +104,7 @@ def _optimizer(spec: NetSpec, clf: NormalizedClassifier, enc: LogitEncoder) -> O
 def classifier_features(clf: NormalizedClassifier) -> Callable[[torch.Tensor], torch.Tensor]:
     """images (N,C,H,W) in [0,1] -> the classifier's penultimate features (N,D), or its logits (N,K)
     where the network exposes no features (the side input of the ``gan-features`` discriminator)."""
-    return clf.features if callable(getattr(clf.model, "features", None)) else clf
+    return clf.features if clf.has_features() else clf
 
 
 def feature_dim(clf: NormalizedClassifier, image_shape: tuple[int, int, int]) -> int:
