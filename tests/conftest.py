@@ -49,6 +49,32 @@ def cifar_npz(tmp_path_factory, shared_data) -> Path:
     return path
 
 
+def write_idx(path: Path, array) -> None:
+    """A gzipped uint8 IDX file (the MNIST family's format) holding ``array``."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    array = np.asarray(array)
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_idx_dataset(root: Path, name: str = "fashion-mnist", n: int = 64) -> Path:
+    """Tiny train and t10k IDX files for an MNIST-family dataset under ``root/name`` (no download, no apt)."""
+    import numpy as np
+
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28)))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return root
+
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -136,16 +162,21 @@ def mini_study_spec(analyze: bool = True) -> dict:
         "data": {"name": "shapes"},
         "classifiers": {"standard": {"preset": "tiny", "overrides": MINI_CLF},
                         "robust": {"preset": "tiny-robust", "overrides": [*MINI_CLF, "train.attack.steps=1"]},
-                        "evaluator": {"preset": "tiny-evaluator", "overrides": [*MINI_CLF, "model.width=4"]}},
-        "evaluator": "evaluator",
+                        "evaluator": {"preset": "tiny-evaluator", "overrides": [*MINI_CLF, "model.width=4",
+                                                                                "data.part=b"]},
+                        "robust-evaluator": {"preset": "tiny-robust", "overrides": [*MINI_CLF, "data.part=b",
+                                                                                    "train.attack.steps=1",
+                                                                                    "train.seed=2"]}},
+        "evaluators": ["evaluator", "robust-evaluator"],
         "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES},
                       "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES}},
         "compare": {"n": 4, "eval_size": 40},
+        "claim": {"a": "robust", "b": "standard", "noise_draws": 2, "resamples": 200},
         "report": analyze,
     }  # fmt: skip
     if analyze:
         experiments = ["reconstruct", "noise", "misclassified", "adversarial", "logit-shift", "logit-scale",
-                       "logit-perturb", "logit-interpolate", "transforms", "leakage", "factors"]  # fmt: skip
+                       "logit-perturb", "logit-interpolate", "transforms", "leakage", "factors", "ceiling"]  # fmt: skip
         spec["analyze"] = {"experiments": experiments, "n": 4, "pool": 120}
     return spec
 

@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn as nn
 
-from unlogit.metrics import diversity, frechet_distance, psnr, ssim, topk_agreement
+from unlogit.metrics import diversity, frechet_distance, kernel_distance, psnr, ssim, topk_agreement
 
 
 class _Identity(nn.Module):
@@ -60,3 +60,18 @@ def test_topk_agreement_top1_top5(tiny_classifier_run):
     assert 0.6 <= out["top1"] <= out["top5"] <= 1
     wrong = topk_agreement(logits, (y + 1) % 10)
     assert wrong["top1"] < 0.2
+
+
+def test_kernel_distance_is_near_zero_within_a_distribution_and_positive_between_two():
+    flat = _Identity(48)
+    gen = torch.Generator().manual_seed(0)
+    real = torch.rand(300, 3, 4, 4, generator=gen) * 0.5
+    same = torch.rand(300, 3, 4, 4, generator=gen) * 0.5
+    other = torch.rand(300, 3, 4, 4, generator=gen) * 0.5 + 0.4
+    near = kernel_distance(real, same, flat, subsets=20, subset_size=100)
+    far = kernel_distance(real, other, flat, subsets=20, subset_size=100)
+    assert near["ci_low"] <= 0 <= near["ci_high"]  # unbiased: no sample-size offset
+    assert far["ci_low"] > near["ci_high"]
+    assert far["subset_size"] == 100 and far["ci_low"] < far["kid"] < far["ci_high"]
+    again = kernel_distance(real, other, flat, subsets=20, subset_size=100)
+    assert again["kid"] == far["kid"]  # subsets come from the seed, not the global RNG

@@ -5,15 +5,16 @@ import shutil
 
 import pytest
 
+from unlogit.claim_report import claim_rows
 from unlogit.cli import main
 from unlogit.errors import UnlogitError
-from unlogit.report import build_report, claim_rows
+from unlogit.report import build_report
 
 
 def test_study_report_has_every_section(mini_study_dir):
     page = (mini_study_dir / "report" / "index.html").read_text()
-    headings = ["Setup", "Classifiers", "Inverters", "The paper&#x27;s claim", "Figure 1", "Experiment: transforms",
-                "Experiment: leakage", "Experiment: factors", "Evaluate (shapes"]  # fmt: skip
+    headings = ["Setup", "Classifiers", "Inverters", "The claim", "Figure 1", "Experiment: transforms",
+                "Experiment: leakage", "Experiment: factors", "Experiment: ceiling", "Evaluate (shapes"]  # fmt: skip
     for heading in headings:
         assert heading in page or heading.replace("&#x27;", "'") in page, heading
     assert page.count("data:image/png;base64,") >= 10  # figures are embedded: the file stands alone
@@ -26,21 +27,21 @@ def test_study_report_has_every_section(mini_study_dir):
     assert shift["judge"] == "evaluator"
 
 
-def test_claim_rows_compare_robust_with_standard():
-    summary = {
-        "inverters": {
-            "robust": {"evaluator_label_agreement@judge": 0.6, "colour_correlation": 0.8, "psnr": 20.0},
-            "standard": {"evaluator_label_agreement@judge": 0.4, "colour_correlation": 0.9, "psnr": 15.0},
-        },
-        "evaluator": "judge",
-    }
-    analysis = {"noise": {"inverters": {"robust": {"diversity_pixel": 0.1}, "standard": {"diversity_pixel": 0.3}}}}
-    summary["inverters"]["standard"]["psnr"] = 19.5  # within 5% of 20.0: a tie, not evidence
-    rows = {r["quantity"]: r["claim holds"] for r in claim_rows(summary, analysis)}  # fmt: skip
-    assert rows["independent evaluator agreement"] == "yes"
-    assert rows["mean-colour correlation with the original"] == "no"
-    assert rows["noise diversity (pixels; lower = logits pin down more)"] == "yes"
-    assert rows["PSNR (dB)"].startswith("tie")
+def test_claim_section_shows_every_endpoint_with_its_interval_and_the_gate(mini_study_dir):
+    claim = json.loads((mini_study_dir / "claim.json").read_text())
+    for e in claim["endpoints"]:
+        assert {"estimate", "ci_low", "ci_high", "n_images", "n_seeds", "verdict"} <= set(e)
+        assert e["ci_low"] <= e["estimate"] <= e["ci_high"] and e["verdict"] in {
+            "holds",
+            "reversed",
+            "tie",
+            "undecided",
+        }
+    rows = claim_rows(claim)
+    assert len(rows) == len(claim["endpoints"]) and {"robust", "standard", "difference [95% CI]"} <= set(rows[0])
+    page = (mini_study_dir / "report" / "index.html").read_text()
+    assert "The claim:" in page and "two-stage bootstrap" in page
+    assert ("Gate passed" in page) != bool(claim["excluded"])  # either compared, or the reason is shown
 
 
 def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):

@@ -45,11 +45,13 @@ class PGD:
         step_size: float | None = None,
         random_start: bool = True,
         loss: LossFn | None = None,
+        restarts: int = 1,
     ) -> None:
         if norm not in ("linf", "l2"):
             raise ConfigError(f"attack norm {norm!r} is not supported; choose 'linf' or 'l2'")
-        if eps < 0 or steps < 0:
-            raise ConfigError(f"attack eps and steps must be >= 0, got eps={eps}, steps={steps}")
+        if eps < 0 or steps < 0 or restarts < 1:
+            raise ConfigError(f"attack eps and steps must be >= 0 and restarts >= 1, got eps={eps}, steps={steps}, "
+                              f"restarts={restarts}")  # fmt: skip
         self.model = model
         self.norm = norm
         self.eps = float(eps)
@@ -57,11 +59,12 @@ class PGD:
         self.step_size = float(step_size) if step_size is not None else 2.5 * self.eps / max(self.steps, 1)
         self.random_start = random_start
         self.loss = loss
+        self.restarts = int(restarts)
 
     def __repr__(self) -> str:
         return (
             f"PGD(norm={self.norm}, eps={self.eps:.4g}, steps={self.steps}, step_size={self.step_size:.4g}, "
-            f"random_start={self.random_start})"
+            f"random_start={self.random_start}, restarts={self.restarts})"
         )
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -90,10 +93,29 @@ class PGD:
         return (x + delta).clamp(0.0, 1.0)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, targeted: bool = False) -> torch.Tensor:
-        """Attack ``x`` (N,C,H,W in [0,1]); untargeted raises the loss on ``y``, targeted lowers it."""
+        """Attack ``x`` (N,C,H,W in [0,1]); untargeted raises the loss on ``y``, targeted lowers it.
+
+        With ``restarts > 1`` each image keeps, over independent random starts, the adversarial example
+        with the worst loss for the model (highest untargeted, lowest targeted)."""
         x = x.detach()
         if self.eps == 0 or self.steps == 0:
             return x.clone()
+        best = self._once(x, y, targeted)
+        if self.restarts == 1:
+            return best
+        sign = -1.0 if targeted else 1.0
+        with torch.no_grad():
+            best_loss = sign * self._loss(self.model(best), y)
+        for _ in range(self.restarts - 1):
+            cand = self._once(x, y, targeted)
+            with torch.no_grad():
+                loss = sign * self._loss(self.model(cand), y)
+            better = loss > best_loss
+            best = torch.where(better.view(-1, *([1] * (x.ndim - 1))), cand, best)
+            best_loss = torch.maximum(loss, best_loss)
+        return best
+
+    def _once(self, x: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
         x_adv = self._random_start(x) if self.random_start else x.clone()
         sign = -1.0 if targeted else 1.0
         for _ in range(self.steps):
@@ -116,26 +138,28 @@ class AttackSpec:
     norm: Literal["linf", "l2"]
     eps: float
     steps: int = 10
+    restarts: int = 1
 
     def build(self, model: nn.Module, **kwargs) -> PGD:
-        return PGD(model, norm=self.norm, eps=self.eps, steps=self.steps, **kwargs)
+        return PGD(model, norm=self.norm, eps=self.eps, steps=self.steps, restarts=self.restarts, **kwargs)
 
     def __str__(self) -> str:
-        return f"pgd-{self.norm}:{self.eps:.4g}:{self.steps}"
+        return f"pgd-{self.norm}:{self.eps:.4g}:{self.steps}" + (f":{self.restarts}" if self.restarts > 1 else "")
 
 
-_SPEC = re.compile(r"^pgd-(linf|l2):([0-9.eE+-]+(?:/[0-9.]+)?)(?::(\d+))?$")
+_SPEC = re.compile(r"^pgd-(linf|l2):([0-9.eE+-]+(?:/[0-9.]+)?)(?::(\d+))?(?::(\d+))?$")
 
 
 def parse_attack(text: str) -> AttackSpec:
-    """Parse an attack string such as ``pgd-linf:8/255`` or ``pgd-l2:0.5:20``."""
+    """Parse an attack string such as ``pgd-linf:8/255``, ``pgd-l2:0.5:20`` or ``pgd-linf:8/255:50:3``
+    (norm, eps, steps, random restarts)."""
     m = _SPEC.match(text.strip())
     if not m:
         raise ConfigError(
-            f"attack {text!r} is not understood; use pgd-linf:EPS[:STEPS] or pgd-l2:EPS[:STEPS], "
-            "e.g. pgd-linf:8/255 or pgd-l2:0.5:20"
+            f"attack {text!r} is not understood; use pgd-linf:EPS[:STEPS[:RESTARTS]] or pgd-l2:EPS[:STEPS[:RESTARTS]], "
+            "e.g. pgd-linf:8/255 or pgd-l2:0.5:50:3"
         )
-    norm, eps_text, steps = m.groups()
+    norm, eps_text, steps, restarts = m.groups()
     num, _, den = eps_text.partition("/")
     eps = float(num) / float(den) if den else float(num)
-    return AttackSpec(norm, eps, int(steps) if steps else 10)  # type: ignore[arg-type]
+    return AttackSpec(norm, eps, int(steps) if steps else 10, int(restarts) if restarts else 1)  # type: ignore[arg-type]

@@ -6,7 +6,11 @@ the split given, noise seed fixed:
 
     psnr, ssim, logit_error, own_label_agreement    pixel fidelity; the inverted classifier's view
     true_label_agreement@E, evaluator_label_agreement@E   each independent evaluator E
-    frechet@E                                       Frechet distance real vs reconstructed, E's features
+    median_rank@S                                   instance retrieval: median rank of x among all scored
+                                                    images by distance to G(f(x)), S = pixels or E's features
+    kid@E, frechet@E                                realism in E's features: KID (unbiased, with a band in
+                                                    the JSON) and the Frechet distance (biased by d/n: compare
+                                                    Frechet distances only at equal n)
     diversity_pixel, diversity_feature              several reconstructions of the same logits
     seconds_per_image                               wall time of reconstruction per image (one draw)
 
@@ -25,10 +29,12 @@ import torch
 from .classifiers.normalized import NormalizedClassifier
 from .classifiers.registry import load_classifier
 from .data.base import ImageDataset
+from .endpoints import retrieval_values
 from .errors import UnlogitError
 from .inversion.inverter import Inverter, load_inverter
+from .judges import check_independent, load_evaluators
 from .measure import key, score
-from .metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_distance
+from .metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_distance, kernel_distance
 from .runtime.atomic import write_json_atomic, write_text_atomic
 from .tables import Column, csv_text, markdown
 
@@ -36,23 +42,12 @@ from .tables import Column, csv_text, markdown
 def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:
     """The documented columns for these evaluator names (and any extra Frechet feature spaces)."""
     cols = [Column("inverter"), Column("method"), Column("psnr"), Column("ssim"), Column("logit_error"),
-            Column("own_label_agreement")]  # fmt: skip
+            Column("own_label_agreement"), Column("median_rank@pixels")]  # fmt: skip
     for name in evaluators:
         cols += [Column(key("true_label_agreement", name)), Column(key("evaluator_label_agreement", name)),
-                 Column(f"frechet@{name}")]  # fmt: skip
+                 Column(f"median_rank@{name}"), Column(f"kid@{name}"), Column(f"frechet@{name}")]  # fmt: skip
     cols += [Column(f"frechet@{name}") for name in extra_frechet]
     return [*cols, Column("diversity_pixel"), Column("diversity_feature"), Column("seconds_per_image")]
-
-
-def check_independent(evaluators: Mapping[str, NormalizedClassifier], inv: Inverter, run: str | Path) -> None:
-    """Refuse an evaluator whose weights are the inverted classifier's (compared by digest, not path)."""
-    own = inv.classifier.weights_digest()
-    for name, judge in evaluators.items():
-        if judge.weights_digest() == own:
-            raise UnlogitError(
-                f"the evaluator {name} has the same weights as the classifier that {run} inverts; use an "
-                "independent one (another architecture and seed, trained on other data)"
-            )
 
 
 def _per_class(data: ImageDataset, correct: torch.Tensor, img_psnr: torch.Tensor) -> dict[str, dict[str, Any]]:
@@ -82,14 +77,20 @@ def evaluate_inverter(
             f"{tuple(x.shape[1:])}; "
             "evaluate inverters on the data they were trained for (or set data.image_size / data.channels)"
         )
+    labels = y if data.labels_for(inv.classifier.classes) else None  # else: label numbers do not apply
     start = time.perf_counter()
     x_hat = inv.reconstruct(x, samples=1, seed=seed)[:, 0].cpu()
     seconds = (time.perf_counter() - start) / len(x)
-    scores = score(x, x_hat, y, inv.classifier, evaluators)
+    scores = score(x, x_hat, labels, inv.classifier, evaluators)
     row: dict[str, Any] = {"method": inv.method, **scores.means(), "chance": scores.chance}
     features = {name: ClassifierFeatures(judge) for name, judge in evaluators.items()}
     for name, extractor in {**features, **(extractors or {})}.items():
         row[f"frechet@{name}"] = frechet_distance(x, x_hat, extractor)
+    for name, extractor in features.items():
+        kid = kernel_distance(x, x_hat, extractor, seed=seed)
+        row[f"kid@{name}"], row[f"kid_band@{name}"] = kid["kid"], [kid["ci_low"], kid["ci_high"]]
+    ranks = retrieval_values(x, x_hat, labels, features, distractors=10, seed=seed)
+    row.update({f"median_{k}": float(v.median()) for k, v in ranks.items() if k.startswith("rank")})
     k = min(diversity_n, len(x))
     if samples >= 2 and inv.stochastic:
         row.update(
@@ -97,30 +98,22 @@ def evaluate_inverter(
         )
     else:  # deterministic nets: every draw is the same image
         row.update({"diversity_pixel": 0.0, "diversity_feature": 0.0})
-    first = next(iter(evaluators))
-    row["per_class"] = _per_class(data, scores[key("true_label_agreement", first)], scores["psnr"])
+    first = key("true_label_agreement", next(iter(evaluators)))
+    if labels is not None:
+        row["per_class"] = _per_class(data, scores[first], scores["psnr"])
+    else:
+        row.update(dict.fromkeys(label_columns(evaluators), NOT_APPLICABLE))
+        row["per_class"] = NOT_APPLICABLE
     row["seconds_per_image"] = seconds
     return row
 
 
-def load_evaluators(specs: Sequence[str], data: ImageDataset) -> dict[str, NormalizedClassifier]:
-    """Evaluator name (the spec's last path part, made unique) -> classifier, checked against the data."""
-    if not specs:
-        raise UnlogitError("give at least one independent evaluator (--evaluator RUN_OR_SPEC)")
-    out: dict[str, NormalizedClassifier] = {}
-    for spec in specs:
-        judge = load_classifier(spec, classes=data.classes)
-        if judge.num_classes != data.num_classes:
-            raise UnlogitError(
-                f"evaluator {spec} has {judge.num_classes} classes, the data {data.num_classes}; "
-                "use an evaluator trained on the same data"
-            )
-        name = base = Path(spec.rstrip("/")).name or spec
-        i = 2
-        while name in out:
-            name, i = f"{base}-{i}", i + 1
-        out[name] = judge
-    return out
+NOT_APPLICABLE = "n/a"  # a label-dependent number on data whose labels are not the classifier's classes
+
+
+def label_columns(evaluators: Mapping[str, NormalizedClassifier]) -> list[str]:
+    """The columns that need the data's labels to be the classifier's classes."""
+    return ["own_true_label_agreement", *(key("true_label_agreement", e) for e in evaluators)]
 
 
 def evaluate(
@@ -132,6 +125,7 @@ def evaluate(
     out: Path | None = None,
     extractor_specs: Sequence[str] = (),
     inception_weights: str | None = None,
+    classifier: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate several inverters on the same images; write evaluate.{json,csv,md} to ``out``.
 
@@ -144,8 +138,8 @@ def evaluate(
     extractors, provenance_extra = _extra_extractors(extractor_specs, inception_weights, data)
     rows: dict[str, dict[str, Any]] = {}
     for run in runs:
-        inv = load_inverter(run)
-        check_independent(evaluators, inv, run)
+        inv = load_inverter(run, classifier=classifier)
+        check_independent(evaluators, inv.classifier, run)
         rows[Path(run).name] = {"run": str(run), **evaluate_inverter(inv, data, evaluators, seed, samples,
                                                                       extractors=extractors)}  # fmt: skip
     provenance = {name: MetricProvenance(f"evaluator:{spec}", judge.weights_digest(), len(data), seed).to_dict()

@@ -119,50 +119,6 @@ def _training_curves(roots: Sequence[Path]) -> dict[str, list[dict]]:
     return curves
 
 
-TIE = 0.05  # relative differences below this are not read as evidence (single runs, no intervals)
-
-
-def claim_rows(summary: dict[str, Any], analysis: dict[str, dict]) -> list[dict[str, Any]]:
-    """The paper's central claim, robust vs standard, per measurable quantity.
-
-    ``relative difference`` is the robust inverter's advantage relative to the larger magnitude; below
-    5% the row is a tie: these are single runs without confidence intervals.
-    """
-    inv = summary.get("inverters", {})
-    if not {"robust", "standard"} <= set(inv):
-        return []
-    rows = []
-
-    def add(what: str, robust: float | None, standard: float | None, higher_is_better: bool = True) -> None:
-        if robust is None or standard is None:
-            return
-        gain = (robust - standard) if higher_is_better else (standard - robust)
-        rel = gain / max(abs(robust), abs(standard), 1e-12)
-        verdict = "tie (< 5%)" if abs(rel) < TIE else ("yes" if gain > 0 else "no")
-        rows.append({"quantity": what, "robust": robust, "standard": standard, "relative difference": rel,
-                     "claim holds": verdict})  # fmt: skip
-
-    r, s = inv["robust"], inv["standard"]
-    judged = f"evaluator_label_agreement@{summary.get('evaluator')}"
-    for key, label in ((judged, "independent evaluator agreement"),
-                       ("colour_correlation", "mean-colour correlation with the original"),
-                       ("psnr", "PSNR (dB)")):  # fmt: skip
-        add(label, r.get(key), s.get(key))
-    add("SSIM", r.get("ssim"), s.get("ssim"))
-    noise = analysis.get("noise", {}).get("inverters", {})
-    if "robust" in noise and "standard" in noise:
-        add("noise diversity (pixels; lower = logits pin down more)", noise["robust"].get("diversity_pixel"),
-            noise["standard"].get("diversity_pixel"), higher_is_better=False)  # fmt: skip
-    fac = analysis.get("factors", {}).get("inverters", {})
-    if "robust" in fac and "standard" in fac:
-        add(
-            "factors readable from reconstructions (mean R^2)",
-            fac["robust"].get("mean_r2"),
-            fac["standard"].get("mean_r2"),
-        )
-    return rows
-
-
 @dataclass
 class ReportInputs:
     """What the other commands wrote under the report's roots."""
@@ -172,10 +128,7 @@ class ReportInputs:
     summaries: list[tuple[Path, dict]]  # (study folder, summary.json)
     analyses: list[tuple[Path, dict]]  # (experiment folder, metrics.json)
     evaluations: list[dict]
-
-    def analyses_of(self, study: Path) -> dict[str, dict]:
-        """Experiment name -> metrics of the analyses inside one study folder."""
-        return {m["experiment"]: m for folder, m in self.analyses if study in folder.parents}
+    claims: list[tuple[Path, dict]]  # (study folder, claim.json)
 
 
 def collect(roots: Sequence[Path]) -> ReportInputs:
@@ -194,7 +147,8 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
         if isinstance(metrics, dict) and "experiment" in metrics:
             analyses.append((path.parent, metrics))
     evaluations = [json.loads(p.read_text()) for p in _find(roots, "evaluate.json")]
-    found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations)
+    claims = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "claim.json")]
+    found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations, claims)
     if not (classifiers or inverters or summaries or analyses or evaluations):
         raise UnlogitError(
             f"nothing to report under {[str(r) for r in roots]}: no run, study, analysis or evaluate output"
@@ -215,20 +169,15 @@ def _setup_section(found: ReportInputs, roots: Sequence[Path], out: Path) -> lis
     return parts
 
 
-def _study_section(folder: Path, summary: dict, found: ReportInputs) -> list[str]:
+def _study_section(folder: Path, summary: dict, found: ReportInputs, out: Path) -> list[str]:
+    from .claim_report import claim_section
+
     parts = []
-    rows = claim_rows(summary, found.analyses_of(folder))
-    if rows:
-        held = sum(r["claim holds"] == "yes" for r in rows)
-        against = sum(r["claim holds"] == "no" for r in rows)
-        verdict = "holds" if held == len(rows) else ("partly holds" if held > against else "not shown")
-        parts.append(
-            f"<h2>The paper's claim: robust inverts more faithfully than standard — {verdict} ({held} of "
-            f"{len(rows)} quantities clearly favour robust, {against} favour standard)</h2>"
-            + _table(rows)
-            + "<p class='small'>One run per inverter, no confidence intervals: a relative difference under "
-            "5% is reported as a tie.</p>"
-        )
+    if summary.get("header"):
+        parts.append(f"<p><b>{html.escape(summary['header'])}</b></p>")
+    for claim_folder, claim in found.claims:
+        if claim_folder == folder:
+            parts += claim_section(claim, out, _img)
     figure = Path(summary.get("figure", ""))
     if figure.is_file():
         cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
@@ -265,7 +214,7 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
              f"{html.escape(', '.join(str(r) for r in roots))}</p>"]  # fmt: skip
     parts += _setup_section(found, roots, out)
     for folder, summary in found.summaries:
-        parts += _study_section(folder, summary, found)
+        parts += _study_section(folder, summary, found, out)
     for folder, metrics in found.analyses:
         parts += _analysis_section(folder, metrics)
     for ev in found.evaluations:

@@ -9,6 +9,7 @@ present) is resumed.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,44 +49,73 @@ def _run_stage(kind: str, name: str, spec: StageSpec, run: Path, train: Callable
     timings[f"{kind}/{name}"] = time.perf_counter() - t0
 
 
-def train_stages(cfg: StudyConfig, out: Path, overrides: Sequence[str], timings: dict[str, float]):
-    """Every classifier, then every inverter stage; returns their run directories by name."""
+def train_stages(cfg: StudyConfig, out: Path, overrides: Sequence[str], timings: dict[str, float],
+                 from_scratch: bool = False):  # fmt: skip
+    """Every classifier stage (trained, or an existing spec), then every inverter stage for every seed.
+
+    Returns (classifier name -> spec string, inverter name -> run directories by seed)."""
     from .classifiers.config import ClassifierRunConfig
     from .classifiers.training import train_classifier
     from .inversion.config import InverterRunConfig
     from .inversion.trainer import train_inverter
 
     data = {"data": cfg.data} if cfg.data else {}
-    clf_runs = {name: out / "classifiers" / name for name in cfg.classifiers}
+    clf_refs: dict[str, str] = {}
     for name, spec in cfg.classifiers.items():
+        if spec.spec is not None and not (from_scratch and spec.preset):
+            clf_refs[name] = spec.spec
+            continue
+        run = out / "classifiers" / name
         ccfg = build_config(ClassifierRunConfig, "classifier", spec.preset, [*spec.overrides, *overrides], data)
-        _run_stage("classifier", name, spec, clf_runs[name], train_classifier, ccfg, timings)
-    inv_runs = {name: out / "inverters" / name for name in cfg.inverters}
+        _run_stage("classifier", name, spec, run, train_classifier, ccfg, timings)
+        clf_refs[name] = str(run)
+    inv_runs: dict[str, list[Path]] = {}
     for name, spec in cfg.inverters.items():
-        clf = str(clf_runs[spec.classifier]) if spec.classifier in clf_runs else spec.classifier
-        icfg = build_config(InverterRunConfig, "inverter", spec.preset, [*spec.overrides, *overrides],
-                            deep_merge(data, {"classifier": clf}))  # fmt: skip
-        _run_stage("inverter", name, spec, inv_runs[name], train_inverter, icfg, timings)
-    return clf_runs, inv_runs
+        clf = clf_refs.get(spec.classifier, spec.classifier)
+        inv_runs[name] = []
+        for seed in range(cfg.seeds):
+            seed_override = [f"train.seed={seed}"] if cfg.seeds > 1 else []
+            icfg = build_config(InverterRunConfig, "inverter", spec.preset, [*spec.overrides, *seed_override,
+                                *overrides], deep_merge(data, {"classifier": clf}))  # fmt: skip
+            run = cfg.inverter_run(out, name, seed)
+            _run_stage("inverter", run.name, spec, run, train_inverter, icfg, timings)
+            inv_runs[name].append(run)
+    return clf_refs, inv_runs
 
 
-def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Run (or continue) every stage of a study into ``out``; returns the comparison summary."""
+def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), from_scratch: bool = False,
+              header: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run (or continue) every stage of a study into ``out``; returns the comparison summary.
+
+    ``from_scratch`` trains classifier stages that also name existing weights (``spec``); ``header`` is a
+    line the report shows first (e.g. which data the demo found)."""
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "study.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     timings: dict[str, float] = {}
-    clf_runs, inv_runs = train_stages(cfg, out, list(extra_overrides), timings)
-    summary = compare_inverters(inv_runs, clf_runs, cfg, out)
+    clf_refs, seed_runs = train_stages(cfg, out, list(extra_overrides), timings, from_scratch)
+    inv_runs = {name: runs[0] for name, runs in seed_runs.items()}  # seed 0: figures, tables, experiments
+    summary = compare_inverters(inv_runs, clf_refs, cfg, out)
     summary["stage_seconds"] = timings
+    summary["seeds"] = cfg.seeds
+    summary["header"] = header
+    summary["classifiers"] = clf_refs
     write_json_atomic(out / "summary.json", summary)
-    if cfg.evaluator and not (out / "evaluate" / "evaluate.json").is_file():
+    if cfg.evaluators and not (out / "evaluate" / "evaluate.json").is_file():
         print("[study] evaluate", flush=True)
         from .evaluate import evaluate
 
-        evaluate(list(inv_runs.values()), _test_data(cfg, cfg.compare.eval_size), [str(clf_runs[cfg.evaluator])],
-                 seed=cfg.compare.seed, samples=2, out=out / "evaluate")  # fmt: skip
+        evaluate(list(inv_runs.values()), _test_data(cfg, cfg.compare.eval_size),
+                 [clf_refs[e] for e in cfg.evaluators], seed=cfg.compare.seed, samples=2,
+                 out=out / "evaluate")  # fmt: skip
+    if cfg.claim is not None:
+        if (out / "claim.json").is_file():
+            claim = json.loads((out / "claim.json").read_text())
+        else:
+            print("[study] claim", flush=True)
+            claim = run_claim(cfg, seed_runs, clf_refs, out)
+        summary["claim"] = {"statement": claim["statement"], "verdict": claim["verdict"]}
     if cfg.analyze.experiments:
-        run_analysis(cfg, inv_runs, clf_runs, out)
+        run_analysis(cfg, inv_runs, clf_refs, out)
     if cfg.report:
         from .report import build_report
 
@@ -94,12 +124,54 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = ()) 
     return summary
 
 
-def run_analysis(cfg: StudyConfig, inv_runs: dict[str, Path], clf_runs: dict[str, Path], out: Path) -> None:
+def run_claim(cfg: StudyConfig, seed_runs: dict[str, list[Path]], clf_refs: dict[str, str], out: Path) -> dict:
+    """The claim stage: A vs B on the first ``compare.eval_size`` test images, every seed, every evaluator."""
+    from .claim import decide, save_values, score_inverter
+    from .classifiers.registry import load_classifier
+    from .inversion.inverter import load_inverter
+    from .judges import check_independent
+
+    c = cfg.claim
+    test = _test_data(cfg, cfg.compare.eval_size)
+    x, y = test.batch(torch.arange(len(test)))
+    judges = {e: load_classifier(clf_refs[e], classes=test.classes) for e in cfg.evaluators}
+    scores = []
+    for name in (c.a, c.b):
+        invs = [load_inverter(run) for run in seed_runs[name]]
+        for inv, run in zip(invs, seed_runs[name]):
+            check_independent(judges, inv.classifier, run)
+        extra = _extra_endpoints(test, c.noise_draws)
+        scores.append(score_inverter(name, invs, x, y, judges, c, cfg.compare.seed, extra))
+    result = decide(*scores, list(judges), test.num_classes, c, _factor_keys(test))
+    result.update({"evaluators": {e: clf_refs[e] for e in judges}, "dataset": test.name, "protocol": to_dict(c)})
+    save_values(out / "claim_values.safetensors", scores)
+    write_json_atomic(out / "claim.json", result)
+    return result
+
+
+def _extra_endpoints(data: ImageDataset, draws: int):
+    """Dataset-specific primary endpoints (shapes: the colour-blind factor errors), or None."""
+    if not data.factors:
+        return None
+    from .shapes_factors import factor_endpoint_values
+
+    return lambda inv, x, y, seed: factor_endpoint_values(inv, x, y, seed, draws)
+
+
+def _factor_keys(data: ImageDataset) -> list[str]:
+    if not data.factors:
+        return []
+    from .shapes_factors import FACTOR_ENDPOINTS
+
+    return list(FACTOR_ENDPOINTS)
+
+
+def run_analysis(cfg: StudyConfig, inv_runs: dict[str, Path], clf_refs: dict[str, str], out: Path) -> None:
     """Every configured experiment on all inverters side by side (skipped when already written)."""
     from .analysis import run_experiment
 
     acfg = cfg.analyze_config()
-    acfg.evaluator = str(clf_runs[cfg.evaluator]) if cfg.evaluator else None
+    acfg.evaluator = clf_refs[cfg.evaluator] if cfg.evaluator else None
     for name in acfg.experiments:
         if (out / "analysis" / name / "metrics.json").is_file():
             print(f"[study] analyze {name}: complete, skipped", flush=True)
@@ -120,7 +192,7 @@ COMPARE_TAIL = [Column("colour_correlation", "colour corr.", fixed(2)), Column("
                 Column("ssim", "SSIM", fixed(3)), Column("logit_error", "logit error", fixed(2))]  # fmt: skip
 
 
-def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg: StudyConfig, out: Path) -> dict:
+def compare_inverters(inv_runs: dict[str, Path], clf_refs: dict[str, str], cfg: StudyConfig, out: Path) -> dict:
     """Same test images, same noise, every inverter: a grid and a metrics table (markdown + JSON).
 
     Each inverter is judged by its own classifier (``own_``) and by every other classifier of the study
@@ -134,7 +206,7 @@ def compare_inverters(inv_runs: dict[str, Path], clf_runs: dict[str, Path], cfg:
     c = cfg.compare
     test = _test_data(cfg, max(c.eval_size, c.n))
     inverters = {name: load_inverter(run) for name, run in inv_runs.items()}
-    judges = {name: load_classifier(str(run)) for name, run in clf_runs.items()}
+    judges = {name: load_classifier(ref, classes=test.classes) for name, ref in clf_refs.items()}
     x, y = test.batch(torch.arange(min(c.eval_size, len(test))))
     recs = {name: inv.reconstruct(x, samples=1, seed=c.seed)[:, 0].cpu() for name, inv in inverters.items()}
     grid = save_png(comparison_grid([x[: c.n], *(r[: c.n] for r in recs.values())], upscale=2),

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from .analysis.config import AnalyzeConfig
+from .claim import ClaimConfig
 from .config import check_positive, from_dict, presets_dir
 from .data.config import DataConfig
 from .errors import ConfigError
@@ -35,11 +36,14 @@ SET_BY_STUDY = ("dataset", "data_root", "evaluator")  # analyze keys a study fil
 
 @dataclass
 class StageSpec:
-    """One stage: train with ``preset`` (+ ``overrides``); inverters name their ``classifier`` stage."""
+    """One stage: train with ``preset`` (+ ``overrides``), or (classifiers) use an existing one, ``spec``
+    (any classifier spec: a run directory, ``unlogit:NAME`` project weights, a torchvision name ...).
+    Inverters name their ``classifier`` stage."""
 
-    preset: str
+    preset: str | None = None
     overrides: list[str] = field(default_factory=list)
     classifier: str | None = None  # inverters: the name of a classifier stage (or a classifier spec)
+    spec: str | None = None  # classifiers: use this classifier instead of training one
 
 
 @dataclass
@@ -64,19 +68,39 @@ class StudyConfig:
     classifiers: dict[str, StageSpec] = field(default_factory=dict)
     inverters: dict[str, StageSpec] = field(default_factory=dict)
     compare: CompareConfig = field(default_factory=CompareConfig)
-    evaluator: str | None = None
+    evaluators: list[str] = field(default_factory=list)  # classifier stages that judge (independent ones)
+    seeds: int = 1  # every inverter is trained with train.seed = 0 .. seeds-1
+    claim: ClaimConfig | None = None
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     report: bool = True
 
     def __post_init__(self) -> None:
         from_dict(DataConfig, self.data, "data.")  # the shared section must be a valid data section
-        if self.evaluator is not None and self.evaluator not in self.classifiers:
-            raise ConfigError(f"evaluator {self.evaluator!r} is not one of the classifier stages")
+        check_positive(self.seeds, "seeds")
+        for e in self.evaluators:
+            if e not in self.classifiers:
+                raise ConfigError(f"evaluator {e!r} is not one of the classifier stages {sorted(self.classifiers)}")
+        for name, spec in self.classifiers.items():
+            if spec.preset is None and spec.spec is None:
+                raise ConfigError(f"classifiers.{name} needs 'preset' (train it) and/or 'spec' (use it)")
         for name, spec in self.inverters.items():
-            if spec.classifier is None:
-                raise ConfigError(f"inverters.{name} needs 'classifier' (a classifier stage name)")
+            if spec.classifier is None or spec.preset is None:
+                raise ConfigError(f"inverters.{name} needs 'classifier' (a classifier stage name) and 'preset'")
         if not self.inverters:
             raise ConfigError("the study has no inverters")
+        if self.claim is not None:
+            for side in (self.claim.a, self.claim.b):
+                if side not in self.inverters:
+                    raise ConfigError(f"claim names inverter {side!r}, which is not a stage ({sorted(self.inverters)})")
+
+    @property
+    def evaluator(self) -> str | None:
+        """The first evaluator (the one that judges the analyze experiments)."""
+        return self.evaluators[0] if self.evaluators else None
+
+    def inverter_run(self, out: Path, name: str, seed: int) -> Path:
+        """``inverters/NAME`` for seed 0, ``inverters/NAME-seedK`` for the others."""
+        return out / "inverters" / (name if seed == 0 else f"{name}-seed{seed}")
 
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""

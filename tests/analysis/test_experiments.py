@@ -38,18 +38,28 @@ def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_p
     elif experiment == "transforms":
         assert set(per_inverter) == set(metrics["transforms"]) and "| follow index |" in metrics["table"]
         for row in per_inverter.values():
-            assert 0 <= row["follow_index"] <= 1 and 0 <= row["label_kept"] <= 1
+            assert 0 <= row["label_kept"] <= 1
+            assert row.get("follow_index") is None or -1 <= row["follow_index"] <= 2
         assert per_inverter["hflip"]["image_change"] > 0
+        assert {"cf-move", "cf-rotate", "cf-recolour"} <= set(per_inverter)  # shapes: counterfactual re-rendering
     elif experiment == "misclassified":
-        assert per_inverter["n"] > 0 and 0 <= per_inverter["recon_labelled_true"] <= 1
+        assert per_inverter["n"] == metrics["n_common"] > 0 and 0 <= per_inverter["recon_labelled_true"] <= 1
     elif experiment == "adversarial":
-        assert set(per_inverter) == {"linf-untargeted", "linf-targeted", "l2-untargeted", "l2-targeted"}
+        assert set(per_inverter) == {"linf-untargeted", "linf-targeted", "l2-untargeted", "l2-targeted", "eps_sweep"}
         assert per_inverter["linf-untargeted"]["attack_success"] > 0.3  # a standard classifier is fragile
+        row = per_inverter["linf-targeted"]
+        assert row["n_success"] <= row["n_attacked"] and row["attack_success"] == row["n_success"] / row["n_attacked"]
     elif experiment == "ood":
         assert set(per_inverter) == {"in_distribution", "ood"}
     elif experiment == "factors":
-        assert metrics["originals"]["bg_r"] > 0.8  # the probe reads background colour from real images
-        assert set(per_inverter) >= {"pos_x", "obj_r", "rotation_cos", "mean_r2"}
+        for factor in ("pos_x", "pos_y", "scale", "bg_r", "obj_g"):  # the readout reads them from real images
+            assert metrics["originals"][factor] >= 0.9, factor
+        assert metrics["originals"]["rotation_error"] < 0.1
+        assert set(per_inverter) >= {"pos_x", "obj_r", "rotation_error", "mean_r2"}
+    elif experiment == "ceiling":
+        assert set(per_inverter) == set(metrics["targets"]) >= {"position", "object colour", "rotation"}
+        for row in per_inverter.values():
+            assert row["ceiling_r2"] <= 1 and row["recovered_r2"] <= 1
     elif experiment == "leakage":
         assert set(per_inverter) == set(metrics["defences"]) >= {"logits", "top-1", "probs", "label"}
         assert all(0 <= row["own_label_agreement"] <= 1 for row in per_inverter.values())

@@ -86,15 +86,15 @@ def test_presets_train_a_64px_classifier_and_inverter_and_cross_dataset_ood(tmp_
     clf = tmp_path / "clf"
     argv = ["train-classifier", "--dataset", "tinyimagenet", "--data-root", root, "--preset", "tinyimagenet-resnet18",
             "--out", str(clf), "train.epochs=1", "train.batch_size=4", "train.eval_robust_size=2",
-            "train.progress=false"]  # fmt: skip
+            "data.val_size=3", "train.schedule=constant", "train.progress=false"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((clf / "model.json").read_text())
     assert summary["classes"] == ["goldfish", "Yorkshire terrier", "go-kart"]
     inv = tmp_path / "inv"
     argv = ["train", "--classifier", str(clf), "--dataset", "tinyimagenet", "--data-root", root, "--preset",
             "tinyimagenet64", "--out", str(inv), "model.ch_g=4", "model.ch_d=4", "model.dim_z=16", "train.steps=1",
-            "train.batch_size=4", "train.ema_start=0", "train.eval_size=4", "train.standing_stats_batches=1",
-            "train.progress=false"]  # fmt: skip
+            "train.batch_size=4", "train.ema_start=0", "train.eval_size=3", "train.standing_stats_batches=1",
+            "data.val_size=3", "train.progress=false"]  # fmt: skip
     assert main(argv) == 0
     assert "done after 1 G steps" in capsys.readouterr().out
     # A 64-px Tiny ImageNet inverter on 32-px images of another dataset (upsampled to 64 px).

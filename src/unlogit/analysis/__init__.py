@@ -12,6 +12,8 @@ from .experiments import EXPERIMENTS
 
 __all__ = ["EXPERIMENTS", "AnalysisContext", "AnalyzeConfig", "ExperimentResult", "run_experiment"]
 
+TRAIN_SAMPLE = 2000  # training images an experiment may use as prior knowledge (leakage priors, logit scales)
+
 
 def run_experiment(
     experiment: str, inverter_runs: Sequence[str | Path], cfg: AnalyzeConfig, out: Path
@@ -28,7 +30,7 @@ def run_experiment(
 
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {experiment!r}; choose one of {sorted(EXPERIMENTS)}")
-    inverters = {Path(run).name: load_inverter(run) for run in inverter_runs}
+    inverters = {Path(run).name: load_inverter(run, classifier=cfg.classifier) for run in inverter_runs}
     shapes = {inv.image_shape for inv in inverters.values()}
     if len(shapes) != 1:
         raise UnlogitError(f"inverters make images of different shapes {sorted(shapes)}; compare like with like")
@@ -40,8 +42,10 @@ def run_experiment(
         ood_cfg = DataConfig(name=cfg.ood_dataset, root=cfg.data_root, test_size=max(cfg.n, 64), channels=c,
                              image_size=h)  # fmt: skip
         ood_data = ood_cfg.load("test")
+    train = DataConfig(name=cfg.dataset, root=cfg.data_root, train_size=TRAIN_SAMPLE, channels=c, image_size=h)
     judge = load_classifier(cfg.evaluator, classes=data.classes) if cfg.evaluator else None
-    ctx = AnalysisContext(inverters, data, n=cfg.n, seed=cfg.seed, evaluator=judge, ood_data=ood_data)
+    ctx = AnalysisContext(inverters, data, n=cfg.n, seed=cfg.seed, evaluator=judge, ood_data=ood_data,
+                          train_loader=lambda: train.load("train").subset(TRAIN_SAMPLE))  # fmt: skip
     result = EXPERIMENTS[experiment](ctx)
     result.metrics.update(
         {"dataset": cfg.dataset, "seed": cfg.seed, "evaluator": cfg.evaluator, "ood_dataset": cfg.ood_dataset,

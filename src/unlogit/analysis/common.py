@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ class AnalysisContext:
     inverters: name -> Inverter (all for the same image shape), compared side by side.
     data: held-out images (the first ``n`` are shown; some experiments search the whole pool).
     seed: the noise seed every inverter shares.
+    train_data: training images (what an attacker may know: the leakage audit's priors come from here,
+        never from the images it attacks), or ``train_loader`` that reads them the first time an
+        experiment asks (:meth:`training_images`), so experiments that need none never load them.
     """
 
     inverters: dict[str, Inverter]
@@ -30,6 +34,9 @@ class AnalysisContext:
     seed: int = 0
     evaluator: NormalizedClassifier | None = None  # an independent judge of reconstructions (optional)
     ood_data: ImageDataset | None = None  # another dataset, converted to the inverters' image shape
+    train_data: ImageDataset | None = None
+    train_loader: Callable[[], ImageDataset] | None = None
+    _logit_stats: dict = field(default_factory=dict, repr=False)
 
     def judge(self, inv: Inverter) -> NormalizedClassifier:
         """The evaluator when given, else the inverter's own classifier (see :attr:`judge_name`)."""
@@ -49,6 +56,25 @@ class AnalysisContext:
         """The first n images (N,C,H,W) in [0,1] and their labels (N,)."""
         n = min(n or self.n, len(self.data))
         return self.data.batch(torch.arange(n))
+
+    def logit_scale(self, inv: Inverter) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class mean and std (K,) of the inverted classifier's logits on training images: the units of
+        logit manipulations (so ``+1`` means the same for every classifier)."""
+        key = id(inv)
+        if key not in self._logit_stats:
+            train = self.training_images()
+            x, _ = train.batch(torch.arange(len(train)))
+            l = inv.logits(x).cpu()
+            self._logit_stats[key] = (l.mean(0), l.std(0).clamp_min(1e-6))
+        return self._logit_stats[key]
+
+    def training_images(self) -> ImageDataset:
+        """:attr:`train_data`, read through :attr:`train_loader` on first use."""
+        if self.train_data is None and self.train_loader is not None:
+            self.train_data = self.train_loader()
+        if self.train_data is None:
+            raise ValueError("this experiment needs training images (AnalysisContext.train_data or train_loader)")
+        return self.train_data
 
     def noise(self, inv: Inverter, n: int, offset: int = 0) -> torch.Tensor:
         """Shared noise (n, dim_z) from the context seed (identical across inverters with the same dim_z)."""
@@ -78,17 +104,24 @@ class ExperimentResult:
         return paths
 
 
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """(N,C,H,W) in [0,1] -> (N,1,H,W) luminance (Rec. 601 weights for RGB)."""
+    if x.shape[1] == 1:
+        return x.mean(1, keepdim=True)
+    return (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
 def image_stats(x: torch.Tensor) -> dict[str, float]:
-    """Mean brightness (luminance), contrast (luminance std) and sharpness (mean |Laplacian|) of (N,C,H,W)."""
-    lum = (
-        x.mean(1, keepdim=True)
-        if x.shape[1] == 1
-        else (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    )
+    """Mean brightness (luminance), contrast (luminance std) and sharpness of (N,C,H,W) images.
+
+    Sharpness is contrast-normalised: mean |Laplacian| of the luminance divided by its standard
+    deviation per image, so a brighter or more contrasted image is not called sharper."""
+    lum = luminance(x)
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
     lap = torch.nn.functional.conv2d(lum, kernel)
+    std = lum.flatten(1).std(1)
     return {
         "brightness": float(lum.mean()),
-        "contrast": float(lum.flatten(1).std(1).mean()),
-        "sharpness": float(lap.abs().mean()),
+        "contrast": float(std.mean()),
+        "sharpness": float((lap.abs().flatten(1).mean(1) / std.clamp_min(1e-3)).mean()),
     }

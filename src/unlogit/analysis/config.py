@@ -29,6 +29,7 @@ class AnalyzeConfig:
     seed: int = 0
     evaluator: str | None = None
     ood_dataset: str | None = None
+    classifier: str | None = None  # used by every inverter instead of the classifier its run records
 
     def __post_init__(self) -> None:
         from .experiments import EXPERIMENTS  # the experiments import this module's package

@@ -3,7 +3,9 @@
 - ``reconstruct``: originals next to every inverter's reconstruction (Figure 1 layout).
 - ``noise``: fixed logits, several noise draws: what the logits leave open (diversity).
 - ``logit-shift`` / ``logit-scale`` / ``logit-perturb`` / ``logit-interpolate``: manipulate the raw
-  logits and measure brightness, contrast, sharpness and the classifier's label along the way.
+  logits and measure brightness, contrast, sharpness and the classifier's label along the way. Shifts,
+  scales and perturbations are in units of each classifier's own training-logit statistics (per-class
+  mean mu and standard deviation sigma), so a step means the same for every classifier.
 - ``transforms`` (invariance profile), ``leakage`` (scoring-API defences), ``misclassified``,
   ``adversarial``, ``ood`` and ``factors`` live in their own modules.
 """
@@ -17,14 +19,15 @@ import torch
 from ..figures import comparison_grid
 from ..measure import labelled_as, score
 from ..metrics import diversity
+from .ceiling import ceiling
 from .common import AnalysisContext, ExperimentResult, image_stats
 from .invariance import transforms
 from .leakage import leakage
 from .probes import adversarial, factors, misclassified, ood
 
-SHIFTS = (-10.0, -5.0, 0.0, 5.0, 10.0)
-SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)
-SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
+SHIFTS = (-4.0, -2.0, 0.0, 2.0, 4.0)  # in units of the mean per-class logit sigma
+SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)  # of the deviation from the per-class mean
+SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0)  # noise in units of each class's sigma
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -44,30 +47,43 @@ def reconstruct(ctx: AnalysisContext) -> ExperimentResult:
     )
 
 
+def bias_variance(x: torch.Tensor, rec: torch.Tensor) -> dict[str, float]:
+    """Per-pixel squared error of S draws (N,S,C,H,W) to x (N,C,H,W), split as mse = bias^2 + variance:
+    bias^2 = ||mean draw - x||^2 (what the logits get wrong on average), variance = mean ||draw - mean
+    draw||^2 (what the noise leaves open). Neither alone is "better": a collapsed G has no variance."""
+    mean = rec.mean(1)
+    bias2 = float(((mean - x) ** 2).mean())
+    variance = float(((rec - mean[:, None]) ** 2).mean())
+    return {"mse": bias2 + variance, "bias2": bias2, "variance": variance}
+
+
 def noise(ctx: AnalysisContext, samples: int = 6) -> ExperimentResult:
-    """Per inverter: each row one image's logits, columns several noise draws; diversity numbers."""
-    x, _ = ctx.images(min(ctx.n, 8))
+    """Per inverter: each row one image's logits, columns several noise draws; fidelity as a bias/variance
+    split and the diversity of the draws (descriptive: what the logits do not pin down)."""
+    x, _ = ctx.images()
     figures, metrics = {}, {}
     for name, inv in ctx.inverters.items():
         rec = inv.reconstruct(x, samples=samples, seed=ctx.seed).cpu()  # (N,S,C,H,W)
-        figures[f"noise_{name}"] = comparison_grid([x, *rec.unbind(1)], upscale=2)
-        metrics[name] = diversity(rec)
+        figures[f"noise_{name}"] = comparison_grid([x[:8], *rec[:8].unbind(1)], upscale=2)
+        metrics[name] = {**bias_variance(x, rec), **diversity(rec)}
     return ExperimentResult("noise", {"samples": samples, "n": len(x), "inverters": metrics}, figures)
 
 
-def _manipulation(
-    ctx: AnalysisContext, name: str, values: Sequence[float], edit: Callable[[torch.Tensor, float], torch.Tensor],
-    param: str,
-) -> ExperimentResult:  # fmt: skip
+Edit = Callable[[torch.Tensor, float, torch.Tensor, torch.Tensor], torch.Tensor]  # (l, value, mu, sigma)
+
+
+def _manipulation(ctx: AnalysisContext, name: str, values: Sequence[float], edit: Edit,
+                  param: str) -> ExperimentResult:  # fmt: skip
     """Reconstruct edited logits for each value; grid (rows: images, columns: values) and curves."""
     x, _ = ctx.images(min(ctx.n, 8))
     figures, metrics = {}, {}
     for inv_name, inv in ctx.inverters.items():
         logits = inv.logits(x)
+        mu, sigma = (t.to(logits.device) for t in ctx.logit_scale(inv))
         z = ctx.noise(inv, len(x))
         columns, curve = [x], []
         for v in values:
-            edited = edit(logits, v)
+            edited = edit(logits, v, mu, sigma)
             rec = inv.generate(edited, z).cpu()
             columns.append(rec)
             judge = ctx.judge(inv)
@@ -100,21 +116,21 @@ def _curves(metrics: dict[str, list[dict]], param: str):
 
 
 def logit_shift(ctx: AnalysisContext) -> ExperimentResult:
-    """l + c (every logit shifted by c: the softmax is unchanged, the inverter may not be)."""
-    return _manipulation(ctx, "logit-shift", SHIFTS, lambda l, c: l + c, "shift")
+    """l + c * mean(sigma) (every logit shifted alike: the softmax is unchanged, the inverter may not be)."""
+    return _manipulation(ctx, "logit-shift", SHIFTS, lambda l, c, mu, sd: l + c * sd.mean(), "shift")
 
 
 def logit_scale(ctx: AnalysisContext) -> ExperimentResult:
-    """l * s (confidence: s < 1 flattens, s > 1 sharpens the softmax)."""
-    return _manipulation(ctx, "logit-scale", SCALES, lambda l, s: l * s, "scale")
+    """mu + s * (l - mu) (confidence: s < 1 pulls every logit to its class mean, s > 1 exaggerates)."""
+    return _manipulation(ctx, "logit-scale", SCALES, lambda l, s, mu, sd: mu + s * (l - mu), "scale")
 
 
 def logit_perturb(ctx: AnalysisContext) -> ExperimentResult:
-    """l + sigma * std(l) * N(0, I) with a fixed noise draw per sigma."""
+    """l + s * sigma * N(0, I) with a fixed noise draw (each class's noise in its own sigma units)."""
 
-    def edit(l: torch.Tensor, sigma: float) -> torch.Tensor:
+    def edit(l: torch.Tensor, s: float, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
         g = torch.Generator().manual_seed(ctx.seed + 99)
-        return l + sigma * l.std(1, keepdim=True) * torch.randn(l.shape, generator=g).to(l.device)
+        return l + s * sd * torch.randn(l.shape, generator=g).to(l.device)
 
     return _manipulation(ctx, "logit-perturb", SIGMAS, edit, "sigma")
 
@@ -122,7 +138,7 @@ def logit_perturb(ctx: AnalysisContext) -> ExperimentResult:
 def logit_interpolate(ctx: AnalysisContext) -> ExperimentResult:
     """(1 - a) l_i + a l_{i-1}: from each image's logits to those of the previous image in the batch."""
 
-    def edit(l: torch.Tensor, a: float) -> torch.Tensor:
+    def edit(l: torch.Tensor, a: float, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
         return (1 - a) * l + a * l.roll(1, dims=0)
 
     return _manipulation(ctx, "logit-interpolate", ALPHAS, edit, "alpha")
@@ -141,6 +157,7 @@ EXPERIMENTS: dict[str, Callable[[AnalysisContext], ExperimentResult]] = {
     "ood": ood,
     "leakage": leakage,
     "factors": factors,
+    "ceiling": ceiling,
 }
 
 

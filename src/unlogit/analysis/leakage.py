@@ -10,8 +10,9 @@ logit vector as best it can and inverts that. Defences:
     temperature-5     softmax at temperature 5, exact; the attacker, not knowing T, uses centred log-probs
     label             the predicted label only; attacker uses that class's mean logit vector
 
-Centred log-probs are re-centred to the training logits' mean level (the encoder statistics), which
-is what an attacker who knows the model family would do. Per defence and inverter: the scores of
+Centred log-probs are re-centred to the training logits' mean level, and the label-only attacker uses
+each class's mean training-logit vector: the attacker's priors come from training images (public data
+of the same distribution), never from the attacked images themselves. Per defence and inverter: the scores of
 :func:`unlogit.measure.score` (own-classifier label agreement, PSNR, SSIM, and the evaluator's when given).
 """
 
@@ -47,19 +48,25 @@ def defences(logits: torch.Tensor, level: float, class_means: torch.Tensor) -> d
 
 
 @torch.no_grad()
+def attacker_priors(ctx: AnalysisContext, inv) -> tuple[torch.Tensor, float]:
+    """Class-mean logit vectors (K,K), by predicted class, and the mean logit level, from training images."""
+    train = ctx.training_images()
+    x_train, _ = train.batch(torch.arange(len(train)))
+    prior = inv.logits(x_train)
+    pred = prior.argmax(1)
+    k = prior.shape[1]
+    means = torch.stack([prior[pred == c].mean(0) if (pred == c).any() else prior.mean(0) for c in range(k)])
+    return means, float(prior.mean())
+
+
+@torch.no_grad()
 def leakage(ctx: AnalysisContext) -> ExperimentResult:
     """Reconstruction quality per defence and inverter, a grid per inverter (columns: defences)."""
     x, y = ctx.images()
     figures, metrics = {}, {}
     for inv_name, inv in ctx.inverters.items():
         logits = inv.logits(x)
-        pred = logits.argmax(1)
-        # class-mean logits from the same held-out data (what the attacker would estimate on public data)
-        k = logits.shape[1]
-        class_means = torch.stack(
-            [logits[pred == c].mean(0) if (pred == c).any() else logits.mean(0) for c in range(k)]
-        )
-        level = float(logits.mean())
+        class_means, level = attacker_priors(ctx, inv)
         z = ctx.noise(inv, len(x))
         columns, rows = [x], {}
         for name, estimate in defences(logits, level, class_means).items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..config import check_positive
@@ -19,10 +19,12 @@ class AttackConfig:
     steps: int = 10
     step_size: float | None = None
     random_start: bool = True
+    restarts: int = 1
 
     def __post_init__(self) -> None:
         check_positive(self.eps, "attack.eps", allow_zero=True)
         check_positive(self.steps, "attack.steps", allow_zero=True)
+        check_positive(self.restarts, "attack.restarts")
 
 
 @dataclass
@@ -34,6 +36,13 @@ class ClassifierModelConfig:
     depth: int | None = None
     widen: int | None = None
     dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("width", "depth", "widen"):
+            if getattr(self, key) is not None:
+                check_positive(getattr(self, key), f"model.{key}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"config key 'model.dropout' must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -52,7 +61,8 @@ class ClassifierTrainConfig:
     label_smoothing: float = 0.0
     adversarial: bool = False
     attack: AttackConfig = field(default_factory=AttackConfig)
-    eval_attack: AttackConfig | None = None
+    eval_attack: AttackConfig | None = None  # per-epoch robust accuracy on the validation split
+    final_attack: AttackConfig | None = None  # the reported test robust accuracy (default: see final_eval_attack)
     eps_warmup_epochs: float = 0.0  # adversarial training: ramp eps (and step size) linearly from 0 over N epochs
     eval_robust_size: int = 500
     seed: int = 0
@@ -64,6 +74,9 @@ class ClassifierTrainConfig:
         check_positive(self.epochs, "train.epochs")
         check_positive(self.batch_size, "train.batch_size")
         check_positive(self.lr, "train.lr")
+        for key in ("momentum", "weight_decay", "eps_warmup_epochs"):
+            check_positive(getattr(self, key), f"train.{key}", allow_zero=True)
+        check_positive(self.eval_robust_size, "train.eval_robust_size")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"config key 'train.label_smoothing' must be in [0,1), got {self.label_smoothing}")
 
@@ -71,6 +84,14 @@ class ClassifierTrainConfig:
     def robust_eval_attack(self) -> AttackConfig:
         """The attack used for per-epoch robust accuracy (defaults to the training attack)."""
         return self.eval_attack or self.attack
+
+    @property
+    def final_eval_attack(self) -> AttackConfig:
+        """The attack of the reported robust accuracy: ``final_attack``, or the per-epoch attack with at
+        least 50 steps and 2 random restarts (robust accuracy under any one attack is an upper bound)."""
+        base = self.robust_eval_attack
+        return self.final_attack or replace(base, steps=max(50, base.steps), restarts=max(2, base.restarts),
+                                            step_size=None)  # fmt: skip
 
 
 @dataclass

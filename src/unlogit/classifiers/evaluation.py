@@ -33,7 +33,15 @@ def accuracy(
         if attack is not None:
             x = attack(x, y)
         with torch.no_grad():
-            correct += int((clf(x).argmax(1) == y).sum())
+            logits = clf(x)
+        if not torch.isfinite(logits).all():
+            from ..errors import UnlogitError
+
+            raise UnlogitError(
+                f"classifier {clf.info.get('spec', '?')} returned NaN or infinite logits; an accuracy of them "
+                "would mean nothing. Check its weights and its input convention (mean/std)"
+            )
+        correct += int((logits.argmax(1) == y).sum())
     clf.train(was_training)
     return {"accuracy": correct / max(total, 1), "n": total, "attack": repr(attack) if attack else None}
 

@@ -14,10 +14,11 @@ from ..attacks import PGD
 from ..config import to_dict
 from ..data.base import ImageDataset
 from ..data.batching import augment, batches_per_epoch, epoch_indices
-from ..errors import TrainingDivergedError
+from ..errors import ConfigError, TrainingDivergedError
 from ..runtime.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from ..runtime.device import configure_cpu, resolve_device
 from ..runtime.progress import progress
+from ..runtime.resume import SafeChanges, always, not_shorter
 from ..runtime.rundir import RunDir
 from ..runtime.seeding import rng_state, seed_everything, set_rng_state
 from .archs import build_arch
@@ -27,11 +28,12 @@ from .normalized import NormalizedClassifier
 from .registry import save_run_classifier
 
 STATE_KIND = "unlogit.classifier-train-state"
+ONECYCLE_MIN_STEPS = 5  # fewer leaves OneCycleLR's warm-up phase empty (a division by zero inside torch)
 
 
 def make_attack(clf: torch.nn.Module, cfg: AttackConfig) -> PGD:
     """A PGD attack from its config."""
-    return PGD(clf, cfg.norm, cfg.eps, cfg.steps, cfg.step_size, cfg.random_start)
+    return PGD(clf, cfg.norm, cfg.eps, cfg.steps, cfg.step_size, cfg.random_start, restarts=cfg.restarts)
 
 
 def channel_stats(ds: ImageDataset, max_samples: int = 10_000) -> tuple[list[float], list[float]]:
@@ -66,6 +68,12 @@ def _optimizer(cfg: ClassifierRunConfig, params) -> torch.optim.Optimizer:
 def _scheduler(cfg: ClassifierRunConfig, opt: torch.optim.Optimizer, total_steps: int):
     t = cfg.train
     if t.schedule == "onecycle":
+        if total_steps < ONECYCLE_MIN_STEPS:
+            raise ConfigError(
+                f"the one-cycle schedule needs at least {ONECYCLE_MIN_STEPS} optimiser steps, this run has "
+                f"{total_steps} (epochs x batches per epoch); train longer, use more data, a smaller "
+                "train.batch_size, or train.schedule=constant"
+            )
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t.lr, total_steps=total_steps, pct_start=0.25)
     if t.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
@@ -121,29 +129,32 @@ def train_one_epoch(ctx: EpochContext, epoch: int) -> dict[str, float]:
     return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
 
 
-def evaluate(clf: NormalizedClassifier, test_ds: ImageDataset, attack: PGD, n_robust: int,
+def evaluate(clf: NormalizedClassifier, ds: ImageDataset, attack: PGD, n_robust: int,
              device: torch.device) -> dict[str, Any]:  # fmt: skip
-    """Clean test accuracy and accuracy under ``attack`` on the first ``n_robust`` test images."""
-    clean = accuracy(clf, test_ds, device=device)
-    robust = accuracy(clf, test_ds, attack, n=n_robust, device=device)
-    return {"test_acc": clean["accuracy"], "robust_acc": robust["accuracy"], "robust_attack": robust["attack"]}
+    """Clean accuracy on ``ds`` and accuracy under ``attack`` on its first ``n_robust`` images."""
+    clean = accuracy(clf, ds, device=device)
+    robust = accuracy(clf, ds, attack, n=n_robust, device=device)
+    return {"acc": clean["accuracy"], "robust_acc": robust["accuracy"], "attack": robust["attack"]}
 
 
 def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
     """Train a classifier into run directory ``out``; returns the final summary.
 
-    Every epoch: clean test accuracy, PGD accuracy on the first ``train.eval_robust_size`` test
-    images, a line in metrics.jsonl and ``checkpoints/last`` (model, optimizer, scheduler, RNG,
-    epoch). ``resume=True`` continues from that checkpoint and reproduces an uninterrupted run.
+    Every epoch: clean validation accuracy, PGD accuracy on the first ``train.eval_robust_size``
+    validation images, a line in metrics.jsonl and ``checkpoints/last`` (model, optimizer, scheduler,
+    RNG, epoch). The test split is touched once, at the end: clean accuracy and robust accuracy under
+    ``train.final_eval_attack`` (an upper bound, as under any one attack). ``resume=True`` continues
+    from the checkpoint and reproduces an uninterrupted run.
     """
     t = cfg.train
     configure_cpu(t.threads)
     device = resolve_device(t.device)
-    run = RunDir(out, "classifier", cfg, resume=resume)
-    train_ds, test_ds = cfg.data.load("train"), cfg.data.load("test")
+    train_ds, val_ds = cfg.data.load("train"), cfg.data.load("val")  # checked before the run directory exists
+    run = RunDir(out, "classifier", cfg, resume=resume, safe_changes=_safe_changes(t.schedule))
+    resume = run.resume
     if device.type == "cuda":  # GPU-resident data: no host->device copies per step
         train_ds.to(device)
-        test_ds.to(device)
+        val_ds.to(device)
     seed_everything(t.seed)
     clf, spec = build_classifier(cfg, train_ds)
     clf.to(device)
@@ -158,28 +169,50 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
         run.truncate_log("epoch", start_epoch)
     for epoch in range(start_epoch, t.epochs):
         t0 = time.perf_counter()
-        record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch),
-                  **evaluate(clf, test_ds, eval_attack, t.eval_robust_size, device),
+        val = evaluate(clf, val_ds, eval_attack, t.eval_robust_size, device)
+        record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch), "val_acc": val["acc"],
+                  "val_robust_acc": val["robust_acc"], "val_attack": val["attack"],
                   "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
         history.append(record)
         run.log(record)
         print(
             f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
-            f"test {record['test_acc']:.1%}  pgd {record['robust_acc']:.1%}  ({record['seconds']:.1f}s)",
+            f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
             flush=True,
         )
         _save_state(run.checkpoints / "last", clf, opt, sched, epoch + 1, history)
-    summary = _summary(cfg, history, len(test_ds))
+    test_ds = cfg.data.load("test")
+    test = evaluate(clf, test_ds.to(device), make_attack(clf, t.final_eval_attack), t.eval_robust_size, device)
+    summary = _summary(cfg, history, test, len(test_ds))
+    run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"]})
     save_run_classifier(run.path, clf, spec, summary)
     return summary
 
 
-def _summary(cfg: ClassifierRunConfig, history: list[dict[str, Any]], n_test: int) -> dict[str, Any]:
+def _safe_changes(schedule: str) -> SafeChanges:
+    """What ``--resume`` may change: more epochs only with a constant learning rate (the one-cycle and
+    cosine schedules have a fixed length)."""
+
+    def epochs(old: Any, new: Any) -> str | None:
+        if schedule != "constant":
+            return f"the {schedule} schedule's length is fixed when training starts"
+        return not_shorter(old, new)
+
+    return {"train.epochs": epochs, "train.progress": always, "train.device": always, "train.threads": always,
+            "train.eval_robust_size": always}  # fmt: skip
+
+
+def _summary(cfg: ClassifierRunConfig, history: list[dict[str, Any]], test: dict[str, Any],
+             n_test: int) -> dict[str, Any]:  # fmt: skip
     t = cfg.train
     return {
-        "clean_acc": history[-1]["test_acc"],
-        "robust_acc": history[-1]["robust_acc"],
-        "robust_attack": to_dict(t.robust_eval_attack),
+        "clean_acc": test["acc"],
+        "robust_acc": test["robust_acc"],
+        "robust_acc_is": "an upper bound: accuracy under this one attack (stronger attacks can only lower it)",
+        "robust_attack": to_dict(t.final_eval_attack),
+        "n_robust": min(t.eval_robust_size, n_test),
+        "val_acc": history[-1]["val_acc"],
+        "val_robust_acc": history[-1]["val_robust_acc"],
         "adversarial_training": t.adversarial,
         "train_attack": to_dict(t.attack) if t.adversarial else None,
         "epochs": t.epochs,

@@ -33,7 +33,12 @@ def batches_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
     """Full batches per epoch on each rank (the last partial batch is dropped)."""
     per_rank = n // world_size
     if per_rank < batch_size:
-        raise ValueError(f"dataset of {n} samples is smaller than one batch ({batch_size} x {world_size} ranks)")
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"the training data has {n} samples, fewer than one batch ({batch_size} per rank x {world_size} "
+            "ranks); lower train.batch_size or use more data (data.train_size)"
+        )
     return per_rank // batch_size
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .base import ImageDataset
-from .registry import get_dataset
+from .registry import get_dataset, is_procedural
+from .splits import PROCEDURAL_PART_B, SPLITS, Part, carve, class_interleaved
 
 
 @dataclass
@@ -17,6 +18,9 @@ class DataConfig:
     root: extra folder searched first (``--data-root``); ``$UNLOGIT_DATA`` is searched too.
     download: let torchvision download missing data (needs internet; never used in tests).
     train_size / test_size: keep the first N samples (shapes: generate N).
+    val_size: images of the validation split (the last ones of the training file; shapes renders them).
+    part: ``all`` of the training split (minus validation) or one of its disjoint halves ``a`` / ``b``
+        (independent evaluators train on the half the inverted classifiers never saw).
     seed: procedural seed (shapes).
     channels / image_size: convert to this many channels (1 or 3) / resize to this square size.
     """
@@ -26,6 +30,9 @@ class DataConfig:
     download: bool = False
     train_size: int | None = None
     test_size: int | None = None
+    val_size: int = 1000
+    part: Part = "all"
+    skip_bad: bool = False  # images:PATH: leave unreadable files out (and say how many) instead of stopping
     seed: int = 0
     channels: int | None = None
     image_size: int | None = None
@@ -33,15 +40,30 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {self.channels}")
-        for key in ("train_size", "test_size", "image_size"):
+        for key in ("train_size", "test_size", "image_size", "val_size"):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"config key 'data.{key}' must be a positive integer, got {value}")
 
+    def _files(self) -> dict:
+        return {"skip_bad": self.skip_bad, "image_size": self.image_size} if self.name.startswith("images:") else {}
+
     def load(self, split: str) -> ImageDataset:
-        """Load ``split`` with this config's sizes and conversions."""
-        size = self.train_size if split == "train" else self.test_size
-        ds = get_dataset(self.name, split, self.root, size=size, seed=self.seed, download=self.download)
+        """Load ``split`` (train, val or test; see :mod:`unlogit.data.splits`) with this config's sizes and
+        conversions."""
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; choose one of {list(SPLITS)}")
+        size = {"train": self.train_size, "val": self.val_size, "test": self.test_size}[split]
+        if is_procedural(self.name):
+            start = PROCEDURAL_PART_B if split == "train" and self.part == "b" else 0
+            ds = get_dataset(self.name, split, self.root, size=size, seed=self.seed, start=start)
+        elif split == "test":
+            ds = class_interleaved(get_dataset(self.name, "test", self.root, download=self.download, **self._files()))
+        else:
+            full = get_dataset(self.name, "train", self.root, download=self.download, **self._files())
+            ds = carve(full, split, self.val_size, self.part)
+        if size is not None and size < len(ds):
+            ds = ds.subset(size)
         if self.channels is not None or self.image_size is not None:
             ds = ds.adapt(self.channels, self.image_size)
         return ds

@@ -11,7 +11,17 @@ Factors returned with every sample (all floats):
     rotation         angle in [0, 2*pi)
     obj_r/g/b        object colour in [0, 1]
     bg_r/g/b         background colour in [0, 1] (at least 0.45 away from the object colour)
-    texture          stripe amplitude on the object, 0 (flat, half the samples) or in [0.15, 0.35]
+    texture          stripe amplitude on the object, 0 (flat) or in [0.15, 0.35]
+
+A testbed with known answers: the factors are partly class-correlated, so that a classifier's logits
+can carry them and the logit information ceiling (``analyze factors``, the probe from logits) shows how
+much they do. Class k's distributions overlap with every other class's:
+
+    position   a class centre on a ring of radius 0.12 (angle 2*pi*k/K) plus uniform +-0.18
+    scale      0.35 + 0.05 * (k mod 3) plus uniform [0, 0.15]
+    colour     0.6 * the class's prototype (hue k/K, saturation 0.75, value 0.85) + 0.4 * uniform
+    texture    striped with probability 0.25 (even k) or 0.75 (odd k)
+    rotation and background colour are uniform (independent of the class).
 """
 
 from __future__ import annotations
@@ -37,19 +47,28 @@ FACTOR_NAMES = [
     "pos_x", "pos_y", "scale", "rotation",
     "obj_r", "obj_g", "obj_b", "bg_r", "bg_g", "bg_b", "texture",
 ]  # fmt: skip
-SPLIT_IDS = {"train": 0, "test": 1}
-DEFAULT_SIZES = {"train": 50_000, "test": 10_000}
+SPLIT_IDS = {"train": 0, "test": 1, "val": 2}
+DEFAULT_SIZES = {"train": 50_000, "test": 10_000, "val": 5_000}
 IMAGE_SIZE = 32
 
 
+def class_prototype(k: int) -> np.ndarray:
+    """Class k's prototype object colour (RGB in [0,1]): hue k/K, saturation 0.75, value 0.85."""
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(k / len(SHAPE_CLASSES), 0.75, 0.85))
+
+
 def sample_factors(seed: int, split: str, indices: np.ndarray) -> np.ndarray:
-    """Nuisance factors for the given sample indices: (N, len(FACTOR_NAMES)) float32."""
+    """Nuisance factors for the given sample indices: (N, len(FACTOR_NAMES)) float32 (class = index mod K)."""
     split_id = SPLIT_IDS[split]
     out = np.empty((len(indices), len(FACTOR_NAMES)), dtype=np.float32)
+    prototypes = [class_prototype(k) for k in range(len(SHAPE_CLASSES))]
     for row, idx in enumerate(indices):
+        k = int(idx) % len(SHAPE_CLASSES)
         rng = np.random.default_rng([seed, split_id, int(idx)])
         u = rng.random(12)
-        obj = u[4:7]
+        obj = 0.6 * prototypes[k] + 0.4 * u[4:7]
         bg = rng.random(3)
         for _ in range(32):  # rejection keeps the object visible; deterministic per index
             if np.linalg.norm(obj - bg) >= 0.45:
@@ -57,31 +76,42 @@ def sample_factors(seed: int, split: str, indices: np.ndarray) -> np.ndarray:
             bg = rng.random(3)
         else:
             bg = np.where(obj > 0.5, 0.0, 1.0)
-        texture = 0.0 if u[7] < 0.5 else 0.15 + 0.2 * u[8]
+        texture = 0.15 + 0.2 * u[8] if u[7] < (0.75 if k % 2 else 0.25) else 0.0
+        angle = 2 * np.pi * k / len(SHAPE_CLASSES)
         out[row] = [
-            -0.3 + 0.6 * u[0], -0.3 + 0.6 * u[1], 0.35 + 0.25 * u[2], 2 * np.pi * u[3],
-            *obj, *bg, texture,
+            0.12 * np.cos(angle) - 0.18 + 0.36 * u[0], 0.12 * np.sin(angle) - 0.18 + 0.36 * u[1],
+            0.35 + 0.05 * (k % 3) + 0.15 * u[2], 2 * np.pi * u[3], *obj, *bg, texture,
         ]  # fmt: skip
     return out
 
 
-def render(labels: np.ndarray, factors: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Render images for (N,) labels and (N, F) factors: (N, 3, size, size) uint8."""
+def coverage(labels: np.ndarray, pos_x: np.ndarray, pos_y: np.ndarray, scale: np.ndarray, rotation: np.ndarray,
+             size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Anti-aliased shape masks (N,1,size,size) in [0,1] and the object-frame x coordinate (N,size,size)
+    for (N,) labels and geometry (centre in [-1,1] image coordinates, radius, angle)."""
     n = len(labels)
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
     gy, gx = np.meshgrid(coords, coords, indexing="ij")
-    f = {name: factors[:, i].reshape(n, 1, 1) for i, name in enumerate(FACTOR_NAMES)}
-    cos, sin = np.cos(f["rotation"]), np.sin(f["rotation"])
-    dx, dy = gx[None] - f["pos_x"], gy[None] - f["pos_y"]
-    px = (cos * dx + sin * dy) / f["scale"]
-    py = (-sin * dx + cos * dy) / f["scale"]
+    pos_x, pos_y, scale, rotation = (np.asarray(v, dtype=np.float32).reshape(n, 1, 1)
+                                     for v in (pos_x, pos_y, scale, rotation))  # fmt: skip
+    cos, sin = np.cos(rotation), np.sin(rotation)
+    dx, dy = gx[None] - pos_x, gy[None] - pos_y
+    px = (cos * dx + sin * dy) / scale
+    py = (-sin * dx + cos * dy) / scale
     sdf = np.empty((n, size, size), dtype=np.float32)
     for k, fn in enumerate(_SDFS):
         sel = labels == k
         if sel.any():
             sdf[sel] = fn(px[sel], py[sel])
     pixel = 2.0 / size
-    alpha = np.clip(0.5 - sdf * f["scale"] / pixel, 0.0, 1.0)[:, None]  # (N,1,H,W) coverage
+    return np.clip(0.5 - sdf * scale / pixel, 0.0, 1.0)[:, None], px
+
+
+def render(labels: np.ndarray, factors: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Render images for (N,) labels and (N, F) factors: (N, 3, size, size) uint8."""
+    n = len(labels)
+    f = {name: factors[:, i].reshape(n, 1, 1) for i, name in enumerate(FACTOR_NAMES)}
+    alpha, px = coverage(labels, f["pos_x"], f["pos_y"], f["scale"], f["rotation"], size)  # (N,1,H,W)
     stripes = 1.0 + f["texture"][:, None] * np.sin(9.0 * px)[:, None]  # in object frame
     obj = np.stack([f["obj_r"], f["obj_g"], f["obj_b"]], axis=1)  # (N,3,1,1)
     bg = np.stack([f["bg_r"], f["bg_g"], f["bg_b"]], axis=1)
@@ -100,10 +130,11 @@ def generate(seed: int, split: str, start: int, stop: int) -> tuple[np.ndarray, 
     return images, labels, factors
 
 
-def load_shapes(split: str = "train", size: int | None = None, seed: int = 0) -> ImageDataset:
-    """The ``shapes`` dataset: ``size`` samples (default 50k train / 10k test), fixed by ``seed``."""
+def load_shapes(split: str = "train", size: int | None = None, seed: int = 0, start: int = 0) -> ImageDataset:
+    """The ``shapes`` dataset: ``size`` samples (default 50k train / 5k val / 10k test) from index
+    ``start``, fixed by ``seed``."""
     n = DEFAULT_SIZES[split] if size is None else int(size)
-    images, labels, factors = generate(seed, split, 0, n)
+    images, labels, factors = generate(seed, split, start, start + n)
     return ImageDataset(
         images=torch.from_numpy(images),
         labels=torch.from_numpy(labels),

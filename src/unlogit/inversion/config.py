@@ -46,6 +46,9 @@ class InverterModelConfig:
             raise ConfigError(f"config key 'model.resolution' must be one of [28, 32, 64, 128], got {self.resolution}")
         for key in ("ch_g", "ch_d", "dim_z"):
             check_positive(getattr(self, key), f"model.{key}")
+        for key in ("g_channels", "d_channels", "attention"):
+            for i, v in enumerate(getattr(self, key) or []):
+                check_positive(v, f"model.{key}[{i}]")
 
 
 @dataclass
@@ -81,8 +84,10 @@ class InverterTrainConfig:
     log_every: int = 100
     sample_every: int = 500
     checkpoint_every: int = 500
-    eval_size: int = 500
+    eval_size: int = 500  # validation images of the held-out numbers (during and after training)
     eval_every: int = 0  # also measure the EMA G on eval_size held-out images every N G steps (0: only at the end)
+    evaluators: list[str] = field(default_factory=list)  # independent classifier specs that judge held-out numbers
+    logger: Literal["none", "tensorboard"] = "none"  # also write metrics and sample sheets as TensorBoard events
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -90,8 +95,12 @@ class InverterTrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "n_dis", "lr_g", "lr_d", "accumulate", "log_every", "sample_every",
-                    "checkpoint_every"):  # fmt: skip
-            check_positive(getattr(self, key), f"train.{key}")
+                    "checkpoint_every", "eval_size", "adam_eps", "ema_start"):  # fmt: skip
+            check_positive(getattr(self, key), f"train.{key}", allow_zero=key == "ema_start")
+        if self.max_minutes is not None:
+            check_positive(self.max_minutes, "train.max_minutes")
+        check_positive(self.eval_every, "train.eval_every", allow_zero=True)
+        check_positive(self.standing_stats_batches, "train.standing_stats_batches", allow_zero=True)
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"config key 'train.ema_decay' must be in [0, 1), got {self.ema_decay}")
         for key in ("logit_loss", "lambda_img", "lambda_feat", "lambda_adv"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -9,7 +10,9 @@ import torch.nn as nn
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
+from ..endpoints import retrieval_values
 from ..measure import score
+from ..metrics import ClassifierFeatures
 from .config import InverterTrainConfig
 from .ema import standing_stats
 from .inverter import generate_chunked
@@ -41,12 +44,23 @@ def refresh_standing_stats(net: nn.Module, encoder: LogitEncoder, clf: Normalize
 
 @torch.no_grad()
 def held_out_numbers(net: nn.Module, encoder: LogitEncoder, clf: NormalizedClassifier, ds: ImageDataset, n: int,
-                     device: torch.device, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+                     device: torch.device, seed: int = 0,
+                     evaluators: Mapping[str, NormalizedClassifier] | None = None,
+                     labels: bool = True) -> dict[str, Any]:  # fmt: skip
     """Reconstruct the first ``n`` images of ``ds`` from their logits (one noise draw from ``seed``) and
-    score them with the inverted classifier (the ``own_`` quantities: a training-time signal, not a
-    fidelity claim). Returns the means of :class:`~unlogit.measure.Scores` plus ``seed``."""
+    score them: the ``own_`` quantities (the inverted classifier: a training-time signal, not a fidelity
+    claim), and with ``evaluators`` their agreement and the median retrieval ranks in pixels and in each
+    evaluator's features. ``labels``: whether the data's labels are the classifier's classes (else no
+    label-dependent number is computed). Returns the means of :class:`~unlogit.measure.Scores` plus ``seed``."""
     net.eval()
     x, y = ds.batch(torch.arange(min(n, len(ds))), device)
     logits = clf.predict_logits(x)
     x_hat = generate_chunked(net, encoder(logits), net.sample_noise(len(x), "cpu", torch.Generator().manual_seed(seed)))
-    return {**score(x, x_hat, y, clf, logits=logits).means(), "seed": seed}
+    y = y if labels else None
+    out = {**score(x, x_hat, y, clf, evaluators, logits=logits).means(), "seed": seed}
+    if evaluators:
+        spaces = {name: ClassifierFeatures(judge) for name, judge in evaluators.items()}
+        ranks = retrieval_values(x.cpu(), x_hat.cpu(), y.cpu() if y is not None else None, spaces, distractors=10,
+                                 seed=seed)  # fmt: skip
+        out.update({f"median_{k}": float(v.median()) for k, v in ranks.items() if k.startswith("rank")})
+    return out

@@ -108,6 +108,8 @@ class SampleHook:
         grid = comparison_grid([self.x, *recon], upscale=2)
         save_png(grid, tr.run.figures / f"samples_step{tick.step:06d}.png")
         save_png(grid, tr.run.figures / "samples_latest.png")
+        if tr.sink is not None:
+            tr.sink.image("samples", grid, tick.step)
 
 
 class EvalHook:
@@ -121,9 +123,13 @@ class EvalHook:
         with tr.clock.paused():
             net = copy.deepcopy(tr.state.eval_generator)
             refresh_standing_stats(net, tr.state.encoder, tr.clf, tr.train_ds, tr.cached, t, tr.device)
-            summary = held_out_numbers(net, tr.state.encoder, tr.clf, tr.eval_ds, t.eval_size, tr.device, t.seed)
+            summary = held_out_numbers(net, tr.state.encoder, tr.clf, tr.eval_ds, t.eval_size, tr.device, t.seed,
+                                       tr.evaluators, tr.labels_apply)  # fmt: skip
             values = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and k != "seed"}
-            tr.run.log({"step": tick.step, "eval": True, "elapsed_s": tr.state.elapsed, **values})
+            record = {"step": tick.step, "eval": True, "elapsed_s": tr.state.elapsed, **values}
+            tr.run.log(record)
+            if tr.sink is not None:
+                tr.sink.record(record, "held_out")
 
 
 class CheckpointHook:

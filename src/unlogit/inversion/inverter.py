@@ -7,6 +7,8 @@ An :class:`Inverter` is the frozen classifier f, the logit encoder and an
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +34,45 @@ def generate_chunked(net: InverterNet, cond: torch.Tensor, noise: torch.Tensor) 
     return torch.cat(out) if out else torch.empty(0, *net.image_shape, device=cond.device)
 
 
+MAX_UPS = 3  # a classifier run this close to the inverter run is recorded relative to it (copied trees work)
+
+
+def classifier_reference(classifier: str, run: Path) -> str:
+    """How an inverter run records its classifier: a run directory nearby as a path relative to the run
+    (``../../classifiers/robust``), farther ones absolute, any other spec as given."""
+    path = Path(classifier)
+    if not path.is_dir():
+        return classifier
+    rel = Path(os.path.relpath(path.resolve(), run.resolve()))
+    return rel.as_posix() if rel.parts[: MAX_UPS + 1].count("..") <= MAX_UPS else str(path.resolve())
+
+
 def save_inverter(run: Path, encoder: LogitEncoder, net: InverterNet, spec: NetSpec, classifier: str,
-                  summary: dict[str, Any]) -> None:  # fmt: skip
+                  clf: NormalizedClassifier, summary: dict[str, Any]) -> None:  # fmt: skip
     """Write ``RUN/model.{safetensors,json}``: encoder statistics, the net's weights (for methods that
-    learn any), its spec and the classifier spec."""
+    learn any), its spec, the classifier spec with its weight digest and class names."""
     tensors = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
     if get_method(spec["method"]).trains:
         tensors.update(net.state_dict())
-    clf_path = Path(classifier)
-    clf_ref = str(clf_path.resolve()) if clf_path.is_dir() else classifier
-    meta = {"method": spec["method"], "generator": spec, "classifier": clf_ref, "summary": summary}
+    meta = {"method": spec["method"], "generator": spec, "classifier": classifier_reference(classifier, run),
+            "classifier_digest": clf.weights_digest(), "classes": list(clf.classes),
+            "classifier_convention": clf.info.get("convention"), "summary": summary}  # fmt: skip
     save_checkpoint(run / "model", tensors, meta, kind=INVERTER_KIND)
+
+
+def _recorded_classifier(run: Path, meta: dict[str, Any], device) -> NormalizedClassifier:
+    """The classifier a run records, resolved relative to the run, checked against its weight digest."""
+    ref = meta["classifier"]
+    near = run / ref
+    spec = str(near) if not Path(ref).is_absolute() and near.is_dir() else ref
+    clf = load_classifier(spec, device=device, classes=meta.get("classes"), from_data=True)
+    digest = meta.get("classifier_digest")
+    if digest and clf.weights_digest() != digest:
+        raise CheckpointError(
+            f"the classifier {spec} is not the one {run} was trained on (its weights differ); pass the right one "
+            "with --classifier SPEC"
+        )
+    return clf
 
 
 class Inverter:
@@ -127,14 +157,31 @@ class Inverter:
             raise UnlogitError("images must be float in [0,1], not uint8; divide by 255")
 
 
+REQUIRED_META = {"method": str, "generator": dict, "classifier": str}
+REQUIRED_SPEC = ("method", "num_classes", "resolution", "channels", "encoder")
+
+
 def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An inverter run's model tensors and model.json, with clear errors for other folders."""
+    """An inverter run's model tensors and model.json, with clear errors for other folders and for
+    metadata that is missing a key or has one of the wrong type."""
     if not (run / "model.json").is_file():
         raise CheckpointError(f"{run} is not an inverter run directory (no model.json); train one with `unlogit train`")
-    kind = json.loads((run / "model.json").read_text()).get("kind")
+    try:
+        raw = json.loads((run / "model.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{run / 'model.json'} is not valid JSON ({exc}); the file is damaged") from exc
+    kind = raw.get("kind") if isinstance(raw, dict) else None
     if kind != INVERTER_KIND:
         raise CheckpointError(f"{run} holds a {kind!r}, not an inverter; pass the run directory of `unlogit train`")
-    return load_checkpoint(run / "model", INVERTER_KIND)
+    tensors, meta = load_checkpoint(run / "model", INVERTER_KIND)
+    for key, tp in REQUIRED_META.items():
+        if not isinstance(meta.get(key), tp):
+            raise CheckpointError(f"{run / 'model.json'}: '{key}' is missing or not a {tp.__name__}; the file is "
+                                  "damaged or from another program")  # fmt: skip
+    missing = [k for k in REQUIRED_SPEC if k not in meta["generator"]]
+    if missing:
+        raise CheckpointError(f"{run / 'model.json'}: the net spec lacks {missing}; the file is damaged")
+    return tensors, meta
 
 
 def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifier: str | None = None) -> Inverter:
@@ -142,15 +189,20 @@ def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifie
     run = Path(run)
     tensors, meta = read_inverter_checkpoint(run)
     spec = meta["generator"]
-    clf = load_classifier(classifier or meta["classifier"], device=device)
+    if classifier is None:
+        clf = _recorded_classifier(run, meta, device)
+    else:
+        clf = load_classifier(classifier, device=device, classes=meta.get("classes"))
+        if meta.get("classifier_digest") and clf.weights_digest() != meta["classifier_digest"]:
+            warnings.warn(f"{classifier} is not the classifier {run} was trained on (its weights differ)", stacklevel=2)
     encoder = build_encoder(spec)
     enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
     net_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
-    net = get_method(spec["method"]).build_net(spec, clf, encoder)
     try:
+        net = get_method(spec["method"]).build_net(spec, clf, encoder)
         encoder.load_state_dict(enc_state)
         if get_method(spec["method"]).trains:
             net.load_state_dict(net_state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights in {run} do not fit its recorded spec: {exc}") from exc
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"weights in {run} do not fit its recorded spec ({type(exc).__name__}: {exc})") from exc
     return Inverter(net.to(device), encoder.to(device), clf, meta)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,13 +25,16 @@ import torch
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
 from ..data.base import ImageDataset
+from ..data.batching import batches_per_epoch
 from ..errors import TrainingDivergedError, UnlogitError
 from ..figures import eval_curve_figure, save_figure
+from ..judges import check_independent, load_evaluators
 from ..runtime.atomic import write_json_atomic
 from ..runtime.device import configure_cpu, resolve_device
 from ..runtime.dist import DistInfo, cleanup, init_distributed, local_device
 from ..runtime.placement import autocast_for, place_dataset, wrap_for_training
 from ..runtime.progress import progress
+from ..runtime.resume import SafeChanges, always, not_shorter
 from ..runtime.rundir import RunDir, read_evaluations
 from ..runtime.seeding import seed_everything
 from .batches import BatchStream, all_logits
@@ -83,18 +87,17 @@ class Training:
     state: TrainState
     ctx: StepContext | None
     clock: Clock
+    evaluators: dict[str, NormalizedClassifier]
+    labels_apply: bool = True  # the data's labels are the classifier's classes
     stopped_early: bool = False
+    sink: Any = None  # a TensorBoardSink when train.logger=tensorboard (rank 0)
 
 
 def check_compatible(clf: NormalizedClassifier, ds: ImageDataset) -> None:
-    """The classifier must accept the dataset's images and have one logit per class."""
+    """The classifier must accept the dataset's images. Labels are optional: the inverter needs only
+    images and logits (label-dependent numbers are computed when the data's labels are the classifier's)."""
     c, h, w = ds.image_shape
     clf.check_input(torch.zeros(1, c, h, w, device=clf.mean.device))
-    if clf.num_classes != ds.num_classes:
-        raise UnlogitError(
-            f"classifier has {clf.num_classes} logits but dataset {ds.name} has {ds.num_classes} classes; "
-            "train the inverter on the data the classifier was trained for"
-        )
 
 
 def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
@@ -115,9 +118,12 @@ def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False
 
 
 def _load_data(cfg: InverterRunConfig, device: torch.device):
-    train_ds, eval_ds = cfg.data.load("train"), cfg.data.load("test")
+    train_ds, eval_ds = cfg.data.load("train"), cfg.data.load("val")  # tuning never sees the test split
+    batches_per_epoch(len(train_ds), cfg.train.batch_size)  # at least one batch, or a clear error now
     place_dataset(train_ds, device, cfg.train.data_on_device)
-    clf = load_classifier(cfg.classifier, device=device, classes=train_ds.classes)
+    clf = load_classifier(cfg.classifier, device=device)
+    if train_ds.labelled:
+        clf.adopt_class_names(train_ds.classes)  # a bare network's outputs get the data's class names
     check_compatible(clf, train_ds)
     c, h, _ = train_ds.image_shape
     resolution = cfg.model.resolution or h
@@ -128,11 +134,25 @@ def _load_data(cfg: InverterRunConfig, device: torch.device):
     return train_ds, eval_ds, clf, net_spec(cfg.model, clf.num_classes, c, resolution)
 
 
+SAFE_RESUME_CHANGES: SafeChanges = {
+    "train.steps": not_shorter, "train.max_minutes": always, "train.progress": always, "train.device": always,
+    "train.threads": always, "train.log_every": always, "train.sample_every": always,
+    "train.checkpoint_every": always, "train.eval_every": always, "train.eval_size": always,
+    "train.evaluators": always,
+}  # fmt: skip
+
+
 def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device, dist: DistInfo) -> Training:
-    """Data, classifier, logit cache, the fitted encoder, the (restored) state and the step context."""
+    """Data, classifier, logit cache, the fitted encoder, the (restored) state and the step context.
+
+    The data and the classifier are checked before the run directory is created, so a bad config
+    leaves nothing behind."""
     t, method = cfg.train, get_method(cfg.model.method)
-    run = RunDir(out, "inverter", cfg, resume=resume) if dist.is_main else None
     train_ds, eval_ds, clf, spec = _load_data(cfg, device)
+    evaluators = load_evaluators(t.evaluators, eval_ds) if t.evaluators else {}
+    check_independent(evaluators, clf, out)
+    run = RunDir(out, "inverter", cfg, resume=resume, safe_changes=SAFE_RESUME_CHANGES) if dist.is_main else None
+    resume = run.resume if run is not None else resume and (out / "checkpoints" / "last.json").is_file()
     use_cache = method.trains and t.logit_cache and t.augment == "none"
     cached = all_logits(clf, train_ds, device) if use_cache else None
     seed_everything(t.seed)  # identical initial weights on every rank
@@ -147,9 +167,13 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
     else:
         seed_everything(t.seed + 1 + 1000 * dist.rank)  # different noise per rank, same weights
     tr = Training(cfg, method, spec, out, run, dist, device, clf, train_ds, eval_ds, cached, state, None,
-                  Clock(state.elapsed))  # fmt: skip
+                  Clock(state.elapsed), evaluators, eval_ds.labels_for(clf.classes))  # fmt: skip
     if method.trains:
         tr.ctx = _step_context(tr)
+    if run is not None and t.logger == "tensorboard":
+        from ..runtime.tensorboard import TensorBoardSink
+
+        tr.sink = TensorBoardSink(run.path / "tensorboard")
     return tr
 
 
@@ -178,9 +202,12 @@ def train_step(tr: Training) -> dict[str, torch.Tensor]:
         ema_update(st.G_ema, st.G, t.ema_decay if st.step > t.ema_start else 0.0)
     bad = {k: float(v) for k, v in numbers.items() if not torch.isfinite(v)}
     if bad:
+        last = tr.out / "checkpoints" / "last.json"
+        kept = (f"the last good checkpoint (step {json.loads(last.read_text())['step']}) is kept in {last.parent}"
+                if last.is_file() else "no checkpoint was written yet")  # fmt: skip
         raise TrainingDivergedError(
-            f"losses became non-finite at step {st.step} ({bad}); the last good checkpoint is kept in "
-            f"{tr.out / 'checkpoints'}. Lower train.lr_g/lr_d ({t.lr_g}/{t.lr_d}) or use train.amp=off"
+            f"losses became non-finite at step {st.step} ({bad}); {kept}. Lower train.lr_g/lr_d "
+            f"({t.lr_g}/{t.lr_d}) or use train.amp=off"
         )
     st.elapsed = tr.clock.elapsed()
     return numbers
@@ -192,6 +219,8 @@ def default_hooks(tr: Training, bar=None) -> list[Hook]:
     def show(record: dict[str, Any]) -> None:
         if bar is not None:
             bar.set_postfix(g=f"{record['loss_g']:.3f}", ips=f"{record['images_per_s']:.0f}")
+        if tr.sink is not None:
+            tr.sink.record(record)
 
     return [LogHook(tr, show), SampleHook(tr), EvalHook(), CheckpointHook(), StopHook()]
 
@@ -224,14 +253,19 @@ def finish(tr: Training) -> dict[str, Any]:
     if tr.method.trains:
         refresh_standing_stats(net, st.encoder, tr.clf, tr.train_ds, tr.cached, t, tr.device)
     start = time.perf_counter()
-    summary = held_out_numbers(net, st.encoder, tr.clf, tr.eval_ds, t.eval_size, tr.device, seed=t.seed)
+    summary = held_out_numbers(net, st.encoder, tr.clf, tr.eval_ds, t.eval_size, tr.device, t.seed, tr.evaluators,
+                               tr.labels_apply)  # fmt: skip
     if not tr.method.trains:
         summary["seconds_per_image"] = (time.perf_counter() - start) / summary["n"]
     summary.update({"method": tr.method.name, "steps": st.step, "stopped_early": tr.stopped_early,
                     "train_minutes": st.elapsed / 60, "classifier": tr.cfg.classifier, "dataset": tr.cfg.data.name,
                     "logit_loss": t.logit_loss})  # fmt: skip
-    save_inverter(tr.run.path, st.encoder, net, tr.spec, tr.cfg.classifier, summary)
-    tr.run.log({"step": st.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}})
+    save_inverter(tr.run.path, st.encoder, net, tr.spec, tr.cfg.classifier, tr.clf, summary)
+    final = {"step": st.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}}
+    tr.run.log(final)
+    if tr.sink is not None:
+        tr.sink.record(final, "held_out")
+        tr.sink.close()
     curve = read_evaluations(tr.run.path)
     if len(curve) > 1:
         save_figure(eval_curve_figure({"EMA G, held-out images": curve}), tr.run.figures / "eval_curve.png")
