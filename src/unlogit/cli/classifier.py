@@ -62,7 +62,7 @@ def register(add: AddCommand) -> None:
     p.add_argument("classifier", help="run dir, torchvision name, torchscript:PATH, PATH.pt2, pkg.mod:factory@w.pt")
     p.add_argument("--dataset", required=True, help="dataset registry name")
     p.add_argument("--data-root", help="folder searched first for dataset files")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--n", type=int, default=None, help="evaluate the first N images (default all)")
     p.add_argument("--n-robust", type=int, default=None, help="images for the attack (default --n)")
     p.add_argument("--attack", help="pgd-linf:EPS[:STEPS] or pgd-l2:EPS[:STEPS], e.g. pgd-linf:8/255")

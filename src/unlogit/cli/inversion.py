@@ -46,7 +46,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..inversion.inverter import load_inverter
     from ..inversion.reconstruct import write_reconstructions
 
-    inv = load_inverter(args.inverter, device=args.device or "cpu")
+    inv = load_inverter(args.inverter, device=args.device or "cpu", classifier=args.classifier)
     c, h, _ = inv.image_shape
     if args.images:
         x = load_image_files([Path(p) for p in args.images], c, h)
@@ -85,10 +85,11 @@ def register(add: AddCommand) -> None:
         "unlogit reconstruct --inverter runs/inv-robust --dataset shapes --n 16 --samples 4",
     )
     p.add_argument("--inverter", required=True, help="inverter run directory")
+    p.add_argument("--classifier", help="classifier spec to use instead of the one the run records")
     p.add_argument("--images", nargs="+", help="image files (PNG/JPEG), resized to the inverter's size")
     p.add_argument("--dataset", help="dataset registry name (uses the test split by default)")
     p.add_argument("--data-root", help="folder searched first for dataset files")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--n", type=int, default=16, help="images from --dataset")
     p.add_argument("--samples", type=int, default=4, help="noise draws per image")
     p.add_argument("--seed", type=int, default=0, help="noise seed")

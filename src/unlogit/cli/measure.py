@@ -15,7 +15,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = data.subset(min(args.n, len(data)))
     out = output_dir(args, "evaluate", args.dataset)
     result = evaluate(args.runs, data, args.evaluator, seed=args.seed, samples=args.samples, out=out,
-                      extractor_specs=args.extractor or (), inception_weights=args.inception_weights)  # fmt: skip
+                      extractor_specs=args.extractor or (), inception_weights=args.inception_weights,
+                      classifier=args.classifier)  # fmt: skip
     print(result["table"])
     judges = ", ".join(args.evaluator)
     print(f"\n{len(data)} {args.split} images of {args.dataset}, evaluators {judges}, seed {args.seed}. "
@@ -30,7 +31,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = output_dir(args, "analyze", args.dataset)
     names = expand_experiments(args.experiment, with_ood=bool(args.ood_dataset))
     cfg = AnalyzeConfig(names, args.dataset, args.data_root, args.n, args.pool, args.seed, args.evaluator,
-                        args.ood_dataset)  # fmt: skip
+                        args.ood_dataset, args.classifier)  # fmt: skip
     for name in cfg.experiments:
         result = run_experiment(name, args.inverter, cfg, out)
         print(f"{name}: wrote {out / name} ({', '.join(result.figures)}, metrics.json)")
@@ -54,13 +55,14 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("runs", nargs="+", help="inverter run directories")
     add_measure_options(p, "evaluate", n_default=1000)
+    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
     p.add_argument(
         "--evaluator",
         action="append",
         required=True,
         help="an independent classifier (other architecture, seed and data), e.g. a run dir (repeatable)",
     )
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--samples", type=int, default=4, help="noise draws per image for diversity")
     p.add_argument(
         "--extractor",
@@ -80,6 +82,7 @@ def register(add: AddCommand) -> None:
                    "logit-interpolate, transforms, ood, leakage, factors (shapes), or all")  # fmt: skip
     p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
     add_measure_options(p, "analyze", n_default=16)
+    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
     p.add_argument("--evaluator", help="independent classifier that judges reconstructions (run dir or spec)")
     p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")

@@ -26,6 +26,7 @@ def add_config_options(p: argparse.ArgumentParser, group: str, default_preset: s
     p.add_argument("--out", help="run directory to create (default runs/<kind>-<dataset>-<preset>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--skip-bad", action="store_true", help="images:PATH data: leave unreadable files out (counted)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides, e.g. train.lr=1e-4")
 
 
@@ -47,6 +48,8 @@ def config_extra(args: argparse.Namespace) -> dict[str, Any]:
         extra.setdefault("data", {})["root"] = args.data_root
     if getattr(args, "device", None):
         extra.setdefault("train", {})["device"] = args.device
+    if getattr(args, "skip_bad", False):
+        extra.setdefault("data", {})["skip_bad"] = True
     return extra
 
 

@@ -11,7 +11,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve.launch import serve_explorer
 
     serve_explorer(args.inverter, args.host, args.port, args.gallery, args.dataset, args.data_root, args.device,
-                   args.max_upload_mb, args.max_upload_pixels)  # fmt: skip
+                   args.max_upload_mb, args.max_upload_pixels, args.allowed_host or (), args.classifier)  # fmt: skip
     return 0
 
 
@@ -31,3 +31,9 @@ def register(add: AddCommand) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda ...")
     p.add_argument("--max-upload-mb", type=float, default=5.0, help="largest accepted upload")
     p.add_argument("--max-upload-pixels", type=int, default=4096 * 4096, help="largest declared width x height")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        help="a Host name the server answers besides the loopback names (repeatable; e.g. behind a proxy)",
+    )
+    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")

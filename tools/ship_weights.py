@@ -1,0 +1,48 @@
+"""Copy a classifier run's final weights into the package as ``unlogit:NAME`` (maintainers only).
+
+    python tools/ship_weights.py RUN_DIR NAME "what it is"
+
+Writes ``src/unlogit/weights/NAME/model.{safetensors,json}`` and records in ``MANIFEST.json`` the
+command that trained it (from the run's run.json), its config, its test numbers and the SHA-256 that
+``load_classifier("unlogit:NAME")`` checks on every load.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from unlogit.runtime.atomic import write_json_atomic
+from unlogit.runtime.checkpoint import file_sha256
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "unlogit" / "weights"
+
+
+def ship(run: Path, name: str, what: str) -> dict:
+    folder = WEIGHTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in (".safetensors", ".json"):
+        shutil.copyfile(run / f"model{suffix}", folder / f"model{suffix}")
+    argv = json.loads((run / "run.json").read_text())["argv"]
+    meta = json.loads((run / "model.json").read_text())
+    entry = {
+        "what": what,
+        "command": "unlogit " + shlex.join(argv[1:]),
+        "sha256": file_sha256(folder / "model.safetensors"),
+        "bytes": (folder / "model.safetensors").stat().st_size,
+        "arch": meta["arch"],
+        "summary": meta["summary"],
+    }
+    manifest_path = WEIGHTS / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"classifiers": {}}
+    manifest["classifiers"][name] = entry
+    write_json_atomic(manifest_path, manifest)
+    return entry
+
+
+if __name__ == "__main__":
+    run_dir, shipped_name, description = sys.argv[1:4]
+    print(json.dumps(ship(Path(run_dir), shipped_name, description), indent=2))
