@@ -41,6 +41,23 @@ def list_presets(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The YAML mapping in ``path`` (empty file: ``{}``); a parse error or another top-level type is a
+    :class:`ConfigError` naming the file, the line and ``what`` it should be (a preset, a study...)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{what} {path} is not valid YAML{line}: {problem}; fix the file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold a YAML mapping (key: value lines), not a {type(data).__name__}")
+    return data
+
+
 def load_preset_dict(group: str, name_or_path: str) -> dict[str, Any]:
     """Read a preset (by name within ``group`` or as a YAML path), resolving ``base:`` chains."""
     path = Path(name_or_path)
@@ -51,10 +68,7 @@ def load_preset_dict(group: str, name_or_path: str) -> dict[str, Any]:
                 f"unknown {group} preset {name_or_path!r}; choose one of {list_presets(group)} "
                 "or pass the path of a YAML file"
             )
-    with path.open() as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"preset {path} must hold a YAML mapping, not {type(data).__name__}")
+    data = read_yaml_mapping(path, "preset")
     base = data.pop("base", None)
     if base is not None:
         data = deep_merge(load_preset_dict(group, str(base)), data)

@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .analysis.config import AnalyzeConfig
 from .claim import ClaimConfig
-from .config import check_positive, from_dict, presets_dir
+from .config import check_positive, from_dict, presets_dir, read_yaml_mapping
 from .data.config import DataConfig
 from .errors import ConfigError
 
@@ -124,9 +122,7 @@ def study_path(name_or_path: str) -> Path:
 def load_study(name_or_path: str) -> StudyConfig:
     """Read and validate a study config (every key checked, with the file named in errors)."""
     path = study_path(name_or_path)
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"study {path} must hold a YAML mapping")
+    raw = read_yaml_mapping(path, "study")
     raw.setdefault("name", path.stem)
     for k in SET_BY_STUDY:
         if k in (raw.get("analyze") or {}):

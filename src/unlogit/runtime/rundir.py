@@ -114,13 +114,11 @@ class RunDir:
             )
 
     def _check_resume(self, config: Any, safe: SafeChanges) -> dict[str, tuple[Any, Any]]:
-        import yaml
-
-        from ..config import to_dict
+        from ..config import read_yaml_mapping, to_dict
 
         path = self.path / "config.yaml"
-        old = yaml.safe_load(path.read_text()) if path.is_file() else {}
-        changes = config_changes(old or {}, to_dict(config))
+        old = read_yaml_mapping(path, "the run's resolved config") if path.is_file() else {}
+        changes = config_changes(old, to_dict(config))
         check_resume(changes, safe)
         return changes
 

@@ -6,19 +6,17 @@ import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
 from ..data.base import ImageDataset
 from ..errors import UnlogitError
 
 
 def load_gallery(run: str | Path, n: int, dataset: str | None = None, data_root: str | None = None) -> ImageDataset:
     """The first ``n`` test images of the dataset an inverter run was trained on (or of ``dataset``)."""
-    from ..config import from_dict
+    from ..config import from_dict, read_yaml_mapping
     from ..data.config import DataConfig
 
     cfg_path = Path(run) / "config.yaml"
-    data = (yaml.safe_load(cfg_path.read_text()) or {}).get("data", {}) if cfg_path.is_file() else {}
+    data = read_yaml_mapping(cfg_path, "the inverter's config").get("data", {}) if cfg_path.is_file() else {}
     data = {**data, "test_size": n, "train_size": None}
     if dataset:
         data = {"name": dataset, "test_size": n}
