@@ -57,3 +57,42 @@ def test_an_image_folder_with_a_corrupt_file(tmp_path, tiny_classifier_run, caps
     assert "skipped 1 unreadable image" in capsys.readouterr().out
     summary = json.loads((tmp_path / "inv" / "model.json").read_text())["summary"]
     assert "own_true_label_agreement" not in summary  # no labels: no label-dependent number
+
+
+def test_an_onnx_classifier_is_inverted_reloaded_reconstructed_and_served(tmp_path, tiny_classifier_run, capsys):
+    """The ONNX path end to end: a network exported with its normalisation inside, named by an onnx: spec."""
+    import pytest
+
+    pytest.importorskip("onnx2torch", reason="needs the onnx extra (onnx, onnx2torch)")
+    from fastapi.testclient import TestClient
+
+    from unlogit.classifiers import load_classifier
+    from unlogit.data.config import DataConfig
+    from unlogit.inversion.inverter import load_inverter
+    from unlogit.serve.api import create_app
+    from unlogit.serve.explorer import Explorer
+    from unlogit.serve.uploads import UploadLimits
+
+    from .conftest import TINY_GAN_OVERRIDES
+
+    source = load_classifier(str(tiny_classifier_run))
+    torch.onnx.export(source.eval(), torch.zeros(1, 3, 32, 32), str(tmp_path / "clf.onnx"), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "batch"}})  # fmt: skip
+    spec = f"onnx:{tmp_path / 'clf.onnx'}"  # [0,1] in: the default convention (mean 0, std 1)
+    out = tmp_path / "inv"
+    argv = ["train", "--classifier", spec, "--preset", "tiny", "--out", str(out), *TINY_GAN_OVERRIDES, "train.steps=3"]
+    assert main(argv) == 0
+    inv = load_inverter(out)
+    assert inv.classifier.classes == source.classes  # a bare network takes the data's class names
+    x = torch.rand(3, 3, 32, 32)
+    assert torch.allclose(inv.classifier.predict_logits(x), source.predict_logits(x), atol=1e-4)
+    assert main(["reconstruct", "--inverter", str(out), "--dataset", "shapes", "--n", "4", "--samples", "2",
+                 "--out", str(tmp_path / "rec")]) == 0  # fmt: skip
+    assert any((tmp_path / "rec").glob("*.png"))
+    gallery = DataConfig(name="shapes", test_size=4).load("test")
+    app = create_app(Explorer({"onnx": inv}, gallery), UploadLimits(max_bytes=200_000, max_pixels=1 << 20),
+                     hosts=["testserver"])  # fmt: skip
+    client = TestClient(app, headers={"X-Unlogit": "1"})
+    assert client.get("/api/info").json()["inverters"][0]["name"] == "onnx"
+    answer = client.post("/api/explore", json={"image": {"gallery": 0}, "samples": 2})
+    assert answer.status_code == 200 and len(answer.json()["inverters"][0]["reconstructions"]) == 2

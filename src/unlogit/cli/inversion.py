@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import UnlogitError
-from .options import AddCommand, add_config_options, config_extra, run_dir_for
+from .options import AddCommand, add_classifier_override, add_config_options, config_extra, run_dir_for
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -85,7 +85,7 @@ def register(add: AddCommand) -> None:
         "unlogit reconstruct --inverter runs/inv-robust --dataset shapes --n 16 --samples 4",
     )
     p.add_argument("--inverter", required=True, help="inverter run directory")
-    p.add_argument("--classifier", help="classifier spec to use instead of the one the run records")
+    add_classifier_override(p)
     p.add_argument("--images", nargs="+", help="image files (PNG/JPEG), resized to the inverter's size")
     p.add_argument("--dataset", help="dataset registry name (uses the test split by default)")
     p.add_argument("--data-root", help="folder searched first for dataset files")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import AddCommand, add_measure_options, output_dir
+from .options import AddCommand, add_classifier_override, add_measure_options, output_dir
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -55,7 +55,7 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("runs", nargs="+", help="inverter run directories")
     add_measure_options(p, "evaluate", n_default=1000)
-    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
+    add_classifier_override(p)
     p.add_argument(
         "--evaluator",
         action="append",
@@ -82,7 +82,7 @@ def register(add: AddCommand) -> None:
                    "logit-interpolate, transforms, ood, leakage, factors (shapes), or all")  # fmt: skip
     p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
     add_measure_options(p, "analyze", n_default=16)
-    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
+    add_classifier_override(p)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
     p.add_argument("--evaluator", help="independent classifier that judges reconstructions (run dir or spec)")
     p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")

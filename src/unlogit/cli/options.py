@@ -39,6 +39,12 @@ def add_measure_options(p: argparse.ArgumentParser, kind: str, n_default: int) -
     p.add_argument("--out", help=f"output folder (default runs/{kind}-<dataset>-<time>)")
 
 
+def add_classifier_override(p: argparse.ArgumentParser) -> None:
+    """``--classifier SPEC``: the classifier every inverter uses instead of the one its run records (e.g. a
+    factory spec, which a run directory may not name, or the same weights moved elsewhere)."""
+    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
+
+
 def config_extra(args: argparse.Namespace) -> dict[str, Any]:
     """The config sections that --dataset, --data-root and --device set."""
     extra: dict[str, Any] = {}

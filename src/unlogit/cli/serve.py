@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import AddCommand
+from .options import AddCommand, add_classifier_override
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -36,4 +36,4 @@ def register(add: AddCommand) -> None:
         action="append",
         help="a Host name the server answers besides the loopback names (repeatable; e.g. behind a proxy)",
     )
-    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
+    add_classifier_override(p)
