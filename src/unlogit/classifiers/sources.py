@@ -149,6 +149,28 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def constants_as_initializers(model):  # onnx.ModelProto -> onnx.ModelProto
+    """``Constant`` nodes holding a tensor become graph initializers (the same values, by the same names).
+
+    onnx2torch converts ``Constant`` only up to opset 13, and exporters at opset 19+ (torch's among them)
+    write normalisation constants and reshape targets as ``Constant`` nodes; an initializer is the same
+    value in the form every converter reads."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    keep = []
+    for node in graph.node:
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and not node.domain and value is not None and len(node.attribute) == 1:
+            tensor = numpy_helper.from_array(numpy_helper.to_array(value.t), name=node.output[0])
+            graph.initializer.append(tensor)
+        else:
+            keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
+    return model
+
+
 def load_onnx(path: Path) -> nn.Module:
     """An ONNX file as a torch module (onnx2torch), gradients and all; fixed batch-1 graphs run per image."""
     if not path.is_file():
@@ -160,7 +182,7 @@ def load_onnx(path: Path) -> nn.Module:
         raise UnlogitError("onnx: specs need the onnx extra: pip install 'unlogit[onnx]' (onnx, onnx2torch)") from exc
     try:
         graph = onnx.load(str(path))
-        model = onnx2torch.convert(graph)
+        model = onnx2torch.convert(constants_as_initializers(graph))
     except Exception as exc:  # onnx raises many kinds for foreign or unsupported files
         raise UnlogitError(f"cannot convert {path} from ONNX ({type(exc).__name__}: {exc})") from exc
     dims = graph.graph.input[0].type.tensor_type.shape.dim
