@@ -86,8 +86,8 @@ class NormalizedClassifier(nn.Module):
         the input of its final ``nn.Linear`` with K outputs (torchvision, timm, ONNX-converted networks);
         raises for networks that expose neither (TorchScript, torch.export programs)."""
         self.check_input(x)
-        own = getattr(self.model, "features", None)
-        if callable(own) and not isinstance(own, nn.Module):  # a method, not e.g. VGG's conv trunk
+        own = self._own_features()
+        if own is not None:
             return own(self.normalize(x))
         head = self._final_linear()
         if head is None:
@@ -106,8 +106,13 @@ class NormalizedClassifier(nn.Module):
 
     def has_features(self) -> bool:
         """Whether :meth:`features` works for this network."""
+        return self._own_features() is not None or self._final_linear() is not None
+
+    def _own_features(self):
+        """The network's own ``features`` method (built-in architectures), or None; a ``features`` submodule
+        (e.g. VGG's convolutional trunk) is not penultimate activations and does not count."""
         own = getattr(self.model, "features", None)
-        return (callable(own) and not isinstance(own, nn.Module)) or self._final_linear() is not None
+        return own if callable(own) and not isinstance(own, nn.Module) else None
 
     def _final_linear(self) -> nn.Linear | None:
         """The last ``nn.Linear`` with ``num_classes`` outputs in an eager network (None for scripted ones)."""
