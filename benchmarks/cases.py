@@ -19,15 +19,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from unlogit.classifiers.config import ClassifierRunConfig
 from unlogit.classifiers.normalized import NormalizedClassifier
-from unlogit.classifiers.training import build_classifier, make_attack
+from unlogit.classifiers.training import build_classifier
 from unlogit.config import build_config, merge_into
 from unlogit.data.base import ImageDataset
-from unlogit.inversion.baselines import OptimizationInverter
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.ema import ema_update
-from unlogit.inversion.methods import net_spec
-from unlogit.inversion.state import TrainState
-from unlogit.inversion.steps import StepContext, gan_step
+from unlogit.inversion.nets.baselines import OptimizationInverter
+from unlogit.inversion.train.ema import ema_update
+from unlogit.inversion.train.state import TrainState
+from unlogit.inversion.train.steps import StepContext, gan_step
 from unlogit.runtime.dist import DistInfo
 from unlogit.runtime.placement import autocast_for, wrap_for_training
 
@@ -112,7 +111,7 @@ def preset_state(preset: str, cfg: InverterRunConfig, device: torch.device) -> T
     """G, D, EMA and optimisers of ``cfg`` (seeded: every variant starts from the same weights)."""
     num_classes, channels, res = PRESET_DATA[preset]
     torch.manual_seed(0)
-    return TrainState.create(cfg, net_spec(cfg.model, num_classes, channels, res), device)
+    return TrainState.create(cfg, cfg.model.net_spec(num_classes, channels, res), device)
 
 
 def synthetic_classifier(preset: str, device: torch.device) -> tuple[NormalizedClassifier, ClassifierRunConfig]:
@@ -231,7 +230,7 @@ def adversarial_training(preset: str, device: torch.device, iters: int, warmup: 
     opt = torch.optim.SGD(clf.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(t.batch_size, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (t.batch_size,), device=device)
-    attack = make_attack(clf, t.attack)
+    attack = t.attack.build(clf)
 
     def step(adversarial: bool) -> None:
         clf.train()

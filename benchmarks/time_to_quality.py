@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from unlogit import train_inverter
 from unlogit.config import build_config, deep_merge, load_preset_dict
-from unlogit.figures import save_figure
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.trainer import train_inverter
 from unlogit.runtime.atomic import write_json_atomic
+from unlogit.runtime.figures import save_figure
 from unlogit.runtime.rundir import read_evaluations
 
 
@@ -37,7 +37,7 @@ def curve_figure(records: list[dict[str, Any]], evaluators: list[str]):
     left.set_ylabel("true-label agreement, %")
     left.set_ylim(0, 100)
     for space in ["pixels", *evaluators]:
-        right.plot(minutes, [r[f"median_rank@{space}"] for r in records], marker="o", label=space)
+        right.plot(minutes, [r[f"median_retrieval_rank@{space}"] for r in records], marker="o", label=space)
     right.set_ylabel("median retrieval rank (lower is better)")
     for ax in (left, right):
         ax.set_xlabel("training minutes")
@@ -95,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     plot = save_figure(curve_figure(result["records"], result["evaluator_keys"]), Path(args.out).with_suffix(".png"))
     for r in result["records"]:
         agree = "  ".join(f"{k}={r[f'true_label_agreement@{k}']:.1%}" for k in result["evaluator_keys"])
-        print(
-            f"{r['minutes']:6.2f} min  step {r['step']:>6}  {agree}  median rank (pixels) {r['median_rank@pixels']:.0f}"
-        )
+        rank = r["median_retrieval_rank@pixels"]
+        print(f"{r['minutes']:6.2f} min  step {r['step']:>6}  {agree}  median rank (pixels) {rank:.0f}")
     print(f"wrote {args.out} and the plot {plot}")
     return 0
 

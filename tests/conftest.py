@@ -122,9 +122,9 @@ def tiny_classifier_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_inverter_run(tmp_path_factory, tiny_classifier_run) -> Path:
     """A tiny GAN inverter trained for a handful of steps (a run directory)."""
+    from unlogit import train_inverter
     from unlogit.config import build_config
     from unlogit.inversion.config import InverterRunConfig
-    from unlogit.inversion.trainer import train_inverter
 
     cfg = build_config(InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES,
                        {"classifier": str(tiny_classifier_run)})  # fmt: skip
@@ -186,7 +186,7 @@ def mini_study_dir(tmp_path_factory) -> Path:
     """The mini study run once, with every experiment and the HTML report."""
     import yaml
 
-    from unlogit.study import load_study, run_study
+    from unlogit.study.runner import load_study, run_study
 
     root = tmp_path_factory.mktemp("study")
     (root / "mini.yaml").write_text(yaml.safe_dump(mini_study_spec(), sort_keys=False))

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unlogit.attacks import PGD, parse_attack
 from unlogit.classifiers import load_classifier
+from unlogit.classifiers.attacks import PGD, parse_attack
 from unlogit.data import get_dataset
 from unlogit.errors import ConfigError
 

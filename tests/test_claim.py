@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from unlogit.claim import ClaimConfig, InverterScores, decide, endpoints_for
+from unlogit.study.claim import ClaimConfig, InverterScores, decide, endpoints_for
 
 EVALUATORS = ["e-std", "e-rob"]
 
@@ -17,7 +17,7 @@ def _scores(name: str, agreement: float, retrieval: float, n: int = 200, seed: i
     for space in ("pixels", *EVALUATORS):
         for kind in ("retrieval", "retrieval_class"):
             values[f"{kind}@{space}"] = (retrieval + 0.1 * torch.randn(1, n, generator=g)).clamp(0, 1).double()
-        values[f"rank@{space}"] = torch.full((1, n), 10.0, dtype=torch.float64)
+        values[f"retrieval_rank@{space}"] = torch.full((1, n), 10.0, dtype=torch.float64)
     for q in ("psnr", "ssim", "colour_error", "own_label_agreement", "logit_kl"):
         values[q] = torch.rand(1, n, generator=g).double()
     return InverterScores(name, values, {"kid": 0.01, "ci_low": 0.005, "ci_high": 0.015})

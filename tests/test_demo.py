@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from unlogit.demo import CIFAR_STUDY, SHAPES_STUDY, choose_demo
+from unlogit.study.demo import CIFAR_STUDY, SHAPES_STUDY, choose_demo
 
 
 def test_without_cifar10_the_demo_says_where_it_looked_and_falls_back(capsys):
@@ -24,7 +24,7 @@ def test_with_cifar10_on_the_search_path_the_demo_uses_it(shared_data, monkeypat
 
 def test_the_cifar10_demo_runs_end_to_end_in_miniature(shared_data, monkeypatch, tmp_path):
     """The real demo study and its shipped classifiers, with every stage cut to seconds."""
-    from unlogit.study import load_study, run_study
+    from unlogit.study.runner import load_study, run_study
 
     monkeypatch.setenv("UNLOGIT_DATA", str(shared_data))
     cfg = load_study(CIFAR_STUDY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unlogit.measure import quantity_table
+from unlogit.scoring.measure import quantity_table
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -8,7 +8,7 @@ import pytest
 from unlogit.cli import main
 from unlogit.data import get_dataset
 from unlogit.errors import UnlogitError
-from unlogit.evaluate import table_columns
+from unlogit.study.evaluate import table_columns
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,9 @@ def evaluator_run(tmp_path_factory):
 
 
 def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_run, evaluator_run, tiny_classifier_run):
+    from unlogit import train_inverter
     from unlogit.config import build_config, deep_merge, load_preset_dict
     from unlogit.inversion.config import InverterRunConfig
-    from unlogit.inversion.trainer import train_inverter
 
     from .conftest import TINY_GAN_OVERRIDES
 
@@ -58,7 +58,7 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
 
 def test_inception_fid_only_from_a_local_file(tmp_path, tiny_inverter_run, evaluator_run):
     from unlogit.data import get_dataset
-    from unlogit.evaluate import evaluate
+    from unlogit.study.evaluate import evaluate
 
     data = get_dataset("shapes", "test", size=10)
     with pytest.raises(UnlogitError, match="never computed from downloaded weights"):
@@ -69,7 +69,7 @@ def test_evaluator_must_be_independent(tmp_path, tiny_inverter_run, tiny_classif
     import shutil
 
     from unlogit.data import get_dataset
-    from unlogit.evaluate import evaluate
+    from unlogit.study.evaluate import evaluate
 
     data = get_dataset("shapes", "test", size=10)
     with pytest.raises(UnlogitError, match="independent"):

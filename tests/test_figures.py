@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from unlogit.figures import comparison_grid, eval_curve_figure, save_figure
+from unlogit.runtime.figures import comparison_grid, eval_curve_figure, save_figure
 
 
 def _records(n: int, start: float) -> list[dict]:

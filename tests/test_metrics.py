@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn as nn
 
-from unlogit.metrics import diversity, frechet_distance, kernel_distance, psnr, ssim, topk_agreement
+from unlogit.scoring.metrics import diversity, frechet_distance, kernel_distance, psnr, ssim, topk_agreement
 
 
 class _Identity(nn.Module):

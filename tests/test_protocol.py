@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlogit.protocol import HOLDS, REVERSED, TIE, UNDECIDED, Endpoint, compare, holm, interval, t_quantile
+from unlogit.study.protocol import HOLDS, REVERSED, TIE, UNDECIDED, Endpoint, compare, holm, interval, t_quantile
 
 ENDPOINT = Endpoint("x", "synthetic", higher_is_better=True, primary=True, margin=0.1)
 TRIALS, IMAGES = 200, 60

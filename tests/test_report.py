@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from unlogit.claim_report import claim_rows
 from unlogit.cli import main
 from unlogit.errors import UnlogitError
-from unlogit.report import build_report
+from unlogit.report.page import build_report
+from unlogit.study.claim_report import claim_rows
 
 
 def test_study_report_has_every_section(mini_study_dir):

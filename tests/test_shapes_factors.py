@@ -5,7 +5,7 @@ import math
 import torch
 
 from unlogit.data.shapes import FACTOR_NAMES, load_shapes
-from unlogit.shapes_factors import ORDER, factor_errors, read_factors
+from unlogit.scoring.shapes_factors import ORDER, factor_errors, read_factors
 
 
 def _r2(pred: torch.Tensor, true: torch.Tensor) -> float:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from unlogit.errors import ConfigError
-from unlogit.study import load_study, run_study
+from unlogit.study.runner import load_study, run_study
 
 from .conftest import mini_study_spec
 
@@ -19,12 +19,12 @@ def _study_file(tmp_path):
 
 
 def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkeypatch, capsys):
-    import unlogit.inversion.trainer as trainer
+    import unlogit.scoring.held_out as held_out
 
     cfg = load_study(str(_study_file(tmp_path)))
     out = tmp_path / "study"
     calls = []
-    original = trainer.train_inverter
+    original = held_out.train_and_score
 
     def interrupted(icfg, run, resume=False):
         calls.append((run.name, resume))
@@ -32,7 +32,7 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
             raise KeyboardInterrupt  # the machine stops during the second inverter
         return original(icfg, run, resume)
 
-    monkeypatch.setattr(trainer, "train_inverter", interrupted)
+    monkeypatch.setattr(held_out, "train_and_score", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_study(cfg, out)
 
@@ -40,7 +40,7 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
         calls.append((run.name, resume))
         return original(icfg, run, resume)
 
-    monkeypatch.setattr(trainer, "train_inverter", recorded)
+    monkeypatch.setattr(held_out, "train_and_score", recorded)
     capsys.readouterr()
     summary = run_study(cfg, out)
     log = capsys.readouterr().out

@@ -35,8 +35,8 @@ def claim_tables(claim: dict) -> list[str]:
                 "same class | top-1 |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for inv, spaces in claim["retrieval"].items():
         for space, v in spaces.items():
-            out.append(f"| {inv} | {space} | {v['median_rank']:.1f} | {v['top1_rank']:.1%} | "
-                       f"{v['median_rank_class']:.1f} | {v['top1_rank_class']:.1%} |")  # fmt: skip
+            out.append(f"| {inv} | {space} | {v['median_retrieval_rank']:.1f} | {v['top1_retrieval_rank']:.1%} | "
+                       f"{v['median_retrieval_rank_class']:.1f} | {v['top1_retrieval_rank_class']:.1%} |")  # fmt: skip
     return out
 
 

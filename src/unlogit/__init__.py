@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_classifier", "load_inverter"]
+__all__ = ["__version__", "load_classifier", "load_inverter", "train_inverter"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from .classifiers.normalized import NormalizedClassifier
+    from .inversion.config import InverterRunConfig
     from .inversion.inverter import Inverter
 
 
@@ -35,3 +38,11 @@ def load_inverter(run: str, **kwargs: Any) -> Inverter:
     from .inversion.inverter import load_inverter as _load
 
     return _load(run, **kwargs)
+
+
+def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Train an inverter (``cfg``: :class:`~unlogit.inversion.config.InverterRunConfig`) into run directory
+    ``out``, with the held-out numbers of :class:`~unlogit.scoring.held_out.HeldOutScoring`; returns its summary."""
+    from .scoring.held_out import train_and_score
+
+    return train_and_score(cfg, out, resume)

@@ -40,9 +40,9 @@ def test_an_explicit_classifier_still_overrides_the_recorded_one(tmp_path, tiny_
 
 def test_a_copied_run_tree_uses_its_own_classifier(tmp_path, tiny_classifier_run):
     """An inverter next to its classifier records it relatively: the copy does not reach back."""
+    from unlogit import train_inverter
     from unlogit.config import build_config
     from unlogit.inversion.config import InverterRunConfig
-    from unlogit.inversion.trainer import train_inverter
 
     from ..conftest import TINY_GAN_OVERRIDES
 
@@ -74,9 +74,9 @@ def test_a_different_classifier_at_the_recorded_place_is_refused(tmp_path, tiny_
 def test_an_inverter_of_a_torchscript_classifier_reloads(tmp_path, tiny_classifier_run):
     import torch
 
+    from unlogit import train_inverter
     from unlogit.config import build_config
     from unlogit.inversion.config import InverterRunConfig
-    from unlogit.inversion.trainer import train_inverter
 
     from ..conftest import TINY_GAN_OVERRIDES
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchmarks.cases import TRAIN_VARIANTS, build_train_bench
-from unlogit.inversion.layers import make_conv, spectral_sigmas
+from unlogit.inversion.nets.layers import make_conv, spectral_sigmas
 
 SMALL = {"model": {"ch_g": 4, "ch_d": 4}, "train": {"batch_size": 8}}
 

@@ -21,6 +21,6 @@ def test_records_agreement_and_retrieval_against_minutes(tmp_path, tiny_classifi
     steps = [r["step"] for r in result["records"]]
     assert steps == [2, 4, 6]  # two periodic evaluations and the final one
     for r in result["records"]:
-        assert 0 <= r["true_label_agreement@judge"] <= 1 and r["median_rank@pixels"] >= 1
+        assert 0 <= r["true_label_agreement@judge"] <= 1 and r["median_retrieval_rank@pixels"] >= 1
         assert r["minutes"] >= 0
     assert out.with_suffix(".png").stat().st_size > 0 and "median rank" in capsys.readouterr().out

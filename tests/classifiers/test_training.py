@@ -34,7 +34,7 @@ def test_adversarial_training_is_more_robust(tmp_path, tiny_classifier_run):
                                         "train.eps_warmup_epochs=3", "data.train_size=4000")  # fmt: skip
     test = get_dataset("shapes", "test", size=300)
     pgd = {"norm": "linf", "eps": 8 / 255, "steps": 5}
-    from unlogit.attacks import PGD
+    from unlogit.classifiers.attacks import PGD
 
     accs = {}
     for name, run in (("standard", tiny_classifier_run), ("robust", robust_run)):

@@ -5,11 +5,11 @@ import json
 import torch
 
 import unlogit
+from unlogit import train_inverter
 from unlogit.config import build_config, deep_merge, load_preset_dict
 from unlogit.data import get_dataset
-from unlogit.inversion.baselines import OptimizationInverter, UpConvDecoder
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.trainer import train_inverter
+from unlogit.inversion.nets.baselines import OptimizationInverter, UpConvDecoder
 
 from ..conftest import TINY_GAN_OVERRIDES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from unlogit.inversion.ema import ema_update, standing_stats
+from unlogit.inversion.train.ema import ema_update, standing_stats
 
 
 def _net() -> nn.Module:
@@ -46,9 +46,9 @@ def test_standing_stats_average_over_batches_and_leave_eval_mode():
 
 
 def test_ema_start_keeps_the_ema_equal_to_g_until_it_starts(tmp_path, tiny_classifier_run):
+    from unlogit import train_inverter
     from unlogit.config import build_config
     from unlogit.inversion.config import InverterRunConfig
-    from unlogit.inversion.trainer import train_inverter
     from unlogit.runtime.checkpoint import load_checkpoint
 
     from ..conftest import TINY_GAN_OVERRIDES

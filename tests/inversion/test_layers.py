@@ -3,8 +3,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from unlogit.inversion.layers import ConditionalBatchNorm2d, make_conv, spectral_sigmas
-from unlogit.inversion.logit_encoder import LogitEncoder
+from unlogit.inversion.nets.layers import ConditionalBatchNorm2d, make_conv, spectral_sigmas
+from unlogit.inversion.nets.logit_encoder import LogitEncoder
 
 
 def test_cbn_equals_plain_bn_at_init():

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import unlogit.inversion.steps as steps
+import unlogit.inversion.train.steps as steps
 from unlogit.config import build_config
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.methods import net_spec
-from unlogit.inversion.state import TrainState
-from unlogit.inversion.steps import StepContext
+from unlogit.inversion.train.state import TrainState
+from unlogit.inversion.train.steps import StepContext
 
 from ..conftest import TINY_GAN_OVERRIDES
 
@@ -29,7 +28,7 @@ class _Clf(torch.nn.Module):
 def _ctx(*overrides: str) -> StepContext:
     cfg = build_config(InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, *overrides], {"classifier": "x"})
     torch.manual_seed(0)
-    state = TrainState.create(cfg, net_spec(cfg.model, 10, 3, 32), torch.device("cpu"))
+    state = TrainState.create(cfg, cfg.model.net_spec(10, 3, 32), torch.device("cpu"))
     g = torch.Generator().manual_seed(0)
 
     def draw():

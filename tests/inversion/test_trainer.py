@@ -7,13 +7,12 @@ import pytest
 import torch
 
 import unlogit
+from unlogit import train_inverter
 from unlogit.config import build_config
 from unlogit.data import get_dataset
 from unlogit.errors import CheckpointError, UnlogitError
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.methods import net_spec
-from unlogit.inversion.state import TrainState
-from unlogit.inversion.trainer import train_inverter
+from unlogit.inversion.train.state import TrainState
 from unlogit.runtime.checkpoint import load_checkpoint
 
 from ..conftest import TINY_GAN_OVERRIDES, write_idx_dataset
@@ -41,7 +40,7 @@ def test_one_step_changes_weights(tmp_path, tiny_classifier_run):
     cfg = _cfg(tiny_classifier_run, "train.steps=1", "train.ema=false")
     train_inverter(cfg, tmp_path / "run")
     torch.manual_seed(cfg.train.seed)
-    fresh = TrainState.create(cfg, net_spec(cfg.model, 10, 3, 32), torch.device("cpu"))
+    fresh = TrainState.create(cfg, cfg.model.net_spec(10, 3, 32), torch.device("cpu"))
     trained, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last", "unlogit.inverter-train-state")
     for prefix, module in (("G", fresh.G), ("D", fresh.D)):
         changed = [k for k, v in module.state_dict().items()
@@ -80,7 +79,7 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_classifier_run, monkeypatch)
 
 def test_short_run_beats_untrained_generator(tmp_path, tiny_classifier_run):
     """After a short CPU run, reconstructions of held-out logits are far more image-like than G at init."""
-    from unlogit.metrics import frechet_distance
+    from unlogit.scoring.metrics import frechet_distance
 
     cfg = _cfg(tiny_classifier_run, "data.train_size=4000", "model.ch_g=8", "model.ch_d=8", "model.dim_z=16",
                "train.steps=400", "train.batch_size=32", "train.ema_start=200", "train.lr_g=1e-3", "train.lr_d=1e-3",
@@ -91,7 +90,7 @@ def test_short_run_beats_untrained_generator(tmp_path, tiny_classifier_run):
     clf = trained.classifier
     x = get_dataset("shapes", "test", size=300).batch(torch.arange(300))[0]
     torch.manual_seed(cfg.train.seed)
-    untrained = TrainState.create(cfg, net_spec(cfg.model, 10, 3, 32), torch.device("cpu")).G.eval()
+    untrained = TrainState.create(cfg, cfg.model.net_spec(10, 3, 32), torch.device("cpu")).G.eval()
     logits = clf.predict_logits(x)
     with torch.no_grad():  # the untrained net, conditioned through the trained inverter's encoder
         before = untrained(trained.encoder(logits), untrained.sample_noise(300))
@@ -140,7 +139,7 @@ def test_bad_inputs_are_explained(tiny_inverter_run, tiny_classifier_run, tmp_pa
 
 
 def test_non_finite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, tiny_classifier_run, monkeypatch):
-    import unlogit.inversion.steps as steps
+    import unlogit.inversion.train.steps as steps
     from unlogit.errors import TrainingDivergedError
 
     calls = {"n": 0}

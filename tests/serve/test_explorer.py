@@ -7,9 +7,9 @@ import torch
 
 from unlogit.data.config import DataConfig
 from unlogit.errors import UnlogitError
-from unlogit.inversion.baselines import UpConvDecoder
 from unlogit.inversion.inverter import Inverter, load_inverter
-from unlogit.inversion.logit_encoder import LogitEncoder
+from unlogit.inversion.nets.baselines import UpConvDecoder
+from unlogit.inversion.nets.logit_encoder import LogitEncoder
 from unlogit.serve.explorer import (
     AttackEdit,
     Explorer,

@@ -3,7 +3,7 @@ import json, sys, torch
 from unlogit.data.config import DataConfig
 from unlogit.inversion.inverter import load_inverter
 from unlogit.classifiers.registry import load_classifier
-from unlogit.claim import ClaimConfig, score_inverter, decide
+from unlogit.study.claim import ClaimConfig, score_inverter, decide
 val = DataConfig(name="cifar10", root="/work/shared/data", val_size=2000).load("val").subset(500)
 x, y = val.batch(torch.arange(len(val)))
 judges = {"eval-standard": load_classifier("unlogit:cifar10-eval-standard"), "eval-robust": load_classifier("unlogit:cifar10-eval-robust")}

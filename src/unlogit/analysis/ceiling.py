@@ -100,7 +100,7 @@ def image_statistics(x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def _shapes_targets(x: torch.Tensor, y: torch.Tensor, factors: dict[str, torch.Tensor] | None):
     """Shapes: factor groups from the true factors (originals) or from the readout (reconstructions)."""
-    from ..shapes_factors import ORDER
+    from ..scoring.shapes_factors import ORDER
     from .probes import readout
 
     f = factors if factors is not None else readout(x, y)

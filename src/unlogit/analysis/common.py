@@ -11,9 +11,9 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
-from ..figures import save_figure, save_png
 from ..inversion.inverter import Inverter
 from ..runtime.atomic import write_json_atomic
+from ..runtime.figures import save_figure, save_png
 
 
 @dataclass
@@ -49,7 +49,7 @@ class AnalysisContext:
 
     @property
     def evaluators(self) -> dict[str, NormalizedClassifier]:
-        """The independent judges for :func:`unlogit.measure.score` (none, or ``{"evaluator": E}``)."""
+        """The independent judges for :func:`unlogit.scoring.measure.score` (none, or ``{"evaluator": E}``)."""
         return {"evaluator": self.evaluator} if self.evaluator is not None else {}
 
     def images(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..figures import comparison_grid
-from ..measure import labelled_as, score
-from ..metrics import diversity
+from ..runtime.figures import comparison_grid
+from ..scoring.measure import labelled_as, score
+from ..scoring.metrics import diversity
 from .ceiling import ceiling
 from .common import AnalysisContext, ExperimentResult, image_stats
 from .invariance import transforms
@@ -39,7 +39,7 @@ def reconstruct(ctx: AnalysisContext) -> ExperimentResult:
         logits = inv.logits(x)
         rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
         columns.append(rec)
-        metrics[name] = score(x, rec, y, inv.classifier, ctx.evaluators, logits=logits).means()
+        metrics[name] = score(x, rec, y, inv.classifier, ctx.evaluators, logits=logits).summary()
     return ExperimentResult(
         "reconstruct",
         {"columns": ["original", *ctx.inverters], "n": len(x), "seed": ctx.seed, "inverters": metrics},

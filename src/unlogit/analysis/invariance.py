@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from ..figures import comparison_grid
-from ..tables import Column, fixed, markdown, percent
+from ..runtime.figures import comparison_grid
+from ..runtime.tables import Column, fixed, markdown, percent
 from .common import AnalysisContext, ExperimentResult
 
 VISIBLE = 0.02  # RMS change of G(f(x)) under T below which the follow index is undefined
@@ -147,7 +147,7 @@ def _rerender(y: torch.Tensor, factors: dict[str, np.ndarray]) -> torch.Tensor:
 def _factor_follow(read_a: dict, read_b: dict, true_a: dict, true_b: dict, keys: tuple[str, ...], y) -> float | None:
     """Change of the reconstruction's factor as a fraction of the true change (projection over ``keys``)."""
     if keys == ("rotation",):
-        from ..shapes_factors import ORDER
+        from ..scoring.shapes_factors import ORDER
 
         order = torch.from_numpy(ORDER)[y]
         has = order > 0

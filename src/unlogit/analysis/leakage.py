@@ -13,15 +13,15 @@ logit vector as best it can and inverts that. Defences:
 Centred log-probs are re-centred to the training logits' mean level, and the label-only attacker uses
 each class's mean training-logit vector: the attacker's priors come from training images (public data
 of the same distribution), never from the attacked images themselves. Per defence and inverter: the scores of
-:func:`unlogit.measure.score` (own-classifier label agreement, PSNR, SSIM, and the evaluator's when given).
+:func:`unlogit.scoring.measure.score` (own-classifier label agreement, PSNR, SSIM, and the evaluator's when given).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..figures import comparison_grid
-from ..measure import score
+from ..runtime.figures import comparison_grid
+from ..scoring.measure import score
 from .common import AnalysisContext, ExperimentResult
 
 
@@ -72,7 +72,7 @@ def leakage(ctx: AnalysisContext) -> ExperimentResult:
         for name, estimate in defences(logits, level, class_means).items():
             rec = inv.generate(estimate, z).cpu()
             columns.append(rec)
-            rows[name] = score(x, rec, y, inv.classifier, ctx.evaluators, logits=logits).means()
+            rows[name] = score(x, rec, y, inv.classifier, ctx.evaluators, logits=logits).summary()
         figures[f"leakage_{inv_name}"] = comparison_grid(columns, upscale=2)  # columns: original, defences
         metrics[inv_name] = rows
     names = list(next(iter(metrics.values())))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..attacks import PGD
-from ..figures import comparison_grid
-from ..measure import labelled_as, score
+from ..classifiers.attacks import AttackConfig
+from ..runtime.figures import comparison_grid
+from ..scoring.measure import labelled_as, score
 from .common import AnalysisContext, ExperimentResult
 
 
@@ -58,7 +58,7 @@ def _attack_row(ctx: AnalysisContext, inv, x, y, z, clean_rec, attack: tuple, st
     norm, eps, targeted = attack
     clf = inv.classifier
     target = (y + 1) % clf.num_classes if targeted else y
-    x_adv = PGD(clf, norm=norm, eps=eps, steps=steps)(x.to(inv.device), target.to(inv.device), targeted).cpu()
+    x_adv = AttackConfig(norm, eps, steps).build(clf)(x.to(inv.device), target.to(inv.device), targeted).cpu()
     l_adv = inv.logits(x_adv)
     adv_pred = l_adv.argmax(1).cpu()
     ok = adv_pred == target if targeted else adv_pred != y
@@ -109,7 +109,7 @@ def _eps_sweep(inv, x: torch.Tensor, y: torch.Tensor, steps: int) -> dict:
     smallest = torch.full((len(x),), float("inf"))
     success = {}
     for frac in sorted(EPS_SWEEP, reverse=True):
-        adv = PGD(inv.classifier, norm=norm, eps=eps * frac, steps=steps)(x.to(inv.device), y.to(inv.device)).cpu()
+        adv = AttackConfig(norm, eps * frac, steps).build(inv.classifier)(x.to(inv.device), y.to(inv.device)).cpu()
         ok = inv.logits(adv).argmax(1).cpu() != y
         smallest[ok] = eps * frac
         success[f"{frac:g}"] = float(ok.double().mean())
@@ -125,10 +125,10 @@ def _r2(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 def readout(x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every shapes factor read from images (colour-blind geometry plus mean object/background colour and
-    the object's stripe contrast); see :mod:`unlogit.shapes_factors`."""
+    the object's stripe contrast); see :mod:`unlogit.scoring.shapes_factors`."""
     import math
 
-    from ..shapes_factors import read_factors
+    from ..scoring.shapes_factors import read_factors
 
     f = read_factors(x, labels)
     border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., :, 0], x[..., :, -1]], dim=-1).median(dim=-1).values
@@ -151,7 +151,7 @@ def _rotation_error(pred: torch.Tensor, true: torch.Tensor, labels: torch.Tensor
     a finite symmetry order only; 0.5 expected from a random angle)."""
     import math
 
-    from ..shapes_factors import ORDER
+    from ..scoring.shapes_factors import ORDER
 
     order = torch.from_numpy(ORDER)[labels.cpu()]
     has = order > 0
@@ -224,7 +224,7 @@ def ood(ctx: AnalysisContext) -> ExperimentResult:
             logits = inv.logits(x)
             rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
             scores = score(x, rec, None, inv.classifier, logits=logits)  # labels of another dataset do not apply
-            metrics.setdefault(name, {})[label] = {"dataset": data.name, **scores.means()}
+            metrics.setdefault(name, {})[label] = {"dataset": data.name, **scores.summary()}
             if label == "ood":
                 figures[f"ood_{name}"] = comparison_grid([x[: ctx.n], rec[: ctx.n]], upscale=2)
     return ExperimentResult("ood", {"inverters": metrics}, figures)

@@ -8,23 +8,7 @@ from typing import Literal
 from ..config import check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
-
-
-@dataclass
-class AttackConfig:
-    """PGD settings (images in [0,1]); ``step_size`` defaults to 2.5 * eps / steps."""
-
-    norm: Literal["linf", "l2"] = "linf"
-    eps: float = 8 / 255
-    steps: int = 10
-    step_size: float | None = None
-    random_start: bool = True
-    restarts: int = 1
-
-    def __post_init__(self) -> None:
-        check_positive(self.eps, "attack.eps", allow_zero=True)
-        check_positive(self.steps, "attack.steps", allow_zero=True)
-        check_positive(self.restarts, "attack.restarts")
+from .attacks import AttackConfig
 
 
 @dataclass

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from ..attacks import PGD
 from ..data.base import ImageDataset
 from ..runtime.progress import progress
+from .attacks import PGD
 from .normalized import NormalizedClassifier
 
 
@@ -57,8 +57,8 @@ def evaluate_classifier(
 ) -> dict[str, Any]:
     """Clean accuracy of classifier ``spec`` on ``data`` (first ``n``) and, with an ``attack`` string
     (``pgd-linf:8/255``), its accuracy under that attack on the first ``n_robust`` (default ``n``)."""
-    from ..attacks import parse_attack
     from ..errors import UnlogitError
+    from .attacks import parse_attack
     from .registry import load_classifier
 
     clf = load_classifier(spec, device=device, classes=data.classes)

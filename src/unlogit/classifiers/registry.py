@@ -27,6 +27,7 @@ import torch
 
 from ..errors import CheckpointError, UnlogitError
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
+from ..runtime.rundir import RunLayout
 from .archs import build_arch
 from .normalized import NormalizedClassifier
 from .sources import (
@@ -146,7 +147,7 @@ def _robustbench(name: str, spec: str, options: dict[str, str], ext) -> Normaliz
 def save_run_classifier(run: Path, clf: NormalizedClassifier, arch_spec: dict[str, Any], summary: dict) -> None:
     """Write ``RUN/model.{safetensors,json}`` (what :func:`load_run_classifier` reads)."""
     save_checkpoint(
-        run / "model",
+        RunLayout(run).model,
         clf.model.state_dict(),
         {
             "arch": arch_spec,
@@ -162,14 +163,15 @@ def save_run_classifier(run: Path, clf: NormalizedClassifier, arch_spec: dict[st
 
 def load_run_classifier(run: Path) -> NormalizedClassifier:
     """Rebuild a classifier from a run directory (no pickles)."""
-    if not (run / "model.json").is_file():
+    layout = RunLayout(run)
+    if not layout.model_json.is_file():
         kind = _run_kind(run)
         hint = f" (it is a {kind!r} run)" if kind else ""
         raise CheckpointError(
             f"{run} is not a classifier run directory{hint}: no model.json; "
             "train one with `unlogit train-classifier` or give another classifier spec"
         )
-    tensors, meta = load_checkpoint(run / "model", CLASSIFIER_KIND)
+    tensors, meta = load_checkpoint(layout.model, CLASSIFIER_KIND)
     net = build_arch(meta["arch"])
     try:
         net.load_state_dict(tensors)
@@ -185,7 +187,7 @@ def _run_kind(run: Path) -> str | None:
     import json
 
     try:
-        return json.loads((run / "run.json").read_text()).get("kind")
+        return json.loads(RunLayout(run).run_json.read_text()).get("kind")
     except (OSError, ValueError):
         return None
 

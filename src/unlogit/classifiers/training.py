@@ -10,7 +10,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..attacks import PGD
 from ..config import to_dict
 from ..data.base import ImageDataset
 from ..data.batching import augment, batches_per_epoch, epoch_indices
@@ -22,18 +21,14 @@ from ..runtime.resume import SafeChanges, always, not_shorter
 from ..runtime.rundir import RunDir
 from ..runtime.seeding import rng_state, seed_everything, set_rng_state
 from .archs import build_arch
-from .config import AttackConfig, ClassifierRunConfig
+from .attacks import PGD
+from .config import ClassifierRunConfig
 from .evaluation import accuracy
 from .normalized import NormalizedClassifier
 from .registry import save_run_classifier
 
 STATE_KIND = "unlogit.classifier-train-state"
 ONECYCLE_MIN_STEPS = 5  # fewer leaves OneCycleLR's warm-up phase empty (a division by zero inside torch)
-
-
-def make_attack(clf: torch.nn.Module, cfg: AttackConfig) -> PGD:
-    """A PGD attack from its config."""
-    return PGD(clf, cfg.norm, cfg.eps, cfg.steps, cfg.step_size, cfg.random_start, restarts=cfg.restarts)
 
 
 def channel_stats(ds: ImageDataset, max_samples: int = 10_000) -> tuple[list[float], list[float]]:
@@ -115,7 +110,7 @@ def train_one_epoch(ctx: EpochContext, epoch: int) -> dict[str, float]:
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"classifier loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good "
-                f"checkpoint is {ctx.run.checkpoints / 'last'}. Lower train.lr (now {t.lr})"
+                f"checkpoint is {ctx.run.layout.last}. Lower train.lr (now {t.lr})"
             )
         ctx.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -160,12 +155,12 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
     clf.to(device)
     opt = _optimizer(cfg, clf.parameters())
     sched = _scheduler(cfg, opt, batches_per_epoch(len(train_ds), t.batch_size) * t.epochs)
-    attack = make_attack(clf, t.attack) if t.adversarial else None
+    attack = t.attack.build(clf) if t.adversarial else None
     ctx = EpochContext(cfg, clf, train_ds, opt, sched, attack, device, run)
-    eval_attack = make_attack(clf, t.robust_eval_attack)
+    eval_attack = t.robust_eval_attack.build(clf)
     start_epoch, history = 0, []
     if resume:
-        start_epoch, history = _restore(run.checkpoints / "last", clf, opt, sched, device)
+        start_epoch, history = _restore(run.layout.last, clf, opt, sched, device)
         run.truncate_log("epoch", start_epoch)
     for epoch in range(start_epoch, t.epochs):
         t0 = time.perf_counter()
@@ -180,9 +175,9 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
             f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
             flush=True,
         )
-        _save_state(run.checkpoints / "last", clf, opt, sched, epoch + 1, history)
+        _save_state(run.layout.last, clf, opt, sched, epoch + 1, history)
     test_ds = cfg.data.load("test")
-    test = evaluate(clf, test_ds.to(device), make_attack(clf, t.final_eval_attack), t.eval_robust_size, device)
+    test = evaluate(clf, test_ds.to(device), t.final_eval_attack.build(clf), t.eval_robust_size, device)
     summary = _summary(cfg, history, test, len(test_ds))
     run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"]})
     save_run_classifier(run.path, clf, spec, summary)

@@ -13,7 +13,7 @@ from .options import AddCommand, add_classifier_override, add_config_options, co
 def cmd_train(args: argparse.Namespace) -> int:
     from ..config import build_config, deep_merge, load_preset_dict
     from ..inversion.config import InverterRunConfig
-    from ..inversion.trainer import train_inverter
+    from ..scoring.held_out import train_and_score
 
     extra = config_extra(args)
     if args.classifier:
@@ -23,10 +23,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = build_config(InverterRunConfig, "inverter", args.preset, args.overrides, extra)
     out = run_dir_for(args, "inv", cfg.data.name, args.preset)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 talks
-        train_inverter(cfg, out, resume=args.resume)
+        train_and_score(cfg, out, resume=args.resume)
         return 0
     print(f"training {cfg.model.method} inverter of {cfg.classifier} -> {out}", flush=True)
-    s = train_inverter(cfg, out, resume=args.resume)
+    s = train_and_score(cfg, out, resume=args.resume)
     numbers = (f"on {s['n']} held-out images the classifier gives the reconstruction the original's label for "
                f"{s['own_label_agreement']:.1%}; mean-colour correlation {s['colour_correlation']:.2f}; "
                f"PSNR {s['psnr']:.1f} dB")  # fmt: skip
@@ -44,7 +44,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..data.config import DataConfig
     from ..data.files import load_image_files
     from ..inversion.inverter import load_inverter
-    from ..inversion.reconstruct import write_reconstructions
+    from ..runtime.rundir import RunLayout
+    from ..scoring.reconstructions import write_reconstructions
 
     inv = load_inverter(args.inverter, device=args.device or "cpu", classifier=args.classifier)
     c, h, _ = inv.image_shape
@@ -56,7 +57,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         x = ds.batch(torch.arange(min(args.n, len(ds))))[0]
     else:
         raise UnlogitError("give --images FILE [FILE ...] or --dataset NAME [--n N]")
-    out = Path(args.out or Path(args.inverter) / "reconstructions")
+    out = Path(args.out) if args.out else RunLayout(args.inverter).reconstructions
     r = write_reconstructions(inv, x, args.samples, args.seed, out)
     print(f"wrote {r['png']} (original | {args.samples} reconstructions) and {r['npz']}; "
           f"classifier label agreement {r['own_label_agreement']:.1%}")  # fmt: skip

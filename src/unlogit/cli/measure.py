@@ -9,7 +9,7 @@ from .options import AddCommand, add_classifier_override, add_measure_options, o
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data.config import DataConfig
-    from ..evaluate import evaluate
+    from ..study.evaluate import evaluate
 
     data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
     data = data.subset(min(args.n, len(data)))
@@ -39,7 +39,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..report import build_report
+    from ..report.page import build_report
 
     path = build_report(args.inputs, args.out, title=args.title)
     print(f"wrote {path} (self-contained: open it in a browser)")

@@ -10,7 +10,7 @@ from .options import AddCommand
 
 
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
-    from ..study import default_study_dir, load_study, run_study
+    from ..study.runner import default_study_dir, load_study, run_study
 
     cfg = load_study(args.config)
     out = Path(args.out) if args.out else default_study_dir(cfg.name)
@@ -32,7 +32,7 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import choose_demo
+    from ..study.demo import choose_demo
 
     choice = choose_demo(args.data_root, args.download)
     args.config = choice.study

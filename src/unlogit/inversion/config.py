@@ -8,6 +8,7 @@ from typing import Literal
 from ..config import check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
+from .methods import METHODS, NetSpec
 
 
 @dataclass
@@ -37,11 +38,8 @@ class InverterModelConfig:
     opt_l2: float = 0.01
 
     def __post_init__(self) -> None:
-        from .methods import METHODS  # the registry imports this module
-
         if self.method not in METHODS:
-            choices = sorted(METHODS)
-            raise ConfigError(f"config key 'model.method': {self.method!r} is not allowed; choose one of {choices}")
+            raise ConfigError(f"config key 'model.method': {METHODS.unknown(self.method)}")
         if self.resolution is not None and self.resolution not in (28, 32, 64, 128):
             raise ConfigError(f"config key 'model.resolution' must be one of [28, 32, 64, 128], got {self.resolution}")
         for key in ("ch_g", "ch_d", "dim_z"):
@@ -49,6 +47,17 @@ class InverterModelConfig:
         for key in ("g_channels", "d_channels", "attention"):
             for i, v in enumerate(getattr(self, key) or []):
                 check_positive(v, f"model.{key}[{i}]")
+
+    def net_spec(self, num_classes: int, channels: int, resolution: int) -> NetSpec:
+        """The JSON spec of the net (what model.json stores under ``net`` and ``Method.build_net`` reads)."""
+        return {
+            "method": self.method,
+            "num_classes": num_classes, "resolution": resolution, "channels": channels, "ch_g": self.ch_g,
+            "dim_z": self.dim_z, "attention": list(self.attention), "shared_dim": self.shared_dim,
+            "encoder": self.encoder, "temperature": self.temperature, "sn_g": self.sn_g, "cbn_hidden": self.cbn_hidden,
+            "g_channels": self.g_channels, "opt_steps": self.opt_steps, "opt_lr": self.opt_lr, "opt_tv": self.opt_tv,
+            "opt_l2": self.opt_l2,
+        }  # fmt: skip
 
 
 @dataclass

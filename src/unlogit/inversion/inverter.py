@@ -1,7 +1,7 @@
 """The inverter API: ``load_inverter(run)``, ``inv.reconstruct(images)``, ``inv.generate(logits)``.
 
 An :class:`Inverter` is the frozen classifier f, the logit encoder and an
-:class:`~unlogit.inversion.net.InverterNet`: ``x_hat = net(encoder(f(x)), z)``.
+:class:`~unlogit.inversion.nets.net.InverterNet`: ``x_hat = net(encoder(f(x)), z)``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
 from ..errors import CheckpointError, UnlogitError
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
-from .logit_encoder import LogitEncoder
+from ..runtime.rundir import RunLayout
 from .methods import NetSpec, build_encoder, get_method
-from .net import InverterNet
+from .nets.logit_encoder import LogitEncoder
+from .nets.net import InverterNet
 
 INVERTER_KIND = "unlogit.inverter"
 ENCODER_PREFIX = "encoder."  # model.safetensors: the encoder's statistics beside the net's weights
@@ -54,10 +55,10 @@ def save_inverter(run: Path, encoder: LogitEncoder, net: InverterNet, spec: NetS
     tensors = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
     if get_method(spec["method"]).trains:
         tensors.update(net.state_dict())
-    meta = {"method": spec["method"], "generator": spec, "classifier": classifier_reference(classifier, run),
+    meta = {"method": spec["method"], "net": spec, "classifier": classifier_reference(classifier, run),
             "classifier_digest": clf.weights_digest(), "classes": list(clf.classes),
             "classifier_convention": clf.info.get("convention"), "summary": summary}  # fmt: skip
-    save_checkpoint(run / "model", tensors, meta, kind=INVERTER_KIND)
+    save_checkpoint(RunLayout(run).model, tensors, meta, kind=INVERTER_KIND)
 
 
 def _recorded_classifier(run: Path, meta: dict[str, Any], device) -> NormalizedClassifier:
@@ -79,7 +80,7 @@ class Inverter:
     """A trained logit inverter bound to the classifier it inverts.
 
     Attributes:
-        net: the :class:`~unlogit.inversion.net.InverterNet` (encoded logits, z) -> images in [0,1].
+        net: the :class:`~unlogit.inversion.nets.net.InverterNet` (encoded logits, z) -> images in [0,1].
         encoder: raw logits -> the net's condition.
         classifier: the frozen classifier f whose logits are inverted.
         meta: the run's model.json (method, spec, summary).
@@ -141,7 +142,13 @@ class Inverter:
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, samples: int = 1, seed: int | None = 0) -> torch.Tensor:
         """Images (N,C,H,W) in [0,1] -> reconstructions (N,S,C,H,W) in [0,1], S = ``samples`` noise draws."""
-        logits = self.logits(images)
+        return self.reconstruct_logits(self.logits(images), samples, seed)
+
+    @torch.no_grad()
+    def reconstruct_logits(self, logits: torch.Tensor, samples: int = 1, seed: int | None = 0) -> torch.Tensor:
+        """Logits (N,K) already computed by :meth:`logits` -> reconstructions (N,S,C,H,W) in [0,1]: what
+        :meth:`reconstruct` does after classifying, for callers that keep the logits (one classification
+        per image)."""
         z = self.sample_noise(len(logits) * samples, seed)
         rep = logits.repeat_interleave(samples, dim=0)
         return self.generate(rep, z).view(len(logits), samples, *self.image_shape)
@@ -157,30 +164,35 @@ class Inverter:
             raise UnlogitError("images must be float in [0,1], not uint8; divide by 255")
 
 
-REQUIRED_META = {"method": str, "generator": dict, "classifier": str}
+REQUIRED_META = {"method": str, "net": dict, "classifier": str}
+LEGACY_KEYS = {"generator": "net"}  # model.json of unlogit <= 0.1 stored every net's spec under "generator"
 REQUIRED_SPEC = ("method", "num_classes", "resolution", "channels", "encoder")
 
 
 def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """An inverter run's model tensors and model.json, with clear errors for other folders and for
     metadata that is missing a key or has one of the wrong type."""
-    if not (run / "model.json").is_file():
+    layout = RunLayout(run)
+    if not layout.model_json.is_file():
         raise CheckpointError(f"{run} is not an inverter run directory (no model.json); train one with `unlogit train`")
     try:
-        raw = json.loads((run / "model.json").read_text())
+        raw = json.loads(layout.model_json.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{run / 'model.json'} is not valid JSON ({exc}); the file is damaged") from exc
+        raise CheckpointError(f"{layout.model_json} is not valid JSON ({exc}); the file is damaged") from exc
     kind = raw.get("kind") if isinstance(raw, dict) else None
     if kind != INVERTER_KIND:
         raise CheckpointError(f"{run} holds a {kind!r}, not an inverter; pass the run directory of `unlogit train`")
-    tensors, meta = load_checkpoint(run / "model", INVERTER_KIND)
+    tensors, meta = load_checkpoint(layout.model, INVERTER_KIND)
+    for old, new in LEGACY_KEYS.items():
+        if old in meta and new not in meta:
+            meta[new] = meta.pop(old)
     for key, tp in REQUIRED_META.items():
         if not isinstance(meta.get(key), tp):
-            raise CheckpointError(f"{run / 'model.json'}: '{key}' is missing or not a {tp.__name__}; the file is "
+            raise CheckpointError(f"{layout.model_json}: '{key}' is missing or not a {tp.__name__}; the file is "
                                   "damaged or from another program")  # fmt: skip
-    missing = [k for k in REQUIRED_SPEC if k not in meta["generator"]]
+    missing = [k for k in REQUIRED_SPEC if k not in meta["net"]]
     if missing:
-        raise CheckpointError(f"{run / 'model.json'}: the net spec lacks {missing}; the file is damaged")
+        raise CheckpointError(f"{layout.model_json}: the net spec lacks {missing}; the file is damaged")
     return tensors, meta
 
 
@@ -188,7 +200,7 @@ def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifie
     """Load an inverter from its run directory (``classifier`` overrides the recorded classifier spec)."""
     run = Path(run)
     tensors, meta = read_inverter_checkpoint(run)
-    spec = meta["generator"]
+    spec = meta["net"]
     if classifier is None:
         clf = _recorded_classifier(run, meta, device)
     else:

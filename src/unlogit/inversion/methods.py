@@ -1,6 +1,6 @@
 """The inversion methods, one registry entry each: ``METHODS[name] -> Method``.
 
-A method says how to build its :class:`~unlogit.inversion.net.InverterNet` from the spec stored in
+A method says how to build its :class:`~unlogit.inversion.nets.net.InverterNet` from the spec stored in
 ``model.json``, which optimisation step trains it (none: nothing to train), whether it needs a
 discriminator and whether it keeps an EMA copy of the net. The trainer, the train state, the
 inverter loader and the evaluators ask the registry; none of them branches on a method name.
@@ -18,20 +18,19 @@ from typing import Any
 import torch
 
 from ..classifiers.normalized import NormalizedClassifier
-from ..errors import ConfigError
-from .baselines import OptimizationInverter, UpConvDecoder
-from .config import InverterModelConfig, InverterTrainConfig
-from .generator import Generator
-from .logit_encoder import LogitEncoder
-from .net import InverterNet
-from .steps import StepContext, decoder_step, gan_step
+from ..runtime.registry import Registry
+from .nets.baselines import OptimizationInverter, UpConvDecoder
+from .nets.generator import Generator
+from .nets.logit_encoder import LogitEncoder
+from .nets.net import InverterNet
+from .train.steps import StepContext, StepSettings, decoder_step, gan_step
 
-NetSpec = dict[str, Any]  # JSON: what model.json stores under "generator"
+NetSpec = dict[str, Any]  # JSON: what model.json stores under "net"
 StepFn = Callable[[StepContext], dict[str, torch.Tensor]]
 NetBuilder = Callable[[NetSpec, NormalizedClassifier, LogitEncoder], InverterNet]
 
 
-def _never(_train: InverterTrainConfig) -> bool:
+def _never(_train: StepSettings) -> bool:
     return False
 
 
@@ -44,7 +43,7 @@ class Method:
         summary: one line for help texts and reports.
         build_net: ``(spec, classifier, encoder) -> InverterNet`` (the classifier and encoder are
             there for nets that use them at inference, like the optimiser).
-        step: one optimisation step on a :class:`~unlogit.inversion.steps.StepContext`; ``None``
+        step: one optimisation step on a :class:`~unlogit.inversion.train.steps.StepContext`; ``None``
             for methods that learn nothing.
         needs_d: whether a discriminator is trained, given the training config.
         ema: whether an exponential moving average of the net is kept and used for evaluation.
@@ -56,7 +55,7 @@ class Method:
     summary: str
     build_net: NetBuilder
     step: StepFn | None = None
-    needs_d: Callable[[InverterTrainConfig], bool] = field(default=_never)
+    needs_d: Callable[[StepSettings], bool] = field(default=_never)
     ema: bool = False
     d_features: bool = False
 
@@ -64,18 +63,6 @@ class Method:
     def trains(self) -> bool:
         """Whether the method has weights to learn."""
         return self.step is not None
-
-
-def net_spec(model: InverterModelConfig, num_classes: int, channels: int, resolution: int) -> NetSpec:
-    """The JSON spec of a net (what :attr:`Method.build_net` reads back)."""
-    m = model
-    return {
-        "method": m.method,
-        "num_classes": num_classes, "resolution": resolution, "channels": channels, "ch_g": m.ch_g,
-        "dim_z": m.dim_z, "attention": list(m.attention), "shared_dim": m.shared_dim, "encoder": m.encoder,
-        "temperature": m.temperature, "sn_g": m.sn_g, "cbn_hidden": m.cbn_hidden, "g_channels": m.g_channels,
-        "opt_steps": m.opt_steps, "opt_lr": m.opt_lr, "opt_tv": m.opt_tv, "opt_l2": m.opt_l2,
-    }  # fmt: skip
 
 
 def build_encoder(spec: NetSpec) -> LogitEncoder:
@@ -113,27 +100,26 @@ def feature_dim(clf: NormalizedClassifier, image_shape: tuple[int, int, int]) ->
         return int(classifier_features(clf)(torch.zeros(1, *image_shape, device=clf.mean.device)).shape[1])
 
 
-def _adversarial_weight(train: InverterTrainConfig) -> bool:
+def _adversarial_weight(train: StepSettings) -> bool:
     return train.lambda_adv > 0
 
 
-METHODS: dict[str, Method] = {
-    "gan": Method("gan", "the paper: logit-conditioned BigGAN, projection discriminator, one hinge loss",
-                  _generator, gan_step, needs_d=lambda _t: True, ema=True),
-    "gan-features": Method("gan-features", "gan, with D's trunk also fed the frozen classifier's penultimate "
-                           "features (an accelerator; not the paper's method)",
-                           _generator, gan_step, needs_d=lambda _t: True, ema=True, d_features=True),
-    "pixel": Method("pixel", "up-conv decoder, pixel MSE only (Dosovitskiy & Brox 2016b; Yang et al. 2019)",
-                    _decoder, decoder_step),
-    "dosovitskiy": Method("dosovitskiy", "up-conv decoder, pixel + feature + adversarial losses (D&B 2016a)",
-                          _decoder, decoder_step, needs_d=_adversarial_weight),
-    "optimize": Method("optimize", "no training: gradient descent on the image (Mahendran & Vedaldi 2015)",
-                       _optimizer),
-}  # fmt: skip
+METHODS: Registry[Method] = Registry("inversion method")
+for _method in (
+    Method("gan", "the paper: logit-conditioned BigGAN, projection discriminator, one hinge loss",
+           _generator, gan_step, needs_d=lambda _t: True, ema=True),
+    Method("gan-features", "gan, with D's trunk also fed the frozen classifier's penultimate features (an "
+           "accelerator; not the paper's method)",
+           _generator, gan_step, needs_d=lambda _t: True, ema=True, d_features=True),
+    Method("pixel", "up-conv decoder, pixel MSE only (Dosovitskiy & Brox 2016b; Yang et al. 2019)",
+           _decoder, decoder_step),
+    Method("dosovitskiy", "up-conv decoder, pixel + feature + adversarial losses (D&B 2016a)",
+           _decoder, decoder_step, needs_d=_adversarial_weight),
+    Method("optimize", "no training: gradient descent on the image (Mahendran & Vedaldi 2015)", _optimizer),
+):  # fmt: skip
+    METHODS.register(_method.name, _method)
 
 
 def get_method(name: str) -> Method:
     """The registry entry for ``name``, or a clear error listing the methods."""
-    if name not in METHODS:
-        raise ConfigError(f"unknown inversion method {name!r}; choose one of {sorted(METHODS)}")
-    return METHODS[name]
+    return METHODS.get(name)

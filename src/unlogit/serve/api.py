@@ -25,7 +25,7 @@ import torch
 from torchvision.utils import save_image
 
 from ..errors import UnlogitError
-from ..figures import comparison_grid
+from ..runtime.figures import comparison_grid
 from .explorer import AttackEdit, Exploration, Explorer, ImageEdit, LogitEdit, top_k
 from .guards import BodyLimit, SameOrigin, allowed_hosts, validation_error
 from .uploads import UploadError, UploadLimits, UploadStore, decode_upload

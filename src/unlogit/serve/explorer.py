@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from ..attacks import PGD
+from ..classifiers.attacks import AttackConfig
 from ..data.base import ImageDataset
 from ..errors import UnlogitError
 from ..inversion.inverter import Inverter
@@ -184,7 +184,8 @@ class Explorer:
                 x_in = x_in.to(invs[attack.against][1].device)
                 targeted = attack.target is not None
                 y = torch.tensor([attack.target]) if targeted else clf.predict_logits(x_in).argmax(1).cpu()
-                x_in = PGD(clf, attack.norm, attack.eps, attack.steps)(x_in, y.to(x_in.device), targeted=targeted)
+                pgd = AttackConfig(attack.norm, attack.eps, attack.steps).build(clf)
+                x_in = pgd(x_in, y.to(x_in.device), targeted=targeted)
             result = Exploration(input=x_in[0].cpu())
             for name, inv in invs:
                 logits = inv.logits(x_in)

@@ -14,8 +14,9 @@ def load_gallery(run: str | Path, n: int, dataset: str | None = None, data_root:
     """The first ``n`` test images of the dataset an inverter run was trained on (or of ``dataset``)."""
     from ..config import from_dict, read_yaml_mapping
     from ..data.config import DataConfig
+    from ..runtime.rundir import RunLayout
 
-    cfg_path = Path(run) / "config.yaml"
+    cfg_path = RunLayout(Path(run)).config
     data = read_yaml_mapping(cfg_path, "the inverter's config").get("data", {}) if cfg_path.is_file() else {}
     data = {**data, "test_size": n, "train_size": None}
     if dataset:

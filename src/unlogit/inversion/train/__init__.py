@@ -1,0 +1,1 @@
+"""Training an inverter: the train state, one step per method, hooks, the loop, and the data stream."""

@@ -1,0 +1,143 @@
+"""``TrainState``: the logit encoder, G, D, G_ema, optimizers, counters and RNG — saved and restored exactly.
+
+Optimizers live here, not inside the modules (BigGAN kept them in the nn.Module; we don't). Which parts
+exist is the method's business (:mod:`.methods`): D and its optimizer only where the method trains one,
+G_ema only where it keeps an EMA.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ...classifiers.normalized import NormalizedClassifier
+from ...runtime.checkpoint import (
+    flatten_state,
+    load_checkpoint,
+    prefixed,
+    save_checkpoint,
+    split_prefixed,
+    unflatten_state,
+)
+from ...runtime.seeding import rng_state, set_rng_state
+from ..config import InverterRunConfig
+from ..methods import NetSpec, build_encoder, feature_dim, get_method
+from ..nets.discriminator import ProjectionDiscriminator, build_discriminator
+from ..nets.logit_encoder import LogitEncoder
+
+STATE_KIND = "unlogit.inverter-train-state"
+
+
+def adam_kernel(choice: str, device: torch.device) -> dict[str, bool]:
+    """Adam keyword arguments for ``train.optimizer`` (auto: fused on CUDA, foreach elsewhere)."""
+    if choice == "auto":
+        choice = "fused" if device.type == "cuda" else "foreach"
+    return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[choice]
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    ema = copy.deepcopy(module).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+@dataclass
+class TrainState:
+    """Everything a run needs to continue exactly where it stopped.
+
+    ``encoder`` turns raw logits into the condition that both G and D see.
+    """
+
+    encoder: LogitEncoder
+    G: nn.Module  # an InverterNet
+    D: ProjectionDiscriminator | None
+    G_ema: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    step: int = 0  # completed G steps
+    batches_drawn: int = 0  # data position (batches consumed, all epochs)
+    elapsed: float = 0.0  # training seconds so far (for max_minutes across resumes)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls, cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf: NormalizedClassifier | None = None
+    ) -> TrainState:
+        """Fresh modules and optimizers for ``spec`` (weights drawn from the global torch RNG)."""
+        t, method = cfg.train, get_method(spec["method"])
+        encoder = build_encoder(spec).to(device)
+        G = method.build_net(spec, clf, encoder).to(device)
+        side_dim = feature_dim(clf, G.image_shape) if method.d_features else 0
+        m = cfg.model
+        D = (build_discriminator(spec, m.ch_d, tuple(m.attention), m.d_channels, side_dim).to(device)
+             if method.needs_d(t) else None)  # fmt: skip
+        G_ema = _frozen_copy(G) if t.ema and method.ema else None
+        fused = adam_kernel(t.optimizer, device)
+        betas = (t.beta1, t.beta2)
+        opt_g = torch.optim.Adam(G.parameters(), t.lr_g, betas=betas, eps=t.adam_eps, **fused)
+        opt_d = torch.optim.Adam(D.parameters(), t.lr_d, betas=betas, eps=t.adam_eps, **fused) if D else None
+        return cls(encoder, G, D, G_ema, opt_g, opt_d)
+
+    @property
+    def modules(self) -> dict[str, nn.Module]:
+        """The trained modules that exist, by checkpoint prefix."""
+        return {k: m for k, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)) if m is not None}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {k: o for k, o in (("opt_g", self.opt_g), ("opt_d", self.opt_d)) if o is not None}
+
+    def use_channels_last(self) -> None:
+        """NHWC for G, D and G_ema, with the optimisers' moment buffers laid out like their parameters.
+
+        A restored checkpoint gives the buffers back in NCHW; fused Adam steps parameter and state
+        memory in lockstep, so mismatched layouts would break exact resume.
+        """
+        for module in self.modules.values():
+            module.to(memory_format=torch.channels_last)
+        for opt in self.optimizers.values():
+            for param, state in opt.state.items():
+                for key, value in state.items():
+                    if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                        state[key] = torch.empty_like(param).copy_(value)
+
+    @property
+    def eval_generator(self) -> nn.Module:
+        """The net used for evaluation: the EMA copy when there is one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def save(self, stem: Path, meta: dict[str, Any]) -> None:
+        """Write the full state (atomic; tensors in safetensors, the rest in JSON)."""
+        plain = {k: o.state_dict() for k, o in self.optimizers.items()}
+        skeleton, tensors = flatten_state({**plain, "rng": rng_state()}, "state")
+        tensors.update(prefixed("encoder", self.encoder.state_dict()))
+        for prefix, module in self.modules.items():
+            tensors.update(prefixed(prefix, module.state_dict()))
+        info = {"step": self.step, "batches_drawn": self.batches_drawn, "elapsed": self.elapsed,
+                "extra": self.extra, "state": skeleton, **meta}  # fmt: skip
+        save_checkpoint(stem, tensors, info, STATE_KIND)
+
+    def restore(self, stem: Path) -> dict[str, Any]:
+        """Load what :meth:`save` wrote (weights, optimizers, RNG, counters); returns the metadata."""
+        tensors, meta = load_checkpoint(stem, STATE_KIND)
+        _load(self.encoder, split_prefixed(tensors, "encoder"))
+        for prefix, module in self.modules.items():
+            _load(module, split_prefixed(tensors, prefix))
+        state = unflatten_state(meta["state"], tensors)
+        for key, opt in self.optimizers.items():
+            opt.load_state_dict(state[key])
+        set_rng_state(state["rng"])
+        self.step, self.batches_drawn = int(meta["step"]), int(meta["batches_drawn"])
+        self.elapsed, self.extra = float(meta["elapsed"]), dict(meta.get("extra", {}))
+        return meta
+
+
+def _load(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    device = next(iter(module.state_dict().values())).device if module.state_dict() else torch.device("cpu")
+    module.load_state_dict({k: v.to(device) for k, v in tensors.items()})

@@ -1,0 +1,255 @@
+"""The inverter training loop, in the style of torchvision's references::
+
+    tr = build_training(cfg, out, resume, device, dist)     # data, classifier, state, modules
+    for each step: numbers = train_step(tr); every hook(tr, numbers, tick)
+    summary = finish(tr)                                    # evaluation, model.{safetensors,json}
+
+The frozen classifier computes logits on the fly (eval mode, no grads), or once per image when
+augmentation is off (``train.logit_cache``). What a step does is the method's (:mod:`.methods`);
+the cadences (log, sample, eval, checkpoint, stop) are :mod:`.hooks`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...classifiers.normalized import NormalizedClassifier
+from ...classifiers.registry import load_classifier
+from ...data.base import ImageDataset
+from ...data.batching import batches_per_epoch
+from ...errors import TrainingDivergedError, UnlogitError
+from ...runtime.atomic import write_json_atomic
+from ...runtime.device import configure_cpu, resolve_device
+from ...runtime.dist import DistInfo, cleanup, init_distributed, local_device
+from ...runtime.figures import eval_curve_figure, save_figure
+from ...runtime.placement import autocast_for, place_dataset, wrap_for_training
+from ...runtime.progress import progress
+from ...runtime.resume import SafeChanges, always, not_shorter
+from ...runtime.rundir import RunDir, RunLayout, read_evaluations
+from ...runtime.seeding import seed_everything
+from ..config import InverterRunConfig
+from ..inverter import save_inverter
+from ..methods import classifier_features, get_method
+from .batches import BatchStream, all_logits
+from .ema import ema_update
+from .hooks import CheckpointHook, EvalHook, Hook, LogHook, SampleHook, StopHook, Tick
+from .standing import refresh_standing_stats
+from .state import TrainState
+from .steps import StepContext
+from .training import Clock, HeldOutEvaluation, Training, TrainingData
+
+ENCODER_FIT_IMAGES = 10_000  # training images whose logits fit the encoder when there is no logit cache
+
+
+def check_compatible(clf: NormalizedClassifier, ds: ImageDataset) -> None:
+    """The classifier must accept the dataset's images. Labels are optional: the inverter needs only
+    images and logits (label-dependent numbers are computed when the data's labels are the classifier's)."""
+    c, h, w = ds.image_shape
+    clf.check_input(torch.zeros(1, c, h, w, device=clf.mean.device))
+
+
+def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False,
+                   evaluation: HeldOutEvaluation | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train a logit inverter for ``cfg.classifier`` into run directory ``out``; returns the summary.
+
+    ``evaluation`` measures the evaluation net on held-out images (``train.eval_every`` and the final
+    summary): :class:`unlogit.scoring.held_out.HeldOutScoring`, which :func:`unlogit.train_inverter`, the
+    CLI and studies pass. Without it the summary holds the run's counters only."""
+    if not cfg.classifier:
+        raise UnlogitError("no classifier to invert: pass --classifier RUN_DIR_OR_SPEC")
+    if cfg.train.evaluators and evaluation is None:
+        raise UnlogitError("train.evaluators needs a held-out evaluation; train through unlogit.train_inverter "
+                           "or the CLI, or pass evaluation=HeldOutScoring()")  # fmt: skip
+    configure_cpu(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    dist = init_distributed(device)
+    device = local_device(device, dist)
+    tr = None
+    try:
+        tr = build_training(cfg, Path(out), resume, device, dist, evaluation)
+        if tr.method.trains:
+            run_loop(tr)
+        return finish(tr)
+    finally:
+        if tr is not None and tr.run is not None:
+            tr.run.close()
+        cleanup(dist)
+
+
+def _load_data(cfg: InverterRunConfig, device: torch.device):
+    train_ds, eval_ds = cfg.data.load("train"), cfg.data.load("val")  # tuning never sees the test split
+    batches_per_epoch(len(train_ds), cfg.train.batch_size)  # at least one batch, or a clear error now
+    place_dataset(train_ds, device, cfg.train.data_on_device)
+    clf = load_classifier(cfg.classifier, device=device)
+    if train_ds.labelled:
+        clf.adopt_class_names(train_ds.classes)  # a bare network's outputs get the data's class names
+    check_compatible(clf, train_ds)
+    c, h, _ = train_ds.image_shape
+    resolution = cfg.model.resolution or h
+    if resolution != h:
+        raise UnlogitError(
+            f"model.resolution={resolution} but the images are {h}x{h}; set data.image_size={resolution}"
+        )
+    return train_ds, eval_ds, clf, cfg.model.net_spec(clf.num_classes, c, resolution)
+
+
+SAFE_RESUME_CHANGES: SafeChanges = {
+    "train.steps": not_shorter, "train.max_minutes": always, "train.progress": always, "train.device": always,
+    "train.threads": always, "train.log_every": always, "train.sample_every": always,
+    "train.checkpoint_every": always, "train.eval_every": always, "train.eval_size": always,
+    "train.evaluators": always,
+}  # fmt: skip
+
+
+# long: one straight sequence of setup steps whose order matters (checks before the run directory, the
+# seed before the weights, the restore after the encoder fit)
+def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device, dist: DistInfo,
+                   evaluation: HeldOutEvaluation | None = None) -> Training:  # fmt: skip
+    """Data, classifier, logit cache, the fitted encoder, the (restored) state and the step context.
+
+    The data, the classifier and the evaluators are checked before the run directory is created, so a
+    bad config leaves nothing behind."""
+    t, method = cfg.train, get_method(cfg.model.method)
+    train_ds, eval_ds, clf, spec = _load_data(cfg, device)
+    if evaluation is not None:
+        evaluation.prepare(t.evaluators, clf, eval_ds, out)
+    layout = RunLayout(out)
+    run = RunDir(out, "inverter", cfg, resume=resume, safe_changes=SAFE_RESUME_CHANGES) if dist.is_main else None
+    resume = run.resume if run is not None else resume and layout.last_json.is_file()
+    use_cache = method.trains and t.logit_cache and t.augment == "none"
+    cached = all_logits(clf, train_ds, device) if use_cache else None
+    seed_everything(t.seed)  # identical initial weights on every rank
+    state = TrainState.create(cfg, spec, device, clf)
+    if state.encoder.needs_fit:
+        fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
+        state.encoder.fit(fit)
+    if resume:
+        state.restore(layout.last)
+        if run is not None:
+            run.truncate_log("step", state.step)
+    else:
+        seed_everything(t.seed + 1 + 1000 * dist.rank)  # different noise per rank, same weights
+    data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
+    tr = Training(cfg, method, spec, layout, run, dist, device, data, state, evaluation=evaluation,
+                  clock=Clock(state.elapsed))  # fmt: skip
+    if method.trains:
+        tr.ctx = _step_context(tr)
+    if run is not None and t.logger == "tensorboard":
+        from ...runtime.tensorboard import TensorBoardSink
+
+        tr.sink = TensorBoardSink(run.layout.tensorboard)
+    return tr
+
+
+def _step_context(tr: Training) -> StepContext:
+    t, st = tr.cfg.train, tr.state
+    if t.channels_last:
+        st.use_channels_last()
+    G, D, D_local = wrap_for_training(st.G, st.D, t.compile, tr.dist)
+    d = tr.data
+    stream = BatchStream(d.train_ds, d.clf, d.cached, t.batch_size, t.seed, tr.dist, t.augment, t.channels_last)
+
+    def draw() -> tuple[torch.Tensor, torch.Tensor]:
+        batch = stream.draw(st.batches_drawn, tr.device)
+        st.batches_drawn += 1
+        return batch
+
+    side = classifier_features(d.clf) if tr.method.d_features else None
+    return StepContext(st, G, D, d.clf, draw, autocast_for(t.amp, tr.device), t, tr.device, D_local, side)
+
+
+def train_step(tr: Training) -> dict[str, torch.Tensor]:
+    """One optimisation step of the method, the EMA update, and a check that the numbers are finite."""
+    st, t = tr.state, tr.cfg.train
+    numbers = tr.method.step(tr.ctx)
+    st.step += 1
+    if st.G_ema is not None:
+        ema_update(st.G_ema, st.G, t.ema_decay if st.step > t.ema_start else 0.0)
+    bad = {k: float(v) for k, v in numbers.items() if not torch.isfinite(v)}
+    if bad:
+        last = tr.layout.last_json
+        kept = (f"the last good checkpoint (step {json.loads(last.read_text())['step']}) is kept in {last.parent}"
+                if last.is_file() else "no checkpoint was written yet")  # fmt: skip
+        raise TrainingDivergedError(
+            f"losses became non-finite at step {st.step} ({bad}); {kept}. Lower train.lr_g/lr_d "
+            f"({t.lr_g}/{t.lr_d}) or use train.amp=off"
+        )
+    st.elapsed = tr.clock.elapsed()
+    return numbers
+
+
+def default_hooks(tr: Training, bar=None) -> list[Hook]:
+    """Log, sample, eval, checkpoint, stop (in that order: a stopping step is logged and saved first)."""
+
+    def show(record: dict[str, Any]) -> None:
+        if bar is not None:
+            bar.set_postfix(g=f"{record['loss_g']:.3f}", ips=f"{record['images_per_s']:.0f}")
+        if tr.sink is not None:
+            tr.sink.record(record)
+
+    return [LogHook(tr, show), SampleHook(tr), EvalHook(), CheckpointHook(), StopHook()]
+
+
+def run_loop(tr: Training, hooks: Sequence[Hook] | None = None) -> None:
+    """Steps until ``train.steps`` or the time budget, calling every hook after each step."""
+    t, st = tr.cfg.train, tr.state
+    budget = t.max_minutes * 60 if t.max_minutes else float("inf")
+    bar = progress(range(st.step, t.steps), t.progress and tr.dist.is_main, desc=f"train {tr.method.name}",
+                   initial=st.step, total=t.steps)  # fmt: skip
+    hooks = hooks if hooks is not None else default_hooks(tr, bar)
+    tr.clock = Clock(st.elapsed)
+    for _ in bar:
+        numbers = train_step(tr)
+        tick = Tick(st.step, st.step == t.steps, st.elapsed >= budget)
+        for hook in hooks:
+            hook(tr, numbers, tick)
+        if tick.stop:
+            break
+
+
+def finish(tr: Training) -> dict[str, Any]:
+    """Measure the evaluation net on held-out images, write ``model.*`` and the final log line."""
+    if tr.dist.enabled:
+        _write_rank_digest(tr)
+    if tr.run is None:
+        return {}
+    t, st = tr.cfg.train, tr.state
+    net = st.eval_generator
+    if tr.method.trains:
+        refresh_standing_stats(net, st.encoder, tr.data, t, tr.device)
+    start = time.perf_counter()
+    summary: dict[str, Any] = {}
+    if tr.evaluation is not None:
+        summary = tr.evaluation(net, st.encoder, tr.data, t.eval_size, tr.device, t.seed)
+        if not tr.method.trains:
+            summary["seconds_per_image"] = (time.perf_counter() - start) / summary["n"]
+    summary.update({"method": tr.method.name, "steps": st.step, "stopped_early": tr.stopped_early,
+                    "train_minutes": st.elapsed / 60, "classifier": tr.cfg.classifier, "dataset": tr.cfg.data.name,
+                    "logit_loss": t.logit_loss})  # fmt: skip
+    save_inverter(tr.run.path, st.encoder, net, tr.spec, tr.cfg.classifier, tr.data.clf, summary)
+    final = {"step": st.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}}
+    tr.run.log(final)
+    if tr.sink is not None:
+        tr.sink.record(final, "held_out")
+        tr.sink.close()
+    curve = read_evaluations(tr.run.path)
+    if len(curve) > 1:
+        save_figure(eval_curve_figure({"EMA G, held-out images": curve}), tr.run.figures / "eval_curve.png")
+    return summary
+
+
+def _write_rank_digest(tr: Training) -> None:
+    h = hashlib.sha256()
+    for name in ("G", "D"):
+        module = tr.state.modules.get(name)
+        for p in module.parameters() if module is not None else ():
+            h.update(p.detach().cpu().numpy().tobytes())
+    rank = tr.dist.rank
+    write_json_atomic(tr.layout.rank_digest(rank), {"rank": rank, "sha256": h.hexdigest()})

@@ -1,0 +1,293 @@
+"""The scoring core: :func:`score` measures reconstructions ``x_hat`` of images ``x`` and returns
+:class:`Scores` — one per-image tensor per named quantity.
+
+Every path that reports a reconstruction number (the trainer's held-out evaluation, ``unlogit
+evaluate``, a study's comparison, ``analyze``, the report) goes through :func:`score`, so a name means
+one thing everywhere. The vocabulary is :data:`QUANTITIES` (rendered as a table in
+docs/architecture.md). A quantity judged by an independent evaluator ``E`` is keyed ``name@E``;
+quantities judged by the inverted classifier itself start with ``own_``.
+
+Per-image values (not only means) are kept so that the protocol (:mod:`unlogit.study.protocol`) can pair
+images across inverters and bootstrap confidence intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from ..classifiers.normalized import NormalizedClassifier
+from ..runtime.registry import Registry
+from .metrics import PSNR_CAP_DB, ClassifierFeatures, psnr, ssim
+
+JUDGE_OWN = "own"  # the inverted classifier (labelled as such wherever it is the judge)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One named measurement of a reconstruction.
+
+    ``judge``: ``own`` (the inverted classifier), ``evaluator`` (an independent classifier, keyed
+    ``name@E``), ``pixels`` or ``features`` (keyed ``name@space``). Chance levels, where they have a
+    closed form (``1/K`` for label agreement), travel with the :class:`Scores`.
+    """
+
+    name: str
+    description: str
+    unit: str
+    higher_is_better: bool
+    judge: str
+    summaries: tuple[str, ...] = ("mean",)  # what Scores.summary reports: mean (the key), median_KEY, top1_KEY
+
+
+QUANTITIES: Registry[Quantity] = Registry("quantity")
+for _q in (
+    Quantity("psnr", f"peak signal-to-noise ratio of x_hat to x (capped at {PSNR_CAP_DB:.0f} dB)", "dB", True,
+             "pixels"),
+    Quantity("ssim", "structural similarity (Gaussian window 7 below 64 px, else 11; sigma 1.5)", "", True, "pixels"),
+    Quantity("mse", "mean squared pixel error, images in [0,1]", "", False, "pixels"),
+    Quantity("colour_error", "mean |mean colour of x_hat - mean colour of x| over channels", "", False, "pixels"),
+    Quantity("own_label_agreement", "argmax f(x_hat) == argmax f(x), f the inverted classifier", "fraction", True,
+             JUDGE_OWN),
+    Quantity("own_true_label_agreement", "argmax f(x_hat) == y, f the inverted classifier", "fraction", True,
+             JUDGE_OWN),
+    Quantity("logit_error", "||c(f(x_hat)) - c(f(x))|| / ||c(f(x))||, c = centring (softmax ignores shifts)", "",
+             False, JUDGE_OWN),
+    Quantity("logit_kl", "KL(softmax f(x) || softmax f(x_hat)) in nats", "nats", False, JUDGE_OWN),
+    Quantity("true_label_agreement", "argmax E(x_hat) == y for an independent evaluator E", "fraction", True,
+             "evaluator"),
+    Quantity("evaluator_label_agreement", "argmax E(x_hat) == argmax E(x)", "fraction", True, "evaluator"),
+    Quantity("retrieval_rank", "rank of x among all scored images by distance to x_hat (1 = nearest)", "rank",
+             False, "features", ("median", "top1")),
+    Quantity("retrieval_rank_class", "rank of x among itself and same-class distractors by distance to x_hat",
+             "rank", False, "features", ("median", "top1")),
+    Quantity("retrieval", "1 - (retrieval_rank - 1) / (N - 1): 1 when x is the nearest original, 0.5 by chance",
+             "score", True, "features"),
+    Quantity("retrieval_class", "retrieval_rank_class as a score: 1 when x beats every same-class distractor",
+             "score", True, "features"),
+):  # fmt: skip
+    QUANTITIES.register(_q.name, _q)
+
+
+def key(quantity: str, judge: str | None = None) -> str:
+    """The Scores key of a quantity, ``name`` or ``name@judge``."""
+    QUANTITIES.get(quantity)  # an unknown name is an error naming the known ones
+    return f"{quantity}@{judge}" if judge else quantity
+
+
+def quantity_of(score_key: str) -> Quantity:
+    """The :class:`Quantity` behind a Scores key (``true_label_agreement@E`` -> true_label_agreement)."""
+    return QUANTITIES.get(score_key.split("@", 1)[0])
+
+
+@dataclass
+class Scores:
+    """Per-image scores of N reconstructions.
+
+    Attributes:
+        per_image: Scores key -> (N,) float64 tensor.
+        chance: Scores key -> the value an uninformative inverter gets (where known).
+        colour_correlation: Pearson correlation across images of mean colours (a set statistic).
+    """
+
+    per_image: dict[str, torch.Tensor] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    colour_correlation: float | None = None
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.per_image.values()))) if self.per_image else 0
+
+    def __getitem__(self, score_key: str) -> torch.Tensor:
+        return self.per_image[score_key]
+
+    def __contains__(self, score_key: str) -> bool:
+        return score_key in self.per_image
+
+    def summary(self) -> dict[str, float]:
+        """What each quantity declares (:attr:`Quantity.summaries`): the mean over images under the key itself,
+        ``median_KEY`` and ``top1_KEY`` (the fraction at rank 1) for ranks; plus ``n`` and ``colour_correlation``."""
+        out: dict[str, float] = {"n": self.n}
+        for k, v in self.per_image.items():
+            for kind in quantity_of(k).summaries:
+                if kind == "mean":
+                    out[k] = float(v.mean())
+                elif kind == "median":
+                    out[f"median_{k}"] = float(v.median())
+                else:
+                    out[f"top1_{k}"] = float((v <= 1.0 + 1e-9).double().mean())
+        if self.colour_correlation is not None:
+            out["colour_correlation"] = self.colour_correlation
+        return out
+
+    def subset(self, index: torch.Tensor) -> Scores:
+        """The scores of the selected images (ranks keep the candidate set they were computed in)."""
+        return Scores({k: v[index] for k, v in self.per_image.items()}, dict(self.chance), None)
+
+
+def colour_correlation(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """Pearson correlation, across images, of the mean colour of x and x_hat (averaged over channels)."""
+    a, b = x.float().mean(dim=(2, 3)), x_hat.float().mean(dim=(2, 3))  # (N,C)
+    a, b = a - a.mean(0), b - b.mean(0)
+    corr = (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(1e-12)
+    return float(corr.mean())
+
+
+def pixel_scores(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """psnr, ssim, mse and colour_error per image; x, x_hat (N,C,H,W) in [0,1]."""
+    x, x_hat = x.float().cpu(), x_hat.float().cpu()
+    return {
+        "psnr": psnr(x, x_hat).clamp(max=PSNR_CAP_DB).double(),
+        "ssim": ssim(x, x_hat).double(),
+        "mse": ((x - x_hat) ** 2).flatten(1).mean(1).double(),
+        "colour_error": (x.mean(dim=(2, 3)) - x_hat.mean(dim=(2, 3))).abs().mean(1).double(),
+    }
+
+
+def logit_scores(l: torch.Tensor, l_hat: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The inverted classifier's view: logits of x (N,K) and of x_hat (N,K), true labels (N,) or None."""
+    l, l_hat = l.double().cpu(), l_hat.double().cpu()
+    centred, centred_hat = l - l.mean(1, keepdim=True), l_hat - l_hat.mean(1, keepdim=True)
+    out = {
+        "own_label_agreement": (l.argmax(1) == l_hat.argmax(1)).double(),
+        "logit_error": (centred_hat - centred).norm(dim=1) / centred.norm(dim=1).clamp_min(1e-12),
+        "logit_kl": (l.softmax(1) * (l.log_softmax(1) - l_hat.log_softmax(1))).sum(1),
+    }
+    if labels is not None:
+        out["own_true_label_agreement"] = (l_hat.argmax(1) == labels.cpu()).double()
+    return out
+
+
+def evaluator_scores(judge: NormalizedClassifier, x: torch.Tensor, x_hat: torch.Tensor,
+                     labels: torch.Tensor | None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """An independent evaluator's labels of x_hat against y and against its own label of x."""
+    device = judge.mean.device
+    pred_hat = judge.predict_logits(x_hat.to(device)).argmax(1).cpu()
+    out = {"evaluator_label_agreement": (pred_hat == judge.predict_logits(x.to(device)).argmax(1).cpu()).double()}
+    if labels is not None:
+        out["true_label_agreement"] = (pred_hat == labels.cpu()).double()
+    return out
+
+
+@torch.no_grad()
+def score(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    labels: torch.Tensor | None,
+    classifier: NormalizedClassifier | None = None,
+    evaluators: Mapping[str, NormalizedClassifier] | None = None,
+    logits: torch.Tensor | None = None,
+    retrieval: bool = False,
+    distractors: int = 10,
+    seed: int = 0,
+) -> Scores:
+    """Score reconstructions.
+
+    Args:
+        x, x_hat: (N,C,H,W) in [0,1], originals and their reconstructions.
+        labels: (N,) true labels, or None where the data has none (label quantities are then left out).
+        classifier: the inverted classifier f (the ``own_`` quantities); None leaves them out.
+        evaluators: name -> independent classifier E (``true_label_agreement@name`` ...).
+        logits: f(x) when already computed (N,K).
+        retrieval: also rank each x among all N originals by distance to x_hat (``retrieval_rank@S`` and
+            ``retrieval@S``; with labels, among ``distractors`` same-class ones drawn from ``seed``:
+            ``retrieval_rank_class@S``, ``retrieval_class@S``) in the spaces S = ``pixels`` (8x8 pooled) and
+            every evaluator's penultimate features.
+    """
+    out = Scores(pixel_scores(x, x_hat), colour_correlation=colour_correlation(x, x_hat))
+    if classifier is not None:
+        device = classifier.mean.device
+        l = logits if logits is not None else classifier.predict_logits(x.to(device))
+        out.per_image.update(logit_scores(l, classifier.predict_logits(x_hat.to(device)), labels))
+        if labels is not None:
+            out.chance["own_true_label_agreement"] = 1.0 / classifier.num_classes
+    for name, judge in (evaluators or {}).items():
+        for q, values in evaluator_scores(judge, x, x_hat, labels).items():
+            out.per_image[key(q, name)] = values
+        out.chance[key("true_label_agreement", name)] = 1.0 / judge.num_classes
+    if retrieval:
+        spaces = {name: ClassifierFeatures(judge) for name, judge in (evaluators or {}).items()}
+        out.per_image.update(retrieval_scores(x.cpu(), x_hat.cpu(), labels, spaces, distractors, seed))
+        out.chance.update({k: 0.5 for k in out.per_image if k.startswith(("retrieval@", "retrieval_class@"))})
+    return out
+
+
+PIXELS = "pixels"  # the judge-free retrieval space
+POOL = 8  # pixel retrieval compares 8x8 average-pooled images (colour and layout, not texture)
+
+
+def pixel_features(x: torch.Tensor) -> torch.Tensor:
+    """The pixel space of retrieval: (N,C,H,W) -> (N, C*8*8) average-pooled pixels."""
+    return torch.nn.functional.adaptive_avg_pool2d(x.float(), POOL).flatten(1)
+
+
+def rank_score(rank: torch.Tensor, candidates: int) -> torch.Tensor:
+    """Rank 1..candidates -> 1 (best) .. 0 (worst); 0.5 expected by chance."""
+    return 1.0 - (rank - 1.0) / max(candidates - 1, 1)
+
+
+def retrieval_scores(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None,
+                     spaces: Mapping[str, torch.nn.Module], distractors: int,
+                     seed: int) -> dict[str, torch.Tensor]:  # fmt: skip
+    """``retrieval_rank@S``, ``retrieval@S`` and (with labels) ``retrieval_rank_class@S``, ``retrieval_class@S``
+    per image (N,) float64, for S = pixels and each named feature space."""
+    out: dict[str, torch.Tensor] = {}
+    if y is not None:  # every image gets the same number of same-class distractors
+        distractors = min(distractors, int(torch.bincount(y.cpu())[y.cpu().unique()].min()) - 1)
+    for name, features in {PIXELS: pixel_features, **spaces}.items():
+        ranks = retrieval_ranks(features(x), features(x_hat), y, distractors, seed)
+        out[key("retrieval_rank", name)] = ranks["retrieval_rank"]
+        out[key("retrieval", name)] = rank_score(ranks["retrieval_rank"], len(x))
+        if "retrieval_rank_class" in ranks and distractors > 0:
+            out[key("retrieval_rank_class", name)] = ranks["retrieval_rank_class"]
+            out[key("retrieval_class", name)] = rank_score(ranks["retrieval_rank_class"], distractors + 1)
+    return out
+
+
+@torch.no_grad()
+def labelled_as(judge: NormalizedClassifier, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per image (N,) float64: 1 where ``judge`` labels ``images`` (N,C,H,W in [0,1]) as ``labels`` (N,)."""
+    predicted = judge.predict_logits(images.to(judge.mean.device)).argmax(1).cpu()
+    return (predicted == labels.cpu()).double()
+
+
+def retrieval_ranks(features: torch.Tensor, features_hat: torch.Tensor, labels: torch.Tensor | None = None,
+                    distractors: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Instance retrieval: how close G(f(x_i)) is to x_i compared with the other candidates.
+
+    features, features_hat: (N,D) of the originals and the reconstructions in one space (pixels or an
+    evaluator's features). ``retrieval_rank``: 1 + the number of originals x_j (j != i) nearer to
+    x_hat_i than x_i is (1 = x_i is the nearest of N; chance median (N+1)/2). With labels,
+    ``retrieval_rank_class``: the same among x_i and ``distractors`` same-class images drawn with a
+    fixed seed (1 = best of distractors + 1). Returns float64 (N,) tensors.
+    """
+    f, g = features.double().cpu(), features_hat.double().cpu()
+    dist = torch.cdist(g, f)  # (N_hat, N): distance of reconstruction i to original j
+    own = dist.diagonal()[:, None]
+    out = {"retrieval_rank": 1.0 + (dist < own).sum(1).double()}
+    if labels is not None:
+        out["retrieval_rank_class"] = _class_ranks(dist, labels.cpu(), distractors, seed)
+    return out
+
+
+def _class_ranks(dist: torch.Tensor, labels: torch.Tensor, distractors: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    ranks = torch.empty(len(labels), dtype=torch.float64)
+    for i in range(len(labels)):
+        same = (labels == labels[i]).nonzero()[:, 0]
+        same = same[same != i]
+        pick = same[torch.randperm(len(same), generator=gen)[:distractors]]
+        ranks[i] = 1.0 + float((dist[i, pick] < dist[i, i]).sum())
+    return ranks
+
+
+def quantity_table() -> str:
+    """:data:`QUANTITIES` as the markdown table docs/architecture.md shows (kept equal by a test)."""
+    from ..runtime.tables import Column, markdown
+
+    rows = [{"name": f"`{q.name}`", "judge": q.judge, "unit": q.unit or "-",
+             "better": "higher" if q.higher_is_better else "lower", "meaning": q.description}
+            for q in QUANTITIES.values()]  # fmt: skip
+    return markdown(rows, [Column("name"), Column("judge"), Column("unit"), Column("better"), Column("meaning")])
