@@ -24,7 +24,7 @@ def _with_classifier_spec(src, dst, spec: str):
 def test_a_code_spec_recorded_in_a_run_is_refused(tmp_path, tiny_inverter_run, spec, capsys):
     run = _with_classifier_spec(tiny_inverter_run, tmp_path / "run", spec)
     (tmp_path / "unlogit_helpers.py").write_text("raise SystemExit('code from a run directory ran')\n")
-    with pytest.raises(UnlogitError, match="never imports code named by a file.*--classifier"):
+    with pytest.raises(UnlogitError, match="never loads code because a data file points at it.*--classifier"):
         unlogit.load_inverter(run)
     code = main(
         ["reconstruct", "--inverter", str(run), "--dataset", "shapes", "--n", "2", "--out", str(tmp_path / "o")]
@@ -71,7 +71,7 @@ def test_a_different_classifier_at_the_recorded_place_is_refused(tmp_path, tiny_
         unlogit.load_inverter(run)
 
 
-def test_an_inverter_of_a_torchscript_classifier_reloads(tmp_path, tiny_classifier_run):
+def test_an_inverter_of_a_torchscript_classifier_reloads_only_when_the_user_names_it(tmp_path, tiny_classifier_run):
     import torch
 
     from unlogit import train_inverter
@@ -86,5 +86,7 @@ def test_an_inverter_of_a_torchscript_classifier_reloads(tmp_path, tiny_classifi
     cfg = build_config(InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, "train.steps=2"],
                        {"classifier": f"torchscript:{tmp_path / 'clf.pt'}"})  # fmt: skip
     train_inverter(cfg, tmp_path / "inv")
-    inv = unlogit.load_inverter(tmp_path / "inv")  # class names come from the inverter's own metadata
-    assert inv.classifier.classes == clf.classes
+    with pytest.raises(UnlogitError, match="torchscript program .* data file points at it"):
+        unlogit.load_inverter(tmp_path / "inv")  # a TorchScript graph is code: the run directory cannot choose it
+    inv = unlogit.load_inverter(tmp_path / "inv", classifier=f"torchscript:{tmp_path / 'clf.pt'}")
+    assert inv.classifier.classes == clf.classes  # class names come from the inverter's own metadata

@@ -63,7 +63,7 @@ def test_bad_specs_are_explained(tmp_path, tiny_inverter_run):
     with pytest.raises(UnlogitError, match="not a TorchScript file"):
         (tmp_path / "x.pt").write_bytes(b"junk")
         load_classifier(f"torchscript:{tmp_path / 'x.pt'}", num_classes=10)
-    with pytest.raises(UnlogitError, match="not a torch.export program"):
+    with pytest.raises(UnlogitError, match="not a torch.export (program|archive)"):
         (tmp_path / "y.pt2").write_bytes(b"junk")
         load_classifier(str(tmp_path / "y.pt2"), num_classes=10)
     with pytest.raises(CheckpointError, match="not a classifier run directory"):

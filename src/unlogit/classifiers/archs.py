@@ -9,6 +9,8 @@ weights, so a run directory can be rebuilt without pickles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -16,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..runtime.registry import Registry
 
 
 class _Classifier(nn.Module):
@@ -190,23 +193,68 @@ def _kaiming(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-ARCHS = {
-    "small-cnn": lambda s: SmallCNN(s["num_classes"], s["in_channels"], s.get("width") or 32),
-    "resnet20": lambda s: CifarResNet(20, s["num_classes"], s["in_channels"], s.get("width") or 16),
-    "resnet32": lambda s: CifarResNet(32, s["num_classes"], s["in_channels"], s.get("width") or 16),
-    "resnet56": lambda s: CifarResNet(56, s["num_classes"], s["in_channels"], s.get("width") or 16),
-    "resnet18": lambda s: PreActResNet18(
-        s["num_classes"], s["in_channels"], s.get("width") or 64, 2 if s.get("image_size", 32) >= 64 else 1
-    ),
-    "wrn": lambda s: WideResNet(
-        s.get("depth") or 16, s.get("widen") or 4, s["num_classes"], s["in_channels"], s.get("dropout", 0.0)
-    ),
-}
+ArchBuilder = Callable[[dict[str, Any]], _Classifier]
+ARCHS: Registry[ArchBuilder] = Registry("classifier architecture")
+ARCHS.register("small-cnn", lambda s: SmallCNN(s["num_classes"], s["in_channels"], s.get("width") or 32))
+ARCHS.register("resnet20", lambda s: CifarResNet(20, s["num_classes"], s["in_channels"], s.get("width") or 16))
+ARCHS.register("resnet32", lambda s: CifarResNet(32, s["num_classes"], s["in_channels"], s.get("width") or 16))
+ARCHS.register("resnet56", lambda s: CifarResNet(56, s["num_classes"], s["in_channels"], s.get("width") or 16))
+ARCHS.register("resnet18", lambda s: PreActResNet18(
+    s["num_classes"], s["in_channels"], s.get("width") or 64, 2 if s.get("image_size", 32) >= 64 else 1))
+ARCHS.register("wrn", lambda s: WideResNet(
+    s.get("depth") or 16, s.get("widen") or 4, s["num_classes"], s["in_channels"], s.get("dropout", 0.0)))
+
+MAX_CLASSES = 100_000
 
 
-def build_arch(spec: dict[str, Any]) -> _Classifier:
-    """Build a network from its spec dict (``arch``, ``num_classes``, ``in_channels`` and options)."""
-    arch = spec.get("arch")
-    if arch not in ARCHS:
-        raise ConfigError(f"unknown classifier architecture {arch!r}; choose one of {sorted(ARCHS)}")
-    return ARCHS[arch](spec)
+@dataclass
+class ArchSpec:
+    """What ``model.json`` stores under ``arch``, validated: a registry name and bounded sizes."""
+
+    arch: str
+    num_classes: int
+    in_channels: int = 3
+    image_size: int = 32
+    width: int | None = None
+    depth: int | None = None
+    widen: int | None = None
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        ARCHS.get(self.arch)
+        _bounded("num_classes", self.num_classes, 1, MAX_CLASSES)
+        if self.in_channels not in (1, 3):
+            raise ConfigError(f"config key 'arch.in_channels' must be 1 or 3, got {self.in_channels}")
+        _bounded("image_size", self.image_size, 8, 1024)
+        for key, top in (("width", 4096), ("depth", 1000), ("widen", 64)):
+            if getattr(self, key) is not None:
+                _bounded(key, getattr(self, key), 1, top)
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"config key 'arch.dropout' must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as stored: the options that are set (None left out)."""
+        return {k: v for k, v in asdict(self).items() if v is not None and not (k == "dropout" and v == 0.0)}
+
+
+def _bounded(key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"config key 'arch.{key}' must be in [{low}, {high}], got {value}")
+
+
+def build_arch(spec: dict[str, Any], expected: dict[str, torch.Tensor] | None = None,
+               where: str = "the spec") -> _Classifier:  # fmt: skip
+    """Build a network from its spec dict (``arch``, ``num_classes``, ``in_channels`` and options).
+
+    With ``expected`` (the tensors a checkpoint holds) the architecture is first built on the meta device
+    and its parameter shapes compared with them, so a spec that does not fit its weights (or would need far
+    more memory than they hold) is refused before anything is allocated."""
+    from ..config import from_dict
+    from ..runtime.checkpoint import check_shapes
+
+    arch = from_dict(ArchSpec, spec, "arch.")
+    builder = ARCHS.get(arch.arch)
+    if expected is not None:
+        with torch.device("meta"):
+            check_shapes(builder(arch.to_dict()), expected, where)
+    return builder(arch.to_dict())

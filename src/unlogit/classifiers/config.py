@@ -8,6 +8,7 @@ from typing import Literal
 from ..config import check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
+from .archs import ARCHS
 from .attacks import AttackConfig
 
 
@@ -15,13 +16,15 @@ from .attacks import AttackConfig
 class ClassifierModelConfig:
     """Architecture: small-cnn, resnet20/32/56 (CIFAR ResNet), resnet18 (pre-act), wrn (WideResNet)."""
 
-    arch: Literal["small-cnn", "resnet20", "resnet32", "resnet56", "resnet18", "wrn"] = "small-cnn"
+    arch: str = "small-cnn"  # a name in unlogit.classifiers.archs.ARCHS
     width: int | None = None
     depth: int | None = None
     widen: int | None = None
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"config key 'model.arch': {ARCHS.unknown(self.arch)}")
         for key in ("width", "depth", "widen"):
             if getattr(self, key) is not None:
                 check_positive(getattr(self, key), f"model.{key}")

@@ -1,25 +1,38 @@
-"""Classifier registry: one spec string -> a frozen :class:`NormalizedClassifier`.
+"""Classifier sources: one spec string -> a frozen :class:`NormalizedClassifier`.
 
-Accepted specs:
-    ``unlogit:NAME``                        project-trained weights shipped in the package
-                                            (``unlogit/weights/NAME``; list: :func:`shipped_classifiers`)
-    ``runs/clf-shapes``                     a run directory written by ``unlogit train-classifier``
-    ``torchvision:resnet18`` or ``resnet18`` a torchvision model; weights only from the local torch
-                                            hub cache (``$TORCH_HOME/hub/checkpoints``), never downloaded
-    ``export:PATH`` or ``PATH.pt2``         a ``torch.export`` program taking [0,1] images
-    ``torchscript:PATH``                    a TorchScript file taking [0,1] images
-    ``pkg.module:factory@STATE.pt``         ``factory()`` builds the network, the state dict is read
-                                            with ``torch.load(weights_only=True)``
+Every source is one entry of :data:`SOURCES`, matched in registration order by its prefix (or, for the
+unprefixed forms, by a test on the spec). A spec may carry URL-style options after ``?``
+(:mod:`.sources`); they are split off before any source is matched.
 
-Third-party models are assumed to take [0,1] inputs; pass ``mean``/``std`` if they expect
-normalised ones, and ``classes`` to name their outputs.
+==================================  ==================================================  =============
+spec                                what it loads                                       from a file
+==================================  ==================================================  =============
+``unlogit:NAME``                    project weights shipped in the package              yes
+``runs/clf``                        a run directory of ``unlogit train-classifier``     yes
+``onnx:PATH``                       an ONNX graph (onnx2torch)                          yes
+``torchvision:NAME`` or ``NAME``    a torchvision model, weights from the local cache   yes
+``timm:NAME?weights=FILE``          a timm model, weights from a local file             yes
+``robustbench:NAME?model_dir=DIR``  a RobustBench model in its folder layout            yes
+``torchscript:PATH``                a TorchScript program                               no
+``export:PATH`` or ``PATH.pt2``     a ``torch.export`` program                          no
+``pkg.module:factory@STATE.pt``     ``factory()`` (code), then a state dict             no
+==================================  ==================================================  =============
+
+"From a file" is whether a spec *read from a file* (an inverter's ``model.json``, a study config) may name
+the source: only sources whose loading reads data through safe loaders (safetensors,
+``torch.load(weights_only=True)``, JSON, ONNX protobuf) into architectures of the installed packages.
+TorchScript and ``torch.export`` programs carry their own graph (and torch's export loader would unpickle
+parts of an archive), and a factory imports and runs a module: they load only when the user names them
+(``--classifier SPEC`` or Python). ``.pt2`` archives are checked for pickled entries before torch reads them.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +40,15 @@ import torch
 
 from ..errors import CheckpointError, UnlogitError
 from ..runtime.checkpoint import load_checkpoint, save_checkpoint
+from ..runtime.registry import Registry
 from ..runtime.rundir import RunLayout
 from .archs import build_arch
+from .metadata import read_classifier_meta
 from .normalized import NormalizedClassifier
 from .sources import (
     AdaptedModel,
     InputConvention,
+    check_export_archive,
     load_onnx,
     load_robustbench,
     load_state,
@@ -44,32 +60,83 @@ from .sources import (
 CLASSIFIER_KIND = "unlogit.classifier"
 SHIPPED_PREFIX = "unlogit:"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-
-
-def shipped_classifiers() -> dict[str, dict[str, Any]]:
-    """Name -> manifest entry (what it is, the command that trained it, its SHA-256) of the shipped weights."""
-    import json
-
-    manifest = WEIGHTS_DIR / "MANIFEST.json"
-    return json.loads(manifest.read_text())["classifiers"] if manifest.is_file() else {}
-
-
-def shipped_path(name: str) -> Path:
-    """The folder of shipped classifier ``name``, after checking its tensors against the manifest's SHA-256."""
-    from ..runtime.checkpoint import file_sha256
-
-    known = shipped_classifiers()
-    if name not in known:
-        raise UnlogitError(f"no shipped classifier {name!r}; the package has {sorted(known)}")
-    folder = WEIGHTS_DIR / name
-    digest = file_sha256(folder / "model.safetensors")
-    if digest != known[name]["sha256"]:
-        raise CheckpointError(f"shipped weights {folder} do not match their recorded SHA-256; reinstall unlogit")
-    return folder
-
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """One spec being resolved: its parts and what the caller knows about the network's outputs."""
+
+    spec: str
+    base: str  # the spec without its ``?`` options
+    options: dict[str, str]
+    prefix: str | None
+    classes: Sequence[str] | None = None
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    num_classes: int | None = None
+
+    @property
+    def target(self) -> str:
+        """The spec's base without the source's prefix (a path, a model name...)."""
+        return self.base[len(self.prefix) :] if self.prefix and self.base.startswith(self.prefix) else self.base
+
+    def convention(self, allowed: Sequence[str] = ()) -> InputConvention:
+        return parse_convention(self.options, self.spec, allowed)
+
+    def external(self, model: torch.nn.Module, conv: InputConvention, **defaults: Any) -> NormalizedClassifier:
+        """A third-party network under its input convention (:func:`_external`)."""
+        kwargs = {"classes": self.classes, "mean": self.mean, "std": self.std, "num_classes": self.num_classes}
+        return _external(model, self.spec, conv, **{**kwargs, **defaults})
+
+
+@dataclass(frozen=True)
+class ClassifierSource:
+    """One way of getting a classifier.
+
+    Attributes:
+        name: the registry key. summary: one line for help texts.
+        load: ``SourceRequest -> NormalizedClassifier``.
+        prefix: the spec prefix that selects it (``onnx:``), or None for the unprefixed forms.
+        matches: ``base -> bool`` for specs without the prefix (a folder, a ``.pt2`` file, a bare name).
+        from_file: whether a spec read from a file may name it (see the module docstring).
+        executes: what loading it can execute, in words (docs/reliability.md's Limits).
+    """
+
+    name: str
+    summary: str
+    load: Callable[[SourceRequest], NormalizedClassifier]
+    prefix: str | None = None
+    matches: Callable[[str], bool] | None = None
+    from_file: bool = False
+    executes: str = "nothing: data only"
+    examples: tuple[str, ...] = field(default_factory=tuple)
+
+    def claims(self, base: str) -> bool:
+        """Whether a spec (without options) is this source's."""
+        if self.prefix is not None and base.startswith(self.prefix):
+            return True
+        return self.matches is not None and self.matches(base)
+
+
+SOURCES: Registry[ClassifierSource] = Registry("classifier source")
+
+
+def find_source(spec: str) -> tuple[ClassifierSource, str, dict[str, str]]:
+    """The source of ``spec`` (the first that claims it, in registration order), its base and options."""
+    base, options = split_options(spec)
+    for source in SOURCES.values():
+        if source.claims(base):
+            return source, base, options
+    if "/" in base or base.startswith("."):
+        raise UnlogitError(f"classifier run directory {spec!r} does not exist; check the path")
+    raise UnlogitError(f"cannot resolve classifier {spec!r}: not {spec_forms()}")
+
+
+def spec_forms() -> str:
+    """Every accepted spec form, in words (for help texts and errors)."""
+    return ", ".join(e for source in SOURCES.values() for e in source.examples)
 
 
 def load_classifier(
@@ -81,88 +148,64 @@ def load_classifier(
     num_classes: int | None = None,
     from_data: bool = False,
 ) -> NormalizedClassifier:
-    """Resolve ``spec`` (see module docstring) into a frozen classifier on ``device``.
+    """Resolve ``spec`` (see the module docstring) into a frozen classifier on ``device``.
 
-    ``from_data``: the spec was read from a file (a run directory's ``model.json``), not typed by the user.
-    Such a spec may only name data — a run directory, a file for a safe loader, a registry name — never a
-    ``pkg.module:factory`` that would import and run code; pass that explicitly (``--classifier``) instead.
+    ``from_data``: the spec was read from a file (an inverter's ``model.json``, a study config), not named by
+    the user; it may then only name a source whose loading reads data (``from_file``), never one that
+    carries or runs code. The check runs on the source the spec resolves to, after its options are split off.
     """
-    if from_data and _looks_like_factory(spec) and not spec.startswith(SHIPPED_PREFIX):
+    if not isinstance(spec, str) or not spec:
+        raise UnlogitError(f"a classifier spec must be a non-empty string, got {spec!r}")
+    source, base, options = find_source(spec)
+    if from_data and not source.from_file:
         raise UnlogitError(
-            f"the classifier spec {spec!r} recorded in this run directory names code (a module and a factory); "
-            "unlogit never imports code named by a file. If you trust it, pass it explicitly: --classifier SPEC"
+            f"the classifier spec {spec!r} read from a file names a {source.name} ({source.executes}); unlogit "
+            "never loads code because a data file points at it. If you trust it, name it yourself: "
+            "--classifier SPEC on the command line, or load_classifier(SPEC) in Python"
         )
-    path = Path(spec).expanduser()
-    base, options = split_options(spec)
-    ext = functools.partial(_external, classes=classes, mean=mean, std=std, num_classes=num_classes)
-    if spec.startswith(SHIPPED_PREFIX):
-        clf = load_run_classifier(shipped_path(spec[len(SHIPPED_PREFIX) :]))
-        clf.info["spec"] = spec
-    elif path.is_dir():
-        clf = load_run_classifier(path)
-    elif base.startswith("torchscript:"):
-        clf = ext(_load_torchscript(Path(base[len("torchscript:") :])), spec, parse_convention(options, spec))
-    elif base.startswith("export:") or base.endswith(".pt2"):
-        file = Path(base[len("export:") :] if base.startswith("export:") else base)
-        clf = ext(_load_export(file), spec, parse_convention(options, spec))
-    elif base.startswith("onnx:"):
-        clf = ext(load_onnx(Path(base[len("onnx:") :]).expanduser()), spec, parse_convention(options, spec))
-    elif base.startswith("timm:"):
-        clf = _timm(base[len("timm:") :], spec, options, ext)
-    elif base.startswith("robustbench:"):
-        clf = _robustbench(base[len("robustbench:") :], spec, options, ext)
-    elif base.startswith("torchvision:") or _is_torchvision_name(base):
-        clf = _load_torchvision(base.removeprefix("torchvision:"), spec, options, ext)
-    elif _looks_like_factory(base):
-        clf = ext(_load_factory(base), spec, parse_convention(options, spec))
-    elif "/" in spec or spec.startswith("."):
-        raise UnlogitError(f"classifier run directory {spec!r} does not exist; check the path")
-    else:
-        raise UnlogitError(
-            f"cannot resolve classifier {spec!r}: not a run directory, unlogit:NAME, torchvision name, "
-            ".pt2/export:PATH, torchscript:PATH, onnx:PATH, timm:NAME, robustbench:NAME or pkg.module:factory@w.pt"
-        )
-    return clf.to(device).frozen()
+    request = SourceRequest(spec, base, options, source.prefix, classes, mean, std, num_classes)
+    return source.load(request).to(device).frozen()
 
 
-def _timm(name: str, spec: str, options: dict[str, str], ext) -> NormalizedClassifier:
-    """``timm:NAME?weights=FILE&num_classes=K`` (+ convention options; mean/std default to timm's config)."""
-    conv = parse_convention(options, spec, allowed=("weights", "num_classes"))
-    k = int(options["num_classes"]) if options.get("num_classes", "").isdigit() else None
-    model, cfg = load_timm(name, options.get("weights"), k or (len(conv.classes) if conv.classes else None))
-    return ext(model, spec, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"), arch=f"timm:{name}")
+# --- the project's own weights ---------------------------------------------------------------------
+def shipped_classifiers() -> dict[str, dict[str, Any]]:
+    """Name -> manifest entry (what it is, the command that trained it, its SHA-256) of the shipped weights."""
+    manifest = WEIGHTS_DIR / "MANIFEST.json"
+    return json.loads(manifest.read_text())["classifiers"] if manifest.is_file() else {}
 
 
-def _robustbench(name: str, spec: str, options: dict[str, str], ext) -> NormalizedClassifier:
-    """``robustbench:NAME?dataset=cifar10&threat=Linf&model_dir=DIR`` (DIR also from $UNLOGIT_ROBUSTBENCH_DIR)."""
-    import os
+def shipped_path(name: str) -> Path:
+    """The folder of shipped classifier ``name``, after checking its tensors against the manifest's SHA-256."""
+    from ..runtime.checkpoint import file_sha256
 
-    conv = parse_convention(options, spec, allowed=("dataset", "threat", "model_dir"))
-    model_dir = Path(options.get("model_dir") or os.environ.get("UNLOGIT_ROBUSTBENCH_DIR") or "models").expanduser()
-    model = load_robustbench(name, model_dir, options.get("dataset", "cifar10"), options.get("threat", "Linf"))
-    return ext(model, spec, conv, arch=f"robustbench:{name}")  # RobustBench models take [0,1] images
+    known = shipped_classifiers()
+    if name not in known:
+        raise UnlogitError(f"no shipped classifier {name!r}; the package has {sorted(known)} (`unlogit models` "
+                           "lists them)")  # fmt: skip
+    folder = WEIGHTS_DIR / name
+    digest = file_sha256(RunLayout(folder).model.with_suffix(".safetensors"))
+    if digest != known[name]["sha256"]:
+        raise CheckpointError(f"shipped weights {folder} do not match their recorded SHA-256; reinstall unlogit")
+    return folder
 
 
-# --- the project's own run directories -----------------------------------------------------------
+def _shipped(req: SourceRequest) -> NormalizedClassifier:
+    clf = load_run_classifier(shipped_path(req.target))
+    clf.info["spec"] = req.spec
+    return clf
+
+
 def save_run_classifier(run: Path, clf: NormalizedClassifier, arch_spec: dict[str, Any], summary: dict) -> None:
     """Write ``RUN/model.{safetensors,json}`` (what :func:`load_run_classifier` reads)."""
-    save_checkpoint(
-        RunLayout(run).model,
-        clf.model.state_dict(),
-        {
-            "arch": arch_spec,
-            "classes": clf.classes,
-            "mean": clf.mean.flatten().tolist(),
-            "std": clf.std.flatten().tolist(),
-            "input_shape": list(clf.input_shape) if clf.input_shape else None,
-            "summary": summary,
-        },
-        kind=CLASSIFIER_KIND,
-    )
+    meta = {"arch": arch_spec, "classes": clf.classes, "mean": clf.mean.flatten().tolist(),
+            "std": clf.std.flatten().tolist(), "input_shape": list(clf.input_shape) if clf.input_shape else None,
+            "summary": summary}  # fmt: skip
+    save_checkpoint(RunLayout(run).model, clf.model.state_dict(), meta, kind=CLASSIFIER_KIND)
 
 
 def load_run_classifier(run: Path) -> NormalizedClassifier:
-    """Rebuild a classifier from a run directory (no pickles)."""
+    """Rebuild a classifier from a run directory (no pickles): the metadata is validated against its schema
+    and the architecture checked against the tensors' shapes before anything is allocated."""
     layout = RunLayout(run)
     if not layout.model_json.is_file():
         kind = _run_kind(run)
@@ -171,25 +214,28 @@ def load_run_classifier(run: Path) -> NormalizedClassifier:
             f"{run} is not a classifier run directory{hint}: no model.json; "
             "train one with `unlogit train-classifier` or give another classifier spec"
         )
-    tensors, meta = load_checkpoint(layout.model, CLASSIFIER_KIND)
-    net = build_arch(meta["arch"])
+    layout.check_inside(layout.model_json, layout.model.with_suffix(".safetensors"))
+    tensors, raw = load_checkpoint(layout.model, CLASSIFIER_KIND)
+    meta = read_classifier_meta(raw, layout.model_json)
+    net = build_arch(meta.arch_dict(), expected=tensors, where=str(layout.model_json))
     try:
         net.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise CheckpointError(f"weights in {run} do not fit architecture {meta['arch']}: {exc}") from exc
-    info = {"spec": str(run), "arch": meta["arch"], "summary": meta.get("summary", {}),
-            "weights_sha256": meta.get("tensor_sha256")}  # fmt: skip
-    shape = tuple(meta["input_shape"]) if meta.get("input_shape") else None
-    return NormalizedClassifier(net, meta["classes"], meta["mean"], meta["std"], shape, info)
+        raise CheckpointError(f"weights in {run} do not fit architecture {meta.arch}: {exc}") from exc
+    info = {"spec": str(run), "arch": meta.arch_dict(), "summary": meta.summary, "weights_sha256": raw["tensor_sha256"]}
+    return NormalizedClassifier(net, meta.classes, meta.mean, meta.std, meta.shape(), info)
+
+
+def _run(req: SourceRequest) -> NormalizedClassifier:
+    return load_run_classifier(Path(req.base).expanduser())
 
 
 def _run_kind(run: Path) -> str | None:
-    import json
-
     try:
-        return json.loads(RunLayout(run).run_json.read_text()).get("kind")
-    except (OSError, ValueError):
+        kind = json.loads(RunLayout(run).run_json.read_text()).get("kind")
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
+    return kind if isinstance(kind, str) else None
 
 
 # --- third-party models ---------------------------------------------------------------------------
@@ -225,57 +271,35 @@ def _count_outputs(model: torch.nn.Module, spec: str, channels: int, size: int |
     return int(out.shape[-1])
 
 
-def _load_torchscript(path: Path) -> torch.nn.Module:
-    if not path.is_file():
-        raise UnlogitError(f"TorchScript file {path} not found")
-    try:
-        return torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError) as exc:
+def _onnx(req: SourceRequest) -> NormalizedClassifier:
+    return req.external(load_onnx(Path(req.target).expanduser()), req.convention())
+
+
+def _timm(req: SourceRequest) -> NormalizedClassifier:
+    """``timm:NAME?weights=FILE&num_classes=K`` (+ convention options; mean/std default to timm's config)."""
+    conv = req.convention(allowed=("weights", "num_classes"))
+    k = int(req.options["num_classes"]) if req.options.get("num_classes", "").isdigit() else None
+    weights = req.options.get("weights")
+    model, cfg = load_timm(req.target, weights, k or (len(conv.classes) if conv.classes else None))
+    if not weights:
         raise UnlogitError(
-            f"{path} is not a TorchScript file ({exc}); export with torch.jit.script/trace+save"
-        ) from exc
+            f"timm:{req.target} has no weights: unlogit never downloads them and will not invert a randomly "
+            "initialised network; save the weights once (timm.create_model(NAME, pretrained=True).state_dict(), "
+            "as safetensors) on a machine that is online and give ?weights=FILE"
+        )
+    return req.external(model, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"),
+                        arch=f"timm:{req.target}")  # fmt: skip
 
 
-def _load_export(path: Path) -> torch.nn.Module:
-    if not path.is_file():
-        raise UnlogitError(f"torch.export program {path} not found")
-    try:
-        return torch.export.load(str(path)).module()
-    except Exception as exc:  # torch.export raises many kinds for foreign files
-        raise UnlogitError(f"{path} is not a torch.export program ({type(exc).__name__}: {exc})") from exc
+def _robustbench(req: SourceRequest) -> NormalizedClassifier:
+    """``robustbench:NAME?dataset=cifar10&threat=Linf&model_dir=DIR`` (DIR also from $UNLOGIT_ROBUSTBENCH_DIR)."""
+    import os
 
-
-def _looks_like_factory(spec: str) -> bool:
-    mod, _, fn = spec.partition(":")
-    return bool(fn) and all(p.isidentifier() for p in mod.split(".")) and fn.split("@")[0].isidentifier()
-
-
-def _load_factory(spec: str) -> torch.nn.Module:
-    target, _, weights = spec.partition("@")
-    module_name, _, fn_name = target.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), fn_name)
-    except (ImportError, AttributeError) as exc:
-        raise UnlogitError(f"cannot import factory {target!r}: {exc}") from exc
-    model = factory()
-    if weights:
-        wpath = Path(weights).expanduser()
-        if not wpath.is_file():
-            raise UnlogitError(f"state-dict file {wpath} not found")
-        try:
-            state = torch.load(str(wpath), map_location="cpu", weights_only=True)
-        except Exception as exc:  # unpickling refused or corrupt file
-            raise UnlogitError(
-                f"cannot load state dict {wpath} safely (weights_only=True): {exc}. "
-                "Save it with torch.save(model.state_dict()) or as safetensors"
-            ) from exc
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise UnlogitError(f"state dict {wpath} does not fit {target}(): {exc}") from exc
-    return model
+    o = req.options
+    conv = req.convention(allowed=("dataset", "threat", "model_dir"))
+    model_dir = Path(o.get("model_dir") or os.environ.get("UNLOGIT_ROBUSTBENCH_DIR") or "models").expanduser()
+    model = load_robustbench(req.target, model_dir, o.get("dataset", "cifar10"), o.get("threat", "Linf"))
+    return req.external(model, conv, arch=f"robustbench:{req.target}")  # RobustBench models take [0,1] images
 
 
 def _is_torchvision_name(name: str) -> bool:
@@ -287,19 +311,18 @@ def _is_torchvision_name(name: str) -> bool:
         return False
 
 
-def _load_torchvision(name: str, spec: str, options: dict[str, str], ext) -> NormalizedClassifier:
+def _torchvision(req: SourceRequest) -> NormalizedClassifier:
     """A torchvision model: weights from the local torch hub cache (never downloaded), or from a local file
     (``?weights=PATH``: a state dict, safetensors or ``weights_only``); ImageNet normalisation and class
     names from torchvision's weights metadata unless the spec says otherwise."""
     import torchvision.models as tvm
 
-    conv = parse_convention(options, spec, allowed=("weights",))
+    name, conv = req.target, req.convention(allowed=("weights",))
     try:
-        weights_enum = tvm.get_model_weights(name)
+        weights = tvm.get_model_weights(name).DEFAULT
     except (ValueError, KeyError) as exc:
         raise UnlogitError(f"unknown torchvision model {name!r}; see torchvision.models.list_models()") from exc
-    weights = weights_enum.DEFAULT
-    file = Path(options["weights"]).expanduser() if "weights" in options else None
+    file = Path(req.options["weights"]).expanduser() if "weights" in req.options else None
     if file is None:
         file = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
         if not file.is_file():
@@ -315,9 +338,84 @@ def _load_torchvision(name: str, spec: str, options: dict[str, str], ext) -> Nor
     except RuntimeError as exc:
         raise UnlogitError(f"weights {file} do not fit torchvision's {name}: {exc}") from exc
     categories = list(weights.meta.get("categories") or [])
-    clf = ext(model, spec, conv, classes=None, default_mean=IMAGENET_MEAN, default_std=IMAGENET_STD, arch=name,
-              num_classes=None if categories else 1000)  # fmt: skip
+    clf = req.external(model, conv, classes=None, default_mean=IMAGENET_MEAN, default_std=IMAGENET_STD, arch=name,
+                       num_classes=None if categories else 1000)  # fmt: skip
     if not conv.classes and len(categories) == clf.num_classes:
         clf.classes = categories
     clf.info["weights"] = str(file)
     return clf
+
+
+def _torchscript(req: SourceRequest) -> NormalizedClassifier:
+    path = Path(req.target).expanduser()
+    if not path.is_file():
+        raise UnlogitError(f"TorchScript file {path} not found")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise UnlogitError(f"{path} is not a TorchScript file ({exc}); save one with torch.jit.script + save") from exc
+    return req.external(model, req.convention())
+
+
+def _export(req: SourceRequest) -> NormalizedClassifier:
+    path = Path(req.target).expanduser()
+    if not path.is_file():
+        raise UnlogitError(f"torch.export program {path} not found")
+    check_export_archive(path)  # refuses pickled entries before torch reads anything
+    try:
+        model = torch.export.load(str(path)).module()
+    except Exception as exc:  # torch.export raises many kinds for foreign files
+        raise UnlogitError(f"{path} is not a torch.export program ({type(exc).__name__}: {exc})") from exc
+    return req.external(model, req.convention())
+
+
+def _looks_like_factory(base: str) -> bool:
+    mod, _, fn = base.partition(":")
+    return bool(fn) and all(p.isidentifier() for p in mod.split(".")) and fn.split("@")[0].isidentifier()
+
+
+def _factory(req: SourceRequest) -> NormalizedClassifier:
+    target, _, weights = req.base.partition("@")
+    module_name, _, fn_name = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), fn_name)
+    except (ImportError, AttributeError) as exc:
+        raise UnlogitError(f"cannot import factory {target!r}: {exc}") from exc
+    model = factory()
+    if weights:
+        state = load_state(Path(weights).expanduser())
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise UnlogitError(f"state dict {weights} does not fit {target}(): {exc}") from exc
+    return req.external(model, req.convention())
+
+
+def _is_dir(base: str) -> bool:
+    return Path(base).expanduser().is_dir()
+
+
+for _source in (
+    ClassifierSource("shipped", "project-trained weights shipped in the package", _shipped, SHIPPED_PREFIX,
+                     from_file=True, examples=("unlogit:NAME",)),
+    ClassifierSource("run directory", "a run directory of `unlogit train-classifier`", _run, None, _is_dir,
+                     from_file=True, examples=("a run directory",)),
+    ClassifierSource("onnx", "an ONNX graph, converted by onnx2torch", _onnx, "onnx:", from_file=True,
+                     examples=("onnx:PATH",)),
+    ClassifierSource("timm", "a timm architecture with weights from a local file", _timm, "timm:", from_file=True,
+                     examples=("timm:NAME?weights=FILE",)),
+    ClassifierSource("robustbench", "a RobustBench model in its own folder layout", _robustbench, "robustbench:",
+                     from_file=True, examples=("robustbench:NAME",)),
+    ClassifierSource("torchvision", "a torchvision model, weights from the local cache or a file", _torchvision,
+                     "torchvision:", functools.partial(_is_torchvision_name), from_file=True,
+                     examples=("torchvision:NAME (or a bare torchvision name)",)),
+    ClassifierSource("torchscript program", "a TorchScript program", _torchscript, "torchscript:",
+                     executes="the file's TorchScript graph", examples=("torchscript:PATH",)),
+    ClassifierSource("torch.export program", "a torch.export program", _export, "export:",
+                     lambda base: base.endswith(".pt2"), executes="the file's exported graph",
+                     examples=("export:PATH or PATH.pt2",)),
+    ClassifierSource("factory", "Python code: pkg.module:factory, then an optional state dict", _factory, None,
+                     _looks_like_factory, executes="any Python code (it imports a module and calls a function)",
+                     examples=("pkg.module:factory@weights.pt",)),
+):  # fmt: skip
+    SOURCES.register(_source.name, _source)

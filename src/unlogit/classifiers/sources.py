@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from ..errors import UnlogitError
 
 CONVENTION_KEYS = ("mean", "std", "layout", "size", "classes")
+MAX_SIZE = 1024  # size=N resizes inputs to N x N: larger is an allocation no classifier here needs
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,9 @@ def parse_convention(options: dict[str, str], spec: str, allowed: Sequence[str] 
         raise UnlogitError(f"classifier {spec!r}: mean has {len(mean)} values but std {len(std)}")
     size = None
     if "size" in options:
-        if not options["size"].isdigit() or int(options["size"]) <= 0:
-            raise UnlogitError(f"classifier {spec!r}: size must be a positive integer, got {options['size']!r}")
+        if not options["size"].isdigit() or not 1 <= int(options["size"]) <= MAX_SIZE:
+            raise UnlogitError(f"classifier {spec!r}: size must be an integer from 1 to {MAX_SIZE} (pixels), got "
+                               f"{options['size']!r}")  # fmt: skip
         size = int(options["size"])
     return InputConvention(mean, std, layout, size, _classes(options.get("classes"), spec))
 
@@ -90,6 +93,8 @@ def _classes(value: str | None, spec: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if value.isdigit():
+        if not 1 <= int(value) <= MAX_CLASSES:
+            raise UnlogitError(f"classifier {spec!r}: classes={value} must be a count from 1 to {MAX_CLASSES:,}")
         return tuple(str(i) for i in range(int(value)))
     path = Path(value).expanduser()
     if not path.is_file():
@@ -169,6 +174,55 @@ def constants_as_initializers(model):  # onnx.ModelProto -> onnx.ModelProto
     del graph.node[:]
     graph.node.extend(keep)
     return model
+
+
+PICKLE_PROTOCOL = b"\x80"  # every pickle of protocol 2+ starts so; torch.save zip payloads start with PK
+
+
+def check_export_archive(path: Path) -> None:
+    """Refuse a ``.pt2`` archive before ``torch.export.load`` reads it if any part of it would be unpickled.
+
+    torch's loader unpickles (``weights_only=False``) weights and constants marked ``use_pickle``, opaque and
+    custom objects, and falls back to a full unpickle for any embedded ``torch.save`` payload that the
+    restricted loader refuses. So: the archive must be a zip; no payload config may mark ``use_pickle``; no
+    constant may be an opaque or custom object; and every embedded ``torch.save`` payload (sample inputs,
+    legacy state dicts) must load with ``weights_only=True``."""
+    import io
+    import json
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise UnlogitError(f"{path} is not a torch.export archive (not a zip file); save one with torch.export.save")
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            if name.endswith("_config.json") and "/data/" in f"/{name}":
+                try:
+                    config = json.loads(archive.read(info)).get("config", {})
+                except (ValueError, AttributeError) as exc:
+                    raise UnlogitError(f"{path}: {name} is not a payload config ({exc})") from exc
+                pickled = [k for k, v in config.items() if isinstance(v, dict) and v.get("use_pickle")]
+                if pickled:
+                    raise UnlogitError(f"{path} stores {pickled[:3]} as pickles, which torch would unpickle and "
+                                       "could run code; unlogit refuses it (re-export plain tensors)")  # fmt: skip
+            leaf = name.rsplit("/", 1)[-1]
+            if leaf.startswith(("opaque_obj_", "custom_obj_")):
+                raise UnlogitError(f"{path} holds a pickled object ({name}); unlogit refuses archives that would be "
+                                   "unpickled")  # fmt: skip
+            if _torch_payload(name, archive.read(info)[:1]):
+                try:
+                    torch.load(io.BytesIO(archive.read(info)), weights_only=True)
+                except Exception as exc:  # the restricted unpickler refused something: torch would unpickle it
+                    raise UnlogitError(f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch "
+                                       "would unpickle it and could run code, so unlogit refuses the "
+                                       "archive") from exc  # fmt: skip
+
+
+def _torch_payload(name: str, head: bytes) -> bool:
+    """Whether an archive member is (or may be) a ``torch.save`` payload or a pickle: ``.pt``/``.pkl`` files,
+    and anything outside the raw tensor folders that starts with a pickle opcode."""
+    raw = any(part in f"/{name}" for part in ("/data/weights/", "/data/constants/"))
+    return name.endswith((".pt", ".pkl")) or (head == PICKLE_PROTOCOL and not raw)
 
 
 def load_onnx(path: Path) -> nn.Module:

@@ -124,64 +124,73 @@ def train_one_epoch(ctx: EpochContext, epoch: int) -> dict[str, float]:
     return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
 
 
-def evaluate(clf: NormalizedClassifier, ds: ImageDataset, attack: PGD, n_robust: int,
-             device: torch.device) -> dict[str, Any]:  # fmt: skip
-    """Clean accuracy on ``ds`` and accuracy under ``attack`` on its first ``n_robust`` images."""
-    clean = accuracy(clf, ds, device=device)
-    robust = accuracy(clf, ds, attack, n=n_robust, device=device)
+def validate(clf: NormalizedClassifier, ds: ImageDataset, attack: PGD, n_robust: int, device: torch.device,
+             seed: int, show_progress: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Clean accuracy on ``ds`` and accuracy under ``attack`` on its first ``n_robust`` images. The attack's
+    random starts come from ``seed`` inside a forked RNG, so measuring never moves the training stream."""
+    clean = accuracy(clf, ds, device=device, show_progress=show_progress)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        robust = accuracy(clf, ds, attack, n=n_robust, device=device, show_progress=show_progress)
     return {"acc": clean["accuracy"], "robust_acc": robust["accuracy"], "attack": robust["attack"]}
 
 
 def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
     """Train a classifier into run directory ``out``; returns the final summary.
 
-    Every epoch: clean validation accuracy, PGD accuracy on the first ``train.eval_robust_size``
-    validation images, a line in metrics.jsonl and ``checkpoints/last`` (model, optimizer, scheduler,
-    RNG, epoch). The test split is touched once, at the end: clean accuracy and robust accuracy under
-    ``train.final_eval_attack`` (an upper bound, as under any one attack). ``resume=True`` continues
-    from the checkpoint and reproduces an uninterrupted run.
+    After every epoch: clean validation accuracy, PGD accuracy on the first ``train.eval_robust_size``
+    validation images (its own RNG: validating never changes the training stream), a line in metrics.jsonl
+    and ``checkpoints/last`` (model, optimizer, scheduler, RNG, epoch). The test split is touched once, at the
+    end: clean accuracy and robust accuracy under ``train.final_eval_attack`` (an upper bound, as under any
+    one attack). ``resume=True`` continues from the checkpoint and reproduces an uninterrupted run.
     """
     t = cfg.train
     configure_cpu(t.threads)
     device = resolve_device(t.device)
     train_ds, val_ds = cfg.data.load("train"), cfg.data.load("val")  # checked before the run directory exists
-    run = RunDir(out, "classifier", cfg, resume=resume, safe_changes=_safe_changes(t.schedule))
-    resume = run.resume
-    if device.type == "cuda":  # GPU-resident data: no host->device copies per step
-        train_ds.to(device)
-        val_ds.to(device)
+    with RunDir(out, "classifier", cfg, resume=resume, safe_changes=_safe_changes(t.schedule)) as run:
+        if device.type == "cuda":  # GPU-resident data: no host->device copies per step
+            train_ds.to(device)
+            val_ds.to(device)
+        ctx, spec = _epoch_context(cfg, train_ds, device, run)
+        start_epoch, history = 0, []
+        if run.resume:
+            start_epoch, history = _restore(run.layout.last, ctx.clf, ctx.opt, ctx.sched, device)
+            run.truncate_log("epoch", start_epoch)
+        eval_attack = t.robust_eval_attack.build(ctx.clf)
+        for epoch in range(start_epoch, t.epochs):
+            t0 = time.perf_counter()
+            record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch)}
+            val = validate(ctx.clf, val_ds, eval_attack, t.eval_robust_size, device, t.seed + epoch, t.progress)
+            record.update({"val_acc": val["acc"], "val_robust_acc": val["robust_acc"], "val_attack": val["attack"],
+                           "lr": ctx.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})  # fmt: skip
+            history.append(record)
+            run.log(record)
+            print(f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
+                  f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
+                  flush=True)  # fmt: skip
+            _save_state(run.layout.last, ctx.clf, ctx.opt, ctx.sched, epoch + 1, history)
+        test_ds = cfg.data.load("test").to(device)
+        final_attack = t.final_eval_attack.build(ctx.clf)
+        test = validate(ctx.clf, test_ds, final_attack, t.eval_robust_size, device, t.seed + 10_000, t.progress)
+        summary = _summary(cfg, history, test, len(test_ds))
+        run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"]})
+        save_run_classifier(run.path, ctx.clf, spec, summary)
+    return summary
+
+
+def _epoch_context(cfg: ClassifierRunConfig, train_ds: ImageDataset, device: torch.device,
+                   run: RunDir) -> tuple[EpochContext, dict]:  # fmt: skip
+    """A fresh classifier (weights from ``train.seed``), its optimiser, schedule and training attack."""
+    t = cfg.train
     seed_everything(t.seed)
     clf, spec = build_classifier(cfg, train_ds)
     clf.to(device)
     opt = _optimizer(cfg, clf.parameters())
     sched = _scheduler(cfg, opt, batches_per_epoch(len(train_ds), t.batch_size) * t.epochs)
     attack = t.attack.build(clf) if t.adversarial else None
-    ctx = EpochContext(cfg, clf, train_ds, opt, sched, attack, device, run)
-    eval_attack = t.robust_eval_attack.build(clf)
-    start_epoch, history = 0, []
-    if resume:
-        start_epoch, history = _restore(run.layout.last, clf, opt, sched, device)
-        run.truncate_log("epoch", start_epoch)
-    for epoch in range(start_epoch, t.epochs):
-        t0 = time.perf_counter()
-        val = evaluate(clf, val_ds, eval_attack, t.eval_robust_size, device)
-        record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch), "val_acc": val["acc"],
-                  "val_robust_acc": val["robust_acc"], "val_attack": val["attack"],
-                  "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}  # fmt: skip
-        history.append(record)
-        run.log(record)
-        print(
-            f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
-            f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
-            flush=True,
-        )
-        _save_state(run.layout.last, clf, opt, sched, epoch + 1, history)
-    test_ds = cfg.data.load("test")
-    test = evaluate(clf, test_ds.to(device), t.final_eval_attack.build(clf), t.eval_robust_size, device)
-    summary = _summary(cfg, history, test, len(test_ds))
-    run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"]})
-    save_run_classifier(run.path, clf, spec, summary)
-    return summary
+    return EpochContext(cfg, clf, train_ds, opt, sched, attack, device, run), spec
 
 
 def _safe_changes(schedule: str) -> SafeChanges:

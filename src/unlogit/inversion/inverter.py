@@ -6,7 +6,6 @@ An :class:`Inverter` is the frozen classifier f, the logit encoder and an
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -17,8 +16,9 @@ import torch
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
 from ..errors import CheckpointError, UnlogitError
-from ..runtime.checkpoint import load_checkpoint, save_checkpoint
+from ..runtime.checkpoint import check_shapes, load_checkpoint, read_json, save_checkpoint
 from ..runtime.rundir import RunLayout
+from .metadata import read_inverter_meta
 from .methods import NetSpec, build_encoder, get_method
 from .nets.logit_encoder import LogitEncoder
 from .nets.net import InverterNet
@@ -66,7 +66,7 @@ def _recorded_classifier(run: Path, meta: dict[str, Any], device) -> NormalizedC
     ref = meta["classifier"]
     near = run / ref
     spec = str(near) if not Path(ref).is_absolute() and near.is_dir() else ref
-    clf = load_classifier(spec, device=device, classes=meta.get("classes"), from_data=True)
+    clf = load_classifier(spec, device=device, classes=meta.get("classes") or None, from_data=True)
     digest = meta.get("classifier_digest")
     if digest and clf.weights_digest() != digest:
         raise CheckpointError(
@@ -164,57 +164,54 @@ class Inverter:
             raise UnlogitError("images must be float in [0,1], not uint8; divide by 255")
 
 
-REQUIRED_META = {"method": str, "net": dict, "classifier": str}
-LEGACY_KEYS = {"generator": "net"}  # model.json of unlogit <= 0.1 stored every net's spec under "generator"
-REQUIRED_SPEC = ("method", "num_classes", "resolution", "channels", "encoder")
-
-
 def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An inverter run's model tensors and model.json, with clear errors for other folders and for
-    metadata that is missing a key or has one of the wrong type."""
+    """An inverter run's model tensors and its model.json, validated against the schema
+    (:mod:`.metadata`) with clear errors for other folders and for fields missing, mistyped or out of bounds."""
     layout = RunLayout(run)
     if not layout.model_json.is_file():
         raise CheckpointError(f"{run} is not an inverter run directory (no model.json); train one with `unlogit train`")
-    try:
-        raw = json.loads(layout.model_json.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{layout.model_json} is not valid JSON ({exc}); the file is damaged") from exc
+    layout.check_inside(layout.model_json, layout.model.with_suffix(".safetensors"))
+    raw = read_json(layout.model_json, "inverter metadata")
     kind = raw.get("kind") if isinstance(raw, dict) else None
     if kind != INVERTER_KIND:
         raise CheckpointError(f"{run} holds a {kind!r}, not an inverter; pass the run directory of `unlogit train`")
-    tensors, meta = load_checkpoint(layout.model, INVERTER_KIND)
-    for old, new in LEGACY_KEYS.items():
-        if old in meta and new not in meta:
-            meta[new] = meta.pop(old)
-    for key, tp in REQUIRED_META.items():
-        if not isinstance(meta.get(key), tp):
-            raise CheckpointError(f"{layout.model_json}: '{key}' is missing or not a {tp.__name__}; the file is "
-                                  "damaged or from another program")  # fmt: skip
-    missing = [k for k in REQUIRED_SPEC if k not in meta["net"]]
-    if missing:
-        raise CheckpointError(f"{layout.model_json}: the net spec lacks {missing}; the file is damaged")
-    return tensors, meta
+    tensors, raw = load_checkpoint(layout.model, INVERTER_KIND)
+    return tensors, read_inverter_meta(raw, layout.model_json).to_dict()
+
+
+def _build(spec: NetSpec, clf: NormalizedClassifier, tensors: dict[str, torch.Tensor], where: Path):
+    """The encoder and the net of ``spec`` with their weights; the shapes are checked on the meta device
+    first, so a spec that does not fit its tensors allocates nothing."""
+    method = get_method(spec["method"])
+    enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
+    net_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
+    check_shapes(build_encoder(spec), enc_state, str(where))
+    if method.trains:
+        with torch.device("meta"):
+            check_shapes(method.build_net(spec, clf, build_encoder(spec)), net_state, str(where))
+    encoder = build_encoder(spec)
+    try:
+        net = method.build_net(spec, clf, encoder)
+        encoder.load_state_dict(enc_state)
+        if method.trains:
+            net.load_state_dict(net_state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"weights in {where} do not fit its recorded spec ({type(exc).__name__}: {exc})") from exc
+    return encoder, net
 
 
 def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifier: str | None = None) -> Inverter:
     """Load an inverter from its run directory (``classifier`` overrides the recorded classifier spec)."""
     run = Path(run)
     tensors, meta = read_inverter_checkpoint(run)
-    spec = meta["net"]
     if classifier is None:
         clf = _recorded_classifier(run, meta, device)
     else:
-        clf = load_classifier(classifier, device=device, classes=meta.get("classes"))
+        clf = load_classifier(classifier, device=device, classes=meta.get("classes") or None)
         if meta.get("classifier_digest") and clf.weights_digest() != meta["classifier_digest"]:
             warnings.warn(f"{classifier} is not the classifier {run} was trained on (its weights differ)", stacklevel=2)
-    encoder = build_encoder(spec)
-    enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
-    net_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
-    try:
-        net = get_method(spec["method"]).build_net(spec, clf, encoder)
-        encoder.load_state_dict(enc_state)
-        if get_method(spec["method"]).trains:
-            net.load_state_dict(net_state)
-    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"weights in {run} do not fit its recorded spec ({type(exc).__name__}: {exc})") from exc
+    if clf.num_classes != meta["net"]["num_classes"]:
+        raise CheckpointError(f"{run} inverts {meta['net']['num_classes']} logits but the classifier gives "
+                              f"{clf.num_classes}; pass the classifier it was trained on")  # fmt: skip
+    encoder, net = _build(meta["net"], clf, tensors, RunLayout(run).model_json)
     return Inverter(net.to(device), encoder.to(device), clf, meta)

@@ -34,6 +34,29 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
+    """Temporary paths next to each of ``paths``; when the body succeeds they replace their targets in the
+    order given, one rename after the other (renames need no space: a full disk fails while the temporary
+    files are written, and then no target is touched). If the body raises, every temporary file is removed."""
+    with contextlib.ExitStack() as stack:
+        temps = []
+        for path in paths:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+            stack.callback(lambda tmp_path=Path(tmp): tmp_path.unlink(missing_ok=True))
+        yield temps
+        for tmp in temps:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import CheckpointError
-from .atomic import write_atomic, write_json_atomic
+from .atomic import _json_default, atomic_paths
 
 FORMAT = "unlogit-checkpoint"
 FORMAT_VERSION = 1
@@ -77,21 +77,20 @@ def save_checkpoint(
 ) -> None:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically (tensors first, JSON last)."""
     stem = Path(path_stem)
-    tensor_path = stem.with_suffix(".safetensors")
+    tensor_path, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     plain = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
-    write_atomic(tensor_path, lambda tmp: save_file(plain, str(tmp)))
-    digest = _sha256(tensor_path)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": kind,
-        "unlogit_version": __version__,
-        "tensor_file": tensor_path.name,
-        "tensor_bytes": tensor_path.stat().st_size,
-        "tensor_sha256": digest,
-        **metadata,
-    }
-    write_json_atomic(stem.with_suffix(".json"), meta)
+    try:
+        with atomic_paths(tensor_path, meta_path) as (tensor_tmp, meta_tmp):
+            save_file(plain, str(tensor_tmp))
+            meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "unlogit_version": __version__,
+                    "tensor_file": tensor_path.name, "tensor_bytes": tensor_tmp.stat().st_size,
+                    "tensor_sha256": _sha256(tensor_tmp), **metadata}  # fmt: skip
+            meta_tmp.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+    except (OSError, SafetensorError) as exc:
+        raise CheckpointError(
+            f"cannot write the checkpoint {stem} ({type(exc).__name__}: {exc}); free some disk space or check the "
+            "folder's permissions. An earlier checkpoint there is left as it was"
+        ) from exc
 
 
 def load_checkpoint(
@@ -104,18 +103,8 @@ def load_checkpoint(
     meta_path, tensor_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     if not meta_path.is_file():
         raise CheckpointError(f"no checkpoint metadata at {meta_path}; is this an unlogit run directory?")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"checkpoint metadata {meta_path} is not valid JSON ({exc}); the file is damaged"
-        ) from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{meta_path} is not an unlogit checkpoint (no format={FORMAT!r} field)")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{meta_path} was written by a newer unlogit (format {meta['format_version']}); upgrade unlogit"
-        )
+    meta = read_json(meta_path, "checkpoint metadata")
+    _check_envelope(meta, meta_path)
     kinds = (kind,) if isinstance(kind, str) else kind
     if meta.get("kind") not in kinds:
         raise CheckpointError(
@@ -140,6 +129,58 @@ def load_checkpoint(
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read {tensor_path}: {exc}") from exc
     return tensors, meta
+
+
+def check_shapes(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse when ``module``'s state (built on the meta device: no memory) and ``tensors`` differ in names or
+    shapes, naming the first difference and ``where`` the spec came from."""
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    missing = sorted(set(shapes) - set(tensors))
+    extra = sorted(set(tensors) - set(shapes))
+    wrong = [k for k in shapes if k in tensors and tuple(tensors[k].shape) != shapes[k]]
+    if missing or extra or wrong:
+        first = (f"{wrong[0]} is {tuple(tensors[wrong[0]].shape)} in the weights, {shapes[wrong[0]]} in the spec"
+                 if wrong else f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}")  # fmt: skip
+        raise CheckpointError(f"the architecture recorded in {where} does not fit its weights ({first}); the files "
+                              "are damaged or were edited")  # fmt: skip
+
+
+MAX_JSON_BYTES = 64 * 1024 * 1024  # metadata larger than this is not unlogit's
+
+
+def read_json(path: Path, what: str = "metadata") -> Any:
+    """A JSON file, or a :class:`CheckpointError` naming it: invalid JSON, not text, too large, or nested
+    too deep to parse (JSON 200,000 levels deep would otherwise end in a RecursionError)."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise CheckpointError(f"{what} {path} is {path.stat().st_size:,} bytes; unlogit's metadata is far "
+                                  "smaller, so this file is not one of its own")  # fmt: skip
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{what} {path} is not valid JSON ({exc}); the file is damaged") from exc
+    except RecursionError as exc:
+        raise CheckpointError(f"{what} {path} is nested too deeply to be unlogit's; the file is damaged") from exc
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {what} {path}: {exc}") from exc
+
+
+ENVELOPE = {"format": str, "format_version": int, "kind": str, "tensor_file": str, "tensor_bytes": int,
+            "tensor_sha256": str}  # fmt: skip
+
+
+def _check_envelope(meta: Any, meta_path: Path) -> None:
+    """The checkpoint fields every metadata file has, with their types (before any value is used)."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path} is not an unlogit checkpoint (no format={FORMAT!r} field)")
+    for key, tp in ENVELOPE.items():
+        value = meta.get(key)
+        if not isinstance(value, tp) or isinstance(value, bool):
+            raise CheckpointError(f"{meta_path}: field {key!r} is {value!r}, not a {tp.__name__}; the file is "
+                                  "damaged or from another program")  # fmt: skip
+    if meta["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} was written by a newer unlogit (format {meta['format_version']}); upgrade unlogit"
+        )
 
 
 def file_sha256(path: str | Path) -> str:

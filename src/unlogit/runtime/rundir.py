@@ -74,6 +74,14 @@ class RunLayout:
             return "done"
         return "resume" if self.last_json.is_file() else "new"
 
+    def check_inside(self, *files: Path) -> None:
+        """Refuse files of the run that resolve outside its folder (a symlink to elsewhere is not the run's)."""
+        root = self.path.resolve()
+        for file in files:
+            if file.exists() and not Path(file).resolve().is_relative_to(root):
+                raise UnlogitError(f"{file} resolves to {Path(file).resolve()}, outside the run directory {root}; "
+                                   "unlogit reads only a run's own files (replace the link by the file)")  # fmt: skip
+
     def relative(self, file: Path) -> str:
         """``file`` as a path relative to the run (what JSON records, so a copied run stays valid)."""
         return Path(os.path.relpath(Path(file).resolve(), self.path.resolve())).as_posix()

@@ -20,6 +20,8 @@ class _FP32SpectralNorm(_SpectralNorm):
     even inside a bf16 autocast region (the sigma estimate is what keeps the GAN stable)."""
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if weight.is_meta:  # a shape-only build (checking a checkpoint before allocating): nothing to normalise
+            return weight
         with torch.autocast(weight.device.type, enabled=False):
             return super().forward(weight.float()).to(weight.dtype)
 
