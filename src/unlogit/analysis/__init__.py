@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError, UnlogitError
+from ..errors import UnlogitError
 from .common import AnalysisContext, ExperimentResult
 from .config import AnalyzeConfig
 from .experiments import EXPERIMENTS
@@ -28,8 +28,7 @@ def run_experiment(
     from ..data.config import DataConfig
     from ..inversion.inverter import load_inverter
 
-    if experiment not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {experiment!r}; choose one of {sorted(EXPERIMENTS)}")
+    run = EXPERIMENTS.get(experiment)
     inverters = {Path(run).name: load_inverter(run, classifier=cfg.classifier) for run in inverter_runs}
     shapes = {inv.image_shape for inv in inverters.values()}
     if len(shapes) != 1:
@@ -46,7 +45,7 @@ def run_experiment(
     judge = load_classifier(cfg.evaluator, classes=data.classes) if cfg.evaluator else None
     ctx = AnalysisContext(inverters, data, n=cfg.n, seed=cfg.seed, evaluator=judge, ood_data=ood_data,
                           train_loader=lambda: train.load("train").subset(TRAIN_SAMPLE))  # fmt: skip
-    result = EXPERIMENTS[experiment](ctx)
+    result = run(ctx)
     result.metrics.update(
         {"dataset": cfg.dataset, "seed": cfg.seed, "evaluator": cfg.evaluator, "ood_dataset": cfg.ood_dataset,
          "inverter_runs": {k: str(v) for k, v in zip(inverters, inverter_runs)}}

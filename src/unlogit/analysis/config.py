@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..config import check_positive
 from ..errors import ConfigError
+from .experiments import EXPERIMENTS
 
 
 @dataclass
@@ -32,10 +33,8 @@ class AnalyzeConfig:
     classifier: str | None = None  # used by every inverter instead of the classifier its run records
 
     def __post_init__(self) -> None:
-        from .experiments import EXPERIMENTS  # the experiments import this module's package
-
         check_positive(self.n, "analyze.n")
         check_positive(self.pool, "analyze.pool")
-        unknown = sorted(set(self.experiments) - set(EXPERIMENTS))
-        if unknown:
-            raise ConfigError(f"unknown experiment {unknown[0]!r}; choose one of {sorted(EXPERIMENTS)}")
+        for name in self.experiments:
+            if name not in EXPERIMENTS:
+                raise ConfigError(f"config key 'analyze.experiments': {EXPERIMENTS.unknown(name)}")

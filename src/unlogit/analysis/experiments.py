@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..runtime.figures import comparison_grid
+from ..runtime.registry import Registry
 from ..scoring.measure import labelled_as, score
 from ..scoring.metrics import diversity
 from .ceiling import ceiling
@@ -144,25 +145,23 @@ def logit_interpolate(ctx: AnalysisContext) -> ExperimentResult:
     return _manipulation(ctx, "logit-interpolate", ALPHAS, edit, "alpha")
 
 
-EXPERIMENTS: dict[str, Callable[[AnalysisContext], ExperimentResult]] = {
-    "reconstruct": reconstruct,
-    "noise": noise,
-    "logit-shift": logit_shift,
-    "logit-scale": logit_scale,
-    "logit-perturb": logit_perturb,
-    "logit-interpolate": logit_interpolate,
-    "misclassified": misclassified,
-    "adversarial": adversarial,
-    "transforms": transforms,
-    "ood": ood,
-    "leakage": leakage,
-    "factors": factors,
-    "ceiling": ceiling,
-}
+Experiment = Callable[[AnalysisContext], ExperimentResult]
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+for _name, _fn in (("reconstruct", reconstruct), ("noise", noise), ("logit-shift", logit_shift),
+                   ("logit-scale", logit_scale), ("logit-perturb", logit_perturb),
+                   ("logit-interpolate", logit_interpolate), ("misclassified", misclassified),
+                   ("adversarial", adversarial), ("transforms", transforms), ("ood", ood), ("leakage", leakage),
+                   ("factors", factors), ("ceiling", ceiling)):  # fmt: skip
+    EXPERIMENTS.register(_name, _fn)
 
 
 def expand_experiments(names: Sequence[str], with_ood: bool) -> list[str]:
     """``["all"]`` -> every experiment (``ood`` only when another dataset is given); other lists as given."""
     if list(names) == ["all"]:
+        if not with_ood:
+            print("analyze all: skipping ood (it needs --ood-dataset NAME, e.g. --ood-dataset tinyimagenet)",
+                  flush=True)  # fmt: skip
         return [n for n in EXPERIMENTS if with_ood or n != "ood"]
+    for name in names:
+        EXPERIMENTS.get(name)
     return list(names)

@@ -1,7 +1,8 @@
-"""One registry for every dataset: ``get_dataset(name, split, ...)``.
+"""Datasets by name: ``get_dataset(name, split, ...)``.
 
-Names: ``shapes``, ``fashion-mnist``, ``mnist``, ``cifar10``, ``cifar100``, ``svhn``,
-``npz:PATH`` (a file, or a folder with ``train.npz``/``test.npz``), ``imagefolder:PATH``.
+Two registries: :data:`DATASETS` (named datasets: ``shapes``, ``fashion-mnist``, ``mnist``, ``cifar10``,
+``cifar100``, ``svhn``, ``tinyimagenet``) and :data:`DATA_SOURCES` (a prefix and a path: ``npz:PATH``,
+``imagefolder:PATH``, ``images:PATH``). A name is resolved by its prefix first, then as a dataset name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..runtime.registry import Registry
 from .base import ImageDataset
 from .files import from_torchvision, load_idx_pair, load_image_collection, load_imagefolder, load_npz
 from .search import first_existing, not_found, search_roots
@@ -37,9 +39,23 @@ class DatasetInfo:
     procedural: bool = False  # rendered on demand: every split (train, val, test) at any size
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """Data named by a path: ``PREFIX:PATH`` -> ``load(path, split, options) -> ImageDataset``."""
+
+    prefix: str
+    summary: str
+    load: Callable[[Path, str, dict], ImageDataset]
+
+
 def is_procedural(name: str) -> bool:
     """Whether ``name`` is rendered on demand (it then has its own validation split)."""
-    return name in REGISTRY and REGISTRY[name].procedural
+    return name in DATASETS and DATASETS.get(name).procedural
+
+
+def source_of(name: str) -> DataSource | None:
+    """The path source a name's prefix selects (``npz:``...), or None for a dataset name."""
+    return next((s for s in DATA_SOURCES.values() if name.startswith(s.prefix)), None)
 
 
 def get_dataset(
@@ -53,10 +69,10 @@ def get_dataset(
     skip_bad: bool = False,
     image_size: int | None = None,
 ) -> ImageDataset:
-    """Load a dataset by registry name.
+    """Load a dataset by name (see the module docstring).
 
     Args:
-        name: registry name (see module docstring).
+        name: a dataset name or ``PREFIX:PATH``.
         split: ``train`` or ``test``.
         data_root: extra folder searched first (``--data-root``).
         size: keep only the first ``size`` samples (for ``shapes``: generate that many).
@@ -68,45 +84,42 @@ def get_dataset(
     File datasets have the splits ``train`` and ``test``; :class:`~unlogit.data.config.DataConfig`
     carves the validation split from ``train``. Procedural ones render ``val`` too.
     """
-    allowed = ("train", "val", "test") if is_procedural(name) else SPLITS
+    source = source_of(name)
+    info = None if source is not None else _named(name)
+    allowed = ("train", "val", "test") if info is not None and info.procedural else SPLITS
     if split not in allowed:
         raise ConfigError(f"unknown split {split!r} for {name}; choose one of {list(allowed)}")
-    if name.startswith("npz:"):
-        ds = _load_npz_spec(Path(name[4:]).expanduser(), split, name)
-    elif name.startswith("images:"):
-        root = Path(name[len("images:") :]).expanduser()
-        if not root.is_dir():
-            raise not_found(name, [root], "give a folder of PNG/JPEG files (searched recursively; no labels needed)")
-        ds = load_image_collection(root, image_size, skip_bad)
-        ds.split = split
-    elif name.startswith("imagefolder:"):
-        root = Path(name[len("imagefolder:") :]).expanduser()
-        if not root.is_dir():
-            raise not_found(name, [root], "give the folder that holds one subfolder of images per class")
-        ds = load_imagefolder(root, split)
-    elif name in REGISTRY:
-        if REGISTRY[name].procedural:
-            return REGISTRY[name].loader(split, size=size, seed=seed, start=start)
-        ds = REGISTRY[name].loader(split, data_root, download)
+    if source is not None:
+        path = Path(name[len(source.prefix) :]).expanduser()
+        ds = source.load(path, split, {"skip_bad": skip_bad, "image_size": image_size, "name": name})
+    elif info.procedural:
+        return info.loader(split, size=size, seed=seed, start=start)
     else:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted(REGISTRY)}, npz:PATH, imagefolder:PATH "
-                          "or images:PATH")  # fmt: skip
+        ds = info.loader(split, data_root, download)
     if size is not None and size < len(ds):
         ds = ds.subset(size)
+    if len(ds) == 0:
+        raise ConfigError(f"dataset {name} ({split}) holds no images; give a file or folder with at least one")
     return ds
 
 
+def _named(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        forms = ", ".join(f"{s.prefix}PATH" for s in DATA_SOURCES.values())
+        raise ConfigError(f"{DATASETS.unknown(name)}, or {forms}")
+    return DATASETS.get(name)
+
+
 def list_datasets() -> dict[str, str]:
-    """Registry name -> one-line summary."""
-    out = {n: info.summary for n, info in REGISTRY.items()}
-    out["npz:PATH"] = "any .npz with x uint8 (N,H,W,C) and y (N,), or a folder with train.npz/test.npz"
-    out["imagefolder:PATH"] = "your own images, PATH/<class>/<image> (or PATH/<split>/<class>/<image>)"
-    out["images:PATH"] = "any folder of PNG/JPEG images, no labels (inversion needs only images and logits)"
+    """Dataset name or ``PREFIX:PATH`` -> one-line summary."""
+    out = {n: info.summary for n, info in DATASETS.items()}
+    out.update({f"{s.prefix}PATH": s.summary for s in DATA_SOURCES.values()})
     return out
 
 
 # --- loaders --------------------------------------------------------------------------------------
-def _load_npz_spec(path: Path, split: str, name: str, classes: list[str] | None = None) -> ImageDataset:
+def _load_npz_spec(path: Path, split: str, opts: dict, classes: list[str] | None = None) -> ImageDataset:
+    name = opts["name"]
     if path.is_dir():
         file = path / f"{split}.npz"
         if not file.is_file():
@@ -194,7 +207,32 @@ def _torchvision_family(name: str, tv_class: str, folders: list[str], tv_folder:
     return load
 
 
-REGISTRY: dict[str, DatasetInfo] = {
+def _load_images(root: Path, split: str, opts: dict) -> ImageDataset:
+    if not root.is_dir():
+        raise not_found(opts["name"], [root], "give a folder of PNG/JPEG files (searched recursively; no labels)")
+    ds = load_image_collection(root, opts["image_size"], opts["skip_bad"])
+    ds.split = split
+    return ds
+
+
+def _load_imagefolder(root: Path, split: str, opts: dict) -> ImageDataset:
+    if not root.is_dir():
+        raise not_found(opts["name"], [root], "give the folder that holds one subfolder of images per class")
+    return load_imagefolder(root, split)
+
+
+DATA_SOURCES: Registry[DataSource] = Registry("data source")
+for _source in (
+    DataSource("npz:", "any .npz with x uint8 (N,H,W,C) and y (N,), or a folder with train.npz/test.npz",
+               _load_npz_spec),
+    DataSource("imagefolder:", "your own images, PATH/<class>/<image> (or PATH/<split>/<class>/<image>)",
+               _load_imagefolder),
+    DataSource("images:", "any folder of PNG/JPEG images, no labels (inversion needs only images and logits)",
+               _load_images),
+):  # fmt: skip
+    DATA_SOURCES.register(_source.prefix, _source)
+
+_DATASETS: dict[str, DatasetInfo] = {
     "shapes": DatasetInfo("shapes", load_shapes, "built in (procedural)",
                           "procedural 32x32 RGB shapes, 10 classes, known nuisance factors (the default)",
                           procedural=True),
@@ -220,3 +258,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         "svhn", _torchvision_family("svhn", "SVHN", ["svhn"], "svhn", [str(i) for i in range(10)]),
         "torchvision download or train.npz/test.npz", "SVHN house numbers, 32x32 RGB, 10 classes"),
 }  # fmt: skip
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+for _name, _info in _DATASETS.items():
+    DATASETS.register(_name, _info)

@@ -19,7 +19,7 @@ A study config::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +103,8 @@ class StudyConfig:
 
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""
-        a = self.analyze
-        return AnalyzeConfig(a.experiments, self.data.get("name", "shapes"), self.data.get("root"), a.n, a.pool,
-                             a.seed, None, a.ood_dataset)  # fmt: skip
+        return replace(self.analyze, dataset=self.data.get("name", "shapes"), data_root=self.data.get("root"),
+                       evaluator=None)
 
 
 def study_path(name_or_path: str) -> Path:
