@@ -21,8 +21,11 @@ def _cpu_threads():
 
 @pytest.fixture(autouse=True)
 def _isolated_data_env(monkeypatch, tmp_path):
-    """No test reads the user's ./data or ~/.cache: run in a temp dir with UNLOGIT_DATA unset."""
+    """No test reads the user's ./data or ~/.cache, or downloads: run in a temp dir with UNLOGIT_DATA unset and
+    UNLOGIT_OFFLINE set."""
     monkeypatch.delenv("UNLOGIT_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("UNLOGIT_OFFLINE", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
 
@@ -148,6 +151,9 @@ TINY_GAN_OVERRIDES = [
     "train.eval_size=32",
     "train.standing_stats_batches=2",
     "train.progress=false",
+    "train.amp=off",  # the fast-path choice is measured (train/fastpath.py); its own tests cover it
+    "train.channels_last=false",
+    "train.compile=false",
 ]
 
 
@@ -168,10 +174,13 @@ def mini_study_spec(analyze: bool = True) -> dict:
                                                                                     "train.attack.steps=1",
                                                                                     "train.seed=2"]}},
         "evaluators": ["evaluator", "robust-evaluator"],
-        "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES},
-                      "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES}},
+        "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES,
+                                   "steps": 6},
+                      "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES,
+                                 "steps": 6}},
         "compare": {"n": 4, "eval_size": 40},
-        "claim": {"a": "robust", "b": "standard", "noise_draws": 2, "resamples": 200},
+        "claim": {"a": "robust", "b": "standard", "noise_draws": 2},
+        "findings": {"n": 40, "ids": ["C2", "C3", "C6a", "C6b", "C6c", "C8"]},
         "report": analyze,
     }  # fmt: skip
     if analyze:

@@ -21,7 +21,25 @@ from unlogit.runtime.checkpoint import file_sha256
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "unlogit" / "weights"
 
 
-def ship(run: Path, name: str, what: str) -> dict:
+PRIVATE_OPTIONS = ("--out", "--data-root")  # machine paths: not part of a reproducible command
+
+
+def portable_command(argv: list[str]) -> str:
+    """The training command without this machine's paths (CIFAR-10 comes from the dataset search path)."""
+    kept, skip = [], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in PRIVATE_OPTIONS:
+            skip = True
+            continue
+        if not arg.startswith(tuple(f"{o}=" for o in PRIVATE_OPTIONS)):
+            kept.append(arg)
+    return "unlogit " + shlex.join(kept)
+
+
+def ship(run: Path, name: str, what: str, family: str | None = None, minutes: float | None = None) -> dict:
     folder = WEIGHTS / name
     folder.mkdir(parents=True, exist_ok=True)
     for suffix in (".safetensors", ".json"):
@@ -30,7 +48,9 @@ def ship(run: Path, name: str, what: str) -> dict:
     meta = json.loads((run / "model.json").read_text())
     entry = {
         "what": what,
-        "command": "unlogit " + shlex.join(argv[1:]),
+        "command": portable_command(argv),
+        "family": family,
+        "minutes_on_2_cores": minutes,
         "sha256": file_sha256(folder / "model.safetensors"),
         "bytes": (folder / "model.safetensors").stat().st_size,
         "arch": meta["arch"],

@@ -175,6 +175,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return _to_union(tp, value, key)
     if origin is Literal:
         allowed = get_args(tp)
+        if isinstance(value, bool) and {"on", "off"} & set(allowed):  # YAML 1.1 reads off/on as booleans
+            value = "on" if value else "off"
         if value not in allowed:
             raise ConfigError(f"config key {key!r}: {value!r} is not allowed; choose one of {list(allowed)}")
         return value

@@ -48,7 +48,7 @@ def run_experiment(
     result = run(ctx)
     result.metrics.update(
         {"dataset": cfg.dataset, "seed": cfg.seed, "evaluator": cfg.evaluator, "ood_dataset": cfg.ood_dataset,
-         "inverter_runs": {k: str(v) for k, v in zip(inverters, inverter_runs)}}
+         "inverter_runs": {k: Path(v).name for k, v in zip(inverters, inverter_runs)}}
     )  # fmt: skip
     result.write(out / experiment)
     return result

@@ -14,6 +14,8 @@ from ..data.base import ImageDataset
 from ..inversion.inverter import Inverter
 from ..runtime.atomic import write_json_atomic
 from ..runtime.figures import save_figure, save_png
+from ..runtime.rundir import EXPERIMENT_JSON
+from ..scoring.metrics import image_statistics_per_image
 
 
 @dataclass
@@ -99,29 +101,12 @@ class ExperimentResult:
                 save_png(fig, path)
             else:
                 save_figure(fig, path)
-            paths[key] = str(path)
-        write_json_atomic(out / "metrics.json", {"experiment": self.name, "figures": paths, **self.metrics})
+            paths[key] = path.name  # relative to the experiment's folder: a copied folder stays valid
+        write_json_atomic(out / EXPERIMENT_JSON, {"experiment": self.name, "figures": paths, **self.metrics})
         return paths
 
 
-def luminance(x: torch.Tensor) -> torch.Tensor:
-    """(N,C,H,W) in [0,1] -> (N,1,H,W) luminance (Rec. 601 weights for RGB)."""
-    if x.shape[1] == 1:
-        return x.mean(1, keepdim=True)
-    return (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-
-
 def image_stats(x: torch.Tensor) -> dict[str, float]:
-    """Mean brightness (luminance), contrast (luminance std) and sharpness of (N,C,H,W) images.
-
-    Sharpness is contrast-normalised: mean |Laplacian| of the luminance divided by its standard
-    deviation per image, so a brighter or more contrasted image is not called sharper."""
-    lum = luminance(x)
-    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
-    lap = torch.nn.functional.conv2d(lum, kernel)
-    std = lum.flatten(1).std(1)
-    return {
-        "brightness": float(lum.mean()),
-        "contrast": float(std.mean()),
-        "sharpness": float((lap.abs().flatten(1).mean(1) / std.clamp_min(1e-3)).mean()),
-    }
+    """Mean brightness, contrast and contrast-normalised sharpness of (N,C,H,W) images
+    (:func:`unlogit.scoring.metrics.image_statistics_per_image`, averaged)."""
+    return {k: float(v.mean()) for k, v in image_statistics_per_image(x).items()}

@@ -199,10 +199,18 @@ ARCHS.register("small-cnn", lambda s: SmallCNN(s["num_classes"], s["in_channels"
 ARCHS.register("resnet20", lambda s: CifarResNet(20, s["num_classes"], s["in_channels"], s.get("width") or 16))
 ARCHS.register("resnet32", lambda s: CifarResNet(32, s["num_classes"], s["in_channels"], s.get("width") or 16))
 ARCHS.register("resnet56", lambda s: CifarResNet(56, s["num_classes"], s["in_channels"], s.get("width") or 16))
-ARCHS.register("resnet18", lambda s: PreActResNet18(
-    s["num_classes"], s["in_channels"], s.get("width") or 64, 2 if s.get("image_size", 32) >= 64 else 1))
-ARCHS.register("wrn", lambda s: WideResNet(
-    s.get("depth") or 16, s.get("widen") or 4, s["num_classes"], s["in_channels"], s.get("dropout", 0.0)))
+ARCHS.register(
+    "resnet18",
+    lambda s: PreActResNet18(
+        s["num_classes"], s["in_channels"], s.get("width") or 64, 2 if s.get("image_size", 32) >= 64 else 1
+    ),
+)
+ARCHS.register(
+    "wrn",
+    lambda s: WideResNet(
+        s.get("depth") or 16, s.get("widen") or 4, s["num_classes"], s["in_channels"], s.get("dropout", 0.0)
+    ),
+)
 
 MAX_CLASSES = 100_000
 

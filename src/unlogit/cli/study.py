@@ -8,22 +8,29 @@ from pathlib import Path
 
 from .options import AddCommand
 
+OVERRIDES_HELP = ("overrides: study keys (seeds=1, claim.noise_draws=2), stage keys (inverters.robust.steps=500, "
+                  "inverters.*.train.lr_g=1e-3, classifiers.*.train.epochs=1) or keys for every stage "
+                  "(train.threads=2); all are checked before anything runs")  # fmt: skip
+
 
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
-    from ..study.runner import default_study_dir, load_study, run_study
+    from ..study.config import load_study, scoped_overrides, study_path
+    from ..study.runner import default_study_dir, run_study
 
-    cfg = load_study(args.config)
-    out = Path(args.out) if args.out else default_study_dir(cfg.name)
+    scoped = scoped_overrides(list(args.overrides), smoke=getattr(args, "smoke", False))
     if getattr(args, "data_root", None):
-        cfg.data["root"] = args.data_root
+        scoped.study.setdefault("data", {})["root"] = args.data_root
+    cfg = scoped.apply(load_study(args.config, scoped.study))
+    out = Path(args.out) if args.out else default_study_dir(cfg.name)
     start = time.perf_counter()
-    summary = run_study(cfg, out, list(args.overrides), from_scratch=getattr(args, "from_scratch", False),
-                        header=header)  # fmt: skip
+    summary = run_study(cfg, out, scoped.every, from_scratch=getattr(args, "from_scratch", False), header=header,
+                        source=study_path(args.config), trust_code=getattr(args, "trust_code", False))  # fmt: skip
     print(f"\n{summary['table']}\n")
     print(f"study {cfg.name} finished in {(time.perf_counter() - start) / 60:.1f} min")
-    print(f"figure: {summary['figure']}\nsummary: {out / 'summary.md'} and {out / 'summary.json'}")
+    print(f"figure: {out / summary['figure']}\nsummary: {out / 'summary.md'} and {out / 'summary.json'}")
     if summary.get("claim"):
-        print(f"claim ({summary['claim']['statement']}): {summary['claim']['verdict']}; see {out / 'claim.json'}")
+        c = summary["claim"]
+        print(f"claim ({c['statement']}), primary endpoint {c['primary']}: {c['verdict']}; see {out / 'claim.json'}")
     if summary.get("report"):
         print(f"report: {summary['report']}")
     runs = " ".join(f"--inverter {out / 'inverters' / name}" for name in cfg.inverters)
@@ -34,7 +41,10 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..study.demo import choose_demo
 
-    choice = choose_demo(args.data_root, args.download)
+    if args.download:
+        print("note: --download is the default now (the demo downloads CIFAR-10 when it is not found); "
+              "the flag will be removed", flush=True)  # fmt: skip
+    choice = choose_demo(args.data_root, offline=args.offline)
     args.config = choice.study
     args.out = args.out or "runs/demo"
     return cmd_study(args, header=choice.header)
@@ -44,28 +54,37 @@ def register(add: AddCommand) -> None:
     p = add(
         "study",
         cmd_study,
-        "run a whole study as resumable stages (classifiers, inverters, comparison)",
-        "unlogit study configs/study/demo.yaml --out runs/my-study",
+        "run a whole study as resumable stages (classifiers, inverters, the claim, findings, report)",
+        "unlogit study demo --smoke --out runs/smoke      # every stage, in about a minute\n"
+        "  unlogit study cifar10-replication inverters.*.steps=500 --out runs/rep",
     )
     p.add_argument("config", help="study name (configs/study/NAME.yaml) or a YAML path")
     p.add_argument("--out", help="study folder (default runs/study-NAME); rerun to resume")
     p.add_argument("--data-root", help="folder searched first for dataset files (also $UNLOGIT_DATA)")
     p.add_argument("--from-scratch", action="store_true", help="train classifier stages that name shipped weights")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every stage")
+    p.add_argument("--smoke", action="store_true", help="shrink every stage: the whole study in about a minute")
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="let the study file name code-carrying classifiers (TorchScript, torch.export, factories)",
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
 
     p = add(
         "demo",
         cmd_demo,
-        "standard vs robust classifier on CIFAR-10 (shapes when it is not found): an inverter for each, "
-        "the protocol's verdict and the report (about 12 minutes on 2 CPU cores)",
-        "UNLOGIT_DATA=../shared/data unlogit demo",
+        "standard vs robust classifier on CIFAR-10 (downloaded when missing; shapes when offline): an inverter for "
+        "each, the protocol's verdict, the findings and the report (about 10 minutes on 2 CPU cores)",
+        "unlogit demo     # or: UNLOGIT_DATA=../shared/data unlogit demo",
     )
     p.add_argument("--out", help="folder (default runs/demo); rerun to resume")
     p.add_argument("--data-root", help="folder searched first for CIFAR-10 (also $UNLOGIT_DATA)")
-    p.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision (163 MB)")
+    p.add_argument("--offline", action="store_true", help="never download: without CIFAR-10, run the shapes study")
+    p.add_argument("--download", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
+    p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--from-scratch",
         action="store_true",
         help="train the demo's classifiers instead of using the shipped project weights",
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every stage")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)

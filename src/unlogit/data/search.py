@@ -11,15 +11,21 @@ from ..errors import DataNotFoundError
 ENV_VAR = "UNLOGIT_DATA"
 
 
+def cache_root() -> Path:
+    """Where downloads go: ``$XDG_CACHE_HOME/unlogit/data`` (``~/.cache/unlogit/data``), on the search path."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(base) / "unlogit" / "data"
+
+
 def search_roots(data_root: str | os.PathLike[str] | None) -> list[Path]:
-    """Roots searched in order: ``--data-root``, ``$UNLOGIT_DATA``, ``./data``, ``~/.cache/unlogit/data``."""
+    """Roots searched in order: ``--data-root``, ``$UNLOGIT_DATA``, ``./data``, the download cache."""
     roots: list[Path] = []
     if data_root:
         roots.append(Path(data_root).expanduser())
     if os.environ.get(ENV_VAR):
         roots.extend(Path(p).expanduser() for p in os.environ[ENV_VAR].split(os.pathsep) if p)
     roots.append(Path("data"))
-    roots.append(Path("~/.cache/unlogit/data").expanduser())
+    roots.append(cache_root())
     seen: list[Path] = []
     for r in roots:
         if r not in seen:

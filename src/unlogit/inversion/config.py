@@ -78,12 +78,12 @@ class InverterTrainConfig:
     ema_decay: float = 0.999
     ema_start: int = 1000
     standing_stats_batches: int = 16
-    amp: Literal["auto", "off", "bf16"] = "auto"
+    amp: Literal["auto", "off", "bf16"] = "auto"  # auto: measured on the CPU (train/fastpath.py), bf16 on CUDA
     augment: Literal["none", "flip", "crop", "crop-flip"] = "none"
     logit_cache: bool = True  # classifier forward once per image (when augment is none)
     # Fast paths (docs/performance.md); each is switchable and tested for equal results.
-    channels_last: bool = False  # NHWC memory format for G, D and the real images
-    compile: bool = False  # torch.compile G and D for the training steps (needs a C++ compiler on CPU)
+    channels_last: Literal["auto"] | bool = "auto"  # NHWC memory format for G, D and the real images
+    compile: Literal["auto"] | bool = "auto"  # torch.compile G and D (needs a C++ compiler on CPU)
     optimizer: Literal["auto", "for-loop", "foreach", "fused"] = "auto"  # Adam kernel; auto: fused on CUDA
     data_on_device: Literal["auto", "on", "off"] = "auto"  # uint8 training set on the GPU; auto: if it fits
     logit_loss: float = 0.0

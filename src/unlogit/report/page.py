@@ -1,10 +1,12 @@
 """``unlogit report``: one self-contained static HTML page from run directories and study folders.
 
 It scans the given folders for what the other commands wrote — classifier and inverter runs
-(``model.json``), a study's ``summary.json`` and Figure-1 grid, ``analyze`` outputs (``metrics.json``
-with an ``experiment`` key) and ``evaluate.json`` — and renders the setup, the Figure-1 grid, every
-experiment's figures with its numbers, and the evaluate table. PNGs are embedded as data URIs, so the
-single ``index.html`` can be mailed or archived.
+(``model.json``), a study's ``summary.json``, ``claim.json`` and ``findings.json``, ``analyze`` outputs
+(``metrics.json`` with an ``experiment`` key) and ``evaluate.json`` — and renders them in the order a reader
+wants them: the study's header line, the claim's verdict and the findings table (the first screen), Figure 1,
+the claim's details, the findings' figures, the experiments in the paper's order, then the setup. Tables scroll
+inside their box rather than widen the page; values that signal a broken estimate are flagged, not printed raw.
+PNGs are embedded as data URIs, so the single ``index.html`` can be mailed or archived.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from ..runtime.rundir import read_evaluations
 from ..runtime.tables import html_table as _table
 
 CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+body{font-family:system-ui,sans-serif;margin:1.2rem auto;max-width:1180px;color:#222;padding:0 1rem}
+.table-wrap{max-width:100%;overflow-x:auto}
+.verdict{font-size:1.15rem;background:#f6f8fa;padding:.6rem;border-left:4px solid #2a7}
+.header{font-size:1.05rem;background:#fff4e5;padding:.5rem;border-left:4px solid #e90}
+td{max-width:22rem;overflow-wrap:anywhere} pre{white-space:pre-wrap}
 h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem} td,th{border:1px solid #ccc;padding:.25rem .5rem}
 th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -53,17 +59,32 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+BROKEN = {"r2": -1.0, "fraction_of_ceiling": 1.5}  # an R^2 below -1 or a fraction above 1.5 is a broken estimate
+
+
+def flag_broken(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with values that signal a broken estimate replaced by a flag (R^2 far below 0, a recovered
+    fraction far above its ceiling) instead of printed raw."""
+    out = dict(row)
+    for k, v in row.items():
+        if not isinstance(v, float):
+            continue
+        if ("r2" in k.lower() and v < BROKEN["r2"]) or ("fraction" in k and v > BROKEN["fraction_of_ceiling"]):
+            out[k] = f"flagged ({v:.3g}: the estimate is unreliable)"
+    return out
+
+
 def _experiment_tables(metrics: dict[str, Any]) -> str:
     """Tables for an experiment's per-inverter numbers (curves become one row per point)."""
     parts = []
     for inv_name, value in (metrics.get("inverters") or {}).items():
         if isinstance(value, list):  # a curve
-            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table(value))
+            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table([flag_broken(v) for v in value]))
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            rows = [{"": k, **_flatten(v)} for k, v in value.items()]
+            rows = [flag_broken({"": k, **_flatten(v)}) for k, v in value.items()]
             parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table(rows))
         else:
-            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table([_flatten(value)]))
+            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table([flag_broken(_flatten(value))]))
     if "originals" in metrics:
         parts.insert(0, "<h4>originals (probe quality)</h4>" + _table([metrics["originals"]]))
     return "".join(parts)
@@ -92,17 +113,17 @@ def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
             classifiers.append({
                 "run": run.name, "architecture": meta.get("arch", {}).get("arch"), "dataset": s.get("dataset"),
                 "training": "PGD adversarial" if s.get("adversarial_training") else "standard",
-                "epochs": s.get("epochs"), "clean acc": s.get("clean_acc"), "robust acc": s.get("robust_acc"),
+                "epochs": s.get("epochs"), "validation accuracy": s.get("val_acc"),
+                "test accuracy": s.get("clean_acc"), "robust test accuracy": s.get("robust_acc"),
                 "attack": f"PGD-{attack.get('norm')} eps={attack.get('eps', 0):.4g}" if attack else "",
             })  # fmt: skip
         elif meta.get("kind") == "unlogit.inverter":
             s = meta.get("summary", {})
             inverters.append({
                 "run": run.name, "method": meta.get("method"), "classifier": Path(str(meta.get("classifier"))).name,
-                "G steps": s.get("steps"), "minutes": s.get("train_minutes"),
-                "own-classifier label agreement": s.get("own_label_agreement"),
-                "colour corr.": s.get("colour_correlation"),
-                "PSNR": s.get("psnr"), "logit loss": s.get("logit_loss", 0.0),
+                "G steps": s.get("steps"), "capped": s.get("capped", s.get("stopped_early")),
+                "minutes": s.get("train_minutes"), "own-classifier label agreement": s.get("own_label_agreement"),
+                "colour correlation": s.get("colour_correlation"), "PSNR (dB)": s.get("psnr"),
             })  # fmt: skip
     return classifiers, inverters
 
@@ -129,6 +150,7 @@ class ReportInputs:
     analyses: list[tuple[Path, dict]]  # (experiment folder, metrics.json)
     evaluations: list[dict]
     claims: list[tuple[Path, dict]]  # (study folder, claim.json)
+    findings: list[tuple[Path, dict]]  # (study folder, findings.json)
 
 
 def collect(roots: Sequence[Path]) -> ReportInputs:
@@ -148,7 +170,9 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
             analyses.append((path.parent, metrics))
     evaluations = [json.loads(p.read_text()) for p in _find(roots, "evaluate.json")]
     claims = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "claim.json")]
-    found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations, claims)
+    findings = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "findings.json")]
+    analyses.sort(key=lambda fm: _paper_order(fm[1]["experiment"]))
+    found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations, claims, findings)
     if not (classifiers or inverters or summaries or analyses or evaluations):
         raise UnlogitError(
             f"nothing to report under {[str(r) for r in roots]}: no run, study, analysis or evaluate output"
@@ -157,11 +181,17 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
 
 
 def _setup_section(found: ReportInputs, roots: Sequence[Path], out: Path) -> list[str]:
+    from ..runtime.tables import Column, fixed, percent
+
     parts = ["<h2>Setup</h2>"]
     if found.classifiers:
-        parts.append("<h3>Classifiers</h3>" + _table(found.classifiers))
+        cols = [Column(k, k, percent if k.endswith("accuracy") else fixed(0) if k == "epochs" else None)
+                for k in found.classifiers[0]]  # fmt: skip
+        parts.append("<h3>Classifiers</h3>" + _table(found.classifiers, [_col(c) for c in cols]))
     if found.inverters:
-        parts.append("<h3>Inverters</h3>" + _table(found.inverters))
+        cols = [Column(k, k, percent if "agreement" in k else fixed(1) if k in ("minutes", "PSNR (dB)") else None)
+                for k in found.inverters[0]]  # fmt: skip
+        parts.append("<h3>Inverters</h3>" + _table(found.inverters, [_col(c) for c in cols]))
     curves = _training_curves(roots)
     if curves:
         figure = save_figure(eval_curve_figure(curves), out / "training_curves.png")
@@ -169,22 +199,54 @@ def _setup_section(found: ReportInputs, roots: Sequence[Path], out: Path) -> lis
     return parts
 
 
+def _paper_order(experiment: str) -> int:
+    from ..analysis.experiments import EXPERIMENTS
+
+    names = EXPERIMENTS.names()
+    return names.index(experiment) if experiment in names else len(names)
+
+
+def _col(c):
+    from ..runtime.tables import Column, format_value
+
+    return Column(c.key, c.title, c.fmt or format_value)
+
+
 def _study_section(folder: Path, summary: dict, found: ReportInputs, out: Path) -> list[str]:
-    from ..study.claim_report import claim_section
+    """The answer first: header line, verdict, findings table, Figure 1; then the claim's and findings' details."""
+    from ..study.claim_report import claim_section, findings_section, verdict_sentence
 
     parts = []
     if summary.get("header"):
-        parts.append(f"<p><b>{html.escape(summary['header'])}</b></p>")
-    for claim_folder, claim in found.claims:
-        if claim_folder == folder:
-            parts += claim_section(claim, out, _img)
-    figure = Path(summary.get("figure", ""))
-    if figure.is_file():
+        parts.append(f"<p class='header'>{html.escape(summary['header'])}</p>")
+    claims = [c for f, c in found.claims if f == folder]
+    findings = [f for d, f in found.findings if d == folder]
+    for claim in claims:
+        parts.append(f"<p class='verdict'>The claim: {verdict_sentence(claim)}</p>")
+    if summary.get("note"):
+        parts.append(f"<p>{html.escape(summary['note'])}</p>")
+    detail = findings_section(findings[0], folder, _img) if findings else []
+    parts += detail[:2]  # the findings table, on the first screen
+    figure = folder / str(summary.get("figure", ""))
+    if summary.get("figure") and figure.is_file():
         cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
-        parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, " | ".join(cols)))
-    if summary.get("table"):
-        parts.append("<pre>" + html.escape(summary["table"]) + "</pre>")
+        parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, "columns: " + " | ".join(cols)))
+    for claim in claims:
+        parts += claim_section(claim, out, _img)
+    parts += detail[2:]
+    if summary.get("inverters"):
+        parts.append("<h2>Every inverter on the same images</h2>" + _summary_table(summary))
     return parts
+
+
+def _summary_table(summary: dict) -> str:
+    from ..runtime.tables import Column, percent
+    from ..study.runner import COMPARE_COLUMNS, COMPARE_TAIL
+
+    rows = [{"inverter": k, **v} for k, v in summary["inverters"].items()]
+    keys = dict.fromkeys(k for r in rows for k in r if k.startswith("evaluator_label"))
+    judges = [Column(k, k.replace("evaluator_label_agreement@", "agreement with "), percent) for k in keys]
+    return _table(rows, [*COMPARE_COLUMNS, *judges, *COMPARE_TAIL])
 
 
 def _analysis_section(folder: Path, metrics: dict) -> list[str]:
@@ -210,15 +272,16 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
     found = collect(roots)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [f"<h1>{html.escape(title)}</h1><p class='small'>unlogit {__version__} &middot; sources: "
-             f"{html.escape(', '.join(str(r) for r in roots))}</p>"]  # fmt: skip
-    parts += _setup_section(found, roots, out)
+    parts = [f"<h1>{html.escape(title)}</h1>"]
     for folder, summary in found.summaries:
         parts += _study_section(folder, summary, found, out)
     for folder, metrics in found.analyses:
         parts += _analysis_section(folder, metrics)
     for ev in found.evaluations:
         parts += _evaluate_section(ev)
+    parts += _setup_section(found, roots, out)
+    parts.append(f"<p class='small'>unlogit {__version__} &middot; sources: "
+                 f"{html.escape(', '.join(str(r) for r in roots))}</p>")  # fmt: skip
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"  # fmt: skip
     write_text_atomic(out / "index.html", page)

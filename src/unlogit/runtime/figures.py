@@ -25,6 +25,24 @@ def comparison_grid(columns: Sequence[torch.Tensor], upscale: int = 1) -> torch.
     return make_grid(tiles, nrow=len(cols), padding=2, pad_value=1.0)
 
 
+def labelled_grid(columns: Sequence[torch.Tensor], labels: Sequence[str], upscale: int = 4):
+    """:func:`comparison_grid` as a matplotlib Figure with each column's label above it, sized so that a
+    32-px image is shown at ``upscale`` times its size (what a report or a paper prints)."""
+    from matplotlib.figure import Figure
+
+    grid = comparison_grid(columns, upscale=1)
+    h, w = grid.shape[1:]
+    dpi = 100
+    fig = Figure(figsize=(w * upscale / dpi, h * upscale / dpi + 0.45), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, h * upscale / (h * upscale + 45)))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    step = w / len(labels)
+    for i, label in enumerate(labels):
+        ax.text((i + 0.5) * step, -2, label, ha="center", va="bottom", fontsize=9)
+    return fig
+
+
 def save_png(image: torch.Tensor, path: str | Path) -> Path:
     """Save a (C,H,W) image in [0,1] as PNG, atomically."""
     path = Path(path)

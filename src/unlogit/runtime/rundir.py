@@ -111,9 +111,14 @@ class StudyLayout:
     def classifier(self, name: str) -> Path:
         return self.path / "classifiers" / name
 
-    def inverter(self, name: str, seed: int = 0) -> Path:
-        """``inverters/NAME`` for seed 0, ``inverters/NAME-seedK`` for the others."""
-        return self.path / "inverters" / (name if seed == 0 else f"{name}-seed{seed}")
+    def inverter(self, name: str, seed: int = 0, member: int = 0) -> Path:
+        """``inverters/NAME`` for the first classifier of a stage and seed 0; ``-cK`` names the stage's
+        classifier K (a family's replicate), ``-seedS`` the training seed S."""
+        return self.path / "inverters" / (name + (f"-c{member}" if member else "") + (f"-seed{seed}" if seed else ""))
+
+    def classifier_member(self, name: str, member: int) -> Path:
+        """A trained replicate of a classifier stage: ``classifiers/NAME`` (the first), ``NAME-cK``."""
+        return self.classifier(name + (f"-c{member}" if member else ""))
 
     @property
     def inverters(self) -> Path:

@@ -78,8 +78,10 @@ def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None
     return buf.getvalue()
 
 
-def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None = None) -> str:
-    """An HTML table; numeric cells are right-aligned (class ``num``). Empty rows give an empty string."""
+def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None = None, escape: bool = True) -> str:
+    """An HTML table in a box that scrolls sideways when it is wider than the page (class ``table-wrap``);
+    numeric cells are right-aligned (class ``num``). ``escape=False`` keeps cells' own markup (links). Empty
+    rows give an empty string."""
     if not rows:
         return ""
     columns = list(columns or columns_of(rows))
@@ -91,6 +93,6 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | No
             v = r.get(c.key)
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
             attr = ' class="num"' if num else ""
-            tds.append(f"<td{attr}>{html.escape(cell)}</td>")
+            tds.append(f"<td{attr}>{html.escape(cell) if escape else cell}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<div class='table-wrap'><table><tr>{head}</tr>{''.join(body)}</table></div>"

@@ -15,26 +15,37 @@ Ranks themselves (median, top-1) are summarised for the report by :func:`retriev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..inversion.inverter import Inverter
-from .measure import Scores, score
+from .measure import Originals, Scores, score
+
+ValuesFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], Mapping[str, torch.Tensor]]
 
 
 @torch.no_grad()
 def endpoint_values(inv: Inverter, x: torch.Tensor, y: torch.Tensor | None,
                     evaluators: Mapping[str, NormalizedClassifier], draws: int = 4, seed: int = 0,
-                    distractors: int = 10) -> dict[str, torch.Tensor]:  # fmt: skip
-    """Every per-image value (N,) float64 of one inverter on images x (N,C,H,W in [0,1]), labels y."""
-    logits = inv.logits(x)
-    recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu()  # (N, S, C, H, W)
+                    distractors: int = 10, logits: torch.Tensor | None = None, recs: torch.Tensor | None = None,
+                    originals: Originals | None = None,
+                    extra: Sequence[ValuesFn] = ()) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Every per-image value (N,) float64 of one inverter on images x (N,C,H,W in [0,1]), labels y.
+
+    ``logits`` (N,K) and ``recs`` (N,draws,C,H,W) are computed when not given (a caller that keeps them
+    for later experiments passes its own); ``originals`` shares the judges' view of x across inverters;
+    ``extra`` functions ``(x, x_hat, y) -> {key: (N,)}`` add dataset-specific values (shapes factors)."""
+    logits = inv.logits(x) if logits is None else logits
+    recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu() if recs is None else recs
+    originals = originals if originals is not None else Originals(x)
     totals: dict[str, torch.Tensor] = {}
     for s in range(draws):
-        values = score(x, recs[:, s], y, inv.classifier, evaluators, logits=logits, retrieval=True,
-                       distractors=distractors, seed=seed).per_image  # fmt: skip
+        values = dict(score(x, recs[:, s], y, inv.classifier, evaluators, logits=logits, retrieval=True,
+                            distractors=distractors, seed=seed, originals=originals).per_image)  # fmt: skip
+        for fn in extra:
+            values.update(fn(x, recs[:, s], y))
         for k, v in values.items():
             totals[k] = totals.get(k, 0) + v.double() / draws
     return totals

@@ -160,12 +160,29 @@ def logit_scores(l: torch.Tensor, l_hat: torch.Tensor, labels: torch.Tensor | No
     return out
 
 
+class Originals:
+    """What the judges say about the originals x, computed once however many reconstructions of x are scored
+    (several noise draws, several inverters): labels, penultimate features and pixel features."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self._memo: dict[tuple[str, str], torch.Tensor] = {}
+
+    def get(self, judge: str, what: str, compute) -> torch.Tensor:
+        if (judge, what) not in self._memo:
+            self._memo[(judge, what)] = compute()
+        return self._memo[(judge, what)]
+
+
 def evaluator_scores(judge: NormalizedClassifier, x: torch.Tensor, x_hat: torch.Tensor,
-                     labels: torch.Tensor | None) -> dict[str, torch.Tensor]:  # fmt: skip
+                     labels: torch.Tensor | None, originals: Originals | None = None,
+                     name: str = "") -> dict[str, torch.Tensor]:  # fmt: skip
     """An independent evaluator's labels of x_hat against y and against its own label of x."""
     device = judge.mean.device
     pred_hat = judge.predict_logits(x_hat.to(device)).argmax(1).cpu()
-    out = {"evaluator_label_agreement": (pred_hat == judge.predict_logits(x.to(device)).argmax(1).cpu()).double()}
+    originals = originals or Originals(x)
+    pred = originals.get(name, "label", lambda: judge.predict_logits(x.to(device)).argmax(1).cpu())
+    out = {"evaluator_label_agreement": (pred_hat == pred).double()}
     if labels is not None:
         out["true_label_agreement"] = (pred_hat == labels.cpu()).double()
     return out
@@ -182,6 +199,7 @@ def score(
     retrieval: bool = False,
     distractors: int = 10,
     seed: int = 0,
+    originals: Originals | None = None,
 ) -> Scores:
     """Score reconstructions.
 
@@ -195,7 +213,10 @@ def score(
             ``retrieval@S``; with labels, among ``distractors`` same-class ones drawn from ``seed``:
             ``retrieval_rank_class@S``, ``retrieval_class@S``) in the spaces S = ``pixels`` (8x8 pooled) and
             every evaluator's penultimate features.
+        originals: an :class:`Originals` of x shared across calls (several draws or inverters on the same x),
+            so each judge classifies and embeds x once.
     """
+    originals = originals if originals is not None and originals.x is x else Originals(x)
     out = Scores(pixel_scores(x, x_hat), colour_correlation=colour_correlation(x, x_hat))
     if classifier is not None:
         device = classifier.mean.device
@@ -204,12 +225,12 @@ def score(
         if labels is not None:
             out.chance["own_true_label_agreement"] = 1.0 / classifier.num_classes
     for name, judge in (evaluators or {}).items():
-        for q, values in evaluator_scores(judge, x, x_hat, labels).items():
+        for q, values in evaluator_scores(judge, x, x_hat, labels, originals, name).items():
             out.per_image[key(q, name)] = values
         out.chance[key("true_label_agreement", name)] = 1.0 / judge.num_classes
     if retrieval:
         spaces = {name: ClassifierFeatures(judge) for name, judge in (evaluators or {}).items()}
-        out.per_image.update(retrieval_scores(x.cpu(), x_hat.cpu(), labels, spaces, distractors, seed))
+        out.per_image.update(retrieval_scores(x.cpu(), x_hat.cpu(), labels, spaces, distractors, seed, originals))
         out.chance.update({k: 0.5 for k in out.per_image if k.startswith(("retrieval@", "retrieval_class@"))})
     return out
 
@@ -229,15 +250,17 @@ def rank_score(rank: torch.Tensor, candidates: int) -> torch.Tensor:
 
 
 def retrieval_scores(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None,
-                     spaces: Mapping[str, torch.nn.Module], distractors: int,
-                     seed: int) -> dict[str, torch.Tensor]:  # fmt: skip
+                     spaces: Mapping[str, torch.nn.Module], distractors: int, seed: int,
+                     originals: Originals | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """``retrieval_rank@S``, ``retrieval@S`` and (with labels) ``retrieval_rank_class@S``, ``retrieval_class@S``
     per image (N,) float64, for S = pixels and each named feature space."""
     out: dict[str, torch.Tensor] = {}
     if y is not None:  # every image gets the same number of same-class distractors
         distractors = min(distractors, int(torch.bincount(y.cpu())[y.cpu().unique()].min()) - 1)
+    originals = originals or Originals(x)
     for name, features in {PIXELS: pixel_features, **spaces}.items():
-        ranks = retrieval_ranks(features(x), features(x_hat), y, distractors, seed)
+        reference = originals.get(name, "features", lambda features=features: features(x))
+        ranks = retrieval_ranks(reference, features(x_hat), y, distractors, seed)
         out[key("retrieval_rank", name)] = ranks["retrieval_rank"]
         out[key("retrieval", name)] = rank_score(ranks["retrieval_rank"], len(x))
         if "retrieval_rank_class" in ranks and distractors > 0:
@@ -258,15 +281,15 @@ def retrieval_ranks(features: torch.Tensor, features_hat: torch.Tensor, labels: 
     """Instance retrieval: how close G(f(x_i)) is to x_i compared with the other candidates.
 
     features, features_hat: (N,D) of the originals and the reconstructions in one space (pixels or an
-    evaluator's features). ``retrieval_rank``: 1 + the number of originals x_j (j != i) nearer to
-    x_hat_i than x_i is (1 = x_i is the nearest of N; chance median (N+1)/2). With labels,
-    ``retrieval_rank_class``: the same among x_i and ``distractors`` same-class images drawn with a
-    fixed seed (1 = best of distractors + 1). Returns float64 (N,) tensors.
+    evaluator's features). ``retrieval_rank``: the mid-rank of x_i among all N originals by distance to
+    x_hat_i: 1 + the number of originals x_j (j != i) nearer than x_i + half the number exactly as near (ties
+    count half, so they never favour the reconstruction); 1 = x_i is the nearest, chance median (N+1)/2.
+    With labels, ``retrieval_rank_class``: the same among x_i and ``distractors`` same-class images drawn
+    with a fixed seed (1 = best of distractors + 1). Returns float64 (N,) tensors.
     """
     f, g = features.double().cpu(), features_hat.double().cpu()
     dist = torch.cdist(g, f)  # (N_hat, N): distance of reconstruction i to original j
-    own = dist.diagonal()[:, None]
-    out = {"retrieval_rank": 1.0 + (dist < own).sum(1).double()}
+    out = {"retrieval_rank": _mid_ranks(dist, dist.diagonal())}
     if labels is not None:
         out["retrieval_rank_class"] = _class_ranks(dist, labels.cpu(), distractors, seed)
     return out
@@ -279,8 +302,15 @@ def _class_ranks(dist: torch.Tensor, labels: torch.Tensor, distractors: int, see
         same = (labels == labels[i]).nonzero()[:, 0]
         same = same[same != i]
         pick = same[torch.randperm(len(same), generator=gen)[:distractors]]
-        ranks[i] = 1.0 + float((dist[i, pick] < dist[i, i]).sum())
+        ranks[i] = 1.0 + float((dist[i, pick] < dist[i, i]).sum()) + 0.5 * float((dist[i, pick] == dist[i, i]).sum())
     return ranks
+
+
+def _mid_ranks(dist: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """1 + #(nearer) + #(as near, other than itself) / 2, per row of ``dist`` (N,N) with ``own`` its diagonal."""
+    nearer = (dist < own[:, None]).sum(1).double()
+    tied = (dist == own[:, None]).sum(1).double() - 1.0  # the original itself is always "as near"
+    return 1.0 + nearer + 0.5 * tied
 
 
 def quantity_table() -> str:

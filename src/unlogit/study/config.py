@@ -3,18 +3,25 @@ as every other config, so an unknown key is an error that names its full dotted 
 
 A study config::
 
-    name: demo
-    data: {name: shapes}                      # shared data section (merged into every stage)
+    name: replication
+    data: {name: cifar10, val_size: 2000}          # shared data section (merged into every stage)
     classifiers:
-      standard: {preset: tiny, overrides: [...]}
-      robust:   {preset: tiny-robust}
-      evaluator: {preset: tiny-evaluator}       # other architecture and seed: judges reconstructions
-    evaluator: evaluator                        # which classifier stage is the independent judge
+      standard: {specs: [unlogit:cifar10-standard-s0, unlogit:cifar10-standard-s1, unlogit:cifar10-standard-s2],
+                 preset: cifar10-cpu-standard, replicates: 3}    # a family: K replicates of one recipe
+      robust:   {spec: unlogit:cifar10-robust-s0}                 # or one existing classifier
+      eval-standard: {preset: cifar10-cpu-eval-standard}          # or train one
+    evaluators: [eval-standard]                   # classifier stages that judge (independent ones)
+    seeds: 2                                      # every inverter is trained with train.seed = 0 .. seeds-1
     inverters:
-      standard: {classifier: standard, preset: tiny, overrides: [train.max_minutes=3]}
-    compare: {n: 12, eval_size: 500}
-    analyze: {experiments: [reconstruct, noise, ...], n: 8, pool: 500}
+      standard: {classifier: standard, preset: cifar10-cpu, method: gan, steps: 2500, max_minutes: 12}
+    claim: {a: robust, b: standard, primary: retrieval@pixels, reason: "judge-free ..."}
+    findings: {ids: [C2, C3, C6a], n: 500}
+    compare: {n: 12, eval_size: 1000}
     report: true
+
+Every stage can be overridden from the command line with a scoped key (``inverters.standard.steps=20``,
+``classifiers.robust.overrides=[train.epochs=1]``) or for all stages at once (``train.steps=20``); the
+whole config is validated, every stage's config built, before anything runs (:func:`plan_study`).
 """
 
 from __future__ import annotations
@@ -28,21 +35,70 @@ from ..config import check_positive, from_dict, presets_dir, read_yaml_mapping
 from ..data.config import DataConfig
 from ..errors import ConfigError
 from ..runtime.rundir import StudyLayout
-from .claim import ClaimConfig
+from .claim_config import ClaimConfig
+from .findings_config import FindingsConfig
 
 SET_BY_STUDY = ("dataset", "data_root", "evaluator")  # analyze keys a study fills in itself
 
 
 @dataclass
-class StageSpec:
-    """One stage: train with ``preset`` (+ ``overrides``), or (classifiers) use an existing one, ``spec``
-    (any classifier spec: a run directory, ``unlogit:NAME`` project weights, a torchvision name ...).
-    Inverters name their ``classifier`` stage."""
+class ClassifierStage:
+    """Classifiers of one recipe: existing ones (``spec``: one; ``specs``: a family of replicates) or trained
+    with ``preset`` (+ ``overrides``), ``replicates`` of them with ``train.seed = 0 .. replicates - 1``."""
 
     preset: str | None = None
     overrides: list[str] = field(default_factory=list)
-    classifier: str | None = None  # inverters: the name of a classifier stage (or a classifier spec)
-    spec: str | None = None  # classifiers: use this classifier instead of training one
+    spec: str | None = None
+    specs: list[str] = field(default_factory=list)
+    replicates: int = 1
+
+    def __post_init__(self) -> None:
+        check_positive(self.replicates, "replicates")
+        if self.spec is not None and self.specs:
+            raise ConfigError("give either 'spec' (one classifier) or 'specs' (a family), not both")
+
+    @property
+    def existing(self) -> list[str]:
+        """The classifier specs it names (empty: it is trained)."""
+        return list(self.specs) or ([self.spec] if self.spec else [])
+
+    def size(self, from_scratch: bool = False) -> int:
+        """K: how many classifiers the stage has."""
+        existing = self.existing
+        return self.replicates if (from_scratch and self.preset) or not existing else len(existing)
+
+
+@dataclass
+class InverterStage:
+    """An inverter of every classifier of a ``classifier`` stage (for every study seed).
+
+    ``steps``: G steps (``train.steps``); the two arms of a claim must train for the same number.
+    ``max_minutes``: a safety cap only (``train.max_minutes``); a run it stops is marked ``capped``.
+    ``method``: a :data:`~unlogit.inversion.methods.METHODS` name (its preset ``configs/inverter/methods``).
+    """
+
+    classifier: str
+    preset: str
+    overrides: list[str] = field(default_factory=list)
+    method: str | None = None
+    steps: int | None = None
+    max_minutes: float | None = None
+    seeds: int | None = None  # default: the study's seeds (deterministic baselines need one)
+
+    def __post_init__(self) -> None:
+        if self.steps is not None:
+            check_positive(self.steps, "steps")
+        if self.max_minutes is not None:
+            check_positive(self.max_minutes, "max_minutes")
+        if self.seeds is not None:
+            check_positive(self.seeds, "seeds")
+
+    def run_overrides(self) -> list[str]:
+        """The stage's own keys as config overrides (applied after ``overrides``)."""
+        out = [f"train.steps={self.steps}"] if self.steps is not None else []
+        if self.max_minutes is not None:
+            out.append(f"train.max_minutes={self.max_minutes}")
+        return out
 
 
 @dataclass
@@ -60,18 +116,21 @@ class CompareConfig:
 
 @dataclass
 class StudyConfig:
-    """A whole study: classifiers, inverters, comparison, evaluate, analyze, report."""
+    """A whole study: classifiers, inverters, comparison, claim, findings, evaluate, analyze, report."""
 
     name: str
     data: dict[str, Any] = field(default_factory=dict)
-    classifiers: dict[str, StageSpec] = field(default_factory=dict)
-    inverters: dict[str, StageSpec] = field(default_factory=dict)
+    classifiers: dict[str, ClassifierStage] = field(default_factory=dict)
+    inverters: dict[str, InverterStage] = field(default_factory=dict)
     compare: CompareConfig = field(default_factory=CompareConfig)
     evaluators: list[str] = field(default_factory=list)  # classifier stages that judge (independent ones)
     seeds: int = 1  # every inverter is trained with train.seed = 0 .. seeds-1
     claim: ClaimConfig | None = None
+    findings: FindingsConfig | None = None
+    evaluate: bool = False  # also `unlogit evaluate` the first inverter of every stage (FD, diversity, per class)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     report: bool = True
+    note: str = ""  # one paragraph the report shows under the verdict (what the study shows and does not)
 
     def __post_init__(self) -> None:
         from_dict(DataConfig, self.data, "data.")  # the shared section must be a valid data section
@@ -79,32 +138,40 @@ class StudyConfig:
         for e in self.evaluators:
             if e not in self.classifiers:
                 raise ConfigError(f"evaluator {e!r} is not one of the classifier stages {sorted(self.classifiers)}")
-        for name, spec in self.classifiers.items():
-            if spec.preset is None and spec.spec is None:
-                raise ConfigError(f"classifiers.{name} needs 'preset' (train it) and/or 'spec' (use it)")
-        for name, spec in self.inverters.items():
-            if spec.classifier is None or spec.preset is None:
-                raise ConfigError(f"inverters.{name} needs 'classifier' (a classifier stage name) and 'preset'")
+        for name, stage in self.classifiers.items():
+            if stage.preset is None and not stage.existing:
+                raise ConfigError(f"classifiers.{name} needs 'preset' (train it) or 'spec'/'specs' (use them)")
+        for name, stage in self.inverters.items():
+            if stage.classifier not in self.classifiers:
+                raise ConfigError(f"inverters.{name}.classifier {stage.classifier!r} is not a classifier stage "
+                                  f"({sorted(self.classifiers)})")  # fmt: skip
         if not self.inverters:
             raise ConfigError("the study has no inverters")
         if self.claim is not None:
-            for side in (self.claim.a, self.claim.b):
-                if side not in self.inverters:
-                    raise ConfigError(f"claim names inverter {side!r}, which is not a stage ({sorted(self.inverters)})")
+            self._check_claim(self.claim)
 
-    @property
-    def evaluator(self) -> str | None:
-        """The first evaluator (the one that judges the analyze experiments)."""
-        return self.evaluators[0] if self.evaluators else None
+    def _check_claim(self, claim: ClaimConfig) -> None:
+        for side in (claim.a, claim.b, *claim.dose_response):
+            if side not in self.inverters:
+                raise ConfigError(f"claim names inverter {side!r}, which is not a stage ({sorted(self.inverters)})")
+        arms = [self.inverters[s] for s in (claim.a, claim.b, *claim.dose_response)]
+        if len({s.steps for s in arms}) != 1 or arms[0].steps is None:
+            raise ConfigError("the arms of a claim must train for the same stated number of G steps: give every "
+                              f"claim stage the same 'steps' (now {[s.steps for s in arms]})")  # fmt: skip
 
-    def inverter_run(self, out: Path, name: str, seed: int) -> Path:
-        """``inverters/NAME`` for seed 0, ``inverters/NAME-seedK`` for the others."""
-        return StudyLayout(out).inverter(name, seed)
+    def inverter_seeds(self, name: str) -> int:
+        return self.inverters[name].seeds or self.seeds
 
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""
-        return replace(self.analyze, dataset=self.data.get("name", "shapes"), data_root=self.data.get("root"),
-                       evaluator=None)
+        return replace(
+            self.analyze, dataset=self.data.get("name", "shapes"), data_root=self.data.get("root"), evaluator=None
+        )
+
+
+def inverter_run(out: Path, name: str, member: int, seed: int) -> Path:
+    """Where the inverter of classifier ``member`` of a stage, training seed ``seed``, lives."""
+    return StudyLayout(out).inverter(name, seed, member)
 
 
 def study_path(name_or_path: str) -> Path:
@@ -119,11 +186,16 @@ def study_path(name_or_path: str) -> Path:
     return path
 
 
-def load_study(name_or_path: str) -> StudyConfig:
-    """Read and validate a study config (every key checked, with the file named in errors)."""
+def load_study(name_or_path: str, overrides: dict[str, Any] | None = None) -> StudyConfig:
+    """Read and validate a study config (every key checked, with the file named in errors); ``overrides`` is
+    a nested mapping merged into the file first (scoped command-line keys such as ``inverters.x.steps``)."""
+    from ..config import deep_merge
+
     path = study_path(name_or_path)
     raw = read_yaml_mapping(path, "study")
     raw.setdefault("name", path.stem)
+    if overrides:
+        raw = deep_merge(raw, overrides)
     for k in SET_BY_STUDY:
         if k in (raw.get("analyze") or {}):
             raise ConfigError(f"study {path}: analyze.{k} is set by the study itself (its data and evaluator)")
@@ -131,3 +203,66 @@ def load_study(name_or_path: str) -> StudyConfig:
         return from_dict(StudyConfig, raw)
     except ConfigError as exc:
         raise ConfigError(f"study {path}: {exc}") from exc
+
+
+STAGE_GROUPS = ("classifiers", "inverters")
+SMOKE = ("inverters.*.steps=30", "inverters.*.train.eval_size=32", "inverters.*.train.log_every=10",
+         "classifiers.*.train.epochs=1", "classifiers.*.data.train_size=512", "classifiers.*.train.eval_robust_size=16",
+         "data.train_size=1024", "data.val_size=64", "compare.eval_size=64", "compare.n=4", "findings.n=64",
+         "claim.noise_draws=2", "analyze.n=4", "analyze.pool=64")  # fmt: skip
+
+
+@dataclass
+class StudyOverrides:
+    """Command-line ``KEY=VALUE`` items sorted by what they change: the study file (``study``: ``seeds=1``,
+    ``claim.noise_draws=2``), stages (``stages[(group, name or "*")]``: ``inverters.robust.steps=20`` sets a
+    stage key, ``inverters.*.train.lr_g=1e-3`` adds a config override to every inverter stage) and every
+    stage's config (``every``: ``train.threads=2`` applies to every classifier and inverter run)."""
+
+    study: dict[str, Any] = field(default_factory=dict)
+    stages: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    every: list[str] = field(default_factory=list)
+
+    def apply(self, cfg: StudyConfig) -> StudyConfig:
+        """Apply the stage items to the matching stages (``*``: all of a group); unknown names are errors, and
+        the result is validated again (equal steps for a claim's arms...)."""
+        from ..config import parse_overrides, to_dict
+
+        for (group, name), items in self.stages.items():
+            stages = getattr(cfg, group)
+            if name != "*" and name not in stages:
+                raise ConfigError(f"override {group}.{name}.*: no such stage; {group}: {sorted(stages)}")
+            for stage_name, stage in list(stages.items()):
+                if name not in ("*", stage_name):
+                    continue
+                keys = set(to_dict(stage))
+                own = [i for i in items if i.split("=", 1)[0] in keys]
+                data = {**to_dict(stage), **parse_overrides(own)}
+                data["overrides"] = [*data["overrides"], *(i for i in items if i not in own)]
+                stages[stage_name] = from_dict(type(stage), data, f"{group}.{stage_name}.")
+        return from_dict(StudyConfig, to_dict(cfg))
+
+
+def scoped_overrides(items: list[str], smoke: bool = False) -> StudyOverrides:
+    """Sort ``items`` (see :class:`StudyOverrides`); ``smoke`` first adds :data:`SMOKE` (a whole study in
+    about a minute)."""
+    from dataclasses import fields
+
+    from ..config import deep_merge, parse_overrides
+
+    out = StudyOverrides()
+    study_keys = {f.name for f in fields(StudyConfig)} - set(STAGE_GROUPS)
+    for item in [*(SMOKE if smoke else ()), *items]:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key.path=value (e.g. inverters.*.steps=20)")
+        parts = item.split("=", 1)[0].strip().split(".")
+        if parts[0] in STAGE_GROUPS:
+            if len(parts) < 3:
+                raise ConfigError(f"override {item!r}: name a stage key, e.g. {parts[0]}.NAME.preset=... or "
+                                  f"{parts[0]}.*.train.steps=20")  # fmt: skip
+            out.stages.setdefault((parts[0], parts[1]), []).append(item.split(".", 2)[2])
+        elif parts[0] in study_keys:
+            out.study = deep_merge(out.study, parse_overrides([item]))
+        else:
+            out.every.append(item)
+    return out

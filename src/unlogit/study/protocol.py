@@ -1,22 +1,42 @@
-"""The decision rule: paired per-image differences, a hierarchical bootstrap, and one verdict word.
+"""The decision rule: an interval for the crossed design, and one verdict word.
 
-Two inverters A and B (the claim: A is more faithful than B) are scored on the same images with the
-same noise, once per training seed. For one endpoint the per-image values form (S seeds, N images)
-arrays; the statistic is the mean paired difference ``d = A - B``, oriented so that positive favours
-the claim. Its 95% confidence interval comes from a two-stage bootstrap: seeds are resampled, then
-images within each resampled seed (Davison & Hinkley 1997, section 3.8). Percentile intervals are
-widened by ``sqrt(N/(N-1)) * t(N-1)/z`` (the expanded percentile interval, Hesterberg 2015), which
-keeps small-sample coverage near nominal.
+A claim compares two *arms* (robust vs standard training). Each arm is K classifiers of one recipe (the
+unit the claim is about), each inverted S times (inverter seeds), and every inverter reconstructs the
+same N images with the same noise. For one endpoint an arm's per-image values are an array
+``(K classifiers, S seeds, N images)``; the statistic is the difference of the arms' grand means, oriented
+so that positive favours the claim. The design is *crossed*: every unit of both arms scores the same
+images, so an image's own difficulty cancels in the difference, while what does not cancel — classifier
+and seed effects, and the arm-by-image interaction — sets the width.
 
-Verdicts (fixed before any run):
+The interval (variance components, Welch–Satterthwaite):
 
+- classifier level: the classifier means ``A_k`` (over seeds and images) of each arm are independent
+  replicates; their sample variance ``s²_A`` estimates everything that varies between classifiers
+  (classifier, seed, interaction and noise effects as they enter a classifier's mean), contributing
+  ``s²_A / K_A + s²_B / K_B`` with ``K - 1`` degrees of freedom each;
+- image level: the arm-by-image interaction is common to all units of an arm, so no classifier mean shows
+  it; it is estimated from the per-image arm differences ``d_i`` after removing their residual part
+  (the classifier-by-image residual of each arm's seed-averaged table, divided by K), contributing
+  ``max(0, var(d) - r) / N`` with ``N - 1`` degrees of freedom;
+- the interval is ``estimate ± t_df · se`` with the Welch–Satterthwaite ``df`` of that sum (for K = 3 per
+  arm and a negligible image term, ``df`` is about 4; with one arm constant it is exactly ``K - 1``).
+
+What the interval is about depends on what is replicated (recorded as ``inference``): with K ≥ 2
+classifiers per arm it is about the training recipes; with one classifier per arm and S ≥ 2 seeds it is
+about those weight files (seeds are the replicates); with one of each it is about the images only. A
+single-classifier arm can borrow the between-classifier variance of a family of the same recipe
+(``a_unit_variance``, used by the eps dose-response rows).
+
+Verdicts (fixed before any run), in this order:
+
+- ``tie``: the 90% interval lies inside ``[-margin, +margin]`` (two one-sided tests at 5%, an absolute
+  margin stated in the study config); a wide interval is never a tie;
 - ``holds``: the 95% interval lies above 0;
 - ``reversed``: it lies below 0;
-- ``tie``: the 90% interval lies inside ``[-margin, +margin]`` (two one-sided tests at 5% against an
-  absolute margin stated in the study config); never declared from a large p-value alone;
 - ``undecided``: otherwise.
 
-Secondary endpoints additionally get Holm-adjusted p-values (two-sided bootstrap p) across the family.
+Every comparison carries a two-sided p-value from the same t; secondary endpoints get Holm-adjusted
+p-values across their family. Known-answer and calibration tests: tests/study/test_protocol.py.
 """
 
 from __future__ import annotations
@@ -26,17 +46,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+from scipy import stats
 
 HOLDS, REVERSED, TIE, UNDECIDED = "holds", "reversed", "tie", "undecided"
+VERDICTS = (HOLDS, REVERSED, TIE, UNDECIDED)
+INFERENCE = {"classifiers": "the training recipes (classifiers are the replicates)",
+             "seeds": "these classifiers' weights (inverter seeds are the replicates)",
+             "images": "these inverters (images are the only replicates)"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One measured quantity compared between two inverters.
+    """One measured quantity compared between two arms.
 
     ``key``: a :class:`~unlogit.scoring.measure.Scores` key (``true_label_agreement@E``...).
     ``margin``: the absolute equivalence margin (in the endpoint's units) for a ``tie``.
     ``chance``: the value an uninformative inverter gets, when known (printed beside the numbers).
+    ``reason``: why it is the primary endpoint (stated in the study config before the run).
     """
 
     key: str
@@ -45,12 +71,34 @@ class Endpoint:
     primary: bool
     margin: float
     chance: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class Interval:
+    """``estimate`` with its 95% and 90% intervals, standard error and degrees of freedom."""
+
+    estimate: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    ci90_low: float
+    ci90_high: float
+    inference: str
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value of "the true value is 0"."""
+        if self.se == 0:
+            return 0.0 if self.estimate != 0 else 1.0
+        return float(2 * stats.t.sf(abs(self.estimate) / self.se, self.df))
 
 
 @dataclass
 class Comparison:
-    """The outcome for one endpoint: ``estimate`` = mean paired difference (A - B, oriented so that
-    positive favours A) with its 95% interval, each side's mean, and the verdict."""
+    """The outcome for one endpoint: ``estimate`` = difference of the arms' means (A - B, oriented so that
+    positive favours A) with its intervals, each arm's mean, the design's sizes and the verdict."""
 
     endpoint: str
     label: str
@@ -60,100 +108,128 @@ class Comparison:
     estimate: float
     ci_low: float
     ci_high: float
+    ci90_low: float
+    ci90_high: float
+    se: float
+    df: float
     n_images: int
+    n_classifiers: int
     n_seeds: int
+    inference: str
     verdict: str
     p_value: float
     margin: float
     chance: float | None = None
     p_holm: float | None = None
+    reason: str = ""
+    higher_is_better: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-_T_SMALL_DF = {0.95: (6.3138, 2.9200, 2.3534, 2.1318), 0.975: (12.7062, 4.3027, 3.1824, 2.7764)}
+def as_design(values: torch.Tensor) -> torch.Tensor:
+    """Per-image values as a (K classifiers, S seeds, N images) float64 array ((S, N) is one classifier)."""
+    v = torch.as_tensor(values).double()
+    if v.ndim == 2:
+        v = v[None]
+    if v.ndim != 3 or v.shape[2] < 2:
+        raise ValueError(f"per-image values must be (classifiers, seeds, images >= 2), got {tuple(v.shape)}")
+    return v
 
 
-def t_quantile(p: float, df: int) -> float:
-    """Student-t quantile: exact tables for df < 5 (p = 0.95, 0.975), else the Cornish-Fisher expansion
-    (error < 0.005 at df = 5, falling as df^-4)."""
-    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p, dtype=torch.float64)).item()
-    if df < 5:
-        if p not in _T_SMALL_DF or df < 1:
-            raise ValueError(f"no t quantile for p={p}, df={df}")
-        return _T_SMALL_DF[p][df - 1]
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / df + g2 / df**2 + g3 / df**3
+def _unit_means(v: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The replicate means of one arm and what they are: classifiers (K >= 2), else seeds, else none."""
+    k, s, _ = v.shape
+    if k >= 2:
+        return v.mean(dim=(1, 2)), "classifiers"
+    if s >= 2:
+        return v[0].mean(dim=1), "seeds"
+    return v.mean(dim=(1, 2)), "images"
 
 
-def bootstrap_means(values: torch.Tensor, resamples: int = 2000, seed: int = 0) -> torch.Tensor:
-    """Two-stage bootstrap of the grand mean of ``values`` (S seeds, N images): (resamples,) float64.
+def _residual_variance(v: torch.Tensor) -> float:
+    """The unit-by-image residual variance of an arm's table (replicate units x images), 0 with one unit."""
+    k, _, n = v.shape
+    table = v.mean(dim=1) if k >= 2 else v[0]  # (units, N): seed-averaged classifiers, or seeds
+    units = table.shape[0]
+    if units < 2:
+        return 0.0
+    resid = table - table.mean(1, keepdim=True) - table.mean(0, keepdim=True) + table.mean()
+    return float((resid**2).sum() / ((units - 1) * (n - 1))) / units
 
-    Each replicate draws S seeds with replacement, then N images with replacement within each drawn
-    seed; with one seed it is the ordinary bootstrap over images.
+
+def crossed_interval(a: torch.Tensor, b: torch.Tensor | None = None, level: float = 0.95,
+                     a_unit_variance: float | None = None) -> Interval:  # fmt: skip
+    """The interval of mean(a) - mean(b) (or of mean(a) alone) for the crossed design (module docstring).
+
+    a, b: (K, S, N) per-image values on the same N images. ``a_unit_variance``: for a one-classifier arm A,
+    the between-classifier variance of a family of its recipe (its classifier-level term is then that / 1).
     """
-    v = values.double()
-    s, n = v.shape
-    gen = torch.Generator().manual_seed(seed)
-    seeds = torch.randint(s, (resamples, s), generator=gen)
-    images = torch.randint(n, (resamples, s, n), generator=gen)
-    picked = v[seeds[:, :, None].expand(-1, -1, n), images]  # (B, S, N)
-    return picked.mean(dim=(1, 2))
+    a = as_design(a)
+    arms = [a] if b is None else [a, as_design(b)]
+    if b is not None and a.shape[2] != arms[1].shape[2]:
+        raise ValueError(f"the arms must score the same images: {a.shape[2]} vs {arms[1].shape[2]}")
+    estimate = float(a.mean()) - (float(arms[1].mean()) if b is not None else 0.0)
+    terms: list[tuple[float, float]] = []  # (variance contribution, degrees of freedom)
+    kinds = []
+    for i, arm in enumerate(arms):
+        means, kind = _unit_means(arm)
+        kinds.append(kind)
+        if i == 0 and a_unit_variance is not None and kind != "classifiers":
+            terms.append((a_unit_variance, 2.0))
+            kinds[0] = "classifiers"
+        elif len(means) >= 2:
+            terms.append((float(means.var()) / len(means), float(len(means) - 1)))
+    per_image = a.mean(dim=(0, 1)) - (arms[1].mean(dim=(0, 1)) if b is not None else 0.0)
+    n = per_image.numel()
+    residual = sum(_residual_variance(arm) for arm in arms)
+    image_term = max(0.0, float(per_image.var()) - residual) / n
+    terms.append((image_term, float(n - 1)))
+    var = sum(v for v, _ in terms)
+    df = _satterthwaite(terms)
+    inference = next((k for k in ("images", "seeds") if k in kinds), "classifiers")  # the weakest level decides
+    return _interval(estimate, math.sqrt(var), df, level, inference)
 
 
-def interval(
-    values: torch.Tensor, level: float = 0.95, resamples: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """(mean, low, high): the expanded-percentile bootstrap interval of the grand mean of (S, N) values."""
-    v = values.double()
-    n = v.shape[1]
-    mean = float(v.mean())
-    boot = bootstrap_means(v, resamples, seed)
-    alpha = (1 - level) / 2
-    lo, hi = (float(q) for q in torch.quantile(boot, torch.tensor([alpha, 1 - alpha], dtype=torch.float64)))
-    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(1 - alpha, dtype=torch.float64)).item()
-    widen = math.sqrt(n / (n - 1)) * t_quantile(1 - alpha, n - 1) / z
-    return mean, mean + (lo - mean) * widen, mean + (hi - mean) * widen
+def _satterthwaite(terms: Sequence[tuple[float, float]]) -> float:
+    total = sum(v for v, _ in terms)
+    denom = sum(v**2 / df for v, df in terms if df > 0 and v > 0)
+    return total**2 / denom if denom > 0 else float("inf")
 
 
-def bootstrap_p(values: torch.Tensor, resamples: int = 2000, seed: int = 0) -> float:
-    """Two-sided bootstrap p-value of "mean = 0" (twice the smaller tail of the centred replicates)."""
-    boot = bootstrap_means(values, resamples, seed)
-    mean = float(values.double().mean())
-    centred = boot - mean  # the null distribution's shape, centred at 0
-    tail = float(((centred.abs() >= abs(mean)).double().sum() + 1) / (len(boot) + 1))
-    return min(1.0, tail)
+def _interval(estimate: float, se: float, df: float, level: float, inference: str) -> Interval:
+    def half(lv: float) -> float:
+        q = stats.t.ppf(0.5 + lv / 2, df) if math.isfinite(df) else stats.norm.ppf(0.5 + lv / 2)
+        return float(q) * se
+
+    h95, h90 = half(level), half(0.90)
+    return Interval(estimate, se, df, estimate - h95, estimate + h95, estimate - h90, estimate + h90, inference)
 
 
 def verdict(ci95: tuple[float, float], ci90: tuple[float, float], margin: float) -> str:
-    """The verdict word from the 95% and 90% intervals of the oriented difference."""
+    """The verdict word from the 95% and 90% intervals of the oriented difference (tie first)."""
+    if margin > 0 and -margin < ci90[0] and ci90[1] < margin:
+        return TIE
     if ci95[0] > 0:
         return HOLDS
     if ci95[1] < 0:
         return REVERSED
-    if margin > 0 and -margin < ci90[0] and ci90[1] < margin:
-        return TIE
     return UNDECIDED
 
 
-def compare(endpoint: Endpoint, a: torch.Tensor, b: torch.Tensor, resamples: int = 2000,
-            seed: int = 0) -> Comparison:  # fmt: skip
-    """A (the claimed-better inverter) vs B on one endpoint; a, b: (S seeds, N images) per-image values."""
-    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2:
-        raise ValueError(
-            f"paired values must share a (seeds, images >= 2) shape, got {tuple(a.shape)}, {tuple(b.shape)}"
-        )
+def compare(endpoint: Endpoint, a: torch.Tensor, b: torch.Tensor, a_unit_variance: float | None = None) -> Comparison:
+    """Arm A (the claimed-better one) vs arm B on one endpoint; a, b: (K, S, N) per-image values on the same
+    N images (K and S may differ between the arms; (S, N) is read as one classifier)."""
+    a, b = as_design(a), as_design(b)
     sign = 1.0 if endpoint.higher_is_better else -1.0
-    d = sign * (a.double() - b.double())
-    est, lo95, hi95 = interval(d, 0.95, resamples, seed)
-    _, lo90, hi90 = interval(d, 0.90, resamples, seed)
+    iv = crossed_interval(sign * a, sign * b, a_unit_variance=a_unit_variance)
+    word = verdict((iv.ci_low, iv.ci_high), (iv.ci90_low, iv.ci90_high), endpoint.margin)
     return Comparison(
-        endpoint.key, endpoint.label, endpoint.primary, float(a.double().mean()), float(b.double().mean()), est,
-        lo95, hi95, a.shape[1], a.shape[0], verdict((lo95, hi95), (lo90, hi90), endpoint.margin),
-        bootstrap_p(d, resamples, seed), endpoint.margin, endpoint.chance,
+        endpoint.key, endpoint.label, endpoint.primary, float(a.mean()), float(b.mean()), iv.estimate, iv.ci_low,
+        iv.ci_high, iv.ci90_low, iv.ci90_high, iv.se, iv.df, a.shape[2], min(a.shape[0], b.shape[0]),
+        min(a.shape[1], b.shape[1]), iv.inference, word, iv.p_value, endpoint.margin, endpoint.chance,
+        reason=endpoint.reason, higher_is_better=endpoint.higher_is_better,
     )  # fmt: skip
 
 
@@ -167,11 +243,17 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def compare_all(endpoints: Sequence[Endpoint], a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor],
-                resamples: int = 2000, seed: int = 0) -> list[Comparison]:  # fmt: skip
-    """Every endpoint present in both ``a`` and ``b``; Holm across the secondary ones."""
-    rows = [compare(e, a[e.key], b[e.key], resamples, seed) for e in endpoints if e.key in a and e.key in b]
+def compare_all(endpoints: Sequence[Endpoint], a: Mapping[str, torch.Tensor],
+                b: Mapping[str, torch.Tensor]) -> list[Comparison]:  # fmt: skip
+    """Every endpoint present in both ``a`` and ``b`` (primary first as given); Holm across the secondary ones."""
+    rows = [compare(e, a[e.key], b[e.key]) for e in endpoints if e.key in a and e.key in b]
     secondary = [r for r in rows if not r.primary]
     for r, p in zip(secondary, holm([r.p_value for r in secondary])):
         r.p_holm = p
     return rows
+
+
+def between_classifier_variance(values: torch.Tensor) -> float | None:
+    """The variance of a family's classifier means (what a one-classifier arm of its recipe borrows)."""
+    v = as_design(values)
+    return float(v.mean(dim=(1, 2)).var()) if v.shape[0] >= 2 else None

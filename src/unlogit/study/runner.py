@@ -1,177 +1,127 @@
 """``unlogit study``: a whole study as resumable stages (the config is :class:`~unlogit.study.config.StudyConfig`).
 
-Stages: train classifiers -> train inverters -> compare (same images, same noise: a Figure-1 grid
-and a metrics table) -> ``unlogit evaluate`` with the evaluator (into ``evaluate/``) -> every
-``analyze`` experiment on all inverters (into ``analysis/``) -> ``report/index.html``. A stage whose
-output is complete (``model.json`` written) is skipped; a half-finished one (``checkpoints/last``
-present) is resumed.
+Stages: plan every run (all configs built and checked first) -> train classifiers -> train inverters (one
+per classifier of a family and seed) -> compare (Figure 1 and a table) -> the claim (both arms on the same
+images, the protocol's verdict on the primary endpoint, per-image values saved) -> the findings (reusing the
+claim's logits and reconstructions) -> ``analyze`` experiments -> ``evaluate`` (optional) -> the report.
+A finished stage is skipped; a half-finished run is resumed.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-from ..config import build_config, deep_merge, from_dict, to_dict
+from ..config import from_dict, to_dict
 from ..data.base import ImageDataset
 from ..data.config import DataConfig
 from ..runtime.atomic import write_json_atomic, write_text_atomic
-from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, RunLayout, StudyLayout
+from ..runtime.checkpoint import read_json
+from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, StudyLayout
 from ..runtime.tables import Column, fixed, markdown, percent
-from .config import StageSpec, StudyConfig, load_study
+from .config import StudyConfig, load_study, study_path
+from .stages import StudyPlan, plan_study, run_plan
 
 __all__ = ["StudyConfig", "compare_inverters", "default_study_dir", "load_study", "run_study"]
 
 
-def _run_stage(kind: str, name: str, spec: StageSpec, run: Path, train: Callable[[Any, Path, bool], Any], cfg: Any,
-               timings: dict[str, float]) -> None:  # fmt: skip
-    """Train one stage (``train(cfg, run, resume)``) unless it is complete (resuming a half-finished one)."""
-    state = RunLayout(run).state()
-    if state == "done":
-        print(f"[study] {kind} {name}: complete, skipped", flush=True)
-        return
-    print(f"[study] {kind} {name}: {'resuming' if state == 'resume' else 'training'} ({spec.preset})", flush=True)
-    t0 = time.perf_counter()
-    train(cfg, run, state == "resume")
-    timings[f"{kind}/{name}"] = time.perf_counter() - t0
-
-
-def train_stages(cfg: StudyConfig, out: Path, overrides: Sequence[str], timings: dict[str, float],
-                 from_scratch: bool = False):  # fmt: skip
-    """Every classifier stage (trained, or an existing spec), then every inverter stage for every seed.
-
-    Returns (classifier name -> spec string, inverter name -> run directories by seed)."""
-    from ..classifiers.config import ClassifierRunConfig
-    from ..classifiers.training import train_classifier
-    from ..inversion.config import InverterRunConfig
-    from ..scoring import held_out
-
-    data = {"data": cfg.data} if cfg.data else {}
-    clf_refs: dict[str, str] = {}
-    for name, spec in cfg.classifiers.items():
-        if spec.spec is not None and not (from_scratch and spec.preset):
-            clf_refs[name] = spec.spec
-            continue
-        run = StudyLayout(out).classifier(name)
-        ccfg = build_config(ClassifierRunConfig, "classifier", spec.preset, [*spec.overrides, *overrides], data)
-        _run_stage("classifier", name, spec, run, train_classifier, ccfg, timings)
-        clf_refs[name] = str(run)
-    inv_runs: dict[str, list[Path]] = {}
-    for name, spec in cfg.inverters.items():
-        clf = clf_refs.get(spec.classifier, spec.classifier)
-        inv_runs[name] = []
-        for seed in range(cfg.seeds):
-            seed_override = [f"train.seed={seed}"] if cfg.seeds > 1 else []
-            icfg = build_config(InverterRunConfig, "inverter", spec.preset, [*spec.overrides, *seed_override,
-                                *overrides], deep_merge(data, {"classifier": clf}))  # fmt: skip
-            run = cfg.inverter_run(out, name, seed)
-            _run_stage("inverter", run.name, spec, run, held_out.train_and_score, icfg, timings)
-            inv_runs[name].append(run)
-    return clf_refs, inv_runs
+def config_provenance(source: Path | None) -> dict[str, Any]:
+    """The study config file's SHA-256 and the commit that last changed it (fixed before the run)."""
+    if source is None or not Path(source).is_file():
+        return {"config_file": None, "config_sha256": None, "config_commit": None}
+    path = Path(source).resolve()
+    commit = None
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%H", "--", path.name], cwd=path.parent,
+                             capture_output=True, text=True, timeout=10)  # fmt: skip
+        commit = out.stdout.strip() or None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", path.name], cwd=path.parent,
+                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+        if commit and dirty:
+            commit += " (the file has uncommitted changes)"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"config_file": path.name, "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "config_commit": commit}  # fmt: skip
 
 
 def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), from_scratch: bool = False,
-              header: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Run (or continue) every stage of a study into ``out``; returns the comparison summary.
+              header: str | None = None, source: Path | None = None,
+              trust_code: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Run (or continue) every stage of a study into ``out``; returns the summary.
 
-    ``from_scratch`` trains classifier stages that also name existing weights (``spec``); ``header`` is a
-    line the report shows first (e.g. which data the demo found)."""
+    ``from_scratch`` trains classifier stages that also name existing weights; ``header`` is a line the report
+    shows first (e.g. which data the demo found); ``source`` the config file (its hash and commit are
+    recorded with the claim); ``trust_code`` lets the study's classifier specs name code-carrying formats."""
+    plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
     layout = StudyLayout(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(layout.study_yaml, yaml.safe_dump(to_dict(cfg), sort_keys=False))
     timings: dict[str, float] = {}
-    clf_refs, seed_runs = train_stages(cfg, out, list(extra_overrides), timings, from_scratch)
-    inv_runs = {name: runs[0] for name, runs in seed_runs.items()}  # seed 0: figures, tables, experiments
-    summary = compare_inverters(inv_runs, clf_refs, cfg, out)
-    summary["stage_seconds"] = timings
-    summary["seeds"] = cfg.seeds
-    summary["header"] = header
-    summary["classifiers"] = clf_refs
+    run_plan(plan, timings)
+    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
+    summary = compare_inverters(first, plan, cfg, out)
+    summary.update({"stage_seconds": timings, "seeds": cfg.seeds, "header": header, "note": cfg.note,
+                    "classifiers": {name: plan.classifier_refs(name) for name in cfg.classifiers}})  # fmt: skip
     write_json_atomic(layout.summary, summary)
-    if cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
-        print("[study] evaluate", flush=True)
+    if cfg.claim is not None:
+        summary.update(_claim_and_findings(cfg, plan, out, source, timings))
+    if cfg.analyze.experiments:
+        run_analysis(cfg, first, plan, out)
+    if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
         from .evaluate import evaluate
 
-        evaluate(list(inv_runs.values()), _test_data(cfg, cfg.compare.eval_size),
-                 [clf_refs[e] for e in cfg.evaluators], seed=cfg.compare.seed, samples=2,
+        print("[study] evaluate", flush=True)
+        evaluate(list(first.values()), _test_data(cfg, cfg.compare.eval_size),
+                 [plan.classifier_refs(e)[0] for e in cfg.evaluators], seed=cfg.compare.seed, samples=2,
                  out=layout.evaluate)  # fmt: skip
-    if cfg.claim is not None:
-        if layout.claim.is_file():
-            claim = json.loads(layout.claim.read_text())
-        else:
-            print("[study] claim", flush=True)
-            claim = run_claim(cfg, seed_runs, clf_refs, out)
-        summary["claim"] = {"statement": claim["statement"], "verdict": claim["verdict"]}
-    if cfg.analyze.experiments:
-        run_analysis(cfg, inv_runs, clf_refs, out)
+    summary["stage_seconds"] = timings
     if cfg.report:
         from ..report.page import build_report
 
         summary["report"] = str(build_report([out], layout.report, title=f"unlogit study: {cfg.name}"))
-        write_json_atomic(layout.summary, summary)
+    write_json_atomic(layout.summary, summary)
     return summary
 
 
-def run_claim(cfg: StudyConfig, seed_runs: dict[str, list[Path]], clf_refs: dict[str, str], out: Path) -> dict:
-    """The claim stage: A vs B on the first ``compare.eval_size`` test images, every seed, every evaluator."""
-    from ..classifiers.registry import load_classifier
-    from ..inversion.inverter import load_inverter
-    from ..scoring.evaluators import check_independent
-    from .claim import decide, save_values, score_inverter
+def _claim_and_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, source: Path | None,
+                        timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    """The claim (skipped when claim.json exists) and the findings (when configured), reusing the arms."""
+    from .claim_stage import run_claim_stage
 
-    c = cfg.claim
-    test = _test_data(cfg, cfg.compare.eval_size)
-    x, y = test.batch(torch.arange(len(test)))
-    judges = {e: load_classifier(clf_refs[e], classes=test.classes) for e in cfg.evaluators}
-    scores = []
-    for name in (c.a, c.b):
-        invs = [load_inverter(run) for run in seed_runs[name]]
-        for inv, run in zip(invs, seed_runs[name]):
-            check_independent(judges, inv.classifier, run)
-        extra = _extra_endpoints(test, c.noise_draws)
-        scores.append(score_inverter(name, invs, x, y, judges, c, cfg.compare.seed, extra))
-    result = decide(*scores, list(judges), test.num_classes, c, _factor_keys(test))
-    result.update({"evaluators": {e: clf_refs[e] for e in judges}, "dataset": test.name, "protocol": to_dict(c)})
-    save_values(StudyLayout(out).claim_values, scores)
-    write_json_atomic(StudyLayout(out).claim, result)
-    return result
+    layout = StudyLayout(out)
+    done_claim = layout.claim.is_file()
+    done_findings = cfg.findings is None or layout.findings.is_file()
+    if done_claim and done_findings:
+        claim = read_json(layout.claim, "claim")
+        print("[study] claim: complete, skipped", flush=True)
+    else:
+        t0 = time.perf_counter()
+        claim = run_claim_stage(cfg, plan, out, config_provenance(source), write_claim=not done_claim)
+        timings["claim+findings"] = time.perf_counter() - t0
+        claim = read_json(layout.claim, "claim")
+    return {"claim": {"statement": claim["statement"], "verdict": claim["verdict"], "primary": claim["primary"]}}
 
 
-def _extra_endpoints(data: ImageDataset, draws: int):
-    """Dataset-specific primary endpoints (shapes: the colour-blind factor errors), or None."""
-    if not data.factors:
-        return None
-    from ..scoring.shapes_factors import factor_endpoint_values
-
-    return lambda inv, x, y, seed: factor_endpoint_values(inv, x, y, seed, draws)
-
-
-def _factor_keys(data: ImageDataset) -> list[str]:
-    if not data.factors:
-        return []
-    from ..scoring.shapes_factors import FACTOR_ENDPOINTS
-
-    return list(FACTOR_ENDPOINTS)
-
-
-def run_analysis(cfg: StudyConfig, inv_runs: dict[str, Path], clf_refs: dict[str, str], out: Path) -> None:
+def run_analysis(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out: Path) -> None:
     """Every configured experiment on all inverters side by side (skipped when already written)."""
     from ..analysis import run_experiment
 
     acfg = cfg.analyze_config()
-    acfg.evaluator = clf_refs[cfg.evaluator] if cfg.evaluator else None
+    acfg.evaluator = plan.classifier_refs(cfg.evaluators[0])[0] if cfg.evaluators else None
     for name in acfg.experiments:
         if (StudyLayout(out).experiment(name) / EXPERIMENT_JSON).is_file():
             print(f"[study] analyze {name}: complete, skipped", flush=True)
             continue
         print(f"[study] analyze {name}", flush=True)
-        run_experiment(name, list(inv_runs.values()), acfg, StudyLayout(out).analysis)
+        run_experiment(name, list(first.values()), acfg, StudyLayout(out).analysis)
 
 
 def _test_data(cfg: StudyConfig, size: int) -> ImageDataset:
@@ -181,46 +131,46 @@ def _test_data(cfg: StudyConfig, size: int) -> ImageDataset:
     return data.load("test")
 
 
-COMPARE_COLUMNS = [Column("inverter"), Column("own_label_agreement", "label agreement (own clf)", percent)]
-COMPARE_TAIL = [Column("colour_correlation", "colour corr.", fixed(2)), Column("psnr", "PSNR dB", fixed(2)),
-                Column("ssim", "SSIM", fixed(3)), Column("logit_error", "logit error", fixed(2))]  # fmt: skip
+COMPARE_COLUMNS = [Column("inverter"), Column("own_label_agreement", "label agreement (own classifier)", percent)]
+COMPARE_TAIL = [Column("colour_correlation", "colour correlation", fixed(2)), Column("psnr", "PSNR (dB)", fixed(1)),
+                Column("ssim", "SSIM", fixed(2)), Column("logit_error", "logit error", fixed(2))]  # fmt: skip
 
 
-def compare_inverters(inv_runs: dict[str, Path], clf_refs: dict[str, str], cfg: StudyConfig, out: Path) -> dict:
-    """Same test images, same noise, every inverter: a grid and a metrics table (markdown + JSON).
-
-    Each inverter is judged by its own classifier (``own_``) and by every other classifier of the study
-    (``evaluator_label_agreement@<stage>``); the images are reconstructed once.
-    """
+def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig, out: Path) -> dict:
+    """Same test images, same noise, the first inverter of every stage: Figure 1 (column labels on the image)
+    and a table (markdown + JSON), each inverter judged by its own classifier (``own_``) and by the study's
+    evaluators; the images are reconstructed once."""
     from ..classifiers.registry import load_classifier
     from ..inversion.inverter import load_inverter
-    from ..runtime.figures import comparison_grid, save_png
+    from ..runtime.figures import labelled_grid, save_figure
     from ..scoring.measure import score
 
     c = cfg.compare
     test = _test_data(cfg, max(c.eval_size, c.n))
-    inverters = {name: load_inverter(run) for name, run in inv_runs.items()}
-    judges = {name: load_classifier(ref, classes=test.classes) for name, ref in clf_refs.items()}
+    inverters = {name: load_inverter(run) for name, run in first.items()}
+    judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
     x, y = test.batch(torch.arange(min(c.eval_size, len(test))))
     recs = {name: inv.reconstruct(x, samples=1, seed=c.seed)[:, 0].cpu() for name, inv in inverters.items()}
-    grid = save_png(comparison_grid([x[: c.n], *(r[: c.n] for r in recs.values())], upscale=2),
-                    StudyLayout(out).figure1)  # fmt: skip
+    grid = save_figure(labelled_grid([x[: c.n], *(r[: c.n] for r in recs.values())], ["original", *inverters]),
+                       StudyLayout(out).figure1)  # fmt: skip
     rows = {}
     for name, inv in inverters.items():
         own = inv.classifier.weights_digest()
         others = {j: judge for j, judge in judges.items() if judge.weights_digest() != own}
-        rows[name] = {**score(x, recs[name], y, inv.classifier, others).summary(), "train": inv.meta.get("summary", {})}
-    judge_cols = [
-        Column(k, k.replace("evaluator_label_agreement@", "agreement by "), percent)
-        for k in dict.fromkeys(k for r in rows.values() for k in r if k.startswith("evaluator_label"))
-    ]
+        rows[name] = {**score(x, recs[name], y, inv.classifier, others).summary(),
+                      "train": inv.meta.get("summary", {})}  # fmt: skip
+    keys = dict.fromkeys(k for r in rows.values() for k in r if k.startswith("evaluator_label"))
+    judge_cols = [Column(k, k.replace("evaluator_label_agreement@", "agreement with "), percent) for k in keys]
     table = markdown([{"inverter": k, **v} for k, v in rows.items()], [*COMPARE_COLUMNS, *judge_cols, *COMPARE_TAIL])
     write_text_atomic(StudyLayout(out).summary_md, f"# Study {cfg.name}\n\n![reconstructions]({grid.name})\n\n"
                       "Columns of the figure: original, then one reconstruction per inverter "
                       f"({', '.join(inverters)}).\n\n{table}\n")  # fmt: skip
-    return {"study": cfg.name, "n_eval": len(x), "inverters": rows, "figure": str(grid), "table": table,
-            "columns": ["original", *inverters], "evaluator": cfg.evaluator}  # fmt: skip
+    return {"study": cfg.name, "n_eval": len(x), "inverters": rows, "figure": grid.name, "table": table,
+            "columns": ["original", *inverters], "evaluators": list(cfg.evaluators)}  # fmt: skip
 
 
 def default_study_dir(name: str) -> Path:
     return Path("runs") / f"study-{name}"
+
+
+__all__ += ["study_path"]

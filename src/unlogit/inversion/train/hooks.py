@@ -135,7 +135,8 @@ class CheckpointHook:
 
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
         if tr.run is not None and tick.every(tr.cfg.train.checkpoint_every):
-            tr.state.save(tr.layout.last, {"spec": tr.spec})
+            fast = tr.fast.to_dict() if tr.fast is not None else None
+            tr.state.save(tr.layout.last, {"spec": tr.spec, "fast_path": fast})
 
 
 class StopHook:
@@ -144,5 +145,5 @@ class StopHook:
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
         if tick.out_of_time and not tick.last:
             tr.stopped_early = tick.stop = True
-            print(f"time budget of {tr.cfg.train.max_minutes} min reached at step {tick.step}/{tr.cfg.train.steps}",
-                  flush=True)  # fmt: skip
+            print(f"capped: the safety cap train.max_minutes={tr.cfg.train.max_minutes} stopped the run at step "
+                  f"{tick.step} of {tr.cfg.train.steps}; it is marked capped", flush=True)  # fmt: skip

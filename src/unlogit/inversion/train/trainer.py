@@ -26,6 +26,7 @@ from ...data.base import ImageDataset
 from ...data.batching import batches_per_epoch
 from ...errors import TrainingDivergedError, UnlogitError
 from ...runtime.atomic import write_json_atomic
+from ...runtime.checkpoint import read_json
 from ...runtime.device import configure_cpu, resolve_device
 from ...runtime.dist import DistInfo, cleanup, init_distributed, local_device
 from ...runtime.figures import eval_curve_figure, save_figure
@@ -36,9 +37,10 @@ from ...runtime.rundir import RunDir, RunLayout, read_evaluations
 from ...runtime.seeding import seed_everything
 from ..config import InverterRunConfig
 from ..inverter import save_inverter
-from ..methods import classifier_features, get_method
+from ..methods import Method, NetSpec, classifier_features, get_method
 from .batches import BatchStream, all_logits
 from .ema import ema_update
+from .fastpath import FastPath, cache_key, needs_choice, resolve, trial_runner
 from .hooks import CheckpointHook, EvalHook, Hook, LogHook, SampleHook, StopHook, Tick
 from .standing import refresh_standing_stats
 from .state import TrainState
@@ -130,15 +132,20 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
     if state.encoder.needs_fit:
         fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
         state.encoder.fit(fit)
+    data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
+    fast = _fast_path(cfg, spec, method, device, data, state, layout if resume else None) if method.trains else None
     if resume:
         state.restore(layout.last)
         if run is not None:
             run.truncate_log("step", state.step)
     else:
         seed_everything(t.seed + 1 + 1000 * dist.rank)  # different noise per rank, same weights
-    data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
     tr = Training(cfg, method, spec, layout, run, dist, device, data, state, evaluation=evaluation,
-                  clock=Clock(state.elapsed))  # fmt: skip
+                  clock=Clock(state.elapsed), fast=fast)  # fmt: skip
+    if fast is not None and run is not None:
+        run.log({"step": state.step, "fast_path": fast.to_dict()})
+        print(f"fast path: amp={fast.amp} channels_last={fast.channels_last} compile={fast.compile} "
+              f"({fast.reason})", flush=True)  # fmt: skip
     if method.trains:
         tr.ctx = _step_context(tr)
     if run is not None and t.logger == "tensorboard":
@@ -149,20 +156,72 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
 
 
 def _step_context(tr: Training) -> StepContext:
-    t, st = tr.cfg.train, tr.state
-    if t.channels_last:
+    return step_context(tr.cfg, tr.method, tr.state, tr.data, tr.device, tr.dist, tr.fast)
+
+
+def step_context(cfg: InverterRunConfig, method: Method, st: TrainState, d: TrainingData, device: torch.device,
+                 dist: DistInfo, fast: FastPath, position: list[int] | None = None) -> StepContext:  # fmt: skip
+    """What a step needs, on the fast path ``fast``; batches are drawn at ``st.batches_drawn`` (or from a private
+    ``position`` counter, for fast-path trials that must not move the run's stream)."""
+    t = cfg.train
+    if fast.channels_last:
         st.use_channels_last()
-    G, D, D_local = wrap_for_training(st.G, st.D, t.compile, tr.dist)
-    d = tr.data
-    stream = BatchStream(d.train_ds, d.clf, d.cached, t.batch_size, t.seed, tr.dist, t.augment, t.channels_last)
+    G, D, D_local = wrap_for_training(st.G, st.D, fast.compile, dist)
+    stream = BatchStream(d.train_ds, d.clf, d.cached, t.batch_size, t.seed, dist, t.augment, fast.channels_last)
 
     def draw() -> tuple[torch.Tensor, torch.Tensor]:
-        batch = stream.draw(st.batches_drawn, tr.device)
+        if position is not None:
+            position[0] += 1
+            return stream.draw(position[0] - 1, device)
+        batch = stream.draw(st.batches_drawn, device)
         st.batches_drawn += 1
         return batch
 
-    side = classifier_features(d.clf) if tr.method.d_features else None
-    return StepContext(st, G, D, d.clf, draw, autocast_for(t.amp, tr.device), t, tr.device, D_local, side)
+    side = classifier_features(d.clf) if method.d_features else None
+    return StepContext(st, G, D, d.clf, draw, autocast_for(fast.amp, device), t, device, D_local, side)
+
+
+def _fast_path(cfg: InverterRunConfig, spec: NetSpec, method: Method, device: torch.device, data: TrainingData,
+               state: TrainState, resumed: RunLayout | None) -> FastPath:  # fmt: skip
+    """The run's fast path: recorded in its checkpoint when resuming, fixed by the config, or measured."""
+    t = cfg.train
+    if resumed is not None and resumed.last_json.is_file():
+        recorded = read_json(resumed.last_json).get("fast_path")
+        if recorded:
+            return FastPath(**recorded)
+    if not needs_choice(t):
+        return FastPath(t.amp, bool(t.channels_last), bool(t.compile), "as configured")
+    single = DistInfo()
+
+    def ctx_for(amp: str, channels_last: bool) -> StepContext:
+        seed_everything(t.seed)
+        trial_state = TrainState.create(cfg, spec, device, data.clf)
+        trial_state.encoder.load_state_dict(state.encoder.state_dict())
+        return step_context(cfg, method, trial_state, data, device, single,
+                            FastPath(amp, channels_last, False, "trial"), position=[0])  # fmt: skip
+
+    return resolve(t, device, trial_runner(ctx_for, method.step, _probe(data, device)), cache_key(spec, t, method.name))
+
+
+def _probe(data: TrainingData, device: torch.device):
+    """G's (train mode) and D's outputs on the first 8 training images and fixed noise."""
+    x, _ = data.train_ds.batch(torch.arange(min(8, len(data.train_ds))), device)
+    logits = data.clf.predict_logits(x)
+
+    @torch.no_grad()
+    def probe(ctx: StepContext) -> dict[str, torch.Tensor]:
+        c = ctx.state.encoder(logits)
+        z = ctx.state.G.sample_noise(len(x), "cpu", torch.Generator().manual_seed(3)).to(device)
+        ctx.state.G.train()
+        out = {"G": ctx.state.G(c, z).float()}
+        if ctx.state.D is not None:
+            side = ctx.side(x) if ctx.side is not None else None
+            out["D"] = ctx.state.D(x, c, side).float()
+        else:
+            out["D"] = out["G"]
+        return out
+
+    return probe
 
 
 def train_step(tr: Training) -> dict[str, torch.Tensor]:
@@ -230,7 +289,8 @@ def finish(tr: Training) -> dict[str, Any]:
         summary = tr.evaluation(net, st.encoder, tr.data, t.eval_size, tr.device, t.seed)
         if not tr.method.trains:
             summary["seconds_per_image"] = (time.perf_counter() - start) / summary["n"]
-    summary.update({"method": tr.method.name, "steps": st.step, "stopped_early": tr.stopped_early,
+    summary.update({"method": tr.method.name, "steps": st.step, "steps_planned": t.steps, "capped": tr.stopped_early,
+                    "stopped_early": tr.stopped_early,
                     "train_minutes": st.elapsed / 60, "classifier": tr.cfg.classifier, "dataset": tr.cfg.data.name,
                     "logit_loss": t.logit_loss})  # fmt: skip
     save_inverter(tr.run.path, st.encoder, net, tr.spec, tr.cfg.classifier, tr.data.clf, summary)

@@ -106,3 +106,4 @@ class Training:
     sink: MetricsSink | None = None
     clock: Clock | None = None
     stopped_early: bool = False
+    fast: Any = None  # the FastPath the steps run on (train/fastpath.py)

@@ -1,0 +1,80 @@
+"""An arm of a claim: the inverters of K classifiers of one recipe x S inverter seeds, scored on the same
+images with the same noise. Per-image values are stacked (K, S, N) for the protocol; each inverter's logits
+and reconstructions are kept, so the findings, KID and the report reuse them instead of reconstructing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..classifiers.normalized import NormalizedClassifier
+from ..inversion.inverter import Inverter
+from ..runtime.progress import progress
+from ..scoring.endpoints import ValuesFn, endpoint_values
+from ..scoring.measure import Originals
+from ..scoring.metrics import ClassifierFeatures, kid_with_se
+from .claim_config import ClaimConfig
+
+
+@dataclass
+class Unit:
+    """One inverter of an arm and what it made of the shared images: logits (N,K) and reconstructions
+    (N, draws, C, H, W) in [0,1], on the CPU."""
+
+    inverter: Inverter
+    logits: torch.Tensor
+    recs: torch.Tensor
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ArmScores:
+    """One arm: ``values`` key -> (K classifiers, S seeds, N images); ``units[k][s]``; KID of unit (0, 0)."""
+
+    name: str
+    values: dict[str, torch.Tensor]
+    units: list[list[Unit]]
+    kid: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.units), len(self.units[0])
+
+    def training(self) -> dict[str, Any]:
+        """What the arm's inverters trained for: method, G steps and whether a time cap stopped any."""
+        summaries = [u.summary for row in self.units for u in row]
+        steps = sorted({int(s.get("steps", 0)) for s in summaries})
+        return {"method": sorted({str(s.get("method")) for s in summaries}), "steps": steps,
+                "capped": any(bool(s.get("capped", s.get("stopped_early", False))) for s in summaries)}  # fmt: skip
+
+
+@torch.no_grad()
+def score_arm(name: str, inverters: Sequence[Sequence[Inverter]], x: torch.Tensor, y: torch.Tensor | None,
+              evaluators: Mapping[str, NormalizedClassifier], cfg: ClaimConfig, seed: int,
+              extra: Sequence[ValuesFn] = (), originals: Originals | None = None) -> ArmScores:  # fmt: skip
+    """Every inverter's endpoint values on the same images and noise (``inverters[k][s]``)."""
+    originals = originals if originals is not None else Originals(x)
+    units: list[list[Unit]] = []
+    per_unit: list[list[dict[str, torch.Tensor]]] = []
+    flat = [(k, s, inv) for k, row in enumerate(inverters) for s, inv in enumerate(row)]
+    for k, s, inv in progress(flat, desc=f"score {name}"):
+        logits = inv.logits(x)
+        recs = inv.reconstruct_logits(logits, samples=cfg.noise_draws, seed=seed).cpu()
+        values = endpoint_values(inv, x, y, evaluators, cfg.noise_draws, seed, cfg.distractors, logits, recs,
+                                 originals, extra)  # fmt: skip
+        if s == 0:
+            units.append([])
+            per_unit.append([])
+        units[k].append(Unit(inv, logits.cpu(), recs, dict(inv.meta.get("summary", {}))))
+        per_unit[k].append(values)
+    keys = set.intersection(*(set(v) for row in per_unit for v in row))
+    stacked = {key: torch.stack([torch.stack([v[key] for v in row]) for row in per_unit]) for key in sorted(keys)}
+    arm = ArmScores(name, stacked, units)
+    if evaluators:
+        first = next(iter(evaluators.values()))
+        arm.kid = kid_with_se(x, units[0][0].recs[:, 0], ClassifierFeatures(first), seed=seed)
+    return arm

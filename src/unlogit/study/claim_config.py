@@ -1,0 +1,64 @@
+"""``ClaimConfig``: the claim a study decides, fixed in its config before any run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import check_positive
+from ..errors import ConfigError
+
+
+@dataclass
+class ClaimConfig:
+    """Which arms are compared, the one primary endpoint and the protocol's fixed settings.
+
+    a, b: inverter stage names; the claim is that A reconstructs more faithfully than B. Each stage may
+        invert a family of classifiers (K replicates of one recipe); every classifier is inverted
+        ``seeds`` times (the study's ``seeds``).
+    statement: the claim in words (the report's heading).
+    primary: the one primary endpoint (a key of :func:`unlogit.study.endpoints.endpoint_keys`); the claim's
+        verdict is its verdict. ``reason``: why it is the primary, in one line (recorded with the verdict).
+    noise_draws: reconstructions per image (values are averaged over them).
+    distractors: same-class images each original is ranked against (``retrieval_class``).
+    *_margin: absolute equivalence margins, in each endpoint's units, inside which a difference is a ``tie``.
+    gate_margin: how far above chance true-label agreement must be (lower 95% bound) to be compared.
+    kid_ratio: realism is comparable when the two KIDs are within this factor of each other (or their 95%
+        intervals, from the image-bootstrap standard error, overlap).
+    dose_response: inverter stages of one classifier each (e.g. PGD-L2 eps 0.25 and 1.0), compared with B
+        on the primary endpoint; ``dose_values`` are their doses (eps), ``dose_a`` the dose of arm A.
+    """
+
+    a: str = "robust"
+    b: str = "standard"
+    statement: str = "the robust classifier's inverter reconstructs more faithfully than the standard one's"
+    primary: str = "retrieval@pixels"
+    reason: str = ("judge-free: instance retrieval in 8x8 pixels needs no classifier, so neither arm's "
+                   "recipe can favour its own inverter")  # fmt: skip
+    noise_draws: int = 4
+    distractors: int = 10
+    agreement_margin: float = 0.03
+    retrieval_margin: float = 0.02
+    pixel_margin: float = 0.02
+    factor_margin: float = 0.02
+    gate_margin: float = 0.05
+    kid_ratio: float = 4.0
+    dose_response: list[str] = field(default_factory=list)
+    dose_values: list[float] = field(default_factory=list)
+    dose_a: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("noise_draws", "kid_ratio"):
+            check_positive(getattr(self, key), f"claim.{key}")
+        for key in ("agreement_margin", "retrieval_margin", "pixel_margin", "factor_margin", "gate_margin",
+                    "distractors"):  # fmt: skip
+            check_positive(getattr(self, key), f"claim.{key}", allow_zero=True)
+        if not self.reason.strip():
+            raise ConfigError("claim.reason must say in one line why claim.primary is the primary endpoint")
+        if len(self.dose_values) != len(self.dose_response):
+            raise ConfigError(f"claim.dose_values needs one dose per claim.dose_response stage "
+                              f"({len(self.dose_response)}), got {len(self.dose_values)}")  # fmt: skip
+
+    @property
+    def margins(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in ("agreement_margin", "retrieval_margin", "pixel_margin",
+                                              "factor_margin")}  # fmt: skip

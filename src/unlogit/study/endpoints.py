@@ -1,0 +1,122 @@
+"""The claim's endpoints, one registry of *families*: which per-image values a claim compares, in what
+direction, with which margin, and (for dataset-specific ones) how the values are computed.
+
+A family turns the study's evaluators into endpoint keys (``true_label_agreement@E`` for every evaluator
+E, ``retrieval@S`` for every space S...). The claim's **primary** endpoint is one of these keys, named in
+the study config with a one-line reason before any run; every other endpoint is secondary (Holm).
+
+Adding an endpoint is one :class:`EndpointFamily` registered in :data:`ENDPOINTS` (worked example:
+``docs/examples/add_endpoint.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..data.base import ImageDataset
+from ..runtime.registry import Registry
+from ..scoring.endpoints import ValuesFn
+from ..scoring.measure import PIXELS, quantity_of
+from .protocol import Endpoint
+
+
+@dataclass(frozen=True)
+class EndpointFamily:
+    """A family of endpoints.
+
+    Attributes:
+        name: the registry key.
+        keys: ``(evaluator names, data) -> [(key, label, higher_is_better, chance)]``, the endpoints it gives.
+        margin: the name of the :class:`~unlogit.study.claim_config.ClaimConfig` field holding its margin.
+        values: ``(x, x_hat, y) -> {key: (N,)}`` for families the scoring core does not compute
+            (``None``: the values come from :func:`unlogit.scoring.endpoints.endpoint_values`).
+        applies: whether the family exists for this dataset.
+    """
+
+    name: str
+    keys: Callable[[Sequence[str], ImageDataset], list[tuple[str, str, bool, float | None]]]
+    margin: str
+    values: ValuesFn | None = None
+    applies: Callable[[ImageDataset], bool] = lambda _data: True
+
+
+def _agreement(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
+    chance = 1.0 / data.num_classes
+    return [(f"true_label_agreement@{e}", f"true-label agreement, evaluator {e}", True, chance) for e in evaluators]
+
+
+def _where(space: str) -> str:
+    return "8x8 pixels" if space == PIXELS else f"{space}'s features"
+
+
+def _retrieval(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
+    return [(f"retrieval@{s}", f"retrieval among all images, {_where(s)}", True, 0.5) for s in (PIXELS, *evaluators)]
+
+
+def _retrieval_class(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
+    return [(f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", True, 0.5)
+            for s in (PIXELS, *evaluators)]  # fmt: skip
+
+
+def _quantities(*names: str):
+    def keys(_evaluators: Sequence[str], _data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
+        own = " (own classifier)"
+        return [(q, q.replace("_", " ") + (own if quantity_of(q).judge == "own" else ""),
+                 quantity_of(q).higher_is_better, None) for q in names]  # fmt: skip
+
+    return keys
+
+
+def _shapes_factor_values(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    from ..scoring.shapes_factors import factor_errors, read_factors
+
+    return factor_errors(read_factors(x, y), read_factors(x_hat, y), y)
+
+
+def _shapes_factor_keys(_evaluators: Sequence[str], _data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
+    from ..scoring.shapes_factors import FACTOR_ENDPOINTS
+
+    return [(k, k.replace("_", " "), k.endswith("iou"), None) for k in FACTOR_ENDPOINTS]
+
+
+ENDPOINTS: Registry[EndpointFamily] = Registry("claim endpoint family")
+for _family in (
+    EndpointFamily("true_label_agreement", _agreement, "agreement_margin"),
+    EndpointFamily("retrieval", _retrieval, "retrieval_margin"),
+    EndpointFamily("retrieval_class", _retrieval_class, "retrieval_margin"),
+    EndpointFamily("shapes_factors", _shapes_factor_keys, "factor_margin", _shapes_factor_values,
+                   applies=lambda data: bool(data.factors)),
+    EndpointFamily("pixels", _quantities("psnr", "ssim", "colour_error"), "pixel_margin"),
+    EndpointFamily("own_classifier", _quantities("own_label_agreement", "logit_kl"), "agreement_margin"),
+):  # fmt: skip
+    ENDPOINTS.register(_family.name, _family)
+
+
+def claim_endpoints(primary: str, reason: str, margins: Mapping[str, float], evaluators: Sequence[str],
+                    data: ImageDataset) -> list[Endpoint]:  # fmt: skip
+    """Every endpoint of every family that applies, the ``primary`` key first (with its ``reason``), the
+    others secondary. ``margins``: margin field name -> value (the claim config's)."""
+    out: list[Endpoint] = []
+    for family in ENDPOINTS.values():
+        if not family.applies(data):
+            continue
+        for key, label, higher, chance in family.keys(evaluators, data):
+            is_primary = key == primary
+            out.append(Endpoint(key, label, higher, is_primary, margins[family.margin], chance,
+                                reason if is_primary else ""))  # fmt: skip
+    if not any(e.primary for e in out):
+        raise ValueError(f"the primary endpoint {primary!r} is not among {[e.key for e in out]}")
+    return sorted(out, key=lambda e: not e.primary)
+
+
+def extra_values(data: ImageDataset) -> list[ValuesFn]:
+    """The value functions of the families that apply to ``data`` and are not computed by the scoring core."""
+    return [f.values for f in ENDPOINTS.values() if f.values is not None and f.applies(data)]
+
+
+def endpoint_keys(evaluators: Sequence[str], data: ImageDataset) -> list[str]:
+    """Every endpoint key a claim on ``data`` with these evaluators has (what ``claim.primary`` may name)."""
+    return [k for f in ENDPOINTS.values() if f.applies(data) for k, *_ in f.keys(evaluators, data)]

@@ -1,0 +1,336 @@
+"""Per-image values of the paper's findings (C2-C9), computed from what the claim already made.
+
+Each function takes the :class:`FindingContext` (the claim's arms with every inverter's logits and
+reconstructions of the shared images, the evaluators) and returns :class:`FindingValues`: per arm a
+dict ``key -> (K, S, N_eligible)`` on one image set common to every unit of both arms (the protocol's
+crossed design), the eligible count and a figure. New reconstructions are made only for what the claim
+did not make (edited logits, attacked and out-of-distribution images), each once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..classifiers.normalized import NormalizedClassifier
+from ..data.base import ImageDataset
+from ..inversion.inverter import Inverter
+from ..runtime.figures import comparison_grid
+from ..scoring.measure import PIXELS, pixel_features, rank_score, retrieval_ranks
+from ..scoring.metrics import ClassifierFeatures, image_statistics_per_image
+from .arms import ArmScores
+
+NOISE_OFFSET = 5000  # the findings' fixed noise: seed + offset, shared by every inverter
+
+
+@dataclass
+class FindingContext:
+    """Everything a finding may use: the claim's arms (A robust, B standard) on images x (N,C,H,W), labels y."""
+
+    a: ArmScores
+    b: ArmScores
+    x: torch.Tensor
+    y: torch.Tensor
+    evaluators: Mapping[str, NormalizedClassifier]
+    seed: int
+    n: int
+    train_images: Callable[[], torch.Tensor]  # training images (logit units of the edits)
+    extra_arms: Mapping[str, ArmScores] = field(default_factory=dict)  # "baseline", "architecture"
+    ood: Mapping[str, ImageDataset] = field(default_factory=dict)
+    attack: str = "pgd-l2:1.0:20"
+    _stats: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def judge(self) -> str:
+        """The evaluator that judges content (the first: the study's standard judge)."""
+        return next(iter(self.evaluators))
+
+    def features(self, name: str) -> ClassifierFeatures:
+        if ("features", name) not in self._stats:
+            self._stats[("features", name)] = ClassifierFeatures(self.evaluators[name])
+        return self._stats[("features", name)]
+
+    def logit_units(self, clf: NormalizedClassifier) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class mean and std (K,) of a classifier's training logits: the units of logit edits."""
+        key = ("units", clf.weights_digest())
+        if key not in self._stats:
+            logits = clf.predict_logits(self.train_images().to(clf.mean.device)).cpu()
+            self._stats[key] = (logits.mean(0), logits.std(0).clamp_min(1e-6))
+        return self._stats[key]
+
+    def noise(self, inv: Inverter, n: int) -> torch.Tensor:
+        return inv.sample_noise(n, self.seed + NOISE_OFFSET)
+
+
+@dataclass
+class FindingValues:
+    """Per-image values per arm (``key -> (K, S, N)``) on the eligible images, their count and a figure."""
+
+    a: dict[str, torch.Tensor]
+    b: dict[str, torch.Tensor]
+    n_eligible: int
+    figure: Any = None
+    note: str = ""
+    a_unit_variance: float | None = None  # for a one-classifier arm A (borrowed from a family)
+
+
+def per_unit(arm: ArmScores, fn: Callable[[Any, int], Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``fn(unit, member) -> {key: (N,)}`` for every unit of an arm, stacked (K, S, N)."""
+    rows = [[fn(u, k) for u in row] for k, row in enumerate(arm.units)]
+    keys = rows[0][0].keys()
+    return {key: torch.stack([torch.stack([r[key].double() for r in row]) for row in rows]) for key in keys}
+
+
+def _grid(x: torch.Tensor, *columns: torch.Tensor, n: int = 8) -> torch.Tensor:
+    return comparison_grid([x[:n], *(c[:n] for c in columns)], upscale=2)
+
+
+# --- C2: noise --------------------------------------------------------------------------------------
+def noise_spread(ctx: FindingContext) -> FindingValues:
+    """Spread of the claim's noise draws (the logits fixed): mean pairwise RMS distance in pixels and relative
+    distance in each evaluator's features, with fidelity split into bias^2 and variance."""
+    n = min(ctx.n, len(ctx.x))
+    x = ctx.x[:n]
+
+    def values(unit, _k: int) -> dict[str, torch.Tensor]:
+        recs = unit.recs[:n].float()  # (N, D, C, H, W)
+        d = recs.shape[1]
+        i, j = torch.triu_indices(d, d, offset=1)
+        flat = recs.flatten(2)
+        out = {f"noise_spread@{PIXELS}": ((flat[:, i] - flat[:, j]) ** 2).mean(-1).sqrt().mean(1)}
+        mean = recs.mean(1)
+        out["bias2@pixels"] = ((mean - x) ** 2).flatten(1).mean(1)
+        out["variance@pixels"] = ((recs - mean[:, None]) ** 2).flatten(2).mean(2).mean(1)
+        for name in ctx.evaluators:
+            feats = ctx.features(name)(recs.flatten(0, 1)).view(n, d, -1).double().cpu()
+            scale = ctx.features(name)(x).double().norm(dim=1).mean()
+            out[f"noise_spread@{name}"] = (feats[:, i] - feats[:, j]).norm(dim=-1).mean(1) / scale
+        return out
+
+    figure = _grid(x, *ctx.a.units[0][0].recs[:, :4].unbind(1), *ctx.b.units[0][0].recs[:, :4].unbind(1))
+    return FindingValues(per_unit(ctx.a, values), per_unit(ctx.b, values), n, figure,
+                         "columns: original | 4 draws (A) | 4 draws (B)")  # fmt: skip
+
+
+# --- C3: misclassified images ---------------------------------------------------------------------
+def _predictions(arm: ArmScores, n: int) -> list[torch.Tensor]:
+    return [row[0].logits[:n].argmax(1) for row in arm.units]  # one per classifier (its seeds share it)
+
+
+def misclassified(ctx: FindingContext) -> FindingValues:
+    """On the images every classifier of both arms gets wrong: pixel retrieval of the original among that
+    set, and whether an evaluator labels the reconstruction with the true rather than the predicted class."""
+    preds = {id(arm): _predictions(arm, len(ctx.x)) for arm in (ctx.a, ctx.b)}
+    wrong = torch.stack([p != ctx.y for ps in preds.values() for p in ps]).all(0)
+    idx = wrong.nonzero()[:, 0]
+    x, y = ctx.x[idx], ctx.y[idx]
+    judges = {name: (clf, clf.predict_logits(x.to(clf.mean.device)).argmax(1).cpu())
+              for name, clf in ctx.evaluators.items()}  # fmt: skip
+
+    def for_arm(arm: ArmScores):
+        def values(unit, k: int) -> dict[str, torch.Tensor]:
+            recs = unit.recs[idx]  # (M, D, C, H, W)
+            predicted = preds[id(arm)][k][idx]
+            out: dict[str, torch.Tensor] = {}
+            for d in range(recs.shape[1]):
+                r = recs[:, d]
+                ranks = retrieval_ranks(pixel_features(x), pixel_features(r))["retrieval_rank"]
+                _add(out, f"retrieval@{PIXELS}", rank_score(ranks, max(len(x), 2)), recs.shape[1])
+                for name, (clf, _orig) in judges.items():
+                    label = clf.predict_logits(r.to(clf.mean.device)).argmax(1).cpu()
+                    _add(out, f"true_minus_predicted@{name}", (label == y).double() - (label == predicted).double(),
+                         recs.shape[1])  # fmt: skip
+            return out
+
+        return per_unit(arm, values) if len(idx) >= 2 else {}
+
+    figure = _grid(x, ctx.a.units[0][0].recs[idx, 0], ctx.b.units[0][0].recs[idx, 0]) if len(idx) else None
+    return FindingValues(for_arm(ctx.a), for_arm(ctx.b), len(idx), figure,
+                         "the common misclassified set; columns: original | A | B")  # fmt: skip
+
+
+def _add(out: dict[str, torch.Tensor], key: str, value: torch.Tensor, draws: int) -> None:
+    out[key] = out.get(key, 0) + value.double() / draws
+
+
+# --- C4: the GAN vs the paper's baseline on the same logits ------------------------------------------
+def gan_vs_baseline(ctx: FindingContext) -> FindingValues:
+    """Arm A's GAN inverters vs the Dosovitskiy & Brox decoders of the same classifiers (scored by the claim's
+    endpoints on the same images)."""
+    base = ctx.extra_arms.get("baseline")
+    if base is None:
+        return FindingValues({}, {}, 0, note="no baseline stage (findings.baseline)")
+    figure = _grid(ctx.x, ctx.a.units[0][0].recs[:, 0], base.units[0][0].recs[:, 0])
+    return FindingValues(dict(ctx.a.values), dict(base.values), len(ctx.x), figure, "columns: original | GAN | D&B")
+
+
+# --- C6: logit edits ------------------------------------------------------------------------------
+def _edited(ctx: FindingContext, unit, edit: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+            n: int) -> torch.Tensor:  # fmt: skip
+    """G(edit(l)) of a unit's first n images with the findings' fixed noise."""
+    inv = unit.inverter
+    mu, sd = ctx.logit_units(inv.classifier)
+    logits = unit.logits[:n].to(inv.device)
+    return inv.generate(edit(logits, mu.to(logits.device), sd.to(logits.device)), ctx.noise(inv, n)).cpu()
+
+
+def _relative_feature_distance(ctx: FindingContext, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    f = ctx.features(ctx.judge)
+    fa, fb = f(a).double().cpu(), f(b).double().cpu()
+    return (fa - fb).norm(dim=1) / fb.norm(dim=1).clamp_min(1e-9)
+
+
+SHIFT = 2.0  # +/- this many mean logit sigmas
+SCALES = (0.5, 2.0)
+SIGMAS = (0.5, 1.0, 2.0)
+
+
+def logit_shift(ctx: FindingContext) -> FindingValues:
+    """The same constant added to every logit (+/- 2 mean sigmas): the per-image response of contrast and
+    contrast-normalised sharpness per sigma of shift (absolute), and the signed slopes."""
+    n = min(ctx.n, len(ctx.x))
+    grids = []
+
+    def values(unit, _k: int) -> dict[str, torch.Tensor]:
+        lo = _edited(ctx, unit, lambda l, mu, sd: l - SHIFT * sd.mean(), n)
+        hi = _edited(ctx, unit, lambda l, mu, sd: l + SHIFT * sd.mean(), n)
+        s_lo, s_hi = image_statistics_per_image(lo), image_statistics_per_image(hi)
+        if not grids:
+            grids.append((lo, hi))
+        out = {}
+        for stat in ("contrast", "sharpness", "brightness"):
+            slope = (s_hi[stat] - s_lo[stat]) / (2 * SHIFT)
+            out[f"{stat}_response"] = slope.abs()
+            out[f"{stat}_slope"] = slope
+        return out
+
+    a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
+    figure = _grid(ctx.x, *grids[0], *grids[-1]) if grids else None
+    return FindingValues(a, b, n, figure, f"columns: original | A at -{SHIFT:g}, +{SHIFT:g} sigma | B at both")
+
+
+def logit_scale(ctx: FindingContext) -> FindingValues:
+    """mu + s (l - mu) for s in 0.5 and 2: how far the content moves (relative distance in the standard
+    evaluator's features from the unscaled reconstruction) against how much the contrast changes."""
+    n = min(ctx.n, len(ctx.x))
+
+    def values(unit, _k: int) -> dict[str, torch.Tensor]:
+        base = _edited(ctx, unit, lambda l, mu, sd: l, n)
+        outs = [_edited(ctx, unit, lambda l, mu, sd, s=s: mu + s * (l - mu), n) for s in SCALES]
+        content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
+        stats = [image_statistics_per_image(o)["contrast"] for o in outs]
+        return {f"content_change@{ctx.judge}": content, "contrast_change": (stats[1] - stats[0]).abs()}
+
+    return FindingValues(per_unit(ctx.a, values), per_unit(ctx.b, values), n)
+
+
+def logit_perturb(ctx: FindingContext) -> FindingValues:
+    """l + sigma * sd * N(0, I) (one fixed draw per image) for sigma in 0.5, 1, 2: how far the content moves
+    (relative distance in the standard evaluator's features) and in pixels (RMS)."""
+    n = min(ctx.n, len(ctx.x))
+    gen = torch.Generator().manual_seed(ctx.seed + 99)
+    noise = torch.randn(n, ctx.a.units[0][0].logits.shape[1], generator=gen)
+
+    def values(unit, _k: int) -> dict[str, torch.Tensor]:
+        base = _edited(ctx, unit, lambda l, mu, sd: l, n)
+        outs = [_edited(ctx, unit, lambda l, mu, sd, s=s: l + s * sd * noise.to(l.device), n) for s in SIGMAS]
+        content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
+        pixels = sum(((o - base) ** 2).flatten(1).mean(1).sqrt() for o in outs) / len(outs)
+        return {f"content_change@{ctx.judge}": content, "pixel_change": pixels.double()}
+
+    return FindingValues(per_unit(ctx.a, values), per_unit(ctx.b, values), n)
+
+
+# --- C7: architecture -------------------------------------------------------------------------------
+def architecture(ctx: FindingContext) -> FindingValues:
+    """Another architecture trained with arm B's recipe (one classifier; its between-classifier variance
+    borrowed from arm B's family) vs arm B, on the claim's endpoints."""
+    from .protocol import between_classifier_variance
+
+    other = ctx.extra_arms.get("architecture")
+    if other is None:
+        return FindingValues({}, {}, 0, note="no architecture stage (findings.architecture)")
+    key = next(iter(ctx.b.values))
+    borrowed = between_classifier_variance(ctx.b.values[key]) if other.shape[0] == 1 else None
+    figure = _grid(ctx.x, other.units[0][0].recs[:, 0], ctx.b.units[0][0].recs[:, 0])
+    return FindingValues(dict(other.values), dict(ctx.b.values), len(ctx.x), figure,
+                         "columns: original | other architecture | B", a_unit_variance=borrowed)  # fmt: skip
+
+
+# --- C8: adversarial examples ----------------------------------------------------------------------
+def adversarial(ctx: FindingContext) -> FindingValues:
+    """Targeted PGD (to class y+1) on images every classifier of both arms gets right; on the images where the
+    attack succeeds against every classifier: does an evaluator label G(f(x_adv)) with the source class
+    (content) or the target (the attack)?"""
+    from ..classifiers.attacks import AttackConfig
+
+    n = min(ctx.n, len(ctx.x))
+    x, y = ctx.x[:n], ctx.y[:n]
+    right = torch.stack([p == y for arm in (ctx.a, ctx.b) for p in _predictions(arm, n)]).all(0)
+    idx = right.nonzero()[:, 0]
+    target = (y[idx] + 1) % ctx.a.units[0][0].logits.shape[1]
+    pgd = AttackConfig.parse(ctx.attack)
+    adv = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ctx.seed)
+        for arm in (ctx.a, ctx.b):
+            for k, row in enumerate(arm.units):
+                clf = row[0].inverter.classifier
+                adv[(id(arm), k)] = pgd.build(clf)(x[idx].to(clf.mean.device), target.to(clf.mean.device),
+                                                   targeted=True).cpu()  # fmt: skip
+    success = torch.stack([row[0].inverter.logits(adv[(id(arm), k)]).argmax(1).cpu() == target
+                           for arm in (ctx.a, ctx.b) for k, row in enumerate(arm.units)]).all(0)  # fmt: skip
+    keep = success.nonzero()[:, 0]
+    judges = dict(ctx.evaluators)
+
+    def for_arm(arm: ArmScores):
+        def values(unit, k: int) -> dict[str, torch.Tensor]:
+            inv = unit.inverter
+            x_adv = adv[(id(arm), k)][keep]
+            rec = inv.generate(inv.logits(x_adv), ctx.noise(inv, len(keep))).cpu()
+            out = {}
+            for name, clf in judges.items():
+                label = clf.predict_logits(rec.to(clf.mean.device)).argmax(1).cpu()
+                out[f"keeps_source@{name}"] = (label == y[idx][keep]).double()
+                out[f"follows_target@{name}"] = (label == target[keep]).double()
+            return out
+
+        return per_unit(arm, values) if len(keep) >= 2 else {}
+
+    note = (f"{len(idx)} images right for every classifier; the targeted attack ({ctx.attack}) succeeded against "
+            f"all of them on {len(keep)}")  # fmt: skip
+    return FindingValues(for_arm(ctx.a), for_arm(ctx.b), len(keep), None, note)
+
+
+# --- C9: out-of-distribution images ---------------------------------------------------------------
+def out_of_distribution(ctx: FindingContext) -> FindingValues:
+    """Each inverter applied to images of other datasets (converted to its image shape; no retraining):
+    instance retrieval among the out-of-distribution images, in pixels and each evaluator's features."""
+    if not ctx.ood:
+        return FindingValues({}, {}, 0, note="no out-of-distribution data (findings.ood)")
+    sets = {name: ds.batch(torch.arange(min(ctx.n, len(ds))))[0] for name, ds in ctx.ood.items()}
+    grids = []
+
+    def values(unit, _k: int) -> dict[str, torch.Tensor]:
+        inv = unit.inverter
+        out = {}
+        for name, xo in sets.items():
+            rec = inv.generate(inv.logits(xo), ctx.noise(inv, len(xo))).cpu()
+            if len(grids) < len(sets):
+                grids.append((xo, rec))
+            ranks = retrieval_ranks(pixel_features(xo), pixel_features(rec))["retrieval_rank"]
+            out[f"retrieval@{PIXELS}:{name}"] = rank_score(ranks, len(xo))
+            for judge in ctx.evaluators:
+                f = ctx.features(judge)
+                r = retrieval_ranks(f(xo), f(rec))["retrieval_rank"]
+                out[f"retrieval@{judge}:{name}"] = rank_score(r, len(xo))
+        return out
+
+    a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
+    sizes = {k: v.shape[-1] for k, v in a.items()}
+    first = min(sizes.values()) if sizes else 0
+    figure = _grid(grids[0][0], grids[0][1]) if grids else None
+    return FindingValues(a, b, first, figure, f"datasets: {', '.join(sets)}; columns: original | A")

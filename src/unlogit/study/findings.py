@@ -1,0 +1,130 @@
+"""The paper's findings beyond the main claim, each decided like it: a stated direction, one primary endpoint
+named (with its reason) before any run, secondaries with Holm, a margin, the crossed-design interval of
+:mod:`.protocol` over the claim's arms, and a verdict word.
+
+========  ===================================================  ==============================================
+id        the finding (arm A robust, arm B standard)            primary endpoint (per image, on the same images)
+========  ===================================================  ==============================================
+C2        noise changes B's reconstructions more than A's       spread of the noise draws in 8x8 pixels (lower)
+C3        on images both get wrong, A's reconstructions show     pixel retrieval of the original among the common
+          the image rather than the predicted class             misclassified set (higher)
+C4        the GAN is more faithful than Dosovitskiy & Brox on    true-label agreement of the standard evaluator
+          the same logits                                       (higher)
+C6a       a logit shift changes A's contrast more than B's       |contrast response| per sigma of shift (higher)
+C6b       scaling the logits moves B's content more than A's    content change in the standard evaluator's
+                                                                features (lower)
+C6c       Gaussian logit noise moves B's content more than A's  content change in the standard evaluator's
+                                                                features (lower)
+C7        another architecture at B's objective gives another   the claim's primary endpoint (higher for the
+          fidelity (a ResNet keeps more than the small CNN)     other architecture)
+C8        A's reconstruction of a successful targeted attack    the standard evaluator labels it with the source
+          keeps the source class more than B's                  class (higher)
+C9        A's inverter generalises to other images better       pixel retrieval among the out-of-distribution
+                                                                images (higher)
+========  ===================================================  ==============================================
+
+A finding whose eligible set is too small to decide (fewer than :data:`MIN_IMAGES` images) is reported
+``undecided (n = ...)``, never dropped; one whose inputs the study lacks says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..runtime.registry import Registry
+from ..scoring.measure import PIXELS
+from . import finding_values as fv
+from .protocol import UNDECIDED, Endpoint, compare, holm
+
+MIN_IMAGES = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: ``primary(ctx)`` names its primary key (some depend on the study's evaluators)."""
+
+    id: str
+    title: str
+    statement: str
+    primary: Callable[[fv.FindingContext], str]
+    reason: str
+    higher_is_better: bool
+    margin: float
+    values: Callable[[fv.FindingContext], fv.FindingValues]
+    a_label: str = "robust"
+    b_label: str = "standard"
+
+
+def _lower(key: str) -> bool:
+    """Direction of a secondary key (higher is better unless it measures change, spread, error or bias)."""
+    return not any(w in key for w in ("spread", "change", "bias2", "variance", "follows_target"))
+
+
+FINDINGS: Registry[Finding] = Registry("finding")
+for _f in (
+    Finding("C2", "noise resampling", "resampling G's noise with the logits fixed changes the standard inverter's "
+            "reconstructions more than the robust one's", lambda c: f"noise_spread@{PIXELS}",
+            "judge-free and per image: the mean pairwise distance of the claim's own noise draws", False, 0.005,
+            fv.noise_spread),
+    Finding("C3", "misclassified images", "on images both classifiers get wrong, the robust inverter's "
+            "reconstructions resemble the original more", lambda c: f"retrieval@{PIXELS}",
+            "judge-free: whether the reconstruction identifies its own image among the other misclassified ones",
+            True, 0.02, fv.misclassified),
+    Finding("C4", "GAN vs Dosovitskiy & Brox", "on the same (robust) logits the paper's GAN is more faithful than "
+            "the D&B decoder", lambda c: f"true_label_agreement@{c.judge}",
+            "an independent standard judge reads the object; a blur loses it, a pixel loss does not see it", True,
+            0.03, fv.gan_vs_baseline, "GAN", "D&B"),
+    Finding("C6a", "logit shift", "adding one constant to every logit changes the robust inverter's contrast more "
+            "than the standard one's", lambda c: "contrast_response",
+            "the paper's observation is about contrast; the response per sigma is scale-free across classifiers",
+            True, 0.002, fv.logit_shift),
+    Finding("C6b", "logit scale", "scaling the logits moves the standard inverter's content more than the robust "
+            "one's", lambda c: f"content_change@{c.judge}",
+            "content is what an independent standard judge's features see", False, 0.02, fv.logit_scale),
+    Finding("C6c", "Gaussian logit perturbation", "Gaussian noise on the logits moves the standard inverter's "
+            "content more than the robust one's", lambda c: f"content_change@{c.judge}",
+            "content is what an independent standard judge's features see", False, 0.02, fv.logit_perturb),
+    Finding("C7", "architecture", "at the same (standard) objective, another architecture's inverter recovers more "
+            "of the image than the small CNN's", lambda c: f"retrieval@{PIXELS}",
+            "the main claim's primary endpoint, judge-free", True, 0.02, fv.architecture, "other architecture",
+            "small CNN"),
+    Finding("C8", "adversarial examples", "the robust inverter's reconstruction of a successful targeted attack "
+            "keeps the source class more often than the standard one's", lambda c: f"keeps_source@{c.judge}",
+            "an independent standard judge decides which class the reconstruction shows", True, 0.03,
+            fv.adversarial),
+    Finding("C9", "out-of-distribution images", "the robust inverter recovers images unlike its training data "
+            "better than the standard one", lambda c: f"retrieval@{PIXELS}:{next(iter(c.ood), '')}",
+            "judge-free instance retrieval among the out-of-distribution images themselves", True, 0.02,
+            fv.out_of_distribution),
+):  # fmt: skip
+    FINDINGS.register(_f.id, _f)
+
+
+def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, Any], fv.FindingValues]:
+    """One finding's row (id, verdict, estimate, ci_low, ci_high, n_images, secondaries) and its values."""
+    vals = finding.values(ctx)
+    primary = finding.primary(ctx)
+    row: dict[str, Any] = {"id": finding.id, "title": finding.title, "statement": finding.statement,
+                           "primary": primary, "reason": finding.reason, "a": finding.a_label, "b": finding.b_label,
+                           "n_images": vals.n_eligible, "note": vals.note, "secondary": []}  # fmt: skip
+    if vals.n_eligible < MIN_IMAGES or primary not in vals.a or primary not in vals.b:
+        why = vals.note or "too few eligible images"
+        row.update({"verdict": f"{UNDECIDED} (n = {vals.n_eligible})", "estimate": None, "ci_low": None,
+                    "ci_high": None, "why": why})  # fmt: skip
+        return row, vals
+    main = compare(Endpoint(primary, finding.title, finding.higher_is_better, True, finding.margin, None,
+                            finding.reason), vals.a[primary], vals.b[primary], vals.a_unit_variance)  # fmt: skip
+    row.update({"verdict": main.verdict, "estimate": main.estimate, "ci_low": main.ci_low, "ci_high": main.ci_high,
+                "a_mean": main.a_mean, "b_mean": main.b_mean, "n_classifiers": main.n_classifiers,
+                "n_seeds": main.n_seeds, "inference": main.inference, "margin": finding.margin,
+                "higher_is_better": finding.higher_is_better})  # fmt: skip
+    others = [k for k in vals.a if k != primary and k in vals.b]
+    rows = [compare(Endpoint(k, k, _lower(k), False, finding.margin), vals.a[k], vals.b[k], vals.a_unit_variance)
+            for k in others]  # fmt: skip
+    for r, p in zip(rows, holm([r.p_value for r in rows])):
+        r.p_holm = p
+        row["secondary"].append({"endpoint": r.endpoint, "estimate": r.estimate, "ci_low": r.ci_low,
+                                 "ci_high": r.ci_high, "verdict": r.verdict, "p_holm": p})  # fmt: skip
+    return row, vals

@@ -1,0 +1,126 @@
+"""A study's training stages: planned in full (every stage's config built and validated) before anything runs,
+then trained or resumed one by one; a finished stage is skipped.
+
+Classifier stage K members: existing specs, or ``replicates`` runs with ``train.seed = 0..K-1``. Inverter
+stage: one inverter per classifier member and training seed (``inverters/NAME[-cK][-seedS]``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import build_config, deep_merge, load_preset_dict
+from ..errors import ConfigError, UnlogitError
+from ..runtime.rundir import RunLayout, StudyLayout
+from .config import StudyConfig, inverter_run
+
+
+@dataclass
+class PlannedRun:
+    """One training run of a study: where it goes and its resolved config."""
+
+    kind: str  # "classifier" or "inverter"
+    stage: str
+    member: int
+    seed: int
+    run: Path
+    cfg: Any
+
+    @property
+    def label(self) -> str:
+        return self.run.name
+
+
+@dataclass
+class StudyPlan:
+    """Every classifier (a spec string or a planned run per member) and inverter run ([member][seed])."""
+
+    classifiers: dict[str, list[str | PlannedRun]] = field(default_factory=dict)
+    inverters: dict[str, list[list[PlannedRun]]] = field(default_factory=dict)
+
+    def classifier_refs(self, stage: str) -> list[str]:
+        """The classifier spec of every member of a stage (a run directory when it is trained)."""
+        return [m if isinstance(m, str) else str(m.run) for m in self.classifiers[stage]]
+
+    def inverter_runs(self, stage: str) -> list[list[Path]]:
+        return [[r.run for r in row] for row in self.inverters[stage]]
+
+    def runs(self) -> list[PlannedRun]:
+        trained = [m for members in self.classifiers.values() for m in members if isinstance(m, PlannedRun)]
+        return [*trained, *(r for rows in self.inverters.values() for row in rows for r in row)]
+
+
+def plan_study(cfg: StudyConfig, out: Path, overrides: Sequence[str] = (), from_scratch: bool = False,
+               trust_code: bool = False) -> StudyPlan:  # fmt: skip
+    """Build (and so validate) the config of every stage; errors name the stage. Nothing is written."""
+    plan = StudyPlan()
+    data = {"data": cfg.data} if cfg.data else {}
+    for name, stage in cfg.classifiers.items():
+        plan.classifiers[name] = _plan_classifier(name, stage, out, data, overrides, from_scratch, trust_code)
+    for name, stage in cfg.inverters.items():
+        refs = plan.classifier_refs(stage.classifier)
+        plan.inverters[name] = [[_plan_inverter(name, stage, out, data, overrides, ref, k, s)
+                                 for s in range(cfg.inverter_seeds(name))] for k, ref in enumerate(refs)]  # fmt: skip
+    return plan
+
+
+def _plan_classifier(name: str, stage, out: Path, data: dict, overrides: Sequence[str], from_scratch: bool,
+                     trust_code: bool) -> list[str | PlannedRun]:  # fmt: skip
+    from ..classifiers.config import ClassifierRunConfig
+    from ..classifiers.registry import find_source
+
+    if stage.existing and not (from_scratch and stage.preset):
+        for spec in stage.existing:
+            source = find_source(spec)[0]
+            if not source.from_file and not trust_code:
+                raise UnlogitError(f"classifiers.{name} names {spec!r}, a {source.name} ({source.executes}); a study "
+                                   "file may not choose code to run. If you trust it, pass --trust-code")  # fmt: skip
+        return list(stage.existing)
+    members: list[str | PlannedRun] = []
+    for k in range(stage.replicates):
+        seed = [f"train.seed={k}"] if stage.replicates > 1 else []
+        try:
+            ccfg = build_config(ClassifierRunConfig, "classifier", stage.preset, [*stage.overrides, *seed, *overrides],
+                                data)  # fmt: skip
+        except ConfigError as exc:
+            raise ConfigError(f"classifiers.{name}: {exc}") from exc
+        members.append(PlannedRun("classifier", name, k, 0, StudyLayout(out).classifier_member(name, k), ccfg))
+    return members
+
+
+def _plan_inverter(name: str, stage, out: Path, data: dict, overrides: Sequence[str], classifier: str, member: int,
+                   seed: int) -> PlannedRun:  # fmt: skip
+    from ..inversion.config import InverterRunConfig
+
+    extra = deep_merge(data, {"classifier": classifier})
+    if stage.method:
+        extra = deep_merge(load_preset_dict("inverter", f"methods/{stage.method}"), extra)
+    seeded = [f"train.seed={seed}"] if seed else []
+    try:
+        icfg = build_config(InverterRunConfig, "inverter", stage.preset,
+                            [*stage.overrides, *stage.run_overrides(), *seeded, *overrides], extra)  # fmt: skip
+    except ConfigError as exc:
+        raise ConfigError(f"inverters.{name}: {exc}") from exc
+    return PlannedRun("inverter", name, member, seed, inverter_run(out, name, member, seed), icfg)
+
+
+def run_plan(plan: StudyPlan, timings: dict[str, float]) -> None:
+    """Train every planned run in order (classifiers first), resuming half-finished ones, skipping done ones."""
+    from ..classifiers.training import train_classifier
+    from ..scoring import held_out
+
+    trainers: dict[str, Callable[[Any, Path, bool], Any]] = {"classifier": train_classifier,
+                                                             "inverter": held_out.train_and_score}  # fmt: skip
+    for run in plan.runs():
+        state = RunLayout(run.run).state()
+        if state == "done":
+            print(f"[study] {run.kind} {run.label}: complete, skipped", flush=True)
+            continue
+        print(f"[study] {run.kind} {run.label}: {'resuming' if state == 'resume' else 'training'}", flush=True)
+        t0 = time.perf_counter()
+        trainers[run.kind](run.cfg, run.run, state == "resume")
+        timings[f"{run.kind}/{run.label}"] = time.perf_counter() - t0
