@@ -31,7 +31,7 @@ from unlogit.runtime.dist import DistInfo
 from unlogit.runtime.placement import autocast_for, wrap_for_training
 
 # Image shape and class count of each preset's dataset (what the synthetic data imitates).
-PRESET_DATA = {"tiny": (10, 3, 32), "cifar10": (10, 3, 32), "tinyimagenet64": (200, 3, 64),
+PRESET_DATA = {"tiny": (10, 3, 32), "cifar10-cpu": (10, 3, 32), "cifar10": (10, 3, 32), "tinyimagenet64": (200, 3, 64),
                "imagenet64": (1000, 3, 64), "imagenet128": (1000, 3, 128)}  # fmt: skip
 
 # The inverter training variants; "eager-fp32" is the baseline every ratio is taken against.
@@ -274,3 +274,68 @@ def shapes_generation(n: int = 4000) -> dict[str, Any]:
     rate = n / (time.perf_counter() - start)
     return {"n": n, "images_per_s": rate, "target_images_per_s": SHAPES_TARGET_IMAGES_PER_S,
             "met": rate >= SHAPES_TARGET_IMAGES_PER_S}  # fmt: skip
+
+
+def step_breakdown(preset: str, device: torch.device, iters: int, batch: int | None = None,
+                   amp: str = "off") -> dict[str, Any]:  # fmt: skip
+    """Where one D+G iteration of ``preset`` (the paper's gan, n_dis D steps) spends its time: data (a batch
+    of images and logits), classifier (logits of a batch without the logit cache), G forward, D forward and
+    backward, the optimisers, the EMA. Median milliseconds per phase over ``iters`` iterations."""
+    from unlogit.inversion.train.losses import hinge_d_loss, hinge_g_loss
+
+    bench = build_train_bench(preset, {**TRAIN_VARIANTS["eager-fp32"], "amp": amp}, device, batch, False)
+    st, cfg = bench.state, preset_config(preset)
+    clf, _ = synthetic_classifier("tiny-robust", device)
+    n_dis = cfg.train.n_dis
+    bsz = batch or cfg.train.batch_size
+    num_classes, channels, res = PRESET_DATA[preset]
+    pool = torch.rand(256, channels, res, res, device=device)
+    logits = torch.randn(256, num_classes, device=device)
+    cast = autocast_for(amp, device)
+    phases: dict[str, list[float]] = {k: [] for k in ("data", "classifier", "g_forward", "d_forward", "d_backward",
+                                                      "g_backward", "optimizers", "ema")}  # fmt: skip
+
+    @contextlib.contextmanager
+    def clock(name: str):
+        sync(device)
+        t0 = time.perf_counter()
+        yield
+        sync(device)
+        phases[name][-1] += time.perf_counter() - t0
+
+    for _ in range(iters + 2):
+        for v in phases.values():
+            v.append(0.0)
+        for _ in range(n_dis + 1):
+            with clock("data"):
+                idx = torch.randint(0, 256, (bsz,), device=device)
+                x, c = pool[idx], st.encoder(logits[idx])
+            with clock("classifier"):
+                clf.predict_logits(x[: min(bsz, 64)])
+        for _ in range(n_dis):
+            with clock("g_forward"), torch.no_grad(), cast:
+                fake = st.G(c, st.G.sample_noise(bsz, device))
+            with clock("d_forward"), cast:
+                real, fk = st.D(torch.cat([x, fake.to(x.dtype)]), torch.cat([c, c])).float().chunk(2)
+            with clock("d_backward"):
+                hinge_d_loss(real, fk).backward()
+            with clock("optimizers"):
+                st.opt_d.step()
+                st.opt_d.zero_grad(set_to_none=True)
+        with clock("g_forward"), cast:
+            fake = st.G(c, st.G.sample_noise(bsz, device))
+        with clock("d_forward"), cast:
+            loss = hinge_g_loss(st.D(fake, c))
+        with clock("g_backward"):
+            loss.backward()
+        with clock("optimizers"):
+            st.opt_g.step()
+            st.opt_g.zero_grad(set_to_none=True)
+            st.opt_d.zero_grad(set_to_none=True)
+        with clock("ema"):
+            ema_update(st.G_ema, st.G, 0.999)
+    ms = {k: 1000 * statistics.median(v[2:]) for k, v in phases.items()}
+    total = sum(v for k, v in ms.items() if k != "classifier")
+    return {"preset": preset, "batch": bsz, "amp": amp, "n_dis": n_dis, "ms_per_iteration": total,
+            "ms": ms, "share": {k: v / total for k, v in ms.items() if k != "classifier"},
+            "note": "classifier: logits of up to 64 images per batch, the cost without the logit cache"}  # fmt: skip

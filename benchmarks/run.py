@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 preset, variants, device, iters, warmup, batch=args.batch, repeats=2 if quick else args.repeats
             )
         )
+    print("step-time breakdown ...", flush=True)
+    result["step_breakdown"] = [cases.step_breakdown(args.presets[0], device, 3 if quick else args.iters, args.batch,
+                                                     amp) for amp in ("off", "bf16")]  # fmt: skip
     compile_ok = not args.no_compile and compiler_available(device)
     print("reconstruction ...", flush=True)
     result["reconstruction"] = cases.reconstruction(args.presets[0], device, iters * 2, warmup,
@@ -86,6 +89,10 @@ def table(result: dict[str, Any]) -> str:
             mfu = f"{row['mfu']:.1%}" if row.get("mfu") is not None else "-"
             speed = f"{row['images_per_s']:>10.1f}{row['speedup_vs_eager_fp32']:>9.2f}x"
             lines.append(f"  {name:<14}{speed}{peak:>10}{mfu:>8}")
+    for b in result.get("step_breakdown", []):
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in b["ms"].items())
+        lines.append(f"\nstep breakdown, preset {b['preset']}, batch {b['batch']}, amp {b['amp']}: "
+                     f"{b['ms_per_iteration']:.1f} ms/iteration ({parts} ms)")  # fmt: skip
     rec = result["reconstruction"]
     lines.append(f"\nreconstruction, preset {rec['preset']}, batch {rec['batch']}")
     for name, row in rec["variants"].items():

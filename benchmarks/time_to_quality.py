@@ -1,17 +1,21 @@
-"""Time to quality: independent-evaluator agreement and retrieval rank of an inverter against training minutes.
+"""Time to quality: independent-evaluator agreement and pixel retrieval of an inverter against G steps and
+minutes, for eager fp32 and the measured fast path (``auto``), in one run.
 
-``python -m benchmarks.time_to_quality --classifier SPEC --evaluator SPEC [--evaluator SPEC] [--minutes 8]``
+``python -m benchmarks.time_to_quality --classifier SPEC --evaluator SPEC [--evaluator SPEC] [--steps 3000]``
 
-Trains one inverter (the CIFAR-10 CPU preset by default) with held-out evaluations every
-``--eval-every`` G steps on the validation split, judged by the given independent evaluators, then
-writes JSON (one record per evaluation: minutes, G steps, true-label agreement per evaluator, median
-retrieval rank in pixels and in each evaluator's features) and a plot of both against minutes (with the
-G steps reached on a second axis: the step rate varies between machines and sessions).
+Each variant trains one inverter (the CIFAR-10 CPU preset, the paper's ``gan``, by default) for the same G
+steps with held-out evaluations every ``--eval-every`` steps on the validation split, judged by the given
+independent evaluators. The JSON holds, per variant, every evaluation (minutes, G steps, steps/s, images/s,
+true-label agreement per evaluator, median retrieval rank in pixels and each evaluator's features), the
+minutes to the target quality (``--target-agreement`` under every evaluator and a median pixel rank of at
+most ``--target-rank``), and ``minutes_ratio``: the auto path's minutes to the target over eager fp32's
+(null when either never reaches it). The CPU model and flags are recorded beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import time
 from pathlib import Path
@@ -20,60 +24,97 @@ from typing import Any
 from unlogit import train_inverter
 from unlogit.config import build_config, deep_merge, load_preset_dict
 from unlogit.inversion.config import InverterRunConfig
+from unlogit.inversion.train.fastpath import cpu_model
 from unlogit.runtime.atomic import write_json_atomic
 from unlogit.runtime.figures import save_figure
-from unlogit.runtime.rundir import read_evaluations
+from unlogit.runtime.rundir import read_evaluations, read_metrics
+
+VARIANTS = {
+    "eager-fp32": ["train.amp=off", "train.channels_last=false", "train.compile=false", "train.optimizer=for-loop"],
+    "auto": ["train.amp=auto", "train.channels_last=auto", "train.compile=auto"],
+}
 
 
-def curve_figure(records: list[dict[str, Any]], evaluators: list[str]):
-    """Agreement (left) and median retrieval rank (right) against training minutes."""
+def cpu_flags() -> list[str]:
+    """The CPU's vector and matrix extensions that matter for the fast paths (from /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")))
+
+
+def records_of(run: Path, evaluators: list[str], batch: int, n_dis: int) -> list[dict[str, Any]]:
+    out = []
+    for r in read_evaluations(run):
+        minutes = r["train_minutes"] if "train_minutes" in r else r["elapsed_s"] / 60
+        steps_s = r["step"] / max(minutes * 60, 1e-9)
+        out.append({"minutes": minutes, "step": r["step"], "steps_per_s": steps_s,
+                    "images_per_s": steps_s * batch * n_dis,
+                    **{k: v for k, v in r.items() if "@" in k or k.startswith("own_")}})  # fmt: skip
+    return out
+
+
+def minutes_to(records: list[dict[str, Any]], evaluators: list[str], agreement: float, rank: float) -> float | None:
+    """The first evaluation's minutes at which every evaluator's agreement and the pixel rank meet the target."""
+    for r in records:
+        judges = [k for k in r if k.startswith("true_label_agreement@")]
+        if judges and all(r[k] >= agreement for k in judges) and r["median_retrieval_rank@pixels"] <= rank:
+            return r["minutes"]
+    return None
+
+
+def curve_figure(result: dict[str, Any]):
+    """Agreement (left) and median pixel retrieval rank (right) against minutes, one line per variant."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2)
-    minutes = [r["minutes"] for r in records]
-    for e in evaluators:
-        left.plot(minutes, [100 * r[f"true_label_agreement@{e}"] for r in records], marker="o", label=e)
+    for name, v in result["variants"].items():
+        minutes = [r["minutes"] for r in v["records"]]
+        for key in [k for k in v["records"][0] if k.startswith("true_label_agreement@")] if v["records"] else []:
+            left.plot(minutes, [100 * r[key] for r in v["records"]], marker="o", label=f"{name}: {key.split('@')[1]}")
+        right.plot(minutes, [r["median_retrieval_rank@pixels"] for r in v["records"]], marker="o", label=name)
+    left.axhline(100 * result["target"]["agreement"], color="grey", linestyle="--")
+    right.axhline(result["target"]["rank"], color="grey", linestyle="--")
     left.set_ylabel("true-label agreement, %")
-    left.set_ylim(0, 100)
-    for space in ["pixels", *evaluators]:
-        right.plot(minutes, [r[f"median_retrieval_rank@{space}"] for r in records], marker="o", label=space)
-    right.set_ylabel("median retrieval rank (lower is better)")
+    right.set_ylabel("median retrieval rank, 8x8 pixels")
     for ax in (left, right):
         ax.set_xlabel("training minutes")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        top = ax.secondary_xaxis("top")
-        every = max(1, len(records) // 5)
-        top.set_xticks(minutes[::every], [f"{r['step']:,}" for r in records[::every]], fontsize=7)
-        top.set_xlabel("G steps", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run_variant(args: argparse.Namespace, name: str, out: Path) -> dict[str, Any]:
     extra: dict[str, Any] = {"classifier": args.classifier, "data": {"name": args.dataset}}
     if args.data_root:
         extra["data"]["root"] = args.data_root
     if args.method != "gan":
         extra = deep_merge(load_preset_dict("inverter", f"methods/{args.method}"), extra)
-    overrides = [f"train.max_minutes={args.minutes}", f"train.eval_every={args.eval_every}",
-                 f"train.evaluators=[{','.join(args.evaluator)}]", "train.steps=1000000", *args.overrides]  # fmt: skip
+    overrides = [f"train.steps={args.steps}", "train.max_minutes=null", f"train.eval_every={args.eval_every}",
+                 f"train.evaluators=[{','.join(args.evaluator)}]", *VARIANTS[name], *args.overrides]  # fmt: skip
     cfg = build_config(InverterRunConfig, "inverter", args.preset, overrides, extra)
-    out = Path(args.run or f"runs/time-to-quality-{time.strftime('%Y%m%d-%H%M%S')}")
     start = time.perf_counter()
     train_inverter(cfg, out)
-    names = list(cfg.train.evaluators)
-    records = []
-    for r in read_evaluations(out):
-        minutes = r["train_minutes"] if "train_minutes" in r else r["elapsed_s"] / 60
-        records.append({"minutes": minutes, "step": r["step"],
-                        **{k: v for k, v in r.items() if "@" in k or k.startswith("own_")}})  # fmt: skip
-    judges = sorted({k.split("@", 1)[1] for r in records for k in r if k.startswith("true_label_agreement@")})
-    command = " ".join(["python -m benchmarks.time_to_quality", *sys.argv[1:]])
-    return {"command": command, "run": str(out), "preset": args.preset, "method": args.method,
-            "classifier": args.classifier, "evaluators": names, "evaluator_keys": judges,
-            "wall_minutes": (time.perf_counter() - start) / 60, "records": records}  # fmt: skip
+    fast = next((r["fast_path"] for r in read_metrics(out) if "fast_path" in r), None)
+    records = records_of(out, args.evaluator, cfg.train.batch_size, cfg.train.n_dis)
+    return {"run": out.name, "wall_minutes": (time.perf_counter() - start) / 60, "fast_path": fast,
+            "records": records, "minutes_to_target": minutes_to(records, args.evaluator, args.target_agreement,
+                                                                 args.target_rank)}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(args.run or f"runs/time-to-quality-{time.strftime('%Y%m%d-%H%M%S')}")
+    variants = {name: run_variant(args, name, root / name) for name in args.variants}
+    eager, auto = (variants.get(k, {}).get("minutes_to_target") for k in ("eager-fp32", "auto"))
+    return {"command": " ".join(["python -m benchmarks.time_to_quality", *sys.argv[1:]]), "preset": args.preset,
+            "method": args.method, "classifier": args.classifier, "evaluators": args.evaluator, "steps": args.steps,
+            "cpu": {"model": cpu_model(), "flags": cpu_flags(), "machine": platform.machine()},
+            "target": {"agreement": args.target_agreement, "rank": args.target_rank}, "variants": variants,
+            "minutes_ratio": auto / eager if eager and auto else None}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,21 +124,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--data-root")
     p.add_argument("--preset", default="cifar10-cpu")
-    p.add_argument("--method", default="gan", help="gan or gan-features (or a baseline)")
-    p.add_argument("--minutes", type=float, default=8.0)
+    p.add_argument("--method", default="gan", help="gan (the paper) or another method")
+    p.add_argument("--steps", type=int, default=3000, help="G steps of every variant")
     p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--run", help="run directory (default runs/time-to-quality-<time>)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--target-agreement", type=float, default=0.45)
+    p.add_argument("--target-rank", type=float, default=80.0, help="median pixel retrieval rank (of train.eval_size)")
+    p.add_argument("--run", help="folder for the variants' run directories (default runs/time-to-quality-<time>)")
     p.add_argument("--out", default="benchmarks/results/time_to_quality.json")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE inverter config overrides")
     args = p.parse_intermixed_args(argv)  # KEY=VALUE overrides may come before or after options
     result = run(args)
     write_json_atomic(Path(args.out), result)
-    plot = save_figure(curve_figure(result["records"], result["evaluator_keys"]), Path(args.out).with_suffix(".png"))
-    for r in result["records"]:
-        agree = "  ".join(f"{k}={r[f'true_label_agreement@{k}']:.1%}" for k in result["evaluator_keys"])
-        rank = r["median_retrieval_rank@pixels"]
-        print(f"{r['minutes']:6.2f} min  step {r['step']:>6}  {agree}  median rank (pixels) {rank:.0f}")
-    print(f"wrote {args.out} and the plot {plot}")
+    plot = save_figure(curve_figure(result), Path(args.out).with_suffix(".png"))
+    for name, v in result["variants"].items():
+        for r in v["records"]:
+            agree = "  ".join(f"{k.split('@')[1]}={r[k]:.1%}" for k in r if k.startswith("true_label_agreement@"))
+            print(f"{name:10s} {r['minutes']:6.2f} min  step {r['step']:>6}  {r['steps_per_s']:.2f} steps/s  {agree}  "
+                  f"median rank (pixels) {r['median_retrieval_rank@pixels']:.0f}")  # fmt: skip
+        print(f"{name}: minutes to the target {v['minutes_to_target']}")
+    print(f"minutes_ratio (auto / eager fp32): {result['minutes_ratio']}\nwrote {args.out} and the plot {plot}")
     return 0
 
 

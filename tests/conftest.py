@@ -181,6 +181,7 @@ def mini_study_spec(analyze: bool = True) -> dict:
         "compare": {"n": 4, "eval_size": 40},
         "claim": {"a": "robust", "b": "standard", "noise_draws": 2},
         "findings": {"n": 40, "ids": ["C2", "C3", "C6a", "C6b", "C6c", "C8"]},
+        "evaluate": analyze,
         "report": analyze,
     }  # fmt: skip
     if analyze:
@@ -195,10 +196,10 @@ def mini_study_dir(tmp_path_factory) -> Path:
     """The mini study run once, with every experiment and the HTML report."""
     import yaml
 
-    from unlogit.study.runner import load_study, run_study
+    import unlogit
 
     root = tmp_path_factory.mktemp("study")
     (root / "mini.yaml").write_text(yaml.safe_dump(mini_study_spec(), sort_keys=False))
     out = root / "out"
-    run_study(load_study(str(root / "mini.yaml")), out)
+    unlogit.run_study(root / "mini.yaml", out)
     return out

@@ -1,16 +1,28 @@
-"""The shape of the code: no import cycles, a torch-free ``--help``, method names in one registry,
-short functions."""
+"""The shape of the code: layers that import only downward (lazy and TYPE_CHECKING imports included), no import
+cycles, a package root of entry points only, one owner of the run-directory layout, a torch-free ``--help``,
+method names in one registry, short functions, and the worked examples of docs/architecture.md."""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "unlogit"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 MAX_FUNCTION_LINES = 60
 LONG_OK = "# long:"  # a function longer than the limit says why on its def line or the line above
+
+# The data flow, lowest first: a module may import its own layer and the layers below it, never above.
+LAYERS = ["version", "errors", "config", "runtime", "data", "classifiers", "inversion", "scoring", "analysis", "study",
+          "report", "serve", "cli", "__init__", "__main__"]  # fmt: skip
+ROOT_MODULES = {"__init__", "__main__", "errors", "config", "version"}  # entry points, errors, config, version
+LAYOUT_NAMES = ('"model.json"', '"last.json"', '"metrics.jsonl"', '"config.yaml"', '"run.json"', '"summary.json"',
+                '"claim.json"', '"claim_values.safetensors"', '"findings.json"', '"checkpoints"')  # fmt: skip
 
 
 def _module_name(path: Path) -> str:
@@ -18,42 +30,50 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
-
-
-def _module_level_imports(path: Path) -> set[str]:
-    """Modules of the package imported when ``path`` is imported (not inside functions or TYPE_CHECKING)."""
+def _imports(path: Path) -> set[str]:
+    """Modules of the package that ``path`` imports anywhere: module level, inside functions, under
+    TYPE_CHECKING."""
     tree = ast.parse(path.read_text())
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-
-    def visit(nodes):
-        for node in nodes:
-            if isinstance(node, ast.If) and not _is_type_checking(node):
-                visit(node.body)
-                visit(node.orelse)
-            elif isinstance(node, ast.Try):
-                visit(node.body)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names if a.name.startswith("unlogit"))
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*anchor, *([node.module] if node.module else [])])
-                if base.startswith("unlogit"):
-                    found.add(base)
-                    found.update(f"{base}.{a.name}" for a in node.names)
-
-    visit(tree.body)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("unlogit"))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            if base.startswith("unlogit"):
+                found.add(base)
+                found.update(f"{base}.{a.name}" for a in node.names)
     return found
 
 
-def test_no_import_cycles_in_src():
-    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
-    graph = {m: {d for d in _module_level_imports(p) if d in modules and d != m} for m, p in modules.items()}
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in SRC.rglob("*.py")}
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else "__init__"
+    return LAYERS.index(top)
+
+
+def test_imports_only_go_downward_lazy_and_type_checking_ones_included():
+    modules = _modules()
+    upward = []
+    for name, path in modules.items():
+        for dep in _imports(path):
+            if dep in modules and dep != name and _layer(dep) > _layer(name):
+                upward.append(f"{name} -> {dep}")
+    assert not upward, "imports that go up the data flow:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_cycles_lazy_and_type_checking_ones_included():
+    modules = _modules()
+    graph = {m: {d for d in _imports(p) if d in modules and d != m} for m, p in modules.items()}
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -62,9 +82,10 @@ def test_no_import_cycles_in_src():
         stack.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                cycle = [*stack[stack.index(d) :], d]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if d not in state:
+                # a package's __init__ importing its own submodules is not a cycle
+                if not (d == m.rpartition(".")[0] or m == d.rpartition(".")[0]):
+                    raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(d) :], d]))
+            elif d not in state:
                 walk(d)
         stack.pop()
         state[m] = 2
@@ -72,6 +93,21 @@ def test_no_import_cycles_in_src():
     for m in sorted(modules):
         if m not in state:
             walk(m)
+
+
+def test_the_package_root_holds_only_entry_points_errors_and_config():
+    root = {p.stem for p in SRC.glob("*.py")}
+    assert root <= ROOT_MODULES, f"modules at the package root: {sorted(root - ROOT_MODULES)}"
+
+
+def test_only_rundir_spells_the_run_layout():
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "rundir.py":
+            continue
+        lines = [line for line in path.read_text().splitlines() if "torch.hub" not in line]  # torch's own folder
+        offenders += [f"{path.relative_to(SRC)}: {n}" for n in LAYOUT_NAMES if any(n in line for line in lines)]
+    assert not offenders, "run-directory file names outside runtime/rundir.py:\n" + "\n".join(offenders)
 
 
 def test_help_imports_no_torch():
@@ -103,3 +139,19 @@ def test_functions_are_short_or_say_why():
                 if length > MAX_FUNCTION_LINES and not said:
                     long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({length} lines)")
     assert not long, "functions over 60 lines without a '# long:' reason:\n" + "\n".join(long)
+
+
+def _example(name: str):
+    if str(DOCS / "examples") not in sys.path:
+        sys.path.insert(0, str(DOCS / "examples"))  # the examples share docs/examples/_helpers.py
+    spec = importlib.util.spec_from_file_location(f"example_{name}", DOCS / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["add_method", "add_classifier_source", "add_experiment", "add_endpoint"])
+def test_the_worked_examples_of_the_architecture_page_run(name, tmp_path):
+    """docs/examples/NAME.py: each extends one registry and checks, with asserts of its own, that the new entry
+    works end to end."""
+    _example(name).demonstrate(tmp_path)

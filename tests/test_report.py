@@ -13,7 +13,7 @@ from unlogit.study.claim_report import claim_rows
 
 def test_study_report_has_every_section(mini_study_dir):
     page = (mini_study_dir / "report" / "index.html").read_text()
-    headings = ["Setup", "Classifiers", "Inverters", "The claim", "Figure 1", "Experiment: transforms",
+    headings = ["Setup", "Classifiers", "Inverters", "The claim", "Figure 1", "Findings", "Experiment: transforms",
                 "Experiment: leakage", "Experiment: factors", "Experiment: ceiling", "Evaluate (shapes"]  # fmt: skip
     for heading in headings:
         assert heading in page or heading.replace("&#x27;", "'") in page, heading
@@ -30,7 +30,7 @@ def test_study_report_has_every_section(mini_study_dir):
 def test_claim_section_shows_every_endpoint_with_its_interval_and_the_gate(mini_study_dir):
     claim = json.loads((mini_study_dir / "claim.json").read_text())
     for e in claim["endpoints"]:
-        assert {"estimate", "ci_low", "ci_high", "n_images", "n_seeds", "verdict"} <= set(e)
+        assert {"estimate", "ci_low", "ci_high", "n_images", "n_classifiers", "n_seeds", "verdict"} <= set(e)
         assert e["ci_low"] <= e["estimate"] <= e["ci_high"] and e["verdict"] in {
             "holds",
             "reversed",
@@ -40,7 +40,8 @@ def test_claim_section_shows_every_endpoint_with_its_interval_and_the_gate(mini_
     rows = claim_rows(claim)
     assert len(rows) == len(claim["endpoints"]) and {"robust", "standard", "difference [95% CI]"} <= set(rows[0])
     page = (mini_study_dir / "report" / "index.html").read_text()
-    assert "The claim:" in page and "two-stage bootstrap" in page
+    assert "The claim:" in page and "variance components of the crossed design" in page
+    assert page.index("class='verdict'") < page.index("Figure 1") < page.index("Setup")  # the answer comes first
     assert ("Gate passed" in page) != bool(claim["excluded"])  # either compared, or the reason is shown
 
 
@@ -66,13 +67,18 @@ def test_report_draws_training_curves_of_runs_that_have_them(tmp_path, tiny_inve
 
 
 def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path, browser):
-    """Debian's chromium driven by Playwright: the page loads and every image decodes."""
-    page = browser.new_page()
+    """Debian's chromium driven by Playwright at 1,280 px: the page loads, every image decodes, nothing is wider
+    than the window, and the verdict is on the first screen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto((mini_study_dir / "report" / "index.html").as_uri())
     page.wait_for_load_state("load")
     images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    verdict_top = page.evaluate("document.querySelector('.verdict').getBoundingClientRect().top")
     title = page.title()
     page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
     page.close()
     assert title.startswith("unlogit study")
-    assert len(images) >= 10 and all(done and width > 0 for done, width in images), images
+    assert len(images) >= 10 and all(done and w > 0 for done, w in images), images
+    assert width <= 1280, f"the page is {width} px wide at a 1280 px window"
+    assert 0 <= verdict_top < 800

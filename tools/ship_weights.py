@@ -56,11 +56,62 @@ def ship(run: Path, name: str, what: str, family: str | None = None, minutes: fl
         "arch": meta["arch"],
         "summary": meta["summary"],
     }
+    (folder / "MODEL_CARD.md").write_text(model_card(name, entry))
     manifest_path = WEIGHTS / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"classifiers": {}}
     manifest["classifiers"][name] = entry
     write_json_atomic(manifest_path, manifest)
     return entry
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson 95% interval of an accuracy p measured on n images."""
+    if not n:
+        return (float("nan"), float("nan"))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def model_card(name: str, entry: dict) -> str:
+    """A short model card: intended use, data, recipe, accuracy with CI, limitations, licence, command."""
+    s = entry["summary"]
+    lo, hi = wilson(s["clean_acc"], s.get("n_test", 0))
+    attack = s.get("robust_attack") or {}
+    robust = (f"{s['robust_acc']:.1%} under PGD-{attack.get('norm')} eps {attack.get('eps', 0):.4g} "
+              f"({attack.get('steps')} steps x {attack.get('restarts')} restarts) on the first {s.get('n_robust')} "
+              "test images: an upper bound, as under any one attack")  # fmt: skip
+    return f"""# unlogit:{name}
+
+{entry["what"]}
+
+- **Intended use**: a classifier to invert or to judge reconstructions in unlogit's CIFAR-10 studies on CPU;
+  small on purpose (trained in minutes on 2 CPU cores). Not for deployment or as a robustness benchmark.
+- **Data**: CIFAR-10 training split, {
+        "part b (the half the inverted classifiers never see)"
+        if "eval" in name
+        else "part a (the evaluators train on part b)"
+    }; the last 2,000 training images are the validation split
+  (never trained on); test accuracy on the first {s.get("n_test")} test images (class-interleaved).
+- **Recipe**: {s.get("epochs")} epochs, {
+        "PGD adversarial training " + json.dumps(s.get("train_attack"))
+        if s.get("adversarial_training")
+        else "standard training"
+    }; the command below.
+- **Accuracy**: validation {s.get("val_acc", 0):.1%}; test {s["clean_acc"]:.1%} (95% CI {lo:.1%}-{hi:.1%},
+  Wilson, n = {s.get("n_test")}); robust {robust}.
+- **Training cost**: {entry.get("minutes_on_2_cores") or 0:.1f} minutes on 2 CPU cores.
+- **Limitations**: low capacity and short training, so accuracies far below the state of the art; one seed
+  per name (families `-s0`, `-s1`, `-s2` are replicates of one recipe).
+- **Licence**: MIT, as unlogit; trained on CIFAR-10 (Krizhevsky 2009).
+- **SHA-256** of model.safetensors: `{entry["sha256"]}` (checked on every load).
+
+Reproduce (CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`):
+
+```
+{entry["command"]}
+```
+"""
 
 
 if __name__ == "__main__":

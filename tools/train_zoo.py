@@ -8,6 +8,8 @@ The zoo is what the replication study inverts and judges with:
   ``cifar10-standard-s{0,1,2}`` (small CNN, standard training) and ``cifar10-robust-s{0,1,2}`` (the same
   network, PGD-L2 eps 0.5 adversarial training), both on part a of the training split;
 - the eps dose-response: ``cifar10-robust-l2-0.25`` and ``cifar10-robust-l2-1.0`` (seed 0);
+- another architecture at the standard recipe (finding C7): ``cifar10-standard-resnet32`` (CIFAR ResNet-32,
+  width 8, seed 0);
 - two independent evaluators on part b, other architecture and recipe than every inverted classifier:
   ``cifar10-eval-standard`` and ``cifar10-eval-robust`` (PGD-Linf 8/255).
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                                                [f"train.epochs={epochs}", f"train.seed={s}"])  # fmt: skip
     for eps in ROBUST_EPS:
         runs[f"cifar10-robust-l2-{eps}"] = train(work, f"robust-l2-{eps}", "cifar10-cpu-robust", robust_overrides(eps))
+    resnet = [f"train.epochs={epochs}", "model.arch=resnet32", "model.width=8"]
+    runs["cifar10-standard-resnet32"] = train(work, f"standard-resnet32-e{epochs}", "cifar10-cpu-standard", resnet)
     runs["cifar10-eval-standard"] = train(work, "eval-standard", "cifar10-cpu-eval-standard", [])
     runs["cifar10-eval-robust"] = train(work, "eval-robust", "cifar10-cpu-eval-robust", [])
     matching = {"robust_mean_val_acc": target, "standard_epochs": epochs,
@@ -100,7 +104,8 @@ def describe(name: str, r: dict) -> str:
     if "eval" in name:
         return f"independent evaluator ({r['preset']}), part b: {clean}"
     kind = "PGD-L2 adversarial training" if s["adversarial_training"] else "standard training"
-    return f"small CNN (width 16), {kind}, {s['epochs']} epochs on part a: {clean}"
+    net = "CIFAR ResNet-32 (width 8)" if "resnet32" in name else "small CNN (width 16)"
+    return f"{net}, {kind}, {s['epochs']} epochs on part a: {clean}"
 
 
 if __name__ == "__main__":

@@ -41,11 +41,47 @@ def list_presets(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+MAX_YAML_NODES = 100_000  # a config is a few hundred values; more, once aliases are expanded, is a bomb
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """The number of values ``node`` becomes once every alias is expanded (shared nodes counted per use)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a document whose aliases would expand it past :data:`MAX_YAML_NODES`
+    values (a "billion laughs" file) before constructing it; YAML errors pass through as ``yaml.YAMLError``."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            raise ConfigError(f"the YAML expands to {size:,} values through its aliases (*name references); a "
+                              f"config has far fewer than {MAX_YAML_NODES:,}, so it is refused unexpanded")  # fmt: skip
+        return loader.construct_document(node)
+    except RecursionError as exc:
+        raise ConfigError("the YAML is nested too deeply to be a config") from exc
+    finally:
+        loader.dispose()
+
+
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """The YAML mapping in ``path`` (empty file: ``{}``); a parse error or another top-level type is a
     :class:`ConfigError` naming the file, the line and ``what`` it should be (a preset, a study...)."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = safe_yaml(Path(path).read_text()) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
@@ -58,8 +94,11 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def load_preset_dict(group: str, name_or_path: str) -> dict[str, Any]:
-    """Read a preset (by name within ``group`` or as a YAML path), resolving ``base:`` chains."""
+def load_preset_dict(group: str, name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a preset (by name within ``group`` or as a YAML path), resolving ``base:`` chains (a chain that
+    comes back to a preset it started from is an error naming the chain)."""
+    if name_or_path in _chain:
+        raise ConfigError(f"preset base chain loops: {' -> '.join([*_chain, name_or_path])}; fix the base: keys")
     path = Path(name_or_path)
     if not (path.suffix in {".yaml", ".yml"} and path.is_file()):
         path = presets_dir() / group / f"{name_or_path}.yaml"
@@ -71,7 +110,7 @@ def load_preset_dict(group: str, name_or_path: str) -> dict[str, Any]:
     data = read_yaml_mapping(path, "preset")
     base = data.pop("base", None)
     if base is not None:
-        data = deep_merge(load_preset_dict(group, str(base)), data)
+        data = deep_merge(load_preset_dict(group, str(base), (*_chain, name_or_path)), data)
     return data
 
 
@@ -96,7 +135,13 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not key:
             raise ConfigError(f"override {item!r} has an empty key")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = safe_yaml(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(
+                f"override {item!r}: the value is not valid YAML ({problem}); quote it or fix it"
+            ) from exc
         # "1e-4" is a string to YAML 1.1; let the field type coerce it.
         node = nested
         parts = key.split(".")

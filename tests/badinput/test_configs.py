@@ -17,7 +17,8 @@ from ..conftest import MINI_CLF, TINY_GAN_OVERRIDES
     [("train.lr_g=.nan", "train.lr_g' must be > 0, got nan"), ("model.ch_g=-4", "model.ch_g' must be > 0"),
      ("model.g_channels=[4,-2,1,1]", r"model.g_channels\[1\]' must be > 0"),
      ("train.max_minutes=-1", "train.max_minutes' must be > 0"), ("train.eval_size=0", "train.eval_size' must be > 0"),
-     ("train.batch_size=64", "fewer than one batch"), ("model.method=magic", "model.method': unknown inversion method 'magic'"),
+     ("train.batch_size=64", "fewer than one batch"),
+     ("model.method=magic", "model.method': unknown inversion method 'magic'"),
      ("train.lrr=1", "unknown config key 'train.lrr'")],
 )  # fmt: skip
 def test_bad_inverter_configs_exit_2_and_leave_nothing(tmp_path, tiny_classifier_run, override, message, capsys):

@@ -64,3 +64,71 @@ def test_foreign_hosts_and_cross_site_posts_are_refused(client, tiny_inverter_ru
     assert r.status_code == 403 and "X-Unlogit" in r.json()["detail"]
     info = client.get("/api/info").json()
     assert all("/" not in inv["classifier"] for inv in info["inverters"])  # no paths of this machine
+
+
+@pytest.mark.parametrize("index", [True, "3", 1.5])
+def test_an_index_that_is_not_an_integer_is_refused(client, index):
+    response = client.post("/api/explore", json={"image": {"gallery": index}})
+    assert response.status_code == 422
+
+
+def test_slow_clients_are_timed_out_and_a_normal_request_succeeds_again():
+    """Partial request heads on loopback (a bounded Slowloris): each is closed after the header timeout, past
+    the connection bound new ones are closed at once, and a normal request is answered again."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+
+    from unlogit.serve.launch import server_options
+
+    app = FastAPI()
+    app.get("/ping")(lambda: {"ok": True})
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, **server_options(header_timeout=1.0, max_connections=8), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        slow = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finishes the head
+            slow.append(s)
+        time.sleep(1.8)
+        closed = 0
+        for s in slow:
+            s.settimeout(0.5)
+            try:
+                closed += s.recv(1) == b""
+            except (ConnectionResetError, TimeoutError, OSError):
+                closed += 1
+            s.close()
+        assert closed == len(slow)
+        assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).json() == {"ok": True}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+def test_the_failed_accept_message_is_rate_limited(caplog):
+    import logging
+
+    from unlogit.serve.protocol import install_log_limits
+
+    limiter = install_log_limits(interval=60)
+    limiter.dropped, limiter._last = 0, {}
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            for _ in range(1000):
+                logging.getLogger("asyncio").error("socket.accept() out of system resource", exc_info=OSError(24))
+        assert len([r for r in caplog.records if "accept" in r.getMessage()]) == 1 and limiter.dropped == 999
+    finally:
+        logging.getLogger("asyncio").removeFilter(limiter)

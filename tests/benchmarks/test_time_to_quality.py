@@ -1,4 +1,4 @@
-"""The time-to-quality benchmark end to end on shapes, in seconds: JSON records and the plot."""
+"""The time-to-quality benchmark end to end on shapes, in seconds: both variants, JSON records and the plot."""
 
 from __future__ import annotations
 
@@ -9,18 +9,24 @@ from benchmarks.time_to_quality import main
 from ..conftest import TINY_GAN_OVERRIDES, _train_tiny_classifier
 
 
-def test_records_agreement_and_retrieval_against_minutes(tmp_path, tiny_classifier_run, capsys):
+def test_records_agreement_and_retrieval_of_both_variants_against_steps_and_minutes(tmp_path, tiny_classifier_run,
+                                                                                     capsys):  # fmt: skip
     judge = _train_tiny_classifier(tmp_path, "judge", "train.epochs=1", "train.seed=3", "data.part=b")
-    overrides = [o for o in TINY_GAN_OVERRIDES if not o.startswith("train.steps")]
+    fixed = ("train.steps", "train.amp", "train.channels_last", "train.compile")
+    overrides = [o for o in TINY_GAN_OVERRIDES if not o.startswith(fixed)]
     out = tmp_path / "ttq.json"
     argv = ["--classifier", str(tiny_classifier_run), "--evaluator", str(judge), "--dataset", "shapes",
-            "--preset", "tiny", "--minutes", "5", "--eval-every", "2", "--run", str(tmp_path / "run"),
-            "--out", str(out), "train.steps=6", *overrides]  # fmt: skip
+            "--preset", "tiny", "--steps", "6", "--eval-every", "2", "--run", str(tmp_path / "run"),
+            "--out", str(out), "--target-agreement", "0", "--target-rank", "1000", *overrides]  # fmt: skip
     assert main(argv) == 0
     result = json.loads(out.read_text())
-    steps = [r["step"] for r in result["records"]]
-    assert steps == [2, 4, 6]  # two periodic evaluations and the final one
-    for r in result["records"]:
-        assert 0 <= r["true_label_agreement@judge"] <= 1 and r["median_retrieval_rank@pixels"] >= 1
-        assert r["minutes"] >= 0
-    assert out.with_suffix(".png").stat().st_size > 0 and "median rank" in capsys.readouterr().out
+    assert set(result["variants"]) == {"eager-fp32", "auto"} and result["cpu"]["model"]
+    for v in result["variants"].values():
+        assert [r["step"] for r in v["records"]] == [2, 4, 6]  # two periodic evaluations and the final one
+        for r in v["records"]:
+            assert 0 <= r["true_label_agreement@judge"] <= 1 and r["median_retrieval_rank@pixels"] >= 1
+            assert r["steps_per_s"] > 0 and r["images_per_s"] > 0
+        assert v["minutes_to_target"] == v["records"][0]["minutes"]  # a target every evaluation meets
+    assert result["variants"]["eager-fp32"]["fast_path"]["amp"] == "off"
+    assert result["minutes_ratio"] > 0
+    assert out.with_suffix(".png").stat().st_size > 0 and "minutes_ratio" in capsys.readouterr().out

@@ -37,7 +37,8 @@ def test_options_are_parsed_and_checked(tmp_path):
     assert parse_convention({"classes": str(tmp_path / "names.txt")}, "x").classes == ("cat", "dog")
     assert parse_convention({"classes": "3"}, "x").classes == ("0", "1", "2")
     for bad, words in (({"layout": "hwc"}, "nchw or nhwc"), ({"std": "0,1,1"}, "must be > 0"),
-                       ({"size": "-3"}, "integer from 1 to 1024"), ({"colour": "1"}, "unknown option 'colour'")):  # fmt: skip
+                       ({"size": "-3"}, "integer from 1 to 1024"),
+                       ({"colour": "1"}, "unknown option 'colour'")):  # fmt: skip
         with pytest.raises(UnlogitError, match=words):
             parse_convention(bad, "x")
 

@@ -47,8 +47,9 @@ def test_power_for_an_effect_of_the_size_the_cpu_study_found():
     per arm of between-classifier SD 0.03 it is declared ``holds`` in 69% of 300 trials (docs/protocol.md);
     the test asserts well above the 2.5% a null gives, and never ``reversed``."""
     gen = torch.Generator().manual_seed(1)
-    words = [compare(ENDPOINT, *crossed_arms(gen, effect=0.094, image_sd=0.25, classifier_sd=0.03, seed_sd=0.01,
-                                             noise_sd=0.15, interaction_sd=0.02)).verdict for _ in range(300)]  # fmt: skip
+    sizes = {"effect": 0.094, "image_sd": 0.25, "classifier_sd": 0.03, "seed_sd": 0.01, "noise_sd": 0.15,
+             "interaction_sd": 0.02}  # fmt: skip
+    words = [compare(ENDPOINT, *crossed_arms(gen, **sizes)).verdict for _ in range(300)]
     assert _rate(words, HOLDS) >= 0.6 and _rate(words, REVERSED) == 0
 
 

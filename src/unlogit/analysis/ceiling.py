@@ -1,15 +1,15 @@
 """``ceiling``: the logit information ceiling — how much of each image property the logits carry at all,
 and how much of it each inverter's reconstructions recover.
 
-A non-linear probe (kernel ridge regression, RBF kernel on standardised logits) is fitted on training
-images (what the inverter could learn from too; its ridge strength chosen by 5-fold CV there) and
-predicts each target of the held-out images from their logits alone: its held-out R^2 is the ceiling.
-It is an estimate from a probe with a few thousand training images, so a lower bound of what the logits
-carry: an inverter trained on the whole training split may exceed it (a fraction above 1 says so, not
-that it sees more than the logits). The same property read from the reconstruction predicts the
-original's (a cross-validated linear calibration, so a consistent bias is not penalised): its R^2
-divided by the ceiling is the fraction recovered. A property the logits do not carry (ceiling below
-0.05) is reported as such, not as the inverter's failure.
+One estimator for both numbers: a non-linear probe (kernel ridge regression, RBF kernel on standardised
+inputs, ridge strength by 5-fold CV on the training images) is fitted on training images and scored on
+the held-out ones. Fed the logits, its held-out R^2 is the **ceiling**; fed the same property read from
+the reconstructions (of the training images to fit, of the held-out ones to score), its R^2 is what the
+inverter **recovered**; their ratio is the fraction of the ceiling. Each comes with a 95% interval from
+200 bootstrap redraws of the held-out images (the fitted probes fixed). The probe sees a few thousand
+training images, so the ceiling is a lower bound of what the logits carry: an inverter trained on the
+whole training split may exceed it (a fraction above 1 says so, not that it sees more than the logits). A
+property the logits do not carry (ceiling below 0.05) is reported as such, not as the inverter's failure.
 
 Targets: on ``shapes`` the true nuisance factors (rotation as cos/sin of k*angle for classes with
 symmetry order k); elsewhere image statistics — mean colour (3 numbers) and coarse layout (4x4
@@ -48,21 +48,19 @@ def _ridge(kernel: torch.Tensor, t: torch.Tensor, lam: float) -> torch.Tensor:
     return torch.linalg.solve(kernel + lam * len(kernel) * eye, t - t.mean(0))
 
 
-def kernel_ridge_r2(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor,
-                    test_t: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Per-target held-out R^2 (T,) of RBF kernel ridge fitted on (train_f (N,D), train_t (N,T)) and scored
-    on (test_f (M,D), test_t (M,T)).
+def kernel_ridge_predict(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor) -> torch.Tensor:
+    """Held-out predictions (M,T) of RBF kernel ridge fitted on (train_f (N,D), train_t (N,T)), for test_f (M,D).
 
     Features are standardised with the training statistics; the bandwidth is the median pairwise training
     distance; the ridge strength per target is the best of :data:`LAMBDAS` by 5-fold CV on the training
     images (the held-out images choose nothing)."""
     mean, std = train_f.double().mean(0), train_f.double().std(0).clamp_min(1e-8)
     f, g = (train_f.double() - mean) / std, (test_f.double() - mean) / std
-    t, u = train_t.double(), test_t.double()
+    t = train_t.double()
     d2 = torch.cdist(f, f) ** 2
     gamma = 1.0 / d2[d2 > 0].median().clamp_min(1e-12)
     kernel = torch.exp(-gamma * d2)
-    cv, held_out = [], []
+    cv, predictions = [], []
     for lam in LAMBDAS:
         pred = torch.empty_like(t)
         for held in _folds(len(f)):
@@ -70,22 +68,30 @@ def kernel_ridge_r2(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.
             fit[held] = False
             pred[held] = kernel[held][:, fit] @ _ridge(kernel[fit][:, fit], t[fit], lam) + t[fit].mean(0)
         cv.append(_r2_columns(pred, t))
-        held_out.append(_r2_columns(_rbf(g, f, gamma) @ _ridge(kernel, t, lam) + t.mean(0), u))
+        predictions.append(_rbf(g, f, gamma) @ _ridge(kernel, t, lam) + t.mean(0))
     best = torch.stack(cv).argmax(0)  # (T,) the lambda each target's CV prefers
-    return torch.stack(held_out).gather(0, best[None])[0]
+    stacked = torch.stack(predictions)  # (L, M, T)
+    return stacked.gather(0, best[None, None].expand(1, stacked.shape[1], -1))[0]
 
 
-def cv_calibrated(read: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-target CV R^2 (T,) of a 1-D linear calibration target_j ~ a + b * read_j."""
-    r, t = read.double(), targets.double()
-    pred = torch.empty_like(t)
-    for held in _folds(len(r)):
-        fit = torch.ones(len(r), dtype=torch.bool)
-        fit[held] = False
-        rm, tm = r[fit].mean(0), t[fit].mean(0)
-        slope = ((r[fit] - rm) * (t[fit] - tm)).sum(0) / ((r[fit] - rm) ** 2).sum(0).clamp_min(1e-12)
-        pred[held] = tm + slope * (r[held] - rm)
-    return _r2_columns(pred, t)
+def kernel_ridge_r2(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor,
+                    test_t: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Per-target held-out R^2 (T,) of :func:`kernel_ridge_predict`."""
+    return _r2_columns(kernel_ridge_predict(train_f, train_t, test_f), test_t.double())
+
+
+BOOTSTRAP = 200
+
+
+def bootstrap_r2(pred: torch.Tensor, target: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Mean R^2 over targets (clamped at -1) for ``BOOTSTRAP`` redraws of the images: (BOOTSTRAP,)."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(pred), (BOOTSTRAP, len(pred)), generator=gen)
+    return torch.stack([_r2_columns(pred[i], target.double()[i]).clamp(min=-1).mean() for i in idx])
+
+
+def _ci(values: torch.Tensor) -> list[float]:
+    return [float(v) for v in torch.quantile(values.double(), torch.tensor([0.025, 0.975], dtype=torch.float64))]
 
 
 def image_statistics(x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -119,7 +125,7 @@ def _shapes_targets(x: torch.Tensor, y: torch.Tensor, factors: dict[str, torch.T
 
 @torch.no_grad()
 def ceiling(ctx: AnalysisContext) -> ExperimentResult:
-    """Per inverter: the ceiling (probe from logits) and the fraction recovered, per property group."""
+    """Per inverter and property group: the ceiling, the recovered R^2 and their ratio, each with a 95% CI."""
     x, y = ctx.data.batch(torch.arange(len(ctx.data)))
     train = ctx.training_images()
     x_train, y_train = train.batch(torch.arange(len(train)))
@@ -128,28 +134,37 @@ def ceiling(ctx: AnalysisContext) -> ExperimentResult:
     train_targets = _shapes_targets(x_train, y_train, train.factors) if shapes else image_statistics(x_train)
     metrics: dict = {"targets": list(targets), "n": len(x), "n_probe_train": len(x_train),
                      "probe": f"RBF kernel ridge fitted on {len(x_train)} training images, scored on the held-out "
-                     "ones", "not_carried_below": NOT_CARRIED, "inverters": {}}  # fmt: skip
-    ceilings: dict[tuple, dict[str, float]] = {}  # classifier (weights, normalisation) -> group -> ceiling R^2
+                     "ones; fed the logits (ceiling) or the property read from the reconstructions (recovered)",
+                     "not_carried_below": NOT_CARRIED, "bootstrap": BOOTSTRAP, "inverters": {}}  # fmt: skip
+    ceilings: dict[tuple, dict[str, torch.Tensor]] = {}  # classifier -> group -> bootstrap of the ceiling R^2
+    point: dict[tuple, dict[str, float]] = {}
     for name, inv in ctx.inverters.items():
-        logits = inv.logits(x).cpu()
+        logits, train_logits = inv.logits(x).cpu(), inv.logits(x_train).cpu()
         clf = inv.classifier
         key = (clf.weights_digest(), tuple(clf.mean.flatten().tolist()), tuple(clf.std.flatten().tolist()))
         if key not in ceilings:  # the ceiling is the classifier's: inverters that share one share it
-            train_logits = inv.logits(x_train).cpu()
-            ceilings[key] = {g: float(kernel_ridge_r2(train_logits, train_targets[g], logits, t).clamp(min=-1).mean())
-                             for g, t in targets.items()}  # fmt: skip
-        rec = inv.generate(logits, ctx.noise(inv, len(x))).cpu()
-        read = _shapes_targets(rec, y, None) if shapes else image_statistics(rec)
+            preds = {g: kernel_ridge_predict(train_logits, train_targets[g], logits) for g in targets}
+            ceilings[key] = {g: bootstrap_r2(preds[g], t) for g, t in targets.items()}
+            point[key] = {g: float(_r2_columns(preds[g], t.double()).clamp(min=-1).mean()) for g, t in targets.items()}
+        read = _read(inv.generate(logits, ctx.noise(inv, len(x))).cpu(), y, shapes)
+        read_train = _read(inv.generate(train_logits, ctx.noise(inv, len(x_train), offset=1)).cpu(), y_train, shapes)
         rows = {}
         for group, t in targets.items():
-            top = ceilings[key][group]
-            got = float(cv_calibrated(read[group], t).clamp(min=-1).mean())
+            pred = kernel_ridge_predict(read_train[group], train_targets[group], read[group])
+            got = float(_r2_columns(pred, t.double()).clamp(min=-1).mean())
+            boot, top_boot, top = bootstrap_r2(pred, t), ceilings[key][group], point[key][group]
             carried = top >= NOT_CARRIED
-            rows[group] = {"ceiling_r2": top, "recovered_r2": got,
-                           "fraction_of_ceiling": got / top if carried else None,
+            rows[group] = {"ceiling_r2": top, "ceiling_ci": _ci(top_boot), "recovered_r2": got,
+                           "recovered_ci": _ci(boot), "fraction_of_ceiling": got / top if carried else None,
+                           "fraction_ci": _ci(boot / top_boot.clamp_min(1e-6)) if carried else None,
                            "note": "" if carried else "the logits do not carry it"}  # fmt: skip
         metrics["inverters"][name] = rows
     return ExperimentResult("ceiling", metrics, {"ceiling": _bars(metrics)})
+
+
+def _read(images: torch.Tensor, labels: torch.Tensor, shapes: bool) -> dict[str, torch.Tensor]:
+    """The property groups as read from (reconstructed) images."""
+    return _shapes_targets(images, labels, None) if shapes else image_statistics(images)
 
 
 def _bars(metrics: dict):

@@ -52,6 +52,7 @@ class ClassifierTrainConfig:
     final_attack: AttackConfig | None = None  # the reported test robust accuracy (default: see final_eval_attack)
     eps_warmup_epochs: float = 0.0  # adversarial training: ramp eps (and step size) linearly from 0 over N epochs
     eval_robust_size: int = 500
+    logger: Literal["none", "tensorboard"] = "none"  # also write the epoch records as TensorBoard events
     seed: int = 0
     device: str = "auto"
     threads: int | None = None

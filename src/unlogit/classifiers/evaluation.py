@@ -67,9 +67,15 @@ def evaluate_classifier(
             f"classifier {spec} has {clf.num_classes} outputs but dataset {data.name} has "
             f"{data.num_classes} classes; evaluate it on the data it was trained for"
         )
-    result: dict[str, Any] = {"classifier": spec, "dataset": data.name, "split": data.split}
+    clf.probe(data.image_shape)
+    result: dict[str, Any] = {"classifier": spec, "dataset": data.name, "split": data.split, "labels_apply": True}
+    if not data.labels_for(clf.classes):
+        result.update({"labels_apply": False, "why": f"the classifier's classes are {clf.classes[:4]}..., the "
+                       f"data's {data.classes[:4]}...", "clean": {"accuracy": None, "n": 0}})  # fmt: skip
+        return result
     result["clean"] = accuracy(clf, data, n=n, device=device, show_progress=show_progress)
     if attack:
         pgd = parse_attack(attack).build(clf)
-        result["robust"] = accuracy(clf, data, pgd, n=n_robust or n, device=device, show_progress=show_progress)
+        n_attack = n_robust if n_robust is not None else n
+        result["robust"] = accuracy(clf, data, pgd, n=n_attack, device=device, show_progress=show_progress)
     return result

@@ -74,6 +74,24 @@ class NormalizedClassifier(nn.Module):
                 f"classifier expects {h}x{w} images, got {x.shape[2]}x{x.shape[3]}; resize (data.image_size={h})"
             )
 
+    def probe(self, shape: tuple[int, int, int]) -> None:
+        """Run one blank image of ``shape`` (C,H,W) through the network, or raise an error naming the spec and
+        the input convention (a wrong ``size=`` or layout fails here, not inside training)."""
+        x = torch.zeros(1, *shape, device=self.mean.device)
+        self.check_input(x)
+        try:
+            with torch.no_grad():
+                out = self.eval()(x)
+        except Exception as exc:  # any failure of a foreign network on this input
+            raise UnlogitError(
+                f"classifier {self.info.get('spec', '?')} cannot take {shape[1]}x{shape[2]} images with "
+                f"{shape[0]} channels ({type(exc).__name__}: {str(exc)[:200]}); check its input convention "
+                "(size=, layout=) or resize the data (data.image_size)"
+            ) from exc
+        if out.ndim != 2 or out.shape[1] != self.num_classes:
+            raise UnlogitError(f"classifier {self.info.get('spec', '?')} returned {tuple(out.shape)} for one image, "
+                               f"not (1, {self.num_classes}) logits")  # fmt: skip
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 

@@ -168,10 +168,19 @@ def load_classifier(
 
 
 # --- the project's own weights ---------------------------------------------------------------------
+def _manifest() -> dict[str, Any]:
+    manifest = WEIGHTS_DIR / "MANIFEST.json"
+    return json.loads(manifest.read_text()) if manifest.is_file() else {}
+
+
 def shipped_classifiers() -> dict[str, dict[str, Any]]:
     """Name -> manifest entry (what it is, the command that trained it, its SHA-256) of the shipped weights."""
-    manifest = WEIGHTS_DIR / "MANIFEST.json"
-    return json.loads(manifest.read_text())["classifiers"] if manifest.is_file() else {}
+    return _manifest().get("classifiers", {})
+
+
+def shipped_aliases() -> dict[str, str]:
+    """Old names that still load (``cifar10-robust`` -> ``cifar10-robust-s0``, the first of its family)."""
+    return _manifest().get("aliases", {})
 
 
 def shipped_path(name: str) -> Path:
@@ -179,6 +188,7 @@ def shipped_path(name: str) -> Path:
     from ..runtime.checkpoint import file_sha256
 
     known = shipped_classifiers()
+    name = shipped_aliases().get(name, name)
     if name not in known:
         raise UnlogitError(f"no shipped classifier {name!r}; the package has {sorted(known)} (`unlogit models` "
                            "lists them)")  # fmt: skip
@@ -272,7 +282,8 @@ def _count_outputs(model: torch.nn.Module, spec: str, channels: int, size: int |
 
 
 def _onnx(req: SourceRequest) -> NormalizedClassifier:
-    return req.external(load_onnx(Path(req.target).expanduser()), req.convention())
+    conv = req.convention()  # options are checked before any file is read
+    return req.external(load_onnx(Path(req.target).expanduser()), conv)
 
 
 def _timm(req: SourceRequest) -> NormalizedClassifier:
@@ -347,6 +358,7 @@ def _torchvision(req: SourceRequest) -> NormalizedClassifier:
 
 
 def _torchscript(req: SourceRequest) -> NormalizedClassifier:
+    conv = req.convention()
     path = Path(req.target).expanduser()
     if not path.is_file():
         raise UnlogitError(f"TorchScript file {path} not found")
@@ -354,10 +366,11 @@ def _torchscript(req: SourceRequest) -> NormalizedClassifier:
         model = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as exc:
         raise UnlogitError(f"{path} is not a TorchScript file ({exc}); save one with torch.jit.script + save") from exc
-    return req.external(model, req.convention())
+    return req.external(model, conv)
 
 
 def _export(req: SourceRequest) -> NormalizedClassifier:
+    conv = req.convention()
     path = Path(req.target).expanduser()
     if not path.is_file():
         raise UnlogitError(f"torch.export program {path} not found")
@@ -366,7 +379,7 @@ def _export(req: SourceRequest) -> NormalizedClassifier:
         model = torch.export.load(str(path)).module()
     except Exception as exc:  # torch.export raises many kinds for foreign files
         raise UnlogitError(f"{path} is not a torch.export program ({type(exc).__name__}: {exc})") from exc
-    return req.external(model, req.convention())
+    return req.external(model, conv)
 
 
 def _looks_like_factory(base: str) -> bool:

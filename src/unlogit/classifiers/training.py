@@ -159,6 +159,7 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
             start_epoch, history = _restore(run.layout.last, ctx.clf, ctx.opt, ctx.sched, device)
             run.truncate_log("epoch", start_epoch)
         eval_attack = t.robust_eval_attack.build(ctx.clf)
+        sink = _sink(t.logger, run)
         for epoch in range(start_epoch, t.epochs):
             t0 = time.perf_counter()
             record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch)}
@@ -167,6 +168,8 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
                            "lr": ctx.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})  # fmt: skip
             history.append(record)
             run.log(record)
+            if sink is not None:
+                sink.record({"step": epoch + 1, **record}, "classifier")
             print(f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
                   f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
                   flush=True)  # fmt: skip
@@ -177,7 +180,18 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
         summary = _summary(cfg, history, test, len(test_ds))
         run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"]})
         save_run_classifier(run.path, ctx.clf, spec, summary)
+        if sink is not None:
+            sink.close()
     return summary
+
+
+def _sink(logger: str, run: RunDir):
+    """``train.logger=tensorboard``: the epoch records as TensorBoard events in ``RUN/tensorboard``."""
+    if logger != "tensorboard":
+        return None
+    from ..runtime.tensorboard import TensorBoardSink
+
+    return TensorBoardSink(run.layout.tensorboard)
 
 
 def _epoch_context(cfg: ClassifierRunConfig, train_ds: ImageDataset, device: torch.device,

@@ -13,8 +13,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
 from ..errors import UnlogitError
+from ..version import __version__
 from . import classifier, data, inversion, measure, serve, study
 from .options import Handler
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for group in COMMAND_GROUPS:
         group.register(add)
+    parser.set_defaults(subparsers=sub.choices)
     return parser
 
 
@@ -53,8 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # train.lr=1e-4``) arrive here and are still overrides; anything else is an error.
     if extra and hasattr(args, "overrides") and all("=" in tok and not tok.startswith("-") for tok in extra):
         args.overrides = [*args.overrides, *extra]
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    elif extra:  # the subcommand's own usage, not the top level's
+        sub = args.subparsers.get(args.command, parser)
+        hint = " (config keys go as KEY=VALUE, e.g. train.epochs=1)" if any(e.startswith("--") for e in extra) else ""
+        sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     try:
         return int(args.handler(args) or 0)
     except UnlogitError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from .options import AddCommand, add_config_options, config_extra, run_dir_for
+from ..errors import UnlogitError
+from .options import SPEC_FORMS, AddCommand, add_config_options, config_extra, deprecated_positional, run_dir_for
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
@@ -29,13 +31,26 @@ def cmd_eval_classifier(args: argparse.Namespace) -> int:
     from ..data.config import DataConfig
     from ..runtime.device import configure_cpu, resolve_device
 
+    deprecated_positional(args, "spec", "--classifier")
+    if not args.classifier:
+        raise UnlogitError("give the classifier to evaluate: --classifier SPEC (" + SPEC_FORMS + ")")
+    for name in ("n", "n_robust"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise UnlogitError(
+                f"--{name.replace('_', '-')} must be a positive number of images, got {getattr(args, name)}"
+            )
     configure_cpu()
     device = resolve_device(args.device or "auto")
+    if args.download:
+        print("note: --download is deprecated; use data.download=true", file=sys.stderr)
     data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, download=args.download).load(args.split)
     result = evaluate_classifier(args.classifier, data, args.attack, args.n, args.n_robust, device,
                                  show_progress=not args.json)  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
+        return 0
+    if result.get("labels_apply") is False:
+        print(f"accuracy: n/a (the classifier's classes are not {data.name}'s: {result['why']})")
         return 0
     print(f"clean accuracy: {result['clean']['accuracy']:.2%} on {result['clean']['n']} images")
     if "robust" in result:
@@ -57,9 +72,10 @@ def register(add: AddCommand) -> None:
         "eval-classifier",
         cmd_eval_classifier,
         "clean and PGD-robust accuracy of any classifier spec",
-        "unlogit eval-classifier runs/clf-robust --dataset shapes --attack pgd-linf:8/255 --n 1000",
+        "unlogit eval-classifier --classifier runs/clf-robust --dataset shapes --attack pgd-linf:8/255 --n 1000",
     )
-    p.add_argument("classifier", help="run dir, torchvision name, torchscript:PATH, PATH.pt2, pkg.mod:factory@w.pt")
+    p.add_argument("spec", nargs="?", help=argparse.SUPPRESS)  # the old positional form (deprecated)
+    p.add_argument("--classifier", help="the classifier: " + SPEC_FORMS)
     p.add_argument("--dataset", required=True, help="dataset registry name")
     p.add_argument("--data-root", help="folder searched first for dataset files")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -67,5 +83,5 @@ def register(add: AddCommand) -> None:
     p.add_argument("--n-robust", type=int, default=None, help="images for the attack (default --n)")
     p.add_argument("--attack", help="pgd-linf:EPS[:STEPS] or pgd-l2:EPS[:STEPS], e.g. pgd-linf:8/255")
     p.add_argument("--device", help="auto, cpu, cuda ...")
-    p.add_argument("--download", action="store_true", help="allow torchvision to download the dataset")
+    p.add_argument("--download", action="store_true", help=argparse.SUPPRESS)  # deprecated: data.download=true
     p.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -1,4 +1,4 @@
-"""``unlogit datasets``."""
+"""``unlogit datasets`` and ``unlogit models``."""
 
 from __future__ import annotations
 
@@ -15,5 +15,33 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from .. import list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    print(f"{'name':28s} {'val':>6s} {'test':>6s} {'robust':>7s} {'size':>8s}  sha256        what")
+    for name, m in models.items():
+        s = m.get("summary", {})
+        robust = f"{s['robust_acc']:.1%}" if s.get("adversarial_training") else "-"
+        print(
+            f"unlogit:{name:20s} {s.get('val_acc', 0):6.1%} {s.get('clean_acc', 0):6.1%} {robust:>7s} "
+            f"{m.get('bytes', 0) / 1024:6.0f}KB  {m['sha256'][:12]}  {m.get('what', '')}"
+        )
+    print("\nmodel cards: unlogit/weights/NAME/MODEL_CARD.md (intended use, data, recipe, accuracy with CI, limits)")
+    return 0
+
+
 def register(add: AddCommand) -> None:
     add("datasets", cmd_datasets, "list the dataset registry", "unlogit datasets")
+    p = add(
+        "models",
+        cmd_models,
+        "list the shipped classifiers (unlogit:NAME) with accuracy, recipe, size and digest",
+        "unlogit models",
+    )
+    p.add_argument("--json", action="store_true", help="print the manifest entries as JSON")

@@ -19,6 +19,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.classifier:
         extra["classifier"] = args.classifier
     if args.method:
+        from ..inversion.methods import METHODS
+
+        METHODS.get(args.method)  # an unknown method lists the methods, not the presets
         extra = deep_merge(load_preset_dict("inverter", f"methods/{args.method}"), extra)
     cfg = build_config(InverterRunConfig, "inverter", args.preset, args.overrides, extra)
     out = run_dir_for(args, "inv", cfg.data.name, args.preset)

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from .options import AddCommand, add_classifier_override, add_measure_options, output_dir
+from ..errors import UnlogitError
+from .options import (
+    SPEC_FORMS,
+    AddCommand,
+    add_classifier_override,
+    add_measure_options,
+    deprecated_positional,
+    output_dir,
+)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data.config import DataConfig
     from ..study.evaluate import evaluate
 
+    deprecated_positional(args, "runs", "--inverter", append=True)
+    if not args.inverter:
+        raise UnlogitError("give the inverters to evaluate: --inverter RUN (repeatable)")
     data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
     data = data.subset(min(args.n, len(data)))
     out = output_dir(args, "evaluate", args.dataset)
-    result = evaluate(args.runs, data, args.evaluator, seed=args.seed, samples=args.samples, out=out,
+    result = evaluate(args.inverter, data, args.evaluator, seed=args.seed, samples=args.samples, out=out,
                       extractor_specs=args.extractor or (), inception_weights=args.inception_weights,
                       classifier=args.classifier)  # fmt: skip
     print(result["table"])
@@ -30,8 +42,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     out = output_dir(args, "analyze", args.dataset)
     names = expand_experiments(args.experiment, with_ood=bool(args.ood_dataset))
-    cfg = AnalyzeConfig(names, args.dataset, args.data_root, args.n, args.pool, args.seed, args.evaluator,
-                        args.ood_dataset, args.classifier)  # fmt: skip
+    cfg = AnalyzeConfig(experiments=names, dataset=args.dataset, data_root=args.data_root, n=args.n, pool=args.pool,
+                        seed=args.seed, evaluator=(args.evaluator or [None])[0], ood_dataset=args.ood_dataset,
+                        classifier=args.classifier)  # fmt: skip
+    if args.evaluator and len(args.evaluator) > 1:
+        print(f"note: analyze judges with one evaluator, the first ({args.evaluator[0]})", file=sys.stderr)
     for name in cfg.experiments:
         result = run_experiment(name, args.inverter, cfg, out)
         print(f"{name}: wrote {out / name} ({', '.join(result.figures)}, metrics.json)")
@@ -51,9 +66,10 @@ def register(add: AddCommand) -> None:
         "evaluate",
         cmd_evaluate,
         "measure inverters on the same images with the same noise (one table)",
-        "unlogit evaluate runs/inv-rob runs/inv-std runs/inv-pixel --dataset shapes --evaluator runs/clf-eval",
+        "unlogit evaluate --inverter runs/inv-rob --inverter runs/inv-std --dataset shapes --evaluator runs/clf-eval",
     )
-    p.add_argument("runs", nargs="+", help="inverter run directories")
+    p.add_argument("runs", nargs="*", help=argparse.SUPPRESS)  # the old positional form (deprecated)
+    p.add_argument("--inverter", action="append", help="inverter run directory (repeatable)")
     add_measure_options(p, "evaluate", n_default=1000)
     add_classifier_override(p)
     p.add_argument(
@@ -84,7 +100,9 @@ def register(add: AddCommand) -> None:
     add_measure_options(p, "analyze", n_default=16)
     add_classifier_override(p)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
-    p.add_argument("--evaluator", help="independent classifier that judges reconstructions (run dir or spec)")
+    p.add_argument("--evaluator", action="append",
+                   help="independent classifier that judges reconstructions (repeatable; analyze uses the first): "
+                   + SPEC_FORMS)  # fmt: skip
     p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")
 
     p = add(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,6 +11,26 @@ from typing import Any, Protocol
 from ..errors import UnlogitError
 
 Handler = Callable[[argparse.Namespace], int]
+
+# What a classifier spec may be (kept equal to unlogit.classifiers.registry.spec_forms() by a test; written
+# out here so that --help needs no torch).
+SPEC_FORMS = ("unlogit:NAME, a run directory, onnx:PATH, timm:NAME?weights=FILE, robustbench:NAME, "
+              "torchvision:NAME (or a bare torchvision name), torchscript:PATH, export:PATH or PATH.pt2, "
+              "pkg.module:factory@weights.pt")  # fmt: skip
+
+
+def deprecated_positional(args: argparse.Namespace, positional: str, flag: str, append: bool = False) -> None:
+    """Move an old positional argument to its flag (one style: ``--classifier``, ``--inverter``), with a note."""
+    old = getattr(args, positional, None)
+    if not old:
+        return
+    print(f"note: give {'each ' if append else ''}{positional.rstrip('s')} as {flag} (the positional form is "
+          "deprecated and will be removed)", file=sys.stderr)  # fmt: skip
+    dest = flag.lstrip("-").replace("-", "_")
+    if append:
+        setattr(args, dest, [*(getattr(args, dest) or []), *old])
+    elif getattr(args, dest, None) is None:
+        setattr(args, dest, old)
 
 
 class AddCommand(Protocol):
@@ -42,7 +63,9 @@ def add_measure_options(p: argparse.ArgumentParser, kind: str, n_default: int) -
 def add_classifier_override(p: argparse.ArgumentParser) -> None:
     """``--classifier SPEC``: the classifier every inverter uses instead of the one its run records (e.g. a
     factory spec, which a run directory may not name, or the same weights moved elsewhere)."""
-    p.add_argument("--classifier", help="classifier spec for every inverter, instead of the one each run records")
+    p.add_argument(
+        "--classifier", help="classifier spec for every inverter, instead of the one each run records: " + SPEC_FORMS
+    )
 
 
 def config_extra(args: argparse.Namespace) -> dict[str, Any]:

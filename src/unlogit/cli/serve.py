@@ -11,7 +11,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve.launch import serve_explorer
 
     serve_explorer(args.inverter, args.host, args.port, args.gallery, args.dataset, args.data_root, args.device,
-                   args.max_upload_mb, args.max_upload_pixels, args.allowed_host or (), args.classifier)  # fmt: skip
+                   args.max_upload_mb, args.max_upload_pixels, args.allowed_host or (), args.classifier,
+                   args.header_timeout, args.max_connections)  # fmt: skip
     return 0
 
 
@@ -36,4 +37,6 @@ def register(add: AddCommand) -> None:
         action="append",
         help="a Host name the server answers besides the loopback names (repeatable; e.g. behind a proxy)",
     )
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds a client has to send a request head")
+    p.add_argument("--max-connections", type=int, default=256, help="open connections at most (more get 503/closed)")
     add_classifier_override(p)

@@ -14,6 +14,7 @@ OVERRIDES_HELP = ("overrides: study keys (seeds=1, claim.noise_draws=2), stage k
 
 
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
+    from ..report.page import build_report
     from ..study.config import load_study, scoped_overrides, study_path
     from ..study.runner import default_study_dir, run_study
 
@@ -22,9 +23,20 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
         scoped.study.setdefault("data", {})["root"] = args.data_root
     cfg = scoped.apply(load_study(args.config, scoped.study))
     out = Path(args.out) if args.out else default_study_dir(cfg.name)
+    if getattr(args, "list_runs", False):
+        from ..study.stages import plan_study, run_label
+
+        for run in plan_study(cfg, out, scoped.every, getattr(args, "from_scratch", False),
+                              getattr(args, "trust_code", False)).runs():  # fmt: skip
+            print(run_label(run))
+        return 0
     start = time.perf_counter()
     summary = run_study(cfg, out, scoped.every, from_scratch=getattr(args, "from_scratch", False), header=header,
-                        source=study_path(args.config), trust_code=getattr(args, "trust_code", False))  # fmt: skip
+                        source=study_path(args.config), trust_code=getattr(args, "trust_code", False),
+                        reporter=build_report, only=getattr(args, "only", None))  # fmt: skip
+    if "only" in summary:
+        print(f"trained {', '.join(summary['only'])}; run the study without --only to decide the claim")
+        return 0
     print(f"\n{summary['table']}\n")
     print(f"study {cfg.name} finished in {(time.perf_counter() - start) / 60:.1f} min")
     print(f"figure: {out / summary['figure']}\nsummary: {out / 'summary.md'} and {out / 'summary.json'}")

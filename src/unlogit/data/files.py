@@ -55,6 +55,9 @@ def _read_npz(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, np.nda
                     f"{path} must contain arrays 'x' (uint8 N,H,W,C) and 'y' (N,); found {sorted(members)}"
                 )
             x, y = z["x"], z["y"]
+            if "classes" in members and z["classes"].ndim != 1:
+                raise UnlogitError(f"{path}: 'classes' must be a 1-D array of class names, got shape "
+                                   f"{z['classes'].shape}")  # fmt: skip
             file_classes = [str(c) for c in z["classes"]] if "classes" in members else None
     except UnlogitError:
         raise
@@ -99,6 +102,27 @@ def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None
                         source=str(path))  # fmt: skip
 
 
+MAX_IMAGE_PIXELS = 4096 * 4096  # an image file declaring more is refused before decoding (decompression bombs)
+HIGH_DEPTH = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}  # mode -> full scale
+
+
+def to_mode(im: Image.Image, mode: str, name: str) -> Image.Image:
+    """``im`` converted to ``mode`` ("L" or "RGB") with 16-bit greyscale scaled to 8 bits (Pillow's own
+    ``convert`` clips 16-bit values, turning nearly every pixel white); float images are refused by name."""
+    if im.mode in HIGH_DEPTH:
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode == "I" and arr.max(initial=0) <= 255:  # 32-bit integer storage of 8-bit values
+            full = 255.0
+        else:
+            full = HIGH_DEPTH[im.mode]
+        eight = np.clip(np.rint(arr * (255.0 / full)), 0, 255).astype(np.uint8)
+        im = Image.fromarray(eight, mode="L")
+    elif im.mode == "F":
+        raise UnlogitError(f"image {name} holds floating-point pixels (mode F), which have no fixed range; save it "
+                           "as an 8- or 16-bit PNG")  # fmt: skip
+    return im.convert(mode)
+
+
 def load_image_file(
     path: Path | bytes, mode: str = "RGB", size: int | None = None, name: str | None = None
 ) -> np.ndarray:
@@ -110,8 +134,11 @@ def load_image_file(
     name = name or str(path)
     try:
         with Image.open(source) as im:
+            if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+                raise UnlogitError(f"image {name} declares {im.size[0]}x{im.size[1]} pixels, more than the "
+                                   f"{MAX_IMAGE_PIXELS:,} unlogit decodes; downscale it first")  # fmt: skip
             im.load()
-            im = im.convert(mode)
+            im = to_mode(im, mode, name)
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)

@@ -19,12 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import UnlogitError
 from ..runtime.atomic import write_text_atomic
 from ..runtime.figures import eval_curve_figure, save_figure
-from ..runtime.rundir import read_evaluations
+from ..runtime.rundir import (
+    CLAIM_JSON,
+    EVALUATE_JSON,
+    EXPERIMENT_JSON,
+    FINDINGS_JSON,
+    MODEL_JSON,
+    SUMMARY_JSON,
+    read_evaluations,
+)
 from ..runtime.tables import html_table as _table
+from ..version import __version__
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.2rem auto;max-width:1180px;color:#222;padding:0 1rem}
@@ -104,7 +112,7 @@ def _find(roots: Iterable[Path], name: str, max_depth: int = 4) -> list[Path]:
 
 def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
     classifiers, inverters = [], []
-    for path in _find(roots, "model.json"):
+    for path in _find(roots, MODEL_JSON):
         meta = json.loads(path.read_text())
         run = path.parent
         if meta.get("kind") == "unlogit.classifier":
@@ -132,7 +140,7 @@ def _training_curves(roots: Sequence[Path]) -> dict[str, list[dict]]:
     """Inverter run name -> its held-out evaluations in order (``train.eval_every`` lines and the final
     one), for runs that logged at least two."""
     curves = {}
-    for path in _find(roots, "model.json"):
+    for path in _find(roots, MODEL_JSON):
         if json.loads(path.read_text()).get("kind") == "unlogit.inverter":
             records = read_evaluations(path.parent)
             if len(records) > 1:
@@ -159,18 +167,18 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
     if missing:
         raise UnlogitError(f"report inputs not found: {missing}")
     classifiers, inverters = _models(roots)
-    summaries = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "summary.json")]
+    summaries = [(p.parent, json.loads(p.read_text())) for p in _find(roots, SUMMARY_JSON)]
     analyses = []
-    for path in _find(roots, "metrics.json", max_depth=5):
+    for path in _find(roots, EXPERIMENT_JSON, max_depth=5):
         try:
             metrics = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue
         if isinstance(metrics, dict) and "experiment" in metrics:
             analyses.append((path.parent, metrics))
-    evaluations = [json.loads(p.read_text()) for p in _find(roots, "evaluate.json")]
-    claims = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "claim.json")]
-    findings = [(p.parent, json.loads(p.read_text())) for p in _find(roots, "findings.json")]
+    evaluations = [json.loads(p.read_text()) for p in _find(roots, EVALUATE_JSON)]
+    claims = [(p.parent, json.loads(p.read_text())) for p in _find(roots, CLAIM_JSON)]
+    findings = [(p.parent, json.loads(p.read_text())) for p in _find(roots, FINDINGS_JSON)]
     analyses.sort(key=lambda fm: _paper_order(fm[1]["experiment"]))
     found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations, claims, findings)
     if not (classifiers or inverters or summaries or analyses or evaluations):

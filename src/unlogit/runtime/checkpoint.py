@@ -21,8 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
 from ..errors import CheckpointError
+from ..version import __version__
 from .atomic import _json_default, atomic_paths
 
 FORMAT = "unlogit-checkpoint"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import Protocol
 
 import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ..data.base import ImageDataset
 from .dist import DistInfo
 
 
@@ -20,7 +20,15 @@ def autocast_for(mode: str, device: torch.device):
     return contextlib.nullcontext()
 
 
-def place_dataset(ds: ImageDataset, device: torch.device, choice: str) -> bool:
+class DeviceData(Protocol):
+    """A dataset that lives in one tensor and can move (``ImageDataset``)."""
+
+    images: torch.Tensor
+
+    def to(self, device: torch.device) -> DeviceData: ...
+
+
+def place_dataset(ds: DeviceData, device: torch.device, choice: str) -> bool:
     """``train.data_on_device``: keep the uint8 training images on the GPU (batches, augmentation and the
     logit cache then never cross PCIe). ``auto`` does so when they take < 25% of the free GPU memory."""
     if device.type != "cuda" or choice == "off":

@@ -63,6 +63,10 @@ class Registry(Generic[T]):
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
         return f"unknown {self.kind} {name!r}; {hint}choose one of {self.names()}"
 
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (a plug-in that is unloaded, a test that cleans up); returns its entry."""
+        return self._entries.pop(name)
+
     def names(self) -> list[str]:
         """Every registered name, in registration order."""
         return list(self._entries)

@@ -29,11 +29,13 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..config import dump_yaml
 from ..errors import UnlogitError
+from ..version import __version__
 from .atomic import write_json_atomic, write_text_atomic
 from .resume import SafeChanges, check_resume, config_changes
+
+MODEL_JSON, SUMMARY_JSON, CLAIM_JSON, FINDINGS_JSON = "model.json", "summary.json", "claim.json", "findings.json"
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class RunLayout:
 
     @property
     def model_json(self) -> Path:
-        return self.model.with_suffix(".json")
+        return self.path / MODEL_JSON
 
     @property
     def last_json(self) -> Path:
@@ -97,12 +99,12 @@ class StudyLayout:
         object.__setattr__(self, "path", Path(self.path))
 
     study_yaml = property(lambda self: self.path / "study.yaml")
-    summary = property(lambda self: self.path / "summary.json")
+    summary = property(lambda self: self.path / SUMMARY_JSON)
     summary_md = property(lambda self: self.path / "summary.md")
     figure1 = property(lambda self: self.path / "figure1_reconstructions.png")
-    claim = property(lambda self: self.path / "claim.json")
+    claim = property(lambda self: self.path / CLAIM_JSON)
     claim_values = property(lambda self: self.path / "claim_values.safetensors")
-    findings = property(lambda self: self.path / "findings.json")
+    findings = property(lambda self: self.path / FINDINGS_JSON)
     findings_values = property(lambda self: self.path / "findings_values.safetensors")
     analysis = property(lambda self: self.path / "analysis")
     evaluate = property(lambda self: self.path / "evaluate")
@@ -351,4 +353,5 @@ def read_evaluations(run: str | Path) -> list[dict[str, Any]]:
     """A run's held-out evaluations in order: the ``"eval": true`` lines (``train.eval_every``) and the
     ``"final": true`` one, each with at least ``step`` and ``own_label_agreement``."""
     return [r for r in read_metrics(run)
-            if (r.get("eval") or r.get("final")) and "step" in r and "own_label_agreement" in r]  # fmt: skip
+            if (r.get("eval") or r.get("final")) and "step" in r and "own_label_agreement" in r
+            and ("train_minutes" in r or "elapsed_s" in r)]  # fmt: skip

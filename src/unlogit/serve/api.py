@@ -46,7 +46,7 @@ MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around the file it
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)  # 3 is an index; true and "3" are not
 
 
 class ImageRef(_Strict):

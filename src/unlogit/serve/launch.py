@@ -51,7 +51,8 @@ def is_loopback(host: str) -> bool:
 
 def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, dataset: str | None,
                    data_root: str | None, device: str, max_upload_mb: float, max_upload_pixels: int,
-                   allowed_hosts: Sequence[str] = (), classifier: str | None = None) -> None:  # fmt: skip
+                   allowed_hosts: Sequence[str] = (), classifier: str | None = None, header_timeout: float = 10.0,
+                   max_connections: int = 256) -> None:  # fmt: skip
     """Load the inverters and serve the explorer until interrupted."""
     from ..inversion.inverter import load_inverter
     from .explorer import Explorer
@@ -74,4 +75,15 @@ def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, data
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine can use the explorer")
     print(f"unlogit explorer: http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, **server_options(header_timeout, max_connections), host=host, port=port, log_level="warning")
+
+
+def server_options(header_timeout: float, max_connections: int) -> dict:
+    """uvicorn settings that keep slow or half-open clients from taking the explorer down (serve/protocol.py)."""
+    from .protocol import install_log_limits, protocol_with
+
+    if header_timeout <= 0 or max_connections <= 0:
+        raise UnlogitError("--header-timeout and --max-connections must be positive")
+    install_log_limits()
+    return {"http": protocol_with(header_timeout, max_connections), "limit_concurrency": max_connections,
+            "timeout_keep_alive": 5}  # fmt: skip

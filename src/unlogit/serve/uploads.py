@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..data.files import to_mode
+from ..errors import UnlogitError
+
 ALLOWED_FORMATS = ("PNG", "JPEG")
 
 
@@ -75,7 +78,9 @@ def decode_upload(data: bytes, channels: int, size: int, limits: UploadLimits = 
             )
         try:
             im.load()
-            im = im.convert("L" if channels == 1 else "RGB")
+            im = to_mode(im, "L" if channels == 1 else "RGB", "the upload")
+        except UnlogitError as exc:
+            raise UploadError(415, str(exc)) from exc
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise UploadError(400, f"the image could not be decoded ({exc}); it may be truncated or corrupt") from exc
         im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)

@@ -30,10 +30,8 @@ def run_claim_stage(cfg: StudyConfig, plan: StudyPlan, out: Path, provenance: di
                     write_claim: bool = True) -> dict[str, Any]:  # fmt: skip
     """Score the arms, write claim.json and claim_values.safetensors (unless ``write_claim`` is False), then
     the findings; returns the claim."""
-    from .runner import _test_data
-
     c, layout = cfg.claim, StudyLayout(out)
-    test = _test_data(cfg, cfg.compare.eval_size)
+    test = cfg.test_data(cfg.compare.eval_size)
     keys = endpoint_keys(cfg.evaluators, test)
     if c.primary not in keys:
         raise ValueError(f"claim.primary {c.primary!r} is not an endpoint of this study; choose one of {keys}")

@@ -162,6 +162,12 @@ class StudyConfig:
     def inverter_seeds(self, name: str) -> int:
         return self.inverters[name].seeds or self.seeds
 
+    def test_data(self, size: int):  # -> ImageDataset
+        """The first ``size`` test images of the study's data section."""
+        data = from_dict(DataConfig, self.data, "data.")
+        data.test_size = size
+        return data.load("test")
+
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""
         return replace(

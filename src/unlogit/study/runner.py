@@ -12,22 +12,21 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-from ..config import from_dict, to_dict
-from ..data.base import ImageDataset
-from ..data.config import DataConfig
+from ..config import to_dict
+from ..errors import UnlogitError
 from ..runtime.atomic import write_json_atomic, write_text_atomic
 from ..runtime.checkpoint import read_json
 from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, StudyLayout
 from ..runtime.tables import Column, fixed, markdown, percent
 from .config import StudyConfig, load_study, study_path
-from .stages import StudyPlan, plan_study, run_plan
+from .stages import StudyPlan, plan_study, run_label, run_plan
 
 __all__ = ["StudyConfig", "compare_inverters", "default_study_dir", "load_study", "run_study"]
 
@@ -53,18 +52,28 @@ def config_provenance(source: Path | None) -> dict[str, Any]:
 
 
 def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), from_scratch: bool = False,
-              header: str | None = None, source: Path | None = None,
-              trust_code: bool = False) -> dict[str, Any]:  # fmt: skip
+              header: str | None = None, source: Path | None = None, trust_code: bool = False,
+              reporter: Callable[..., Path] | None = None,
+              only: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Run (or continue) every stage of a study into ``out``; returns the summary.
 
     ``from_scratch`` trains classifier stages that also name existing weights; ``header`` is a line the report
     shows first (e.g. which data the demo found); ``source`` the config file (its hash and commit are
-    recorded with the claim); ``trust_code`` lets the study's classifier specs name code-carrying formats."""
+    recorded with the claim); ``trust_code`` lets the study's classifier specs name code-carrying formats;
+    ``reporter(roots, out, title)`` writes the report when the config asks for one (the report layer sits above
+    this one: :func:`unlogit.run_study` and the CLI pass :func:`unlogit.report.page.build_report`); ``only``
+    trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs)."""
     plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
     layout = StudyLayout(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(layout.study_yaml, yaml.safe_dump(to_dict(cfg), sort_keys=False))
     timings: dict[str, float] = {}
+    if only is not None:
+        unknown = set(only) - {run_label(r) for r in plan.runs()}
+        if unknown:
+            raise UnlogitError(f"--only names {sorted(unknown)}, not runs of this study; --list-runs lists them")
+        run_plan(plan, timings, set(only))
+        return {"only": list(only), "stage_seconds": timings}
     run_plan(plan, timings)
     first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
     summary = compare_inverters(first, plan, cfg, out)
@@ -79,14 +88,12 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), 
         from .evaluate import evaluate
 
         print("[study] evaluate", flush=True)
-        evaluate(list(first.values()), _test_data(cfg, cfg.compare.eval_size),
+        evaluate(list(first.values()), cfg.test_data(cfg.compare.eval_size),
                  [plan.classifier_refs(e)[0] for e in cfg.evaluators], seed=cfg.compare.seed, samples=2,
                  out=layout.evaluate)  # fmt: skip
     summary["stage_seconds"] = timings
-    if cfg.report:
-        from ..report.page import build_report
-
-        summary["report"] = str(build_report([out], layout.report, title=f"unlogit study: {cfg.name}"))
+    if cfg.report and reporter is not None:
+        summary["report"] = str(reporter([out], layout.report, title=f"unlogit study: {cfg.name}"))
     write_json_atomic(layout.summary, summary)
     return summary
 
@@ -124,13 +131,6 @@ def run_analysis(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out:
         run_experiment(name, list(first.values()), acfg, StudyLayout(out).analysis)
 
 
-def _test_data(cfg: StudyConfig, size: int) -> ImageDataset:
-    """The first ``size`` test images of the study's data section."""
-    data = from_dict(DataConfig, cfg.data, "data.")
-    data.test_size = size
-    return data.load("test")
-
-
 COMPARE_COLUMNS = [Column("inverter"), Column("own_label_agreement", "label agreement (own classifier)", percent)]
 COMPARE_TAIL = [Column("colour_correlation", "colour correlation", fixed(2)), Column("psnr", "PSNR (dB)", fixed(1)),
                 Column("ssim", "SSIM", fixed(2)), Column("logit_error", "logit error", fixed(2))]  # fmt: skip
@@ -146,7 +146,7 @@ def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig,
     from ..scoring.measure import score
 
     c = cfg.compare
-    test = _test_data(cfg, max(c.eval_size, c.n))
+    test = cfg.test_data(max(c.eval_size, c.n))
     inverters = {name: load_inverter(run) for name, run in first.items()}
     judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
     x, y = test.batch(torch.arange(min(c.eval_size, len(test))))

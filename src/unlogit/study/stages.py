@@ -108,14 +108,22 @@ def _plan_inverter(name: str, stage, out: Path, data: dict, overrides: Sequence[
     return PlannedRun("inverter", name, member, seed, inverter_run(out, name, member, seed), icfg)
 
 
-def run_plan(plan: StudyPlan, timings: dict[str, float]) -> None:
-    """Train every planned run in order (classifiers first), resuming half-finished ones, skipping done ones."""
+def run_label(run: PlannedRun) -> str:
+    """How a run is named on the command line (``--only``): ``classifiers/NAME`` or ``inverters/NAME-c1-seed1``."""
+    return f"{run.kind}s/{run.run.name}"
+
+
+def run_plan(plan: StudyPlan, timings: dict[str, float], only: set[str] | None = None) -> None:
+    """Train every planned run in order (classifiers first), resuming half-finished ones, skipping done ones;
+    ``only``: just these runs (:func:`run_label`), e.g. one job of many on several machines."""
     from ..classifiers.training import train_classifier
     from ..scoring import held_out
 
     trainers: dict[str, Callable[[Any, Path, bool], Any]] = {"classifier": train_classifier,
                                                              "inverter": held_out.train_and_score}  # fmt: skip
     for run in plan.runs():
+        if only is not None and run_label(run) not in only:
+            continue
         state = RunLayout(run.run).state()
         if state == "done":
             print(f"[study] {run.kind} {run.label}: complete, skipped", flush=True)

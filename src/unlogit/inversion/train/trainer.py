@@ -53,8 +53,7 @@ ENCODER_FIT_IMAGES = 10_000  # training images whose logits fit the encoder when
 def check_compatible(clf: NormalizedClassifier, ds: ImageDataset) -> None:
     """The classifier must accept the dataset's images. Labels are optional: the inverter needs only
     images and logits (label-dependent numbers are computed when the data's labels are the classifier's)."""
-    c, h, w = ds.image_shape
-    clf.check_input(torch.zeros(1, c, h, w, device=clf.mean.device))
+    clf.probe(ds.image_shape)
 
 
 def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False,

@@ -1,0 +1,48 @@
+"""Worked example: add a claim endpoint (docs/architecture.md, "Where to add").
+
+An endpoint family is one :class:`unlogit.study.endpoints.EndpointFamily` in ``ENDPOINTS``: the keys it gives,
+its direction, the claim config field holding its margin and, when the scoring core does not compute it,
+a per-image value function. This one, ``brightness_error``, is |mean luminance of x_hat - of x|; a study
+can then name it as its primary endpoint (``claim.primary: brightness_error``) with its reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from unlogit.scoring.metrics import image_statistics_per_image
+from unlogit.study.endpoints import ENDPOINTS, EndpointFamily
+
+
+def values(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    return {"brightness_error": (image_statistics_per_image(x_hat)["brightness"]
+                                 - image_statistics_per_image(x)["brightness"]).abs()}  # fmt: skip
+
+
+FAMILY = EndpointFamily("brightness_error", lambda evaluators, data: [("brightness_error", "brightness error", False,
+                                                                       None)], "pixel_margin", values)  # fmt: skip
+
+
+def demonstrate(folder: Path) -> None:
+    """Register the family; it is then an endpoint of every claim, here the primary one."""
+    from unlogit.data import get_dataset
+    from unlogit.study.claim_config import ClaimConfig
+    from unlogit.study.endpoints import claim_endpoints, extra_values
+    from unlogit.study.protocol import compare
+
+    ENDPOINTS.register(FAMILY.name, FAMILY)
+    try:
+        data = get_dataset("shapes", "test", size=40)
+        cfg = ClaimConfig(primary="brightness_error", reason="an example: brightness is what this claim is about")
+        endpoints = claim_endpoints(cfg.primary, cfg.reason, cfg.margins, [], data)
+        assert endpoints[0].key == "brightness_error" and endpoints[0].primary
+        x = data.batch(torch.arange(40))[0]
+        (fn,) = [f for f in extra_values(data) if f is values]
+        good = fn(x, x, None)["brightness_error"].expand(3, 2, 40)  # a perfect arm
+        bad = fn(x, (x + 0.2).clamp(0, 1), None)["brightness_error"]
+        bad = bad + 0.01 * torch.randn(3, 2, 40, generator=torch.Generator().manual_seed(0))
+        assert compare(endpoints[0], good, bad).verdict == "holds"
+    finally:
+        ENDPOINTS.unregister(FAMILY.name)
