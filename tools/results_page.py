@@ -2,10 +2,9 @@
 
     python tools/results_page.py STUDY_DIR > tables.md
 
-Reads ``claim.json`` (the protocol's claim table and retrieval ranks), ``evaluate/evaluate.json`` is left
-to the study's own ``evaluate.md``, ``analysis/ceiling/metrics.json`` (the logit information ceiling) and
-each seed-0 inverter's ``model.json`` (steps and minutes). Nothing here computes a number: it lays out
-what the study wrote.
+Reads ``claim.json`` (the claim: its primary endpoint's verdict, every endpoint with its interval, the
+dose-response), ``findings.json``, ``analysis/ceiling/metrics.json`` and every inverter's ``model.json``
+(method, steps, minutes, capped). Nothing here computes a number: it lays out what the study wrote.
 """
 
 from __future__ import annotations
@@ -15,60 +14,92 @@ import sys
 from pathlib import Path
 
 
+def _ci(e: dict) -> str:
+    if e.get("estimate") is None:
+        return "n/a"
+    return f"{e['estimate']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
+
+
 def claim_tables(claim: dict) -> list[str]:
     gate = "passed" if not claim["excluded"] else "FAILED: " + "; ".join(claim["excluded"])
+    k, s = claim["n_classifiers"], claim["n_seeds"]
+    design = "; ".join(f"{arm}: {k[arm]} classifier(s) x {s[arm]} seed(s)" for arm in (claim["a"], claim["b"]))
+    p = next(e for e in claim["endpoints"] if e["primary"])
     out = [
-        f"**Verdict** ({claim['n_images']} test images, {claim['n_seeds']} seed(s) per inverter, "
-        f"{claim['protocol']['noise_draws']} noise draws): {claim['verdict']}.",
+        f"**Verdict: {claim['verdict']}** — primary endpoint `{claim['primary']}`: {_ci(p)} ({design}; "
+        f"{claim['n_images']} test images, {claim['protocol']['noise_draws']} noise draws; about "
+        f"{claim['inference']}).",
+        f"Primary endpoint fixed before the run: {claim['reason']}. Config `{claim.get('config_file')}` sha256 "
+        f"`{(claim.get('config_sha256') or '')[:16]}`, commit `{claim.get('config_commit')}`.",
         f"Gate: {gate}; {claim['realism']}.",
         "",
-        f"| endpoint | primary | chance | {claim['a']} | {claim['b']} | difference [95% CI] | verdict | p (Holm) |",
-        "|---|---|---:|---:|---:|---|---|---:|",
+        f"| endpoint | chance | {claim['a']} | {claim['b']} | difference [95% CI] | df | verdict | p (Holm) |",
+        "|---|---:|---:|---:|---|---:|---|---:|",
     ]
     for e in claim["endpoints"]:
         chance = "" if e["chance"] is None else f"{e['chance']:.2f}"
         holm = "" if e.get("p_holm") is None else f"{e['p_holm']:.3f}"
-        out.append(f"| {e['label']} | {'yes' if e['primary'] else ''} | {chance} | {e['a_mean']:.3f} | "
-                   f"{e['b_mean']:.3f} | {e['estimate']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}] | "
+        label = f"**{e['label']} (primary)**" if e["primary"] else e["label"]
+        out.append(f"| {label} | {chance} | {e['a_mean']:.3f} | {e['b_mean']:.3f} | {_ci(e)} | {e['df']:.1f} | "
                    f"{e['verdict']} | {holm} |")  # fmt: skip
-    out += ["", f"| inverter | space | median rank (of {claim['n_images']}) | top-1 | median rank among the "
-                "same class | top-1 |", "|---|---|---:|---:|---:|---:|"]  # fmt: skip
-    for inv, spaces in claim["retrieval"].items():
-        for space, v in spaces.items():
-            out.append(f"| {inv} | {space} | {v['median_retrieval_rank']:.1f} | {v['top1_retrieval_rank']:.1%} | "
-                       f"{v['median_retrieval_rank_class']:.1f} | {v['top1_retrieval_rank_class']:.1%} |")  # fmt: skip
+    if claim.get("dose_response"):
+        out += ["", f"Dose-response on `{claim['primary']}` (minus the {claim['b']} family):", "",
+                "| eps | arm | classifiers x seeds | mean | difference [95% CI] | verdict |",
+                "|---:|---|---|---:|---|---|"]  # fmt: skip
+        for r in claim["dose_response"]:
+            borrowed = " (family variance borrowed)" if r["borrowed_classifier_variance"] else ""
+            out.append(f"| {r['dose']:g} | {r['arm']} | {r['n_classifiers']} x {r['n_seeds']}{borrowed} | "
+                       f"{r['mean']:.3f} | {_ci(r)} | {r['verdict']} |")  # fmt: skip
+    return out
+
+
+def findings_table(findings: dict) -> list[str]:
+    out = [
+        f"Findings ({findings['a']} vs {findings['b']}; {findings['cpu_minutes']:.1f} CPU minutes):",
+        "",
+        "| id | finding | primary endpoint | difference [95% CI] | n images | verdict |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for f in findings["findings"]:
+        out.append(f"| {f['id']} | {f['statement']} | `{f['primary']}` | {_ci(f)} | {f['n_images']} | {f['verdict']} |")
     return out
 
 
 def ceiling_table(metrics: dict) -> list[str]:
-    out = [f"Logit information ceiling ({metrics['probe']}, {metrics['n']} test images): R² of the image "
-           "statistic from the logits alone, and from each reconstruction.", "",
-           "| inverter | statistic | ceiling R² (logits) | recovered R² (reconstruction) | fraction of ceiling |",
-           "|---|---|---:|---:|---:|"]  # fmt: skip
+    out = [f"Logit information ceiling ({metrics['probe']}, {metrics['n']} test images; 95% CIs from "
+           f"{metrics.get('bootstrap')} image redraws):", "",
+           "| inverter | statistic | ceiling R² (logits) | recovered R² (reconstructions) | fraction of ceiling |",
+           "|---|---|---|---|---|"]  # fmt: skip
     for inv, targets in metrics["inverters"].items():
         for target, v in targets.items():
-            out.append(f"| {inv} | {target} | {v['ceiling_r2']:.3f} | {v['recovered_r2']:.3f} | "
-                       f"{v['fraction_of_ceiling']:.2f} {v['note']} |")  # fmt: skip
+            frac = "n/a" if v["fraction_of_ceiling"] is None else (
+                f"{v['fraction_of_ceiling']:.2f} [{v['fraction_ci'][0]:.2f}, {v['fraction_ci'][1]:.2f}]")  # fmt: skip
+            out.append(f"| {inv} | {target} | {v['ceiling_r2']:.3f} [{v['ceiling_ci'][0]:.3f}, "
+                       f"{v['ceiling_ci'][1]:.3f}] | {v['recovered_r2']:.3f} [{v['recovered_ci'][0]:.3f}, "
+                       f"{v['recovered_ci'][1]:.3f}] | {frac} {v['note']} |")  # fmt: skip
     return out
 
 
 def inverter_lines(study: Path) -> list[str]:
     out = []
     for run in sorted((study / "inverters").iterdir()):
-        summary = json.loads((run / "model.json").read_text())["summary"]
-        out.append(f"- `{run.name}`: {summary['method']}, {summary['steps']} G steps in "
-                   f"{summary['train_minutes']:.2f} min")  # fmt: skip
+        s = json.loads((run / "model.json").read_text())["summary"]
+        capped = " (capped)" if s.get("capped") else ""
+        out.append(f"- `{run.name}`: {s['method']}, {s['steps']} G steps{capped} in {s['train_minutes']:.2f} min")
     return out
 
 
 def main(study: Path) -> None:
     lines = claim_tables(json.loads((study / "claim.json").read_text()))
+    if (study / "findings.json").is_file():
+        lines += ["", *findings_table(json.loads((study / "findings.json").read_text()))]
     ceiling = study / "analysis" / "ceiling" / "metrics.json"
     if ceiling.is_file():
         lines += ["", *ceiling_table(json.loads(ceiling.read_text()))]
     summary = json.loads((study / "summary.json").read_text())
-    seconds = {k: round(v) for k, v in summary.get("stage_seconds", {}).items()}
-    lines += ["", "Inverters:", *inverter_lines(study), "", f"Stage seconds: {seconds}"]
+    seconds = summary.get("stage_seconds", {})
+    lines += ["", "Inverters:", *inverter_lines(study), "",
+              f"Total: {sum(seconds.values()) / 60:.1f} minutes of stages on 2 CPU cores."]  # fmt: skip
     print("\n".join(lines))
 
 

@@ -120,7 +120,12 @@ def test_eval_classifier_on_an_onnx_model_with_its_normalisation(tmp_path, capsy
     x = torch.rand(40, 3, 32, 32)
     y = _reference(net, x).argmax(1)
     y[:10] = (y[:10] + 1) % 10  # a known accuracy of 75%
-    np.savez(tmp_path / "test.npz", x=(x * 255).round().byte().permute(0, 2, 3, 1).numpy(), y=y.numpy())
+    np.savez(
+        tmp_path / "test.npz",
+        x=(x * 255).round().byte().permute(0, 2, 3, 1).numpy(),
+        y=y.numpy(),
+        classes=np.array([f"c{k}" for k in range(10)]),
+    )  # a random net may never predict labels 6-9
     assert main(["eval-classifier", f"onnx:{tmp_path / 'm.onnx'}?{OPTS}", "--dataset", f"npz:{tmp_path / 'test.npz'}",
                  "--json"]) == 0  # fmt: skip
     accuracy = json.loads(capsys.readouterr().out)["clean"]["accuracy"]

@@ -28,7 +28,8 @@ def test_run_directory_contents(tiny_inverter_run):
                  "checkpoints/last.json", "figures/samples_latest.png"):  # fmt: skip
         assert (tiny_inverter_run / name).is_file(), name
     records = [json.loads(line) for line in (tiny_inverter_run / "metrics.jsonl").read_text().splitlines()]
-    steps = [r for r in records if not r.get("final")]
+    assert [r["step"] for r in records if "fast_path" in r] in ([], [0])  # the fast-path choice, before step 1
+    steps = [r for r in records if not r.get("final") and "fast_path" not in r]
     assert [r["step"] for r in steps] == [2, 4, 6]
     for r in steps:
         for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "sigma_d_max", "sigma_g_max"):

@@ -18,9 +18,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import json
 
-    from .. import list_models
+    from ..classifiers.registry import shipped_classifiers
 
-    models = list_models()
+    models = shipped_classifiers()
     if args.json:
         print(json.dumps(models, indent=2))
         return 0

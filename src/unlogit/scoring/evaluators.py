@@ -29,7 +29,8 @@ def check_independent(evaluators: Mapping[str, NormalizedClassifier], inverted: 
 
 
 def load_evaluators(specs: Sequence[str], data: ImageDataset) -> dict[str, NormalizedClassifier]:
-    """Evaluator name (the spec's last path part, made unique) -> classifier, checked against the data."""
+    """Evaluator name (the spec's last path part, or a shipped name without ``unlogit:``, made unique) ->
+    classifier, checked against the data."""
     if not specs:
         raise UnlogitError("give at least one independent evaluator (--evaluator RUN_OR_SPEC)")
     out: dict[str, NormalizedClassifier] = {}
@@ -40,7 +41,9 @@ def load_evaluators(specs: Sequence[str], data: ImageDataset) -> dict[str, Norma
                 f"evaluator {spec} has {judge.num_classes} classes, the data {data.num_classes}; "
                 "use an evaluator trained on the same data"
             )
-        name = base = Path(spec.rstrip("/")).name or spec
+        name = base = (
+            spec.removeprefix("unlogit:") if spec.startswith("unlogit:") else Path(spec.rstrip("/")).name or spec
+        )
         i = 2
         while name in out:
             name, i = f"{base}-{i}", i + 1
