@@ -129,3 +129,25 @@ def test_shipped_studies_build_every_stage(name, tmp_path):
     arms = {r.cfg.train.steps for r in plan.runs() if r.kind == "inverter" and r.stage in (cfg.claim.a, cfg.claim.b)}
     assert len(arms) == 1  # equal G steps
     assert get_method("gan").needs_d(plan.runs()[-1].cfg.train)
+
+
+def test_a_study_scores_the_validation_split_when_asked_and_never_more_of_it_than_exists(tmp_path):
+    """``compare.split=val`` scores validation images (for choices made before the test split is touched)."""
+    import torch
+
+    spec = mini_study_spec(analyze=False)
+    spec["data"] = {"name": "shapes", "val_size": 50}
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    test = load_study(str(path)).test_data(40)
+    spec["compare"]["split"] = "val"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    val = load_study(str(path)).test_data(40)
+    assert len(test) == len(val) == 40
+    assert not torch.equal(test.batch(torch.arange(40))[0], val.batch(torch.arange(40))[0])
+    with pytest.raises(ConfigError, match="data.val_size"):
+        load_study(str(path)).test_data(60)
+    spec["compare"]["split"] = "train"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(ConfigError, match="compare.split"):
+        load_study(str(path))

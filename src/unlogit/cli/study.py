@@ -80,6 +80,9 @@ def register(add: AddCommand) -> None:
         action="store_true",
         help="let the study file name code-carrying classifiers (TorchScript, torch.export, factories)",
     )
+    p.add_argument("--list-runs", action="store_true", help="print the study's runs (for --only) and exit")
+    p.add_argument("--only", action="append", metavar="RUN",
+                   help="train just this run (repeatable; names from --list-runs), e.g. one job per machine")  # fmt: skip
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
 
     p = add(

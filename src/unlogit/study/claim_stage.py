@@ -54,7 +54,7 @@ def run_claim_stage(cfg: StudyConfig, plan: StudyPlan, out: Path, provenance: di
     primary = next(e for e in claim_endpoints(c.primary, c.reason, c.margins, list(judges), test) if e.primary)
     result["dose_response"] = dose_response(doses, a, b, primary, c.dose_a) if doses else []
     result.update({"evaluators": {e: plan.classifier_refs(e)[0] for e in judges}, "dataset": test.name,
-                   "protocol": _protocol(c), **provenance})  # fmt: skip
+                   "split": cfg.compare.split, "protocol": _protocol(c), **provenance})  # fmt: skip
     if write_claim:
         save_values(layout.claim_values, [a, b, *(arm for _, arm in doses)])
         write_json_atomic(layout.claim, result)

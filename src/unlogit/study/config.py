@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..analysis.config import AnalyzeConfig
 from ..config import check_positive, from_dict, presets_dir, read_yaml_mapping
@@ -103,11 +103,15 @@ class InverterStage:
 
 @dataclass
 class CompareConfig:
-    """The comparison stage: ``n`` Figure-1 images, ``eval_size`` scored test images, the noise seed."""
+    """The comparison stage: ``n`` Figure-1 images, ``eval_size`` scored images of ``split``, the noise seed.
+
+    ``split``: ``test`` (a study's result, touched once) or ``val`` (a choice made before the test split is
+    touched: a method, a preset, whether a fast path changes the verdict)."""
 
     n: int = 12
     eval_size: int = 500
     seed: int = 0
+    split: Literal["test", "val"] = "test"
 
     def __post_init__(self) -> None:
         check_positive(self.n, "compare.n")
@@ -163,10 +167,16 @@ class StudyConfig:
         return self.inverters[name].seeds or self.seeds
 
     def test_data(self, size: int):  # -> ImageDataset
-        """The first ``size`` test images of the study's data section."""
+        """The first ``size`` images of the scored split (``compare.split``: test, or val) of the data section."""
         data = from_dict(DataConfig, self.data, "data.")
-        data.test_size = size
-        return data.load("test")
+        if self.compare.split == "test":
+            data.test_size = size
+            return data.load("test")
+        if size > data.val_size:
+            raise ConfigError(f"compare.split=val scores {size} images but data.val_size is {data.val_size}; "
+                              f"set data.val_size>={size} or a smaller compare.eval_size")  # fmt: skip
+        val = data.load("val")
+        return val.subset(size) if size < len(val) else val
 
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""
