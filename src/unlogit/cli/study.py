@@ -82,7 +82,7 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("--list-runs", action="store_true", help="print the study's runs (for --only) and exit")
     p.add_argument("--only", action="append", metavar="RUN",
-                   help="train just this run (repeatable; names from --list-runs), e.g. one job per machine")  # fmt: skip
+                   help="train just this run (repeatable; names from --list-runs): one job per machine")  # fmt: skip
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
 
     p = add(
