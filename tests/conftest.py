@@ -101,6 +101,23 @@ def browser():
         b.close()
 
 
+def report_layout(browser, index: Path, screenshot: Path) -> dict:
+    """A report page at 1,280 x 800 in headless chromium: its images, width, title and where the verdict is
+    (a screenshot of the first screen is left at ``screenshot``)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(index.as_uri())
+    page.wait_for_load_state("load")
+    out = {
+        "images": page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])"),
+        "width": page.evaluate("document.documentElement.scrollWidth"),
+        "verdict_top": page.evaluate("document.querySelector('.verdict').getBoundingClientRect().top"),
+        "title": page.title(),
+    }
+    page.screenshot(path=str(screenshot), full_page=False)
+    page.close()
+    return out
+
+
 def _train_tiny_classifier(root: Path, name: str, *overrides: str) -> Path:
     from unlogit.classifiers.config import ClassifierRunConfig
     from unlogit.classifiers.training import train_classifier

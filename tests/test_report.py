@@ -10,6 +10,8 @@ from unlogit.errors import UnlogitError
 from unlogit.report.page import build_report
 from unlogit.study.claim_report import claim_rows
 
+from .conftest import report_layout
+
 
 def test_study_report_has_every_section(mini_study_dir):
     page = (mini_study_dir / "report" / "index.html").read_text()
@@ -69,16 +71,8 @@ def test_report_draws_training_curves_of_runs_that_have_them(tmp_path, tiny_inve
 def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path, browser):
     """Debian's chromium driven by Playwright at 1,280 px: the page loads, every image decodes, nothing is wider
     than the window, and the verdict is on the first screen."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto((mini_study_dir / "report" / "index.html").as_uri())
-    page.wait_for_load_state("load")
-    images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    verdict_top = page.evaluate("document.querySelector('.verdict').getBoundingClientRect().top")
-    title = page.title()
-    page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
-    page.close()
-    assert title.startswith("unlogit study")
-    assert len(images) >= 10 and all(done and w > 0 for done, w in images), images
-    assert width <= 1280, f"the page is {width} px wide at a 1280 px window"
-    assert 0 <= verdict_top < 800
+    page = report_layout(browser, mini_study_dir / "report" / "index.html", tmp_path / "report.png")
+    assert page["title"].startswith("unlogit study")
+    assert len(page["images"]) >= 10 and all(done and w > 0 for done, w in page["images"]), page["images"]
+    assert page["width"] <= 1280, f"the page is {page['width']} px wide at a 1280 px window"
+    assert 0 <= page["verdict_top"] < 800

@@ -17,6 +17,7 @@ from unlogit.data import download
 from unlogit.study.demo import CIFAR_STUDY, SHAPES_STUDY, choose_demo
 
 from ..badinput.test_datasets import _cifar_folder
+from ..conftest import report_layout
 
 
 def test_offline_without_cifar10_the_demo_says_so_first_and_falls_back(capsys):
@@ -82,8 +83,9 @@ def test_a_download_with_the_wrong_checksum_is_not_unpacked_and_the_demo_falls_b
     assert not (tmp_path / "cache" / "unlogit" / "data" / "cifar-10-batches-py").exists()
 
 
-def test_the_cifar10_demo_runs_end_to_end_in_miniature(shared_data, monkeypatch, tmp_path):
-    """The real demo study and its shipped classifiers, every stage cut to seconds (``--smoke``)."""
+def test_the_cifar10_demo_runs_end_to_end_in_miniature(shared_data, monkeypatch, tmp_path, browser):
+    """The real demo study and its shipped classifiers, every stage cut to seconds (``--smoke``); its report
+    fits 1,280 px in headless chromium with the verdict on the first screen."""
     from unlogit.study.config import load_study, scoped_overrides
     from unlogit.study.runner import run_study
 
@@ -102,6 +104,9 @@ def test_the_cifar10_demo_runs_end_to_end_in_miniature(shared_data, monkeypatch,
     assert {f["id"] for f in findings} == {"C2", "C3", "C6a", "C6b", "C6c", "C8", "C9"}
     page = (tmp_path / "demo" / "report" / "index.html").read_text()
     assert "CIFAR-10 (test)" in page and "The claim:" in page and "about these two weight files" in page
+    layout = report_layout(browser, tmp_path / "demo" / "report" / "index.html", tmp_path / "demo-report.png")
+    assert layout["width"] <= 1280, f"the CIFAR-10 demo report is {layout['width']} px wide at 1280 px"
+    assert 0 <= layout["verdict_top"] < 800 and all(done and w > 0 for done, w in layout["images"])
     from unlogit.data.config import DataConfig
 
     first = DataConfig(name="cifar10").load("test").labels[:12]
