@@ -181,6 +181,9 @@ def test_page_in_chromium_upload_and_slider_change_the_reconstruction(server, br
     page.wait_for_function(f"document.querySelector('#recon-0-0').src !== {uploaded!r}")
     assert page.text_content("#shift + output") == "12"
     assert page.locator(".recon").count() == 8  # two inverters x four samples
+    against = page.eval_on_selector_all("#attack-against option", "os => os.map(o => o.textContent)")
+    info = page.evaluate("fetch('/api/info').then(r => r.json())")
+    assert against == [f"{i['classifier']} (of {i['name']})" for i in info["inverters"]]  # classifiers, named
     with page.expect_download() as dl:
         page.click("#download")
     assert dl.value.suggested_filename == "unlogit-grid.png"
