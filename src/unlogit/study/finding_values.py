@@ -88,6 +88,16 @@ def _grid(x: torch.Tensor, *columns: torch.Tensor, n: int = 8) -> torch.Tensor:
     return comparison_grid([x[:n], *(c[:n] for c in columns)], upscale=2)
 
 
+def _first_units(ctx: FindingContext) -> tuple[Any, Any]:
+    """The unit (classifier 0, seed 0) of arm A and of arm B: the ones a finding's figure shows."""
+    return ctx.a.units[0][0], ctx.b.units[0][0]
+
+
+def _arm_columns(ctx: FindingContext, shown: dict[int, tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Figure columns recorded per first unit (``id(unit) -> columns``): arm A's, then arm B's."""
+    return tuple(c for unit in _first_units(ctx) for c in shown.get(id(unit), ()))
+
+
 # --- C2: noise --------------------------------------------------------------------------------------
 def noise_spread(ctx: FindingContext) -> FindingValues:
     """Spread of the claim's noise draws (the logits fixed): mean pairwise RMS distance in pixels and relative
@@ -192,14 +202,15 @@ def logit_shift(ctx: FindingContext) -> FindingValues:
     """The same constant added to every logit (+/- 2 mean sigmas): the per-image response of contrast and
     contrast-normalised sharpness per sigma of shift (absolute), and the signed slopes."""
     n = min(ctx.n, len(ctx.x))
-    grids = []
+    shown: dict[int, tuple[torch.Tensor, ...]] = {}
+    first = {id(u) for u in _first_units(ctx)}
 
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
         lo = _edited(ctx, unit, lambda l, mu, sd: l - SHIFT * sd.mean(), n)
         hi = _edited(ctx, unit, lambda l, mu, sd: l + SHIFT * sd.mean(), n)
         s_lo, s_hi = image_statistics_per_image(lo), image_statistics_per_image(hi)
-        if not grids:
-            grids.append((lo, hi))
+        if id(unit) in first:
+            shown[id(unit)] = (lo, hi)
         out = {}
         for stat in ("contrast", "sharpness", "brightness"):
             slope = (s_hi[stat] - s_lo[stat]) / (2 * SHIFT)
@@ -208,7 +219,7 @@ def logit_shift(ctx: FindingContext) -> FindingValues:
         return out
 
     a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
-    figure = _grid(ctx.x, *grids[0], *grids[-1]) if grids else None
+    figure = _grid(ctx.x, *_arm_columns(ctx, shown))
     return FindingValues(a, b, n, figure, f"columns: original | A at -{SHIFT:g}, +{SHIFT:g} sigma | B at both")
 
 
@@ -216,15 +227,22 @@ def logit_scale(ctx: FindingContext) -> FindingValues:
     """mu + s (l - mu) for s in 0.5 and 2: how far the content moves (relative distance in the standard
     evaluator's features from the unscaled reconstruction) against how much the contrast changes."""
     n = min(ctx.n, len(ctx.x))
+    shown: dict[int, tuple[torch.Tensor, ...]] = {}
+    first = {id(u) for u in _first_units(ctx)}
 
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
         base = _edited(ctx, unit, lambda l, mu, sd: l, n)
         outs = [_edited(ctx, unit, lambda l, mu, sd, s=s: mu + s * (l - mu), n) for s in SCALES]
+        if id(unit) in first:
+            shown[id(unit)] = (outs[0], base, outs[1])
         content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
         stats = [image_statistics_per_image(o)["contrast"] for o in outs]
         return {f"content_change@{ctx.judge}": content, "contrast_change": (stats[1] - stats[0]).abs()}
 
-    return FindingValues(per_unit(ctx.a, values), per_unit(ctx.b, values), n)
+    a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
+    scales = ", ".join(f"x{s:g}" for s in (SCALES[0], 1.0, SCALES[1]))
+    return FindingValues(a, b, n, _grid(ctx.x, *_arm_columns(ctx, shown)),
+                         f"columns: original | A at {scales} | B at the same")  # fmt: skip
 
 
 def logit_perturb(ctx: FindingContext) -> FindingValues:
@@ -234,14 +252,27 @@ def logit_perturb(ctx: FindingContext) -> FindingValues:
     gen = torch.Generator().manual_seed(ctx.seed + 99)
     noise = torch.randn(n, ctx.a.units[0][0].logits.shape[1], generator=gen)
 
+    shown: dict[int, tuple[torch.Tensor, ...]] = {}
+    first = {id(u) for u in _first_units(ctx)}
+
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
         base = _edited(ctx, unit, lambda l, mu, sd: l, n)
         outs = [_edited(ctx, unit, lambda l, mu, sd, s=s: l + s * sd * noise.to(l.device), n) for s in SIGMAS]
+        if id(unit) in first:
+            shown[id(unit)] = (base, *outs)
         content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
         pixels = sum(((o - base) ** 2).flatten(1).mean(1).sqrt() for o in outs) / len(outs)
         return {f"content_change@{ctx.judge}": content, "pixel_change": pixels.double()}
 
-    return FindingValues(per_unit(ctx.a, values), per_unit(ctx.b, values), n)
+    a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
+    sigmas = ", ".join(f"{s:g}" for s in SIGMAS)
+    return FindingValues(
+        a,
+        b,
+        n,
+        _grid(ctx.x, *_arm_columns(ctx, shown)),
+        f"columns: original | A unperturbed, then noise of {sigmas} sigma | B the same",
+    )
 
 
 # --- C7: architecture -------------------------------------------------------------------------------
@@ -286,11 +317,16 @@ def adversarial(ctx: FindingContext) -> FindingValues:
     keep = success.nonzero()[:, 0]
     judges = dict(ctx.evaluators)
 
+    shown: dict[int, tuple[torch.Tensor, ...]] = {}
+    first = {id(u) for u in _first_units(ctx)}
+
     def for_arm(arm: ArmScores):
         def values(unit, k: int) -> dict[str, torch.Tensor]:
             inv = unit.inverter
             x_adv = adv[(id(arm), k)][keep]
             rec = inv.generate(inv.logits(x_adv), ctx.noise(inv, len(keep))).cpu()
+            if id(unit) in first:
+                shown[id(unit)] = (x_adv.cpu(), rec)
             out = {}
             for name, clf in judges.items():
                 label = clf.predict_logits(rec.to(clf.mean.device)).argmax(1).cpu()
@@ -301,8 +337,10 @@ def adversarial(ctx: FindingContext) -> FindingValues:
         return per_unit(arm, values) if len(keep) >= 2 else {}
 
     note = (f"{len(idx)} images right for every classifier; the targeted attack ({ctx.attack}) succeeded against "
-            f"all of them on {len(keep)}")  # fmt: skip
-    return FindingValues(for_arm(ctx.a), for_arm(ctx.b), len(keep), None, note)
+            f"all of them on {len(keep)}; columns: original | A's attack, its reconstruction | B's")  # fmt: skip
+    a, b = for_arm(ctx.a), for_arm(ctx.b)
+    figure = _grid(x[idx][keep], *_arm_columns(ctx, shown)) if shown else None
+    return FindingValues(a, b, len(keep), figure, note)
 
 
 # --- C9: out-of-distribution images ---------------------------------------------------------------

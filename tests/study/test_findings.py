@@ -1,0 +1,144 @@
+"""The findings' endpoints (C2-C9) on small synthetic arms whose answers are known: a generator that ignores
+its noise has zero spread, a reconstruction equal to the original retrieves at rank 1, and the verdict follows
+a planted difference."""
+
+from __future__ import annotations
+
+import torch
+
+from unlogit.classifiers.archs import build_arch
+from unlogit.classifiers.normalized import NormalizedClassifier
+from unlogit.data.base import ImageDataset
+from unlogit.scoring.measure import PIXELS
+from unlogit.study import finding_values as fv
+from unlogit.study.arms import ArmScores, Unit
+from unlogit.study.findings import FINDINGS, decide_finding
+
+N, DRAWS, SHAPE = 40, 3, (3, 32, 32)
+
+
+class EchoInverter:
+    """An 'inverter' whose logits are the image itself and whose generator returns them unchanged (it ignores
+    its noise): a perfect reconstruction of anything."""
+
+    device = torch.device("cpu")
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+    def generate(self, logits: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return logits.reshape(-1, *SHAPE)
+
+    def sample_noise(self, n: int, seed: int) -> torch.Tensor:
+        return torch.zeros(n, 1)
+
+
+def _evaluator() -> NormalizedClassifier:
+    torch.manual_seed(0)
+    net = build_arch({"arch": "small-cnn", "num_classes": 10, "in_channels": 3, "image_size": 32, "width": 4})
+    return NormalizedClassifier(net.eval(), [f"c{k}" for k in range(10)], input_shape=SHAPE)
+
+
+def _arm(name: str, recs: list[list[torch.Tensor]], logits: torch.Tensor, inverter=None) -> ArmScores:
+    """recs[k][s]: (N, D, C, H, W) of classifier k, seed s; every unit shares ``logits`` (N, 10)."""
+    units = [[Unit(inverter, logits, r) for r in row] for row in recs]
+    return ArmScores(name, {}, units)
+
+
+def _ctx(a: ArmScores, b: ArmScores, x: torch.Tensor, y: torch.Tensor, **kw) -> fv.FindingContext:
+    return fv.FindingContext(a, b, x, y, {"judge": _evaluator()}, seed=0, n=N, train_images=lambda: x, **kw)
+
+
+def _data():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(N, *SHAPE, generator=gen)
+    y = torch.arange(N) % 10
+    return x, y, gen
+
+
+def test_c2_a_generator_that_ignores_its_noise_has_zero_spread_and_a_noisy_one_does_not():
+    x, y, gen = _data()
+    still = x[:, None].expand(N, DRAWS, *SHAPE).clone()  # every draw the same image
+    noisy = (still + 0.2 * torch.randn(still.shape, generator=gen)).clamp(0, 1)
+    logits = torch.nn.functional.one_hot(y, 10).float()
+    a = _arm("robust", [[still, still], [still, still]], logits)
+    b = _arm("standard", [[noisy, noisy], [noisy, noisy]], logits)
+    vals = fv.noise_spread(_ctx(a, b, x, y))
+    assert vals.a[f"noise_spread@{PIXELS}"].shape == (2, 2, N)
+    assert torch.all(vals.a[f"noise_spread@{PIXELS}"] == 0) and torch.all(vals.a["noise_spread@judge"] == 0)
+    assert vals.a["variance@pixels"].abs().max() < 1e-12 and vals.a["bias2@pixels"].abs().max() < 1e-12
+    assert torch.all(vals.b[f"noise_spread@{PIXELS}"] > 0.1)  # RMS of the difference of two 0.2-SD draws ~ 0.28
+    row, _ = decide_finding(FINDINGS.get("C2"), _ctx(a, b, x, y))
+    # robust spreads less; the estimate is signed so that positive is the finding's direction (lower is better)
+    assert row["id"] == "C2" and row["n_images"] == N and row["ci_low"] > 0
+    assert row["verdict"] == "holds"
+
+
+def test_c3_is_decided_on_the_common_misclassified_set_and_an_exact_reconstruction_retrieves_at_rank_1():
+    x, y, gen = _data()
+    wrong = torch.arange(N) < 25  # every classifier of both arms gets the first 25 images wrong
+    predicted = torch.where(wrong, (y + 1) % 10, y)
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    exact = x[:, None].expand(N, 2, *SHAPE).clone()
+    unrelated = [[torch.rand(N, 2, *SHAPE, generator=gen) for _ in range(2)] for _ in range(2)]
+    a = _arm("robust", [[exact, exact], [exact, exact]], logits)
+    b = _arm("standard", unrelated, logits)
+    ctx = _ctx(a, b, x, y)
+    vals = fv.misclassified(ctx)
+    assert vals.n_eligible == 25
+    assert torch.all(vals.a[f"retrieval@{PIXELS}"] == 1.0)  # rank 1 of 25 on every image, every unit
+    assert vals.a[f"retrieval@{PIXELS}"].shape == (2, 2, 25)
+    row, _ = decide_finding(FINDINGS.get("C3"), ctx)
+    assert row["n_images"] == 25 and row["ci_low"] > 0.2  # chance is 0.5 for B
+
+
+def test_c3_with_too_few_misclassified_images_is_undecided_with_its_n_not_dropped():
+    x, y, _ = _data()
+    predicted = torch.where(torch.arange(N) < 3, (y + 1) % 10, y)
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    recs = x[:, None].expand(N, 2, *SHAPE).clone()
+    a = _arm("robust", [[recs, recs], [recs, recs]], logits)
+    row, _ = decide_finding(FINDINGS.get("C3"), _ctx(a, a, x, y))
+    assert row["verdict"] == "undecided (n = 3)" and row["estimate"] is None
+
+
+def test_c9_a_perfect_inverter_retrieves_every_out_of_distribution_image_at_rank_1():
+    x, y, gen = _data()
+    ood = torch.rand(30, *SHAPE, generator=gen)
+    odd = ImageDataset(
+        images=(ood * 255).round().byte(),
+        labels=torch.zeros(30, dtype=torch.long),
+        classes=["one"],
+        name="odd",
+        split="test",
+    )
+    logits = torch.nn.functional.one_hot(y, 10).float()
+    recs = x[:, None].expand(N, 2, *SHAPE).clone()
+    echo = EchoInverter()
+    a = _arm("robust", [[recs, recs], [recs, recs]], logits, echo)
+    vals = fv.out_of_distribution(_ctx(a, a, x, y, ood={"odd": odd}))
+    assert vals.n_eligible == 30
+    assert torch.all(vals.a[f"retrieval@{PIXELS}:odd"] == 1.0) and torch.all(vals.a["retrieval@judge:odd"] == 1.0)
+
+
+def test_c6_logit_edits_leave_a_generator_that_ignores_them_unchanged_and_draw_both_arms():
+    """An inverter whose images do not depend on its logits: zero content change under scale and noise."""
+    x, y, _ = _data()
+
+    class Constant(EchoInverter):
+        classifier = _evaluator()
+
+        def generate(self, logits, noise=None):
+            return torch.full((len(logits), *SHAPE), 0.5)
+
+    logits = torch.randn(N, 10, generator=torch.Generator().manual_seed(3))
+    recs = x[:, None].expand(N, 2, *SHAPE).clone()
+    a = _arm("robust", [[recs, recs], [recs, recs]], logits, Constant())
+    b = _arm("standard", [[recs, recs], [recs, recs]], logits, Constant())
+    ctx = _ctx(a, b, x, y)
+    for finding in (fv.logit_scale, fv.logit_perturb):
+        vals = finding(ctx)
+        assert torch.all(vals.a["content_change@judge"] == 0), finding.__name__
+        assert vals.figure is not None and vals.figure.shape[-1] >= 7 * 64  # original + both arms' columns
+    shift = fv.logit_shift(ctx)
+    assert torch.all(shift.a["contrast_response"] == 0)
