@@ -44,7 +44,7 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
         c = summary["claim"]
         print(f"claim ({c['statement']}), primary endpoint {c['primary']}: {c['verdict']}; see {out / 'claim.json'}")
     if summary.get("report"):
-        print(f"report: {summary['report']}")
+        print(f"report: {out / summary['report']}")
     runs = " ".join(f"--inverter {out / 'inverters' / name}" for name in cfg.inverters)
     print(f"explore in a browser (pip install -e '.[serve]'): unlogit serve {runs}")
     return 0

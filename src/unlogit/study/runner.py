@@ -93,7 +93,8 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), 
                  out=layout.evaluate)  # fmt: skip
     summary["stage_seconds"] = timings
     if cfg.report and reporter is not None:
-        summary["report"] = str(reporter([out], layout.report, title=f"unlogit study: {cfg.name}"))
+        page = Path(reporter([out], layout.report, title=f"unlogit study: {cfg.name}"))
+        summary["report"] = str(page.resolve().relative_to(Path(out).resolve()))  # relative, like "figure"
     write_json_atomic(layout.summary, summary)
     return summary
 
