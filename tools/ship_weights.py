@@ -1,6 +1,6 @@
 """Copy a classifier run's final weights into the package as ``unlogit:NAME`` (maintainers only).
 
-    python tools/ship_weights.py RUN_DIR NAME "what it is"
+    python tools/ship_weights.py RUN_DIR NAME "what it is" [FAMILY]
 
 Writes ``src/unlogit/weights/NAME/model.{safetensors,json}`` and records in ``MANIFEST.json`` the
 command that trained it (from the run's run.json), its config, its test numbers and the SHA-256 that
@@ -64,6 +64,13 @@ def ship(run: Path, name: str, what: str, family: str | None = None, minutes: fl
     return entry
 
 
+def training_minutes(run: Path) -> float | None:
+    """The run's wall minutes from its metrics.jsonl ``final`` line (None when it has none)."""
+    lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").is_file() else []
+    finals = [r for r in map(json.loads, lines) if r.get("final") and "elapsed_s" in r]
+    return finals[-1]["elapsed_s"] / 60 if finals else None
+
+
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson 95% interval of an accuracy p measured on n images."""
     if not n:
@@ -73,9 +80,24 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+# per dataset: (its name, the training data, the held-out splits, its licence line, what reproducing needs)
+DATASETS = {
+    "cifar10": ("CIFAR-10", "CIFAR-10 training split",
+                "the last 2,000 training images are the validation split\n  (never trained on); test accuracy on "
+                "the first {n} test images (class-interleaved)",
+                "trained on CIFAR-10 (Krizhevsky 2009)",
+                "CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`"),
+    "shapes": ("shapes", "unlogit's procedural `shapes` (generated from a seed; no third-party data)",
+               "validation and test images are generated\n  from their own seeds (never trained on); test accuracy on "
+               "{n} test images", "trained on data unlogit generates", "nothing to download"),
+}  # fmt: skip
+
+
 def model_card(name: str, entry: dict) -> str:
     """A short model card: intended use, data, recipe, accuracy with CI, limitations, licence, command."""
     s = entry["summary"]
+    title, data, held_out, licence, needs = DATASETS[s.get("dataset", "cifar10")]
+    held_out = held_out.format(n=s.get("n_test"))
     lo, hi = wilson(s["clean_acc"], s.get("n_test", 0))
     attack = s.get("robust_attack") or {}
     robust = (f"{s['robust_acc']:.1%} under PGD-{attack.get('norm')} eps {attack.get('eps', 0):.4g} "
@@ -85,14 +107,13 @@ def model_card(name: str, entry: dict) -> str:
 
 {entry["what"]}
 
-- **Intended use**: a classifier to invert or to judge reconstructions in unlogit's CIFAR-10 studies on CPU;
+- **Intended use**: a classifier to invert or to judge reconstructions in unlogit's {title} studies on CPU;
   small on purpose (trained in minutes on 2 CPU cores). Not for deployment or as a robustness benchmark.
-- **Data**: CIFAR-10 training split, {
+- **Data**: {data}, {
         "part b (the half the inverted classifiers never see)"
         if "eval" in name
         else "part a (the evaluators train on part b)"
-    }; the last 2,000 training images are the validation split
-  (never trained on); test accuracy on the first {s.get("n_test")} test images (class-interleaved).
+    }; {held_out}.
 - **Recipe**: {s.get("epochs")} epochs, {
         "PGD adversarial training " + json.dumps(s.get("train_attack"))
         if s.get("adversarial_training")
@@ -103,10 +124,10 @@ def model_card(name: str, entry: dict) -> str:
 - **Training cost**: {entry.get("minutes_on_2_cores") or 0:.1f} minutes on 2 CPU cores.
 - **Limitations**: low capacity and short training, so accuracies far below the state of the art; one seed
   per name (families `-s0`, `-s1`, `-s2` are replicates of one recipe).
-- **Licence**: MIT, as unlogit; trained on CIFAR-10 (Krizhevsky 2009).
+- **Licence**: MIT, as unlogit; {licence}.
 - **SHA-256** of model.safetensors: `{entry["sha256"]}` (checked on every load).
 
-Reproduce (CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`):
+Reproduce ({needs}):
 
 ```
 {entry["command"]}
@@ -116,4 +137,5 @@ Reproduce (CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`):
 
 if __name__ == "__main__":
     run_dir, shipped_name, description = sys.argv[1:4]
-    print(json.dumps(ship(Path(run_dir), shipped_name, description), indent=2))
+    family = sys.argv[4] if len(sys.argv) > 4 else None
+    print(json.dumps(ship(Path(run_dir), shipped_name, description, family, training_minutes(Path(run_dir))), indent=2))
