@@ -80,23 +80,27 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-# per dataset: (its name, the training data, the held-out splits, its licence line, what reproducing needs)
+# per dataset: (its name, the training data, the held-out splits, its licence line, what reproducing needs,
+# its limitation)
 DATASETS = {
     "cifar10": ("CIFAR-10", "CIFAR-10 training split",
                 "the last 2,000 training images are the validation split\n  (never trained on); test accuracy on "
                 "the first {n} test images (class-interleaved)",
                 "trained on CIFAR-10 (Krizhevsky 2009)",
-                "CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`"),
+                "CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`",
+                "low capacity and short training, so accuracies far below the state of the art"),
     "shapes": ("shapes", "unlogit's procedural `shapes` (generated from a seed; no third-party data)",
                "validation and test images are generated\n  from their own seeds (never trained on); test accuracy on "
-               "{n} test images", "trained on data unlogit generates", "nothing to download"),
+               "{n} test images", "trained on data unlogit generates", "nothing to download",
+               "a procedural toy task (ten coloured shapes on a plain background): its accuracies say nothing\n  "
+               "about natural images"),
 }  # fmt: skip
 
 
 def model_card(name: str, entry: dict) -> str:
     """A short model card: intended use, data, recipe, accuracy with CI, limitations, licence, command."""
     s = entry["summary"]
-    title, data, held_out, licence, needs = DATASETS[s.get("dataset", "cifar10")]
+    title, data, held_out, licence, needs, limitation = DATASETS[s.get("dataset", "cifar10")]
     held_out = held_out.format(n=s.get("n_test"))
     lo, hi = wilson(s["clean_acc"], s.get("n_test", 0))
     attack = s.get("robust_attack") or {}
@@ -122,8 +126,8 @@ def model_card(name: str, entry: dict) -> str:
 - **Accuracy**: validation {s.get("val_acc", 0):.1%}; test {s["clean_acc"]:.1%} (95% CI {lo:.1%}-{hi:.1%},
   Wilson, n = {s.get("n_test")}); robust {robust}.
 - **Training cost**: {entry.get("minutes_on_2_cores") or 0:.1f} minutes on 2 CPU cores.
-- **Limitations**: low capacity and short training, so accuracies far below the state of the art; one seed
-  per name (families `-s0`, `-s1`, `-s2` are replicates of one recipe).
+- **Limitations**: {limitation}; one seed per name (families `-s0`, `-s1`, `-s2` are replicates of one
+  recipe).
 - **Licence**: MIT, as unlogit; {licence}.
 - **SHA-256** of model.safetensors: `{entry["sha256"]}` (checked on every load).
 

@@ -30,3 +30,18 @@ def test_records_agreement_and_retrieval_of_both_variants_against_steps_and_minu
     assert result["variants"]["eager-fp32"]["fast_path"]["amp"] == "off"
     assert result["minutes_ratio"] > 0
     assert out.with_suffix(".png").stat().st_size > 0 and "minutes_ratio" in capsys.readouterr().out
+
+
+def test_the_batch_lever_scales_the_presets_learning_rates_not_the_dataclass_defaults():
+    """Batch 32 from the CIFAR-10 preset's batch 16: both rates x sqrt(2) of the preset's (1e-3), not of 2e-4."""
+    from benchmarks.time_to_quality import scaled_lr_overrides
+    from unlogit.config import build_config
+    from unlogit.inversion.config import InverterRunConfig
+
+    base = build_config(InverterRunConfig, "inverter", "cifar10-cpu", ["train.lr_d=5e-4"], {"classifier": "x"})
+    scaled = build_config(InverterRunConfig, "inverter", "cifar10-cpu",
+                          ["train.lr_d=5e-4", *scaled_lr_overrides(base, 32)], {"classifier": "x"})  # fmt: skip
+    factor = (32 / base.train.batch_size) ** 0.5
+    assert scaled.train.batch_size == 32 and base.train.batch_size != 32
+    assert abs(scaled.train.lr_g - base.train.lr_g * factor) < 1e-8
+    assert abs(scaled.train.lr_d - 5e-4 * factor) < 1e-8

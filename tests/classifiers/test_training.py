@@ -26,6 +26,7 @@ def test_learns_far_above_chance(tiny_classifier_run):
     assert [r["epoch"] for r in epochs] == [1, 2, 3, 4, 5, 6]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
     assert final["final"] and 0.8 <= final["test_acc"] <= 1  # the test split, touched once, after training
+    assert final["elapsed_s"] > sum(r["seconds"] for r in epochs)  # the training cost, the final test included
 
 
 def test_adversarial_training_is_more_robust(tmp_path, tiny_classifier_run):

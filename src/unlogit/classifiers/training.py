@@ -176,9 +176,12 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
             _save_state(run.layout.last, ctx.clf, ctx.opt, ctx.sched, epoch + 1, history)
         test_ds = cfg.data.load("test").to(device)
         final_attack = t.final_eval_attack.build(ctx.clf)
+        t0 = time.perf_counter()
         test = validate(ctx.clf, test_ds, final_attack, t.eval_robust_size, device, t.seed + 10_000, t.progress)
         summary = _summary(cfg, history, test, len(test_ds))
-        run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"]})
+        seconds = sum(r["seconds"] for r in history) + time.perf_counter() - t0  # every epoch (resumed too) + test
+        run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"],
+                 "elapsed_s": seconds})  # fmt: skip
         save_run_classifier(run.path, ctx.clf, spec, summary)
         if sink is not None:
             sink.close()

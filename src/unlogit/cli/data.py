@@ -24,12 +24,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(models, indent=2))
         return 0
-    print(f"{'name':28s} {'val':>6s} {'test':>6s} {'robust':>7s} {'size':>8s}  sha256        what")
+    width = max([len(f"unlogit:{name}") for name in models] + [4])
+    print(f"{'name':{width}s} {'val':>6s} {'test':>6s} {'robust':>7s} {'size':>8s}  sha256        what")
     for name, m in models.items():
         s = m.get("summary", {})
         robust = f"{s['robust_acc']:.1%}" if s.get("adversarial_training") else "-"
         print(
-            f"unlogit:{name:20s} {s.get('val_acc', 0):6.1%} {s.get('clean_acc', 0):6.1%} {robust:>7s} "
+            f"{'unlogit:' + name:{width}s} {s.get('val_acc', 0):6.1%} {s.get('clean_acc', 0):6.1%} {robust:>7s} "
             f"{m.get('bytes', 0) / 1024:6.0f}KB  {m['sha256'][:12]}  {m.get('what', '')}"
         )
     print("\nmodel cards: unlogit/weights/NAME/MODEL_CARD.md (intended use, data, recipe, accuracy with CI, limits)")
