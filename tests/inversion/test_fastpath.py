@@ -66,7 +66,20 @@ def test_choices_are_cached_per_machine_and_net(tmp_path, monkeypatch):
     again = fastpath.resolve(_train(), torch.device("cpu"), counting, "k4")
     assert len(calls) == n and again.reason.startswith("cached") and (again.amp, again.channels_last) == (
         first.amp, first.channels_last)  # fmt: skip
-    assert "k4" in json.loads(fastpath.cache_file().read_text())
+    assert any(k.startswith("k4|") for k in json.loads(fastpath.cache_file().read_text()))
+
+
+def test_a_run_with_fixed_switches_does_not_answer_for_an_auto_run_of_the_same_net(tmp_path, monkeypatch):
+    """amp=off times fp32 only; an amp=auto run of the same key must still time bf16, and a fixed bf16 run
+    times its own path (the compile projection uses it, not zero)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fixed = fastpath.resolve(_train(amp="off", channels_last=False), torch.device("cpu"), _trial(SECONDS, {}), "k5")
+    auto = fastpath.resolve(_train(), torch.device("cpu"), _trial(SECONDS, {}), "k5")
+    assert fixed.amp == "off" and not auto.reason.startswith("cached") and "bf16/nhwc" in auto.reason
+    assert (auto.amp, auto.channels_last) == ("bf16", True)
+    forced = fastpath.resolve(_train(amp="bf16", channels_last=False), torch.device("cpu"),
+                              _trial(SECONDS, {}), "k6")  # fmt: skip
+    assert forced.amp == "bf16" and "bf16/nchw 220 ms/step" in forced.reason and "not timed" not in forced.reason
 
 
 def test_a_training_run_logs_its_choice_and_a_resume_keeps_it(tmp_path, tiny_classifier_run, monkeypatch):

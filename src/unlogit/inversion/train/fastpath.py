@@ -82,6 +82,7 @@ def resolve(train: Any, device: torch.device, trial: Callable[[str, bool], tuple
         amp = "bf16" if train.amp == "auto" else train.amp
         cl = True if train.channels_last == "auto" else bool(train.channels_last)
         return FastPath(amp, cl, bool(train.compile) if train.compile != "auto" else False, "CUDA: bf16 and NHWC")
+    key = f"{key}|candidates={train.amp},{train.channels_last}"  # a fixed-switch run measures fewer paths
     cached = _read_cache().get(key)
     if cached is not None:
         path = FastPath(**cached)
@@ -120,10 +121,14 @@ def _with_fixed(path: FastPath, train: Any) -> FastPath:
     if train.compile != "auto":
         out.compile = bool(train.compile)
     else:
-        step = path.seconds_per_step.get(f"{out.amp}/{'nhwc' if out.channels_last else 'nchw'}", 0.0)
+        chosen = f"{out.amp}/{'nhwc' if out.channels_last else 'nchw'}"
+        step = path.seconds_per_step.get(chosen)
+        basis = ""
+        if step is None:  # a fixed path that was not timed: project with the fp32 reference's step time
+            step, basis = path.seconds_per_step.get("off/nchw", 0.0), f", {chosen} not timed: off/nchw's step time"
         projected = step * train.steps
         out.compile = projected > COMPILE_PAYBACK_S and shutil.which("g++") is not None
-        out.reason += f"; compile {'on' if out.compile else 'off'} (projected run {projected / 60:.0f} min)"
+        out.reason += f"; compile {'on' if out.compile else 'off'} (projected run {projected / 60:.0f} min{basis})"
     return out
 
 
