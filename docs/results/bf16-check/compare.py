@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from unlogit.runtime.rundir import read_metrics
+
 KEPT = ("a_mean", "b_mean", "estimate", "ci_low", "ci_high", "verdict", "primary")
 
 
@@ -21,7 +23,9 @@ def study_facts(folder: Path) -> dict:
     runs = {}
     for model in sorted((folder / "inverters").glob("*/model.json")):
         s = json.loads(model.read_text())["summary"]
-        runs[model.parent.name] = {k: s.get(k) for k in ("steps", "capped", "train_minutes", "fast_path")}
+        runs[model.parent.name] = {k: s.get(k) for k in ("steps", "capped", "train_minutes")}
+        runs[model.parent.name]["fast_path"] = next(
+            (r["fast_path"] for r in read_metrics(model.parent) if "fast_path" in r), None)  # fmt: skip
     return {"verdict": claim["verdict"], "primary": claim["primary"], "split": claim.get("split"),
             "n_images": claim["n_images"], "inverters": runs,
             "endpoints": {e["endpoint"]: {k: e[k] for k in KEPT} for e in claim["endpoints"]}}  # fmt: skip
