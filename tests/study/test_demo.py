@@ -111,3 +111,16 @@ def test_the_cifar10_demo_runs_end_to_end_in_miniature(shared_data, monkeypatch,
 
     first = DataConfig(name="cifar10").load("test").labels[:12]
     assert len(torch.unique(first)) == 10  # Figure 1 spans the classes (the test npz is sorted by class)
+
+
+def test_the_offline_demo_loads_the_shipped_shapes_classifiers_and_trains_them_only_from_scratch(tmp_path):
+    """No classifier training in the offline demo (the zoo has them); ``--from-scratch`` plans the presets."""
+    from unlogit.study.config import load_study
+    from unlogit.study.stages import plan_study
+
+    cfg = load_study(SHAPES_STUDY)
+    shipped = plan_study(cfg, tmp_path / "a").classifiers
+    assert shipped == {name: [f"unlogit:shapes-{name}"] for name in cfg.classifiers}
+    assert not [r for r in plan_study(cfg, tmp_path / "b").runs() if r.kind == "classifier"]
+    scratch = [r for r in plan_study(cfg, tmp_path / "c", from_scratch=True).runs() if r.kind == "classifier"]
+    assert sorted(r.stage for r in scratch) == sorted(cfg.classifiers)
