@@ -22,3 +22,17 @@ def test_the_held_out_images_choose_nothing():
     a = kernel_ridge_r2(train_f, t_train, test_f, t_test)
     b = kernel_ridge_r2(train_f, t_train, test_f, -t_test)  # other held-out targets, same fit
     assert a > 0.9 and b < 0  # the same model is scored, not refitted to what it is scored on
+
+
+def test_one_fit_for_every_property_group_equals_one_fit_per_group():
+    """Each target column chooses its own ridge strength, so stacking the groups changes no prediction."""
+    from unlogit.analysis.ceiling import _predict_groups, kernel_ridge_predict
+
+    gen = torch.Generator().manual_seed(2)
+    train_f, test_f = torch.randn(300, 6, generator=gen), torch.randn(80, 6, generator=gen)
+    groups = {"smooth": torch.sin(train_f[:, :2]), "noise": torch.randn(300, 3, generator=gen),
+              "square": train_f[:, 3:4] ** 2}  # fmt: skip
+    together = _predict_groups(train_f, groups, test_f)
+    for name, targets in groups.items():
+        alone = kernel_ridge_predict(train_f, targets, test_f)
+        assert together[name].shape == alone.shape and torch.allclose(together[name], alone, atol=1e-10), name

@@ -24,7 +24,8 @@ def _fashion_like(tmp_path):
 
 @pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
 def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_path, tiny_inverter_run):
-    cfg = AnalyzeConfig(dataset="shapes", n=6, pool=200, ood_dataset="npz:" + str(_fashion_like(tmp_path)))
+    cfg = AnalyzeConfig(dataset="shapes", n=6, pool=200, train_sample=400,
+                        ood_dataset="npz:" + str(_fashion_like(tmp_path)))  # fmt: skip
     result = run_experiment(experiment, [tiny_inverter_run], cfg, tmp_path)
     folder = tmp_path / experiment
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -58,6 +59,7 @@ def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_p
         assert set(per_inverter) >= {"pos_x", "obj_r", "rotation_error", "mean_r2"}
     elif experiment == "ceiling":
         assert set(per_inverter) == set(metrics["targets"]) >= {"position", "object colour", "rotation"}
+        assert metrics["n_probe_train"] == 400  # analyze.train_sample training images fit the probe
         for row in per_inverter.values():
             assert row["ceiling_r2"] <= 1 and row["recovered_r2"] <= 1
     elif experiment == "leakage":

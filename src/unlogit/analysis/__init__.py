@@ -12,8 +12,6 @@ from .experiments import EXPERIMENTS
 
 __all__ = ["EXPERIMENTS", "AnalysisContext", "AnalyzeConfig", "ExperimentResult", "run_experiment"]
 
-TRAIN_SAMPLE = 2000  # training images an experiment may use as prior knowledge (leakage priors, logit scales)
-
 
 def run_experiment(
     experiment: str, inverter_runs: Sequence[str | Path], cfg: AnalyzeConfig, out: Path
@@ -41,10 +39,11 @@ def run_experiment(
         ood_cfg = DataConfig(name=cfg.ood_dataset, root=cfg.data_root, test_size=max(cfg.n, 64), channels=c,
                              image_size=h)  # fmt: skip
         ood_data = ood_cfg.load("test")
-    train = DataConfig(name=cfg.dataset, root=cfg.data_root, train_size=TRAIN_SAMPLE, channels=c, image_size=h)
+    train = DataConfig(name=cfg.dataset, root=cfg.data_root, train_size=cfg.train_sample, channels=c,
+                       image_size=h)  # fmt: skip
     judge = load_classifier(cfg.evaluator, classes=data.classes) if cfg.evaluator else None
     ctx = AnalysisContext(inverters, data, n=cfg.n, seed=cfg.seed, evaluator=judge, ood_data=ood_data,
-                          train_loader=lambda: train.load("train").subset(TRAIN_SAMPLE))  # fmt: skip
+                          train_loader=lambda: train.load("train").subset(cfg.train_sample))  # fmt: skip
     result = run(ctx)
     result.metrics.update(
         {"dataset": cfg.dataset, "seed": cfg.seed, "evaluator": cfg.evaluator, "ood_dataset": cfg.ood_dataset,

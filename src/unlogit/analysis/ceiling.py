@@ -43,9 +43,10 @@ def _rbf(a: torch.Tensor, b: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
 
 
 def _ridge(kernel: torch.Tensor, t: torch.Tensor, lam: float) -> torch.Tensor:
-    """Dual coefficients (N,T) of kernel ridge on centred targets."""
+    """Dual coefficients (N,T) of kernel ridge on centred targets (the regularised kernel is positive
+    definite, so a Cholesky solve: half the work of a general one)."""
     eye = torch.eye(len(kernel), dtype=torch.float64)
-    return torch.linalg.solve(kernel + lam * len(kernel) * eye, t - t.mean(0))
+    return torch.cholesky_solve(t - t.mean(0), torch.linalg.cholesky(kernel + lam * len(kernel) * eye))
 
 
 def kernel_ridge_predict(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor) -> torch.Tensor:
@@ -143,7 +144,7 @@ def ceiling(ctx: AnalysisContext) -> ExperimentResult:
         clf = inv.classifier
         key = (clf.weights_digest(), tuple(clf.mean.flatten().tolist()), tuple(clf.std.flatten().tolist()))
         if key not in ceilings:  # the ceiling is the classifier's: inverters that share one share it
-            preds = {g: kernel_ridge_predict(train_logits, train_targets[g], logits) for g in targets}
+            preds = _predict_groups(train_logits, train_targets, logits)
             ceilings[key] = {g: bootstrap_r2(preds[g], t) for g, t in targets.items()}
             point[key] = {g: float(_r2_columns(preds[g], t.double()).clamp(min=-1).mean()) for g, t in targets.items()}
         read = _read(inv.generate(logits, ctx.noise(inv, len(x))).cpu(), y, shapes)
@@ -160,6 +161,15 @@ def ceiling(ctx: AnalysisContext) -> ExperimentResult:
                            "note": "" if carried else "the logits do not carry it"}  # fmt: skip
         metrics["inverters"][name] = rows
     return ExperimentResult("ceiling", metrics, {"ceiling": _bars(metrics)})
+
+
+def _predict_groups(train_f: torch.Tensor, train_targets: dict[str, torch.Tensor],
+                    test_f: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
+    """:func:`kernel_ridge_predict` of every property group from the same features in one fit: the ridge
+    strength is chosen per target column, so this equals one fit per group at a fraction of the cost."""
+    groups = list(train_targets)
+    pred = kernel_ridge_predict(train_f, torch.cat([train_targets[g] for g in groups], 1), test_f)
+    return dict(zip(groups, pred.split([train_targets[g].shape[1] for g in groups], 1)))
 
 
 def _read(images: torch.Tensor, labels: torch.Tensor, shapes: bool) -> dict[str, torch.Tensor]:

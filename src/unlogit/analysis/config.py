@@ -16,6 +16,8 @@ class AnalyzeConfig:
     experiments: names from :data:`unlogit.analysis.EXPERIMENTS` (a study runs them in order).
     dataset / data_root: the held-out images (test split), converted to the inverters' image shape.
     n: images shown in the figures; pool: test images searched (misclassified, factors, ...).
+    train_sample: training images an experiment may use as prior knowledge (leakage priors, logit scales,
+        the ceiling's probe); the probe's cost grows with its cube.
     seed: the noise seed every inverter shares.
     evaluator: an independent classifier spec that judges reconstructions (None: the inverted
         classifier judges, and every number says so).
@@ -27,6 +29,7 @@ class AnalyzeConfig:
     data_root: str | None = None
     n: int = 8
     pool: int = 500
+    train_sample: int = 2000
     seed: int = 0
     evaluator: str | None = None
     ood_dataset: str | None = None
@@ -35,6 +38,7 @@ class AnalyzeConfig:
     def __post_init__(self) -> None:
         check_positive(self.n, "analyze.n")
         check_positive(self.pool, "analyze.pool")
+        check_positive(self.train_sample, "analyze.train_sample")
         for name in self.experiments:
             if name not in EXPERIMENTS:
                 raise ConfigError(f"config key 'analyze.experiments': {EXPERIMENTS.unknown(name)}")

@@ -43,8 +43,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = output_dir(args, "analyze", args.dataset)
     names = expand_experiments(args.experiment, with_ood=bool(args.ood_dataset))
     cfg = AnalyzeConfig(experiments=names, dataset=args.dataset, data_root=args.data_root, n=args.n, pool=args.pool,
-                        seed=args.seed, evaluator=(args.evaluator or [None])[0], ood_dataset=args.ood_dataset,
-                        classifier=args.classifier)  # fmt: skip
+                        train_sample=args.train_sample, seed=args.seed, evaluator=(args.evaluator or [None])[0],
+                        ood_dataset=args.ood_dataset, classifier=args.classifier)  # fmt: skip
     if args.evaluator and len(args.evaluator) > 1:
         print(f"note: analyze judges with one evaluator, the first ({args.evaluator[0]})", file=sys.stderr)
     for name in cfg.experiments:
@@ -100,6 +100,12 @@ def register(add: AddCommand) -> None:
     add_measure_options(p, "analyze", n_default=16)
     add_classifier_override(p)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
+    p.add_argument(
+        "--train-sample",
+        type=int,
+        default=2000,
+        help="training images used as prior knowledge (leakage priors, logit scales, the ceiling's probe)",
+    )
     p.add_argument("--evaluator", action="append",
                    help="independent classifier that judges reconstructions (repeatable; analyze uses the first): "
                    + SPEC_FORMS)  # fmt: skip

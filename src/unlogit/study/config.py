@@ -225,7 +225,8 @@ STAGE_GROUPS = ("classifiers", "inverters")
 SMOKE = ("inverters.*.steps=30", "inverters.*.train.eval_size=32", "inverters.*.train.log_every=10",
          "classifiers.*.train.epochs=1", "classifiers.*.data.train_size=512", "classifiers.*.train.eval_robust_size=16",
          "data.train_size=1024", "data.val_size=64", "compare.eval_size=64", "compare.n=4", "findings.n=64",
-         "claim.noise_draws=2", "analyze.n=4", "analyze.pool=64")  # fmt: skip
+         "claim.noise_draws=2", "analyze.n=4", "analyze.pool=64",
+         "analyze.train_sample=256")  # fmt: skip
 
 
 @dataclass
