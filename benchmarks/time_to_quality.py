@@ -91,11 +91,14 @@ def curve_figure(result: dict[str, Any]):
 
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.subplots(1, 2)
-    for name, v in result["variants"].items():
-        minutes = [r["minutes"] for r in v["records"]]
-        for key in [k for k in v["records"][0] if k.startswith("true_label_agreement@")] if v["records"] else []:
-            left.plot(minutes, [100 * r[key] for r in v["records"]], marker="o", label=f"{name}: {key.split('@')[1]}")
-        right.plot(minutes, [r["median_retrieval_rank@pixels"] for r in v["records"]], marker="o", label=name)
+    for i, (name, v) in enumerate(result["variants"].items()):
+        colour, minutes = f"C{i}", [r["minutes"] for r in v["records"]]
+        judges = [k for k in v["records"][0] if k.startswith("true_label_agreement@")] if v["records"] else []
+        for key, style in zip(judges, ("-", "--", ":", "-.")):  # one colour per variant, a line style per judge
+            left.plot(minutes, [100 * r[key] for r in v["records"]], marker="o", color=colour, linestyle=style,
+                      label=f"{name}: {key.split('@')[1]}")  # fmt: skip
+        right.plot(minutes, [r["median_retrieval_rank@pixels"] for r in v["records"]], marker="o", color=colour,
+                   label=name)  # fmt: skip
     left.axhline(100 * result["target"]["agreement"], color="grey", linestyle="--")
     right.axhline(result["target"]["rank"], color="grey", linestyle="--")
     left.set_ylabel("true-label agreement, %")
