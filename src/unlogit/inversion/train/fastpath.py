@@ -121,14 +121,11 @@ def _with_fixed(path: FastPath, train: Any) -> FastPath:
     if train.compile != "auto":
         out.compile = bool(train.compile)
     else:
-        chosen = f"{out.amp}/{'nhwc' if out.channels_last else 'nchw'}"
-        step = path.seconds_per_step.get(chosen)
-        basis = ""
-        if step is None:  # a fixed path that was not timed: project with the fp32 reference's step time
-            step, basis = path.seconds_per_step.get("off/nchw", 0.0), f", {chosen} not timed: off/nchw's step time"
+        # the cache is keyed by the candidate set, so the chosen path was always among those timed
+        step = path.seconds_per_step.get(f"{out.amp}/{'nhwc' if out.channels_last else 'nchw'}", 0.0)
         projected = step * train.steps
         out.compile = projected > COMPILE_PAYBACK_S and shutil.which("g++") is not None
-        out.reason += f"; compile {'on' if out.compile else 'off'} (projected run {projected / 60:.0f} min{basis})"
+        out.reason += f"; compile {'on' if out.compile else 'off'} (projected run {projected / 60:.0f} min)"
     return out
 
 
