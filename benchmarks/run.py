@@ -8,7 +8,6 @@ utilisation. See docs/performance.md for the recorded figures and their commands
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -18,18 +17,14 @@ from typing import Any
 import torch
 
 from unlogit.runtime.atomic import write_json_atomic
-from unlogit.runtime.device import configure_cpu, resolve_device
+from unlogit.runtime.device import compile_toolchain_missing, configure_cpu, resolve_device
 
 from . import cases
 
 
 def compiler_available(device: torch.device) -> bool:
-    """torch.compile needs a C++ compiler for CPU kernels (Triton on CUDA)."""
-    if device.type == "cuda":
-        return True
-    from shutil import which
-
-    return which(os.environ.get("CXX", "g++")) is not None or which("c++") is not None
+    """Whether torch.compile can build kernels here (see ``compile_toolchain_missing``)."""
+    return compile_toolchain_missing(device) is None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 import torch
 
 from benchmarks.cases import TRAIN_VARIANTS, build_train_bench
 from unlogit.inversion.nets.layers import make_conv, spectral_sigmas
+from unlogit.runtime.device import compile_toolchain_missing
 
 SMALL = {"model": {"ch_g": 4, "ch_d": 4}, "train": {"batch_size": 8}}
 
@@ -62,8 +62,9 @@ def test_bf16_error_is_small_against_what_training_moved(eager):
 
 
 def test_compiled_training_matches_eager(eager):
-    if shutil.which("g++") is None and shutil.which("c++") is None:
-        message = "torch.compile on CPU needs a C++ compiler (.ci/run installs g++)"
+    missing = compile_toolchain_missing(torch.device("cpu"))
+    if missing:
+        message = f"torch.compile on CPU needs {missing} (.ci/run installs g++)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -47,10 +47,22 @@ def test_fixed_switches_are_kept_and_exact_paths_need_exact_outputs(tmp_path, mo
 
 def test_compile_is_chosen_only_for_runs_long_enough_to_pay_it_back(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(fastpath.shutil, "which", lambda _name: "/usr/bin/g++")
+    monkeypatch.setattr(fastpath, "compile_toolchain_missing", lambda _device: None)
     short = fastpath.resolve(_train(steps=1000), torch.device("cpu"), _trial(SECONDS, {}), "k3")
     long = fastpath.resolve(_train(steps=100_000), torch.device("cpu"), _trial(SECONDS, {}), "k3")
     assert not short.compile and long.compile and "projected run" in long.reason
+    # the payback is the projected eager minutes of the fastest path: just under it stays eager
+    steps = int(fastpath.COMPILE_PAYBACK_S / SECONDS["bf16/nchw"])
+    under = fastpath.resolve(_train(steps=steps - 10), torch.device("cpu"), _trial(SECONDS, {"bf16/nhwc": 0.2}), "k4")
+    over = fastpath.resolve(_train(steps=steps + 10), torch.device("cpu"), _trial(SECONDS, {"bf16/nhwc": 0.2}), "k4")
+    assert not under.compile and over.compile
+
+
+def test_compile_stays_off_without_a_toolchain_and_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(fastpath, "compile_toolchain_missing", lambda _device: "a C++ compiler (install g++)")
+    path = fastpath.resolve(_train(steps=100_000), torch.device("cpu"), _trial(SECONDS, {}), "k5")
+    assert not path.compile and "needs a C++ compiler" in path.reason
 
 
 def test_choices_are_cached_per_machine_and_net(tmp_path, monkeypatch):

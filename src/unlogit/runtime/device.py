@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sysconfig
+from pathlib import Path
 
 import torch
 
@@ -30,3 +33,16 @@ def configure_cpu(threads: int | None = None) -> None:
         threads = int(env)
     if threads:
         torch.set_num_threads(threads)
+
+
+def compile_toolchain_missing(device: torch.device) -> str | None:
+    """What ``torch.compile`` lacks here, or None when it can build kernels: on the CPU, inductor needs a C++
+    compiler (``$CXX``, ``g++`` or ``c++``) and the Python headers (``Python.h``); on CUDA, Triton ships with
+    torch."""
+    if device.type == "cuda":
+        return None
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++")):
+        return "a C++ compiler (install g++, or set CXX)"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        return "the Python headers, Python.h (install python3-dev for this Python)"
+    return None
