@@ -15,6 +15,7 @@ most ``--target-rank``), and ``minutes_ratio``: the auto path's minutes to the t
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -71,11 +72,28 @@ def records_of(run: Path, evaluators: list[str], batch: int, n_dis: int) -> list
     return out
 
 
-def minutes_to(records: list[dict[str, Any]], evaluators: list[str], agreement: float, rank: float) -> float | None:
+def minutes_to(records: list[dict[str, Any]], agreement: float, rank: float) -> float | None:
     """The first evaluation's minutes at which every evaluator's agreement and the pixel rank meet the target."""
     for r in records:
         judges = [k for k in r if k.startswith("true_label_agreement@")]
         if judges and all(r[k] >= agreement for k in judges) and r["median_retrieval_rank@pixels"] <= rank:
+            return r["minutes"]
+    return None
+
+
+def trend_minutes_to(records: list[dict[str, Any]], agreement: float, rank: float) -> float | None:
+    """The first evaluation's minutes at which the *trend* meets the target: each judge's agreement fitted
+    non-decreasing and the pixel rank non-increasing in the steps (isotonic regression: quality does not fall
+    with training), so one lucky evaluation on a plateau does not count as reaching it."""
+    from scipy.optimize import isotonic_regression
+
+    if not records:
+        return None
+    judges = [k for k in records[0] if k.startswith("true_label_agreement@")]
+    fits = [isotonic_regression([r[k] for r in records], increasing=True).x for k in judges]
+    ranks = isotonic_regression([r["median_retrieval_rank@pixels"] for r in records], increasing=False).x
+    for i, r in enumerate(records):
+        if judges and all(f[i] >= agreement - 1e-12 for f in fits) and ranks[i] <= rank + 1e-9:
             return r["minutes"]
     return None
 
@@ -130,28 +148,61 @@ def run_variant(args: argparse.Namespace, name: str, out: Path) -> dict[str, Any
     t = cfg.train
     settings = {"batch_size": t.batch_size, "lr_g": t.lr_g, "lr_d": t.lr_d, "n_dis": t.n_dis,
                 "ema_start": t.ema_start, "ema_decay": t.ema_decay}  # fmt: skip
-    return {"run": out.name, "wall_minutes": (time.perf_counter() - start) / 60, "fast_path": fast, "train": settings,
-            "records": records, "minutes_to_target": minutes_to(records, args.evaluator, args.target_agreement,
-                                                                 args.target_rank)}  # fmt: skip
+    return {
+        "run": out.name,
+        "wall_minutes": (time.perf_counter() - start) / 60,
+        "fast_path": fast,
+        "train": settings,
+        "records": records,
+    }
+
+
+def derive(result: dict[str, Any], ladder: list[float]) -> dict[str, Any]:
+    """Fill in what follows from the records and the target: per variant the minutes to the target (first
+    evaluation, and trend), the ratios to eager fp32, and the trend ratios at each agreement of ``ladder``
+    (the same rank target): how the levers compare at quality levels every variant reaches."""
+    target, variants = result["target"], result["variants"]
+    for v in variants.values():
+        v["minutes_to_target"] = minutes_to(v["records"], target["agreement"], target["rank"])
+        v["minutes_to_target_trend"] = trend_minutes_to(v["records"], target["agreement"], target["rank"])
+    eager = variants.get("eager-fp32", {})
+    others = [k for k in variants if k != "eager-fp32"]
+    result["minutes_ratio"] = ratio(variants.get("auto", {}).get("minutes_to_target"), eager.get("minutes_to_target"))
+    result["minutes_ratio_trend"] = ratio(variants.get("auto", {}).get("minutes_to_target_trend"),
+                                          eager.get("minutes_to_target_trend"))  # fmt: skip
+    for key in ("minutes_to_target", "minutes_to_target_trend"):
+        name = "minutes_ratios" + key.removeprefix("minutes_to_target")
+        result[name] = {k: ratio(variants[k][key], eager.get(key)) for k in others}
+    base = {a: trend_minutes_to(eager.get("records", []), a, target["rank"]) for a in ladder}
+    result["trend_ratio_ladder"] = {
+        f"{a:g}": {"eager_minutes": base[a], **{k: ratio(trend_minutes_to(variants[k]["records"], a, target["rank"]),
+                                                       base[a]) for k in others}}
+        for a in ladder}  # fmt: skip
+    return result
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.run or f"runs/time-to-quality-{time.strftime('%Y%m%d-%H%M%S')}")
     variants = {name: run_variant(args, name, root / name) for name in args.variants}
-    eager, auto = (variants.get(k, {}).get("minutes_to_target") for k in ("eager-fp32", "auto"))
-    return {"command": " ".join(["python -m benchmarks.time_to_quality", *sys.argv[1:]]), "preset": args.preset,
-            "method": args.method, "classifier": args.classifier, "evaluators": args.evaluator, "steps": args.steps,
-            "cpu": {"model": cpu_model(), "flags": cpu_flags(), "machine": platform.machine()},
-            "target": {"agreement": args.target_agreement, "rank": args.target_rank}, "variants": variants,
-            "minutes_ratio": ratio(auto, eager),
-            "minutes_ratios": {k: ratio(v["minutes_to_target"], eager)
-                               for k, v in variants.items() if k != "eager-fp32"}}  # fmt: skip
+    target = {"agreement": args.target_agreement, "rank": args.target_rank}
+    result = {"command": " ".join(["python -m benchmarks.time_to_quality", *sys.argv[1:]]), "preset": args.preset,
+              "method": args.method, "classifier": args.classifier, "evaluators": args.evaluator, "steps": args.steps,
+              "cpu": {"model": cpu_model(), "flags": cpu_flags(), "machine": platform.machine()},
+              "target": target, "variants": variants}  # fmt: skip
+    return derive(result, args.ladder)
+
+
+def rederive(path: Path, ladder: list[float]) -> dict[str, Any]:
+    """An earlier run's JSON with the derived fields recomputed from its own records and target (nothing
+    trains; the measured records are kept as they are)."""
+    result = json.loads(path.read_text())
+    return derive(result, ladder)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.time_to_quality", description=__doc__.splitlines()[0])
-    p.add_argument("--classifier", required=True, help="the classifier to invert (spec)")
-    p.add_argument("--evaluator", action="append", required=True, help="independent judge (repeatable)")
+    p.add_argument("--classifier", help="the classifier to invert (spec; required unless --from-json)")
+    p.add_argument("--evaluator", action="append", help="independent judge (repeatable; required unless --from-json)")
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--data-root")
     p.add_argument("--preset", default="cifar10-cpu")
@@ -163,9 +214,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-rank", type=float, default=80.0, help="median pixel retrieval rank (of train.eval_size)")
     p.add_argument("--run", help="folder for the variants' run directories (default runs/time-to-quality-<time>)")
     p.add_argument("--out", default="benchmarks/results/time_to_quality.json")
+    p.add_argument(
+        "--ladder",
+        type=float,
+        nargs="+",
+        default=[0.35, 0.40, 0.425, 0.45],
+        help="agreements (each with --target-rank) at which the trend ratios to eager fp32 are reported",
+    )
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="FILE",
+        help="train nothing: recompute the derived fields of an earlier run's JSON (its own records and "
+        "target) into --out",
+    )
     p.add_argument("overrides", nargs="*", help="KEY=VALUE inverter config overrides")
     args = p.parse_intermixed_args(argv)  # KEY=VALUE overrides may come before or after options
-    result = run(args)
+    if args.from_json and not args.from_json.is_file():
+        p.error(f"--from-json {args.from_json}: no such file (give the JSON an earlier run wrote with --out)")
+    if not args.from_json and not (args.classifier and args.evaluator):
+        p.error("--classifier and at least one --evaluator are required (or --from-json FILE to recompute)")
+    result = rederive(args.from_json, args.ladder) if args.from_json else run(args)
     write_json_atomic(Path(args.out), result)
     plot = save_figure(curve_figure(result), Path(args.out).with_suffix(".png"))
     for name, v in result["variants"].items():
@@ -173,8 +242,12 @@ def main(argv: list[str] | None = None) -> int:
             agree = "  ".join(f"{k.split('@')[1]}={r[k]:.1%}" for k in r if k.startswith("true_label_agreement@"))
             print(f"{name:10s} {r['minutes']:6.2f} min  step {r['step']:>6}  {r['steps_per_s']:.2f} steps/s  {agree}  "
                   f"median rank (pixels) {r['median_retrieval_rank@pixels']:.0f}")  # fmt: skip
-        print(f"{name}: minutes to the target {v['minutes_to_target']}")
+        print(
+            f"{name}: minutes to the target {v['minutes_to_target']} (first evaluation), "
+            f"{v['minutes_to_target_trend']} (trend)"
+        )
     print(f"minutes_ratio (auto / eager fp32): {result['minutes_ratio']}; every variant: {result['minutes_ratios']}")
+    print(f"trend ratios: {result['minutes_ratios_trend']}; by agreement: {result['trend_ratio_ladder']}")
     print(f"wrote {args.out} and the plot {plot}")
     return 0
 

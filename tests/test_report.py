@@ -8,7 +8,7 @@ import pytest
 from unlogit.cli import main
 from unlogit.errors import UnlogitError
 from unlogit.report.page import build_report
-from unlogit.study.claim_report import claim_rows
+from unlogit.study.claim_report import claim_rows, fixed_interval_text
 
 from .conftest import report_layout
 
@@ -76,3 +76,8 @@ def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path, browser):
     assert len(page["images"]) >= 10 and all(done and w > 0 for done, w in page["images"]), page["images"]
     assert page["width"] <= 1280, f"the page is {page['width']} px wide at a 1280 px window"
     assert 0 <= page["verdict_top"] < 800
+
+
+def test_fixed_interval_text_lines_up_signed_decimals_and_says_na_when_undecided():
+    assert fixed_interval_text({"estimate": 0.0541, "ci_low": 0.04, "ci_high": -0.0681}) == "+0.054 [+0.040, -0.068]"
+    assert fixed_interval_text({"estimate": None, "ci_low": None, "ci_high": None}) == "n/a"

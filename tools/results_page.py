@@ -13,11 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def _ci(e: dict) -> str:
-    if e.get("estimate") is None:
-        return "n/a"
-    return f"{e['estimate']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
+from unlogit.study.claim_report import fixed_interval_text as _ci
 
 
 def claim_tables(claim: dict) -> list[str]:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from unlogit.runtime.rundir import read_metrics
+from unlogit.study.claim_report import fixed_interval_text as _ci
 
 KEPT = ("a_mean", "b_mean", "estimate", "ci_low", "ci_high", "verdict", "primary")
 
@@ -29,10 +30,6 @@ def study_facts(folder: Path) -> dict:
     return {"verdict": claim["verdict"], "primary": claim["primary"], "split": claim.get("split"),
             "n_images": claim["n_images"], "inverters": runs,
             "endpoints": {e["endpoint"]: {k: e[k] for k in KEPT} for e in claim["endpoints"]}}  # fmt: skip
-
-
-def _ci(e: dict) -> str:
-    return "n/a" if e["estimate"] is None else f"{e['estimate']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
 
 
 def main(fp32: str, bf16: str) -> None:

@@ -41,6 +41,14 @@ def interval_text(e: dict[str, Any]) -> str:
     return f"{sig(e['estimate'], se)} [{sig(e['ci_low'], se)}, {sig(e['ci_high'], se)}]"
 
 
+def fixed_interval_text(e: dict[str, Any]) -> str:
+    """``+0.054 [+0.040, +0.068]``: an estimate and its interval to three signed decimals (the markdown tables
+    of docs/results, where rows of one table line up); ``n/a`` when the estimate is None."""
+    if e.get("estimate") is None:
+        return "n/a"
+    return f"{e['estimate']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
+
+
 def claim_rows(claim: dict[str, Any]) -> list[dict[str, Any]]:
     """One table row per endpoint (primary first): the two means, the difference with its interval, the verdict."""
     rows = []
