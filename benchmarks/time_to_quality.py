@@ -72,30 +72,37 @@ def records_of(run: Path, evaluators: list[str], batch: int, n_dis: int) -> list
     return out
 
 
-def minutes_to(records: list[dict[str, Any]], agreement: float, rank: float) -> float | None:
-    """The first evaluation's minutes at which every evaluator's agreement and the pixel rank meet the target."""
-    for r in records:
-        judges = [k for k in r if k.startswith("true_label_agreement@")]
-        if judges and all(r[k] >= agreement for k in judges) and r["median_retrieval_rank@pixels"] <= rank:
+def _first_meeting(records: list[dict[str, Any]], agreement: float, rank: float, smooth: bool) -> float | None:
+    """The minutes of the first evaluation where every judge's agreement is at least ``agreement`` and the
+    median pixel rank at most ``rank``: on the raw curves, or (``smooth``) on their isotonic fits."""
+    if not records:
+        return None
+    judges = [k for k in records[0] if k.startswith("true_label_agreement@")]
+    curves = [[r[k] for r in records] for k in judges]
+    ranks = [r["median_retrieval_rank@pixels"] for r in records]
+    slack, rank_slack = 0.0, 0.0
+    if smooth:
+        from scipy.optimize import isotonic_regression
+
+        curves = [isotonic_regression(c, increasing=True).x for c in curves]
+        ranks = isotonic_regression(ranks, increasing=False).x
+        slack, rank_slack = 1e-12, 1e-9  # pooled means carry rounding: a fit pooled to the target meets it
+    for i, r in enumerate(records):
+        if judges and all(c[i] >= agreement - slack for c in curves) and ranks[i] <= rank + rank_slack:
             return r["minutes"]
     return None
+
+
+def minutes_to(records: list[dict[str, Any]], agreement: float, rank: float) -> float | None:
+    """The first evaluation's minutes at which every evaluator's agreement and the pixel rank meet the target."""
+    return _first_meeting(records, agreement, rank, smooth=False)
 
 
 def trend_minutes_to(records: list[dict[str, Any]], agreement: float, rank: float) -> float | None:
     """The first evaluation's minutes at which the *trend* meets the target: each judge's agreement fitted
     non-decreasing and the pixel rank non-increasing in the steps (isotonic regression: quality does not fall
     with training), so one lucky evaluation on a plateau does not count as reaching it."""
-    from scipy.optimize import isotonic_regression
-
-    if not records:
-        return None
-    judges = [k for k in records[0] if k.startswith("true_label_agreement@")]
-    fits = [isotonic_regression([r[k] for r in records], increasing=True).x for k in judges]
-    ranks = isotonic_regression([r["median_retrieval_rank@pixels"] for r in records], increasing=False).x
-    for i, r in enumerate(records):
-        if judges and all(f[i] >= agreement - 1e-12 for f in fits) and ranks[i] <= rank + 1e-9:
-            return r["minutes"]
-    return None
+    return _first_meeting(records, agreement, rank, smooth=True)
 
 
 def ratio(minutes: float | None, eager: float | None) -> float | None:
@@ -167,12 +174,10 @@ def derive(result: dict[str, Any], ladder: list[float]) -> dict[str, Any]:
         v["minutes_to_target_trend"] = trend_minutes_to(v["records"], target["agreement"], target["rank"])
     eager = variants.get("eager-fp32", {})
     others = [k for k in variants if k != "eager-fp32"]
-    result["minutes_ratio"] = ratio(variants.get("auto", {}).get("minutes_to_target"), eager.get("minutes_to_target"))
-    result["minutes_ratio_trend"] = ratio(variants.get("auto", {}).get("minutes_to_target_trend"),
-                                          eager.get("minutes_to_target_trend"))  # fmt: skip
-    for key in ("minutes_to_target", "minutes_to_target_trend"):
-        name = "minutes_ratios" + key.removeprefix("minutes_to_target")
-        result[name] = {k: ratio(variants[k][key], eager.get(key)) for k in others}
+    for suffix in ("", "_trend"):  # first evaluation, trend
+        key = "minutes_to_target" + suffix
+        result["minutes_ratios" + suffix] = {k: ratio(variants[k][key], eager.get(key)) for k in others}
+        result["minutes_ratio" + suffix] = result["minutes_ratios" + suffix].get("auto")  # the issue's number
     base = {a: trend_minutes_to(eager.get("records", []), a, target["rank"]) for a in ladder}
     result["trend_ratio_ladder"] = {
         f"{a:g}": {"eager_minutes": base[a], **{k: ratio(trend_minutes_to(variants[k]["records"], a, target["rank"]),

@@ -30,14 +30,28 @@ def _isolated_data_env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+def missing_in_ci_fails(message: str) -> None:
+    """A test's missing prerequisite: a failure in CI (``.ci/run`` provides every one), a skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "cifar10" / "lossless_subsets.npz").is_file():
-        message = f"shared test data not found at {SHARED_DATA}; set UNLOGIT_SHARED_DATA"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI always has ../shared/data: a missing copy is a failure there
-        pytest.skip(message)
+        missing_in_ci_fails(f"shared test data not found at {SHARED_DATA}; set UNLOGIT_SHARED_DATA")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def compile_toolchain() -> None:
+    """torch.compile's CPU toolchain (a C++ compiler and Python.h; .ci/run installs g++)."""
+    from unlogit.runtime.device import compile_toolchain_missing
+
+    missing = compile_toolchain_missing(torch.device("cpu"))
+    if missing:
+        missing_in_ci_fails(f"torch.compile on CPU needs {missing} (.ci/run installs g++)")
 
 
 @pytest.fixture(scope="session")
@@ -91,10 +105,7 @@ def browser():
     except ImportError:
         sync_playwright = None
     if sync_playwright is None or not os.path.exists(CHROMIUM):
-        message = "headless browser tests need playwright and Debian's chromium (installed by .ci/run)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_in_ci_fails("headless browser tests need playwright and Debian's chromium (installed by .ci/run)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from benchmarks.cases import TRAIN_VARIANTS, build_train_bench
 from unlogit.inversion.nets.layers import make_conv, spectral_sigmas
-from unlogit.runtime.device import compile_toolchain_missing
 
 SMALL = {"model": {"ch_g": 4, "ch_d": 4}, "train": {"batch_size": 8}}
 
@@ -61,13 +58,7 @@ def test_bf16_error_is_small_against_what_training_moved(eager):
     assert gaps["G.train"] < 0.25 * moved["G.train"] and gaps["D"] < 0.25 * moved["D"], (gaps, moved)
 
 
-def test_compiled_training_matches_eager(eager):
-    missing = compile_toolchain_missing(torch.device("cpu"))
-    if missing:
-        message = f"torch.compile on CPU needs {missing} (.ci/run installs g++)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+def test_compiled_training_matches_eager(eager, compile_toolchain):
     gaps = _gaps(_outputs_after("compile"), eager)
     assert all(gaps[k] < 10 * EXACT[k] for k in gaps), gaps
 

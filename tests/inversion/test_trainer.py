@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 import torch
@@ -120,15 +119,11 @@ def test_inverter_api(tiny_inverter_run):
     assert torch.allclose(inv.generate(logits, seed=4), inv.generate(logits, seed=4))
 
 
-def test_a_compiled_run_saves_plain_weights_and_resumes_compiled(tmp_path, tiny_classifier_run, tiny_inverter_run):
+def test_a_compiled_run_saves_plain_weights_and_resumes_compiled(tmp_path, tiny_classifier_run, tiny_inverter_run,
+                                                                 compile_toolchain):  # fmt: skip
     """``train.compile=true`` (what ``auto`` picks for long runs) through the trainer: the checkpoint holds the
     same keys as an eager run's (no ``_orig_mod``), the inverter loads and reconstructs, and a resumed run
     compiles again and continues from its step."""
-    from unlogit.runtime.device import compile_toolchain_missing
-
-    missing = compile_toolchain_missing(torch.device("cpu"))
-    if missing:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"torch.compile on CPU needs {missing}")
     cfg = _cfg(tiny_classifier_run, "train.compile=true", "train.steps=3")
     train_inverter(cfg, tmp_path / "run")
     compiled, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last", "unlogit.inverter-train-state")

@@ -128,10 +128,11 @@ def _with_fixed(path: FastPath, train: Any) -> FastPath:
         # the cache is keyed by the candidate set, so the chosen path was always among those timed
         step = path.seconds_per_step.get(f"{out.amp}/{'nhwc' if out.channels_last else 'nchw'}", 0.0)
         projected = step * train.steps
-        missing = compile_toolchain_missing(torch.device("cpu"))
-        out.compile = projected > COMPILE_PAYBACK_S and missing is None
-        out.reason += f"; compile {'on' if out.compile else 'off'} (projected run {projected / 60:.1f} min"
-        out.reason += f"; needs {missing})" if missing and projected > COMPILE_PAYBACK_S else ")"
+        pays = projected > COMPILE_PAYBACK_S
+        missing = compile_toolchain_missing(torch.device("cpu")) if pays else None  # asked only where it would pay
+        out.compile = pays and missing is None
+        needs = f"; needs {missing}" if missing else ""
+        out.reason += f"; compile {'on' if out.compile else 'off'} (projected run {projected / 60:.1f} min{needs})"
     return out
 
 
