@@ -9,13 +9,13 @@ def untrained_classifier_run(folder: Path) -> Path:
     """A small CNN for shapes' 32x32 RGB images and 10 classes, saved like `unlogit train-classifier` saves."""
     import torch
 
-    from unlogit.classifiers.archs import build_arch
+    from unlogit.classifiers.archs import ArchSpec, build_arch
     from unlogit.classifiers.normalized import NormalizedClassifier
-    from unlogit.classifiers.registry import save_run_classifier
+    from unlogit.classifiers.runs import save_run_classifier
     from unlogit.data.shapes import SHAPE_CLASSES
 
     torch.manual_seed(0)
-    spec = {"arch": "small-cnn", "num_classes": 10, "in_channels": 3, "image_size": 32, "width": 4}
+    spec = ArchSpec("small-cnn", num_classes=10, in_channels=3, image_size=32, width=4)
     clf = NormalizedClassifier(build_arch(spec), SHAPE_CLASSES, (0.5,) * 3, (0.25,) * 3, (3, 32, 32))
     save_run_classifier(folder, clf, spec, {"note": "untrained, for the examples"})
     return folder

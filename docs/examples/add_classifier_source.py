@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from unlogit.classifiers.registry import SOURCES, ClassifierSource, SourceRequest
+from unlogit.classifiers.registry import SOURCES, ClassifierSource
+from unlogit.classifiers.spec import SourceRequest
 
 
 def load(req: SourceRequest):

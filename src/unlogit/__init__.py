@@ -106,7 +106,7 @@ def run_study(config: str | Path, out: str | Path, overrides: Sequence[str] = ()
 
 def list_models() -> dict[str, dict[str, Any]]:
     """The shipped classifiers (``unlogit:NAME``): what each is, its recipe, accuracy, size, SHA-256, command."""
-    from .classifiers.registry import shipped_classifiers
+    from .classifiers.runs import shipped_classifiers
 
     return shipped_classifiers()
 

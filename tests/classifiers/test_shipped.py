@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
-from unlogit.classifiers import registry
+from unlogit.classifiers import runs
 from unlogit.classifiers.evaluation import accuracy
-from unlogit.classifiers.registry import load_classifier, shipped_classifiers
+from unlogit.classifiers.registry import load_classifier
+from unlogit.classifiers.runs import shipped_classifiers
 from unlogit.cli import main
 from unlogit.data.registry import get_dataset
 from unlogit.errors import CheckpointError
@@ -26,7 +27,7 @@ def test_the_zoo_ships_both_demos_classifiers():
 
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_every_shipped_weight_has_a_card_and_a_command_without_machine_paths(name):
-    entry, folder = ZOO[name], registry.WEIGHTS_DIR / name
+    entry, folder = ZOO[name], runs.WEIGHTS_DIR / name
     card = (folder / "MODEL_CARD.md").read_text()
     assert entry["sha256"] in card and entry["command"] in card and "Intended use" in card
     assert entry["command"].startswith("unlogit train-classifier ")
@@ -44,13 +45,13 @@ def test_a_shipped_shapes_classifier_measures_what_its_manifest_says(name):
 
 def test_a_tampered_weight_file_is_refused(tmp_path, monkeypatch):
     name = "shapes-standard"
-    shutil.copytree(registry.WEIGHTS_DIR / name, tmp_path / name)
-    shutil.copy(registry.WEIGHTS_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    shutil.copytree(runs.WEIGHTS_DIR / name, tmp_path / name)
+    shutil.copy(runs.WEIGHTS_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
     weights = tmp_path / name / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(CheckpointError, match="SHA-256"):
         load_classifier(f"unlogit:{name}")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from unlogit.classifiers import load_classifier
-from unlogit.classifiers.sources import parse_convention, split_options
+from unlogit.classifiers.spec import parse_convention, split_options
 from unlogit.errors import UnlogitError
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)

@@ -2,14 +2,14 @@
 
 Every network maps *normalised* images (N,C,H,W) to logits (N,K) and exposes
 ``features(x) -> (N,D)`` (the penultimate activations) and ``head`` (the final linear layer), so
-that ``forward(x) == head(features(x))``. They are built from a plain dict spec
-(``{"arch": "resnet20", "num_classes": 10, "in_channels": 3, "width": 16}``) stored with the
-weights, so a run directory can be rebuilt without pickles.
+that ``forward(x) == head(features(x))``. They are built from a validated
+:class:`ArchSpec` (stored in ``model.json`` as ``{"arch": "resnet20", "num_classes": 10, "in_channels": 3,
+"width": 16}``), so a run directory can be rebuilt without pickles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -193,29 +193,10 @@ def _kaiming(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-ArchBuilder = Callable[[dict[str, Any]], _Classifier]
-ARCHS: Registry[ArchBuilder] = Registry("classifier architecture")
-ARCHS.register("small-cnn", lambda s: SmallCNN(s["num_classes"], s["in_channels"], s.get("width") or 32))
-ARCHS.register("resnet20", lambda s: CifarResNet(20, s["num_classes"], s["in_channels"], s.get("width") or 16))
-ARCHS.register("resnet32", lambda s: CifarResNet(32, s["num_classes"], s["in_channels"], s.get("width") or 16))
-ARCHS.register("resnet56", lambda s: CifarResNet(56, s["num_classes"], s["in_channels"], s.get("width") or 16))
-ARCHS.register(
-    "resnet18",
-    lambda s: PreActResNet18(
-        s["num_classes"], s["in_channels"], s.get("width") or 64, 2 if s.get("image_size", 32) >= 64 else 1
-    ),
-)
-ARCHS.register(
-    "wrn",
-    lambda s: WideResNet(
-        s.get("depth") or 16, s.get("widen") or 4, s["num_classes"], s["in_channels"], s.get("dropout", 0.0)
-    ),
-)
-
 MAX_CLASSES = 100_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class ArchSpec:
     """What ``model.json`` stores under ``arch``, validated: a registry name and bounded sizes."""
 
@@ -240,6 +221,13 @@ class ArchSpec:
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"config key 'arch.dropout' must be in [0, 1), got {self.dropout}")
 
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any]) -> ArchSpec:
+        """A stored or hand-written spec mapping, validated (unknown keys and bad values name the field)."""
+        from ..config import from_dict
+
+        return from_dict(cls, spec, "arch.")
+
     def to_dict(self) -> dict[str, Any]:
         """The spec as stored: the options that are set (None left out)."""
         return {k: v for k, v in asdict(self).items() if v is not None and not (k == "dropout" and v == 0.0)}
@@ -250,19 +238,32 @@ def _bounded(key: str, value: int, low: int, high: int) -> None:
         raise ConfigError(f"config key 'arch.{key}' must be in [{low}, {high}], got {value}")
 
 
-def build_arch(spec: dict[str, Any], expected: dict[str, torch.Tensor] | None = None,
-               where: str = "the spec") -> _Classifier:  # fmt: skip
-    """Build a network from its spec dict (``arch``, ``num_classes``, ``in_channels`` and options).
+ArchBuilder = Callable[[ArchSpec], _Classifier]
+ARCHS: Registry[ArchBuilder] = Registry("classifier architecture")
+ARCHS.register("small-cnn", lambda s: SmallCNN(s.num_classes, s.in_channels, s.width or 32))
+ARCHS.register("resnet20", lambda s: CifarResNet(20, s.num_classes, s.in_channels, s.width or 16))
+ARCHS.register("resnet32", lambda s: CifarResNet(32, s.num_classes, s.in_channels, s.width or 16))
+ARCHS.register("resnet56", lambda s: CifarResNet(56, s.num_classes, s.in_channels, s.width or 16))
+ARCHS.register(
+    "resnet18",
+    lambda s: PreActResNet18(s.num_classes, s.in_channels, s.width or 64, 2 if s.image_size >= 64 else 1),
+)
+ARCHS.register("wrn", lambda s: WideResNet(s.depth or 16, s.widen or 4, s.num_classes, s.in_channels, s.dropout))
+
+
+def build_arch(
+    spec: ArchSpec | Mapping[str, Any], expected: dict[str, torch.Tensor] | None = None, where: str = "the spec"
+) -> _Classifier:
+    """Build a network from its validated :class:`ArchSpec` (a mapping is validated into one first).
 
     With ``expected`` (the tensors a checkpoint holds) the architecture is first built on the meta device
     and its parameter shapes compared with them, so a spec that does not fit its weights (or would need far
     more memory than they hold) is refused before anything is allocated."""
-    from ..config import from_dict
     from ..runtime.checkpoint import check_shapes
 
-    arch = from_dict(ArchSpec, spec, "arch.")
+    arch = spec if isinstance(spec, ArchSpec) else ArchSpec.parse(spec)
     builder = ARCHS.get(arch.arch)
     if expected is not None:
         with torch.device("meta"):
-            check_shapes(builder(arch.to_dict()), expected, where)
-    return builder(arch.to_dict())
+            check_shapes(builder(arch), expected, where)
+    return builder(arch)

@@ -46,9 +46,6 @@ class ClassifierMeta:
             raise ConfigError(f"'input_shape' must be [{a.in_channels}, H, W] with 8 <= H, W <= 1024, "
                               f"got {self.input_shape}")  # fmt: skip
 
-    def arch_dict(self) -> dict[str, Any]:
-        return self.arch.to_dict()
-
     def shape(self) -> tuple[int, int, int] | None:
         return tuple(self.input_shape) if self.input_shape else None  # type: ignore[return-value]
 

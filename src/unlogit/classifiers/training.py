@@ -20,12 +20,12 @@ from ..runtime.progress import progress
 from ..runtime.resume import SafeChanges, always, not_shorter
 from ..runtime.rundir import RunDir
 from ..runtime.seeding import rng_state, seed_everything, set_rng_state
-from .archs import build_arch
+from .archs import ArchSpec, build_arch
 from .attacks import PGD
 from .config import ClassifierRunConfig
 from .evaluation import accuracy
 from .normalized import NormalizedClassifier
-from .registry import save_run_classifier
+from .runs import save_run_classifier
 
 STATE_KIND = "unlogit.classifier-train-state"
 ONECYCLE_MIN_STEPS = 5  # fewer leaves OneCycleLR's warm-up phase empty (a division by zero inside torch)
@@ -37,20 +37,14 @@ def channel_stats(ds: ImageDataset, max_samples: int = 10_000) -> tuple[list[flo
     return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
 
 
-def build_classifier(cfg: ClassifierRunConfig, train_ds: ImageDataset) -> tuple[NormalizedClassifier, dict]:
+def build_classifier(cfg: ClassifierRunConfig, train_ds: ImageDataset) -> tuple[NormalizedClassifier, ArchSpec]:
     """A fresh classifier for ``train_ds`` and its architecture spec."""
     c, h, w = train_ds.image_shape
     m = cfg.model
-    spec: dict[str, Any] = {"arch": m.arch, "num_classes": train_ds.num_classes, "in_channels": c, "image_size": h}
-    for key in ("width", "depth", "widen"):
-        if getattr(m, key) is not None:
-            spec[key] = getattr(m, key)
-    if m.dropout:
-        spec["dropout"] = m.dropout
+    spec = ArchSpec(m.arch, train_ds.num_classes, c, h, m.width, m.depth, m.widen, m.dropout)
     mean, std = channel_stats(train_ds)
-    net = build_arch(spec)
-    info = {"arch": spec, "dataset": train_ds.name, "spec": None}
-    return NormalizedClassifier(net, train_ds.classes, mean, std, (c, h, w), info), spec
+    info = {"arch": spec.to_dict(), "dataset": train_ds.name, "spec": None}
+    return NormalizedClassifier(build_arch(spec), train_ds.classes, mean, std, (c, h, w), info), spec
 
 
 def _optimizer(cfg: ClassifierRunConfig, params) -> torch.optim.Optimizer:
@@ -198,7 +192,7 @@ def _sink(logger: str, run: RunDir):
 
 
 def _epoch_context(cfg: ClassifierRunConfig, train_ds: ImageDataset, device: torch.device,
-                   run: RunDir) -> tuple[EpochContext, dict]:  # fmt: skip
+                   run: RunDir) -> tuple[EpochContext, ArchSpec]:  # fmt: skip
     """A fresh classifier (weights from ``train.seed``), its optimiser, schedule and training attack."""
     t = cfg.train
     seed_everything(t.seed)

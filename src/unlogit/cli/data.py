@@ -18,7 +18,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import json
 
-    from ..classifiers.registry import shipped_classifiers
+    from ..classifiers.runs import shipped_classifiers
 
     models = shipped_classifiers()
     if args.json:

@@ -1,0 +1,334 @@
+"""Third-party classifier formats, one loader per format with its helpers: ONNX (onnx2torch), timm,
+RobustBench, torchvision, TorchScript, ``torch.export`` and Python factories.
+
+Each ``load_*`` loader takes the :class:`~unlogit.classifiers.spec.SourceRequest` of a spec and returns a
+:class:`NormalizedClassifier` (registered in :data:`unlogit.classifiers.registry.SOURCES`). Weights are read
+only through safe loaders (safetensors, ``torch.load(weights_only=True)``, onnx2torch's graph conversion);
+nothing is downloaded. TorchScript, ``torch.export`` and factories carry or run code: the registry lets only
+the user name them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..errors import UnlogitError
+from .normalized import NormalizedClassifier
+from .spec import SourceRequest
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+
+
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from safetensors or a ``torch.save`` file (``weights_only=True``), unwrapped from the
+    usual containers (``state_dict``, ``model_state_dict``, ``model``) and DataParallel's ``module.``."""
+    if not path.is_file():
+        raise UnlogitError(f"weights file {path} not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refused, or a corrupt file
+        raise UnlogitError(f"cannot load {path} safely ({type(exc).__name__}: {exc}); save it as safetensors or "
+                           "with torch.save(model.state_dict())") from exc  # fmt: skip
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise UnlogitError(f"{path} does not hold a state dict")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+# --- ONNX ------------------------------------------------------------------------------------------
+class PerSample(nn.Module):
+    """Runs a model whose graph has a fixed batch dimension of 1 one image at a time."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.model(x[i : i + 1]) for i in range(len(x))])
+
+
+def constants_as_initializers(model):  # onnx.ModelProto -> onnx.ModelProto
+    """``Constant`` nodes holding a tensor become graph initializers (the same values, by the same names).
+
+    onnx2torch converts ``Constant`` only up to opset 13, and exporters at opset 19+ (torch's among them)
+    write normalisation constants and reshape targets as ``Constant`` nodes; an initializer is the same
+    value in the form every converter reads."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    keep = []
+    for node in graph.node:
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and not node.domain and value is not None and len(node.attribute) == 1:
+            tensor = numpy_helper.from_array(numpy_helper.to_array(value.t), name=node.output[0])
+            graph.initializer.append(tensor)
+        else:
+            keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
+    return model
+
+
+def onnx_model(path: Path) -> nn.Module:
+    """An ONNX file as a torch module (onnx2torch), gradients and all; fixed batch-1 graphs run per image."""
+    if not path.is_file():
+        raise UnlogitError(f"ONNX file {path} not found")
+    try:
+        import onnx
+        import onnx2torch
+    except ImportError as exc:
+        raise UnlogitError("onnx: specs need the onnx extra: pip install 'unlogit[onnx]' (onnx, onnx2torch)") from exc
+    try:
+        graph = onnx.load(str(path))
+        model = onnx2torch.convert(constants_as_initializers(graph))
+    except Exception as exc:  # onnx raises many kinds for foreign or unsupported files
+        raise UnlogitError(f"cannot convert {path} from ONNX ({type(exc).__name__}: {exc})") from exc
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    return PerSample(model) if dims and dims[0].dim_value == 1 else model
+
+
+def load_onnx(req: SourceRequest) -> NormalizedClassifier:
+    conv = req.convention()  # options are checked before any file is read
+    return req.external(onnx_model(Path(req.target).expanduser()), conv)
+
+
+# --- timm ------------------------------------------------------------------------------------------
+def timm_model(name: str, weights: str | None, num_classes: int | None) -> tuple[nn.Module, dict[str, Any]]:
+    """``timm.create_model(name)`` without a download, weights from a local file; returns it and its
+    pretrained config (mean, std, input size)."""
+    try:
+        import timm
+    except ImportError as exc:
+        raise UnlogitError("timm: specs need timm: pip install 'unlogit[timm]'") from exc
+    kwargs = {"num_classes": num_classes} if num_classes else {}
+    try:
+        model = timm.create_model(name, pretrained=False, **kwargs)
+    except Exception as exc:  # RuntimeError for unknown names
+        raise UnlogitError(f"timm cannot build {name!r}: {exc}; see timm.list_models()") from exc
+    if weights:
+        try:
+            model.load_state_dict(load_state(Path(weights).expanduser()))
+        except RuntimeError as exc:
+            raise UnlogitError(f"weights {weights} do not fit timm's {name}: {exc}") from exc
+    return model, dict(getattr(model, "pretrained_cfg", {}) or {})
+
+
+def load_timm(req: SourceRequest) -> NormalizedClassifier:
+    """``timm:NAME?weights=FILE&num_classes=K`` (+ convention options; mean/std default to timm's config)."""
+    conv = req.convention(allowed=("weights", "num_classes"))
+    k = int(req.options["num_classes"]) if req.options.get("num_classes", "").isdigit() else None
+    weights = req.options.get("weights")
+    model, cfg = timm_model(req.target, weights, k or (len(conv.classes) if conv.classes else None))
+    if not weights:
+        raise UnlogitError(
+            f"timm:{req.target} has no weights: unlogit never downloads them and will not invert a randomly "
+            "initialised network; save the weights once (timm.create_model(NAME, pretrained=True).state_dict(), "
+            "as safetensors) on a machine that is online and give ?weights=FILE"
+        )
+    return req.external(model, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"),
+                        arch=f"timm:{req.target}")  # fmt: skip
+
+
+# --- RobustBench -----------------------------------------------------------------------------------
+def robustbench_checkpoint(model_dir: Path, dataset: str, threat: str, name: str) -> Path:
+    """Where RobustBench keeps a model's weights: ``MODEL_DIR/DATASET/THREAT/NAME.pt``."""
+    return model_dir / dataset / threat / f"{name}.pt"
+
+
+def robustbench_model(name: str, model_dir: Path, dataset: str, threat: str) -> nn.Module:
+    """A RobustBench model from a local model directory (its own layout), weights read with
+    ``weights_only=True``; never downloaded (RobustBench's own loader would fetch missing weights)."""
+    try:
+        from robustbench.model_zoo import model_dicts
+        from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+    except ImportError as exc:
+        raise UnlogitError(
+            "robustbench: specs need the robustbench package: pip install 'unlogit[robustbench]'"
+        ) from exc
+    path = robustbench_checkpoint(model_dir, dataset, threat, name)
+    if not path.is_file():
+        raise UnlogitError(
+            f"RobustBench weights for {name} are not at {path}. unlogit never downloads them; on a machine that "
+            f"is online run `python -c \"from robustbench.utils import load_model; load_model('{name}', "
+            f"model_dir='{model_dir}', dataset='{dataset}', threat_model='{threat}')\"` and copy {model_dir} here"
+        )
+    try:
+        entry = model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat)][name]
+    except (KeyError, ValueError) as exc:
+        raise UnlogitError(f"RobustBench has no model {name!r} for {dataset}/{threat}") from exc
+    model = entry["model"]()
+    try:
+        model.load_state_dict(load_state(path))
+    except RuntimeError as exc:
+        raise UnlogitError(f"{path} does not fit RobustBench's {name}: {exc}") from exc
+    return model
+
+
+def load_robustbench(req: SourceRequest) -> NormalizedClassifier:
+    """``robustbench:NAME?dataset=cifar10&threat=Linf&model_dir=DIR`` (DIR also from $UNLOGIT_ROBUSTBENCH_DIR)."""
+    import os
+
+    o = req.options
+    conv = req.convention(allowed=("dataset", "threat", "model_dir"))
+    model_dir = Path(o.get("model_dir") or os.environ.get("UNLOGIT_ROBUSTBENCH_DIR") or "models").expanduser()
+    model = robustbench_model(req.target, model_dir, o.get("dataset", "cifar10"), o.get("threat", "Linf"))
+    return req.external(model, conv, arch=f"robustbench:{req.target}")  # RobustBench models take [0,1] images
+
+
+# --- torchvision -----------------------------------------------------------------------------------
+def is_torchvision_name(name: str) -> bool:
+    try:
+        import torchvision.models as tvm
+
+        return name in tvm.list_models(module=tvm)
+    except Exception:  # pragma: no cover - very old torchvision
+        return False
+
+
+def load_torchvision(req: SourceRequest) -> NormalizedClassifier:
+    """A torchvision model: weights from the local torch hub cache (never downloaded), or from a local file
+    (``?weights=PATH``: a state dict, safetensors or ``weights_only``); ImageNet normalisation and class
+    names from torchvision's weights metadata unless the spec says otherwise."""
+    import torchvision.models as tvm
+
+    name, conv = req.target, req.convention(allowed=("weights",))
+    try:
+        weights = tvm.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError) as exc:
+        raise UnlogitError(f"unknown torchvision model {name!r}; see torchvision.models.list_models()") from exc
+    file = Path(req.options["weights"]).expanduser() if "weights" in req.options else None
+    if file is None:
+        file = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not file.is_file():
+            raise UnlogitError(
+                f"weights for torchvision:{name} are not in the local cache ({file}). unlogit never downloads "
+                f'weights; fetch them once with `python -c "import torchvision; '
+                f"torchvision.models.get_model('{name}', weights='DEFAULT')\"` on a machine that is online and "
+                "copy the file there, or give ?weights=FILE"
+            )
+    model = tvm.get_model(name, weights=None)
+    try:
+        model.load_state_dict(load_state(file))
+    except RuntimeError as exc:
+        raise UnlogitError(f"weights {file} do not fit torchvision's {name}: {exc}") from exc
+    categories = list(weights.meta.get("categories") or [])
+    clf = req.external(model, conv, classes=None, default_mean=IMAGENET_MEAN, default_std=IMAGENET_STD, arch=name,
+                       num_classes=None if categories else 1000)  # fmt: skip
+    if not conv.classes and len(categories) == clf.num_classes:
+        clf.classes = categories
+    clf.info["weights"] = str(file)
+    return clf
+
+
+# --- programs that carry code: TorchScript, torch.export, factories ------------------------------
+def load_torchscript(req: SourceRequest) -> NormalizedClassifier:
+    conv = req.convention()
+    path = Path(req.target).expanduser()
+    if not path.is_file():
+        raise UnlogitError(f"TorchScript file {path} not found")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise UnlogitError(f"{path} is not a TorchScript file ({exc}); save one with torch.jit.script + save") from exc
+    return req.external(model, conv)
+
+
+PICKLE_PROTOCOL = b"\x80"  # every pickle of protocol 2+ starts so; torch.save zip payloads start with PK
+
+
+def check_export_archive(path: Path) -> None:
+    """Refuse a ``.pt2`` archive before ``torch.export.load`` reads it if any part of it would be unpickled.
+
+    torch's loader unpickles (``weights_only=False``) weights and constants marked ``use_pickle``, opaque and
+    custom objects, and falls back to a full unpickle for any embedded ``torch.save`` payload that the
+    restricted loader refuses. So: the archive must be a zip; no payload config may mark ``use_pickle``; no
+    constant may be an opaque or custom object; and every embedded ``torch.save`` payload (sample inputs,
+    legacy state dicts) must load with ``weights_only=True``."""
+    import io
+    import json
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise UnlogitError(f"{path} is not a torch.export archive (not a zip file); save one with torch.export.save")
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            if name.endswith("_config.json") and "/data/" in f"/{name}":
+                try:
+                    config = json.loads(archive.read(info)).get("config", {})
+                except (ValueError, AttributeError) as exc:
+                    raise UnlogitError(f"{path}: {name} is not a payload config ({exc})") from exc
+                pickled = [k for k, v in config.items() if isinstance(v, dict) and v.get("use_pickle")]
+                if pickled:
+                    raise UnlogitError(f"{path} stores {pickled[:3]} as pickles, which torch would unpickle and "
+                                       "could run code; unlogit refuses it (re-export plain tensors)")  # fmt: skip
+            leaf = name.rsplit("/", 1)[-1]
+            if leaf.startswith(("opaque_obj_", "custom_obj_")):
+                raise UnlogitError(f"{path} holds a pickled object ({name}); unlogit refuses archives that would be "
+                                   "unpickled")  # fmt: skip
+            if _torch_payload(name, archive.read(info)[:1]):
+                try:
+                    torch.load(io.BytesIO(archive.read(info)), weights_only=True)
+                except Exception as exc:  # the restricted unpickler refused something: torch would unpickle it
+                    raise UnlogitError(f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch "
+                                       "would unpickle it and could run code, so unlogit refuses the "
+                                       "archive") from exc  # fmt: skip
+
+
+def _torch_payload(name: str, head: bytes) -> bool:
+    """Whether an archive member is (or may be) a ``torch.save`` payload or a pickle: ``.pt``/``.pkl`` files,
+    and anything outside the raw tensor folders that starts with a pickle opcode."""
+    raw = any(part in f"/{name}" for part in ("/data/weights/", "/data/constants/"))
+    return name.endswith((".pt", ".pkl")) or (head == PICKLE_PROTOCOL and not raw)
+
+
+def load_export(req: SourceRequest) -> NormalizedClassifier:
+    conv = req.convention()
+    path = Path(req.target).expanduser()
+    if not path.is_file():
+        raise UnlogitError(f"torch.export program {path} not found")
+    check_export_archive(path)  # refuses pickled entries before torch reads anything
+    try:
+        model = torch.export.load(str(path)).module()
+    except Exception as exc:  # torch.export raises many kinds for foreign files
+        raise UnlogitError(f"{path} is not a torch.export program ({type(exc).__name__}: {exc})") from exc
+    return req.external(model, conv)
+
+
+def looks_like_factory(base: str) -> bool:
+    mod, _, fn = base.partition(":")
+    return bool(fn) and all(p.isidentifier() for p in mod.split(".")) and fn.split("@")[0].isidentifier()
+
+
+def load_factory(req: SourceRequest) -> NormalizedClassifier:
+    target, _, weights = req.base.partition("@")
+    module_name, _, fn_name = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), fn_name)
+    except (ImportError, AttributeError) as exc:
+        raise UnlogitError(f"cannot import factory {target!r}: {exc}") from exc
+    model = factory()
+    if weights:
+        state = load_state(Path(weights).expanduser())
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise UnlogitError(f"state dict {weights} does not fit {target}(): {exc}") from exc
+    return req.external(model, req.convention())
+
