@@ -26,7 +26,7 @@ from unlogit.inversion.config import InverterRunConfig
 from unlogit.inversion.nets.baselines import OptimizationInverter
 from unlogit.inversion.train.ema import ema_update
 from unlogit.inversion.train.state import TrainState
-from unlogit.inversion.train.steps import StepContext, gan_step
+from unlogit.inversion.steps import StepContext, gan_step
 from unlogit.runtime.dist import DistInfo
 from unlogit.runtime.placement import autocast_for, wrap_for_training
 
@@ -283,7 +283,7 @@ def step_breakdown(preset: str, device: torch.device, iters: int, batch: int | N
     """Where one D+G iteration of ``preset`` (the paper's gan, n_dis D steps) spends its time: data (a batch
     of images and logits), classifier (logits of a batch without the logit cache), G forward, D forward and
     backward, the optimisers, the EMA. Median milliseconds per phase over ``iters`` iterations."""
-    from unlogit.inversion.train.losses import hinge_d_loss, hinge_g_loss
+    from unlogit.inversion.losses import hinge_d_loss, hinge_g_loss
 
     bench = build_train_bench(preset, {**TRAIN_VARIANTS["eager-fp32"], "amp": amp}, device, batch, False)
     st, cfg = bench.state, preset_config(preset)

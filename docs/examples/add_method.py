@@ -3,7 +3,7 @@
 A method is one :class:`unlogit.inversion.methods.Method` in ``METHODS``: a builder of its
 :class:`~unlogit.inversion.nets.net.InverterNet` and, if it learns, a step. This one, ``softmax-mean``,
 learns one image per class and shows the softmax-weighted mix of them: a deliberately weak baseline that
-trains with the decoders' pixel loss (:func:`unlogit.inversion.train.steps.decoder_step`).
+trains with the decoders' pixel loss (:func:`unlogit.inversion.steps.decoder_step`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from unlogit.inversion.methods import METHODS, Method
 from unlogit.inversion.nets.net import no_noise
-from unlogit.inversion.train.steps import decoder_step
+from unlogit.inversion.spec import NetSpec
+from unlogit.inversion.steps import decoder_step
 
 
 class SoftmaxMean(nn.Module):
@@ -35,12 +36,16 @@ class SoftmaxMean(nn.Module):
         return torch.sigmoid(cond.softmax(1) @ self.means).view(len(cond), *self.image_shape)
 
 
-def build(spec: dict, _classifier, _encoder) -> SoftmaxMean:
-    return SoftmaxMean(spec["num_classes"], spec["channels"], spec["resolution"])
+def build(spec: NetSpec, _classifier, _encoder) -> SoftmaxMean:
+    return SoftmaxMean(spec.num_classes, spec.channels, spec.resolution)
 
 
-METHOD = Method("softmax-mean", "one learned image per class, mixed by the softmax (an example)", build,
-                decoder_step)  # fmt: skip
+METHOD = Method(
+    name="softmax-mean",
+    summary="one learned image per class, mixed by the softmax (an example)",
+    build_net=build,
+    step=decoder_step,
+)
 
 
 def demonstrate(folder: Path) -> None:

@@ -36,7 +36,7 @@ def test_gradient_accumulation_all_reduces_only_on_the_last_micro_batch(tmp_path
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from unlogit.inversion.train.steps import sync_gradients
+    from unlogit.inversion.steps import sync_gradients
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import unlogit.inversion.train.steps as steps
+import unlogit.inversion.steps as steps
 from unlogit.config import build_config
 from unlogit.inversion.config import InverterRunConfig
 from unlogit.inversion.train.state import TrainState
-from unlogit.inversion.train.steps import StepContext
+from unlogit.inversion.steps import StepContext
 
 from ..conftest import TINY_GAN_OVERRIDES
 

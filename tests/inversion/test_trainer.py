@@ -160,7 +160,7 @@ def test_bad_inputs_are_explained(tiny_inverter_run, tiny_classifier_run, tmp_pa
 
 
 def test_non_finite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, tiny_classifier_run, monkeypatch):
-    import unlogit.inversion.train.steps as steps
+    import unlogit.inversion.steps as steps
     from unlogit.errors import TrainingDivergedError
 
     calls = {"n": 0}

@@ -8,7 +8,9 @@ from typing import Literal
 from ..config import check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
-from .methods import METHODS, NetSpec
+from .methods import METHODS
+from .nets.logit_encoder import EncoderMode
+from .spec import NetSpec
 
 
 @dataclass
@@ -28,8 +30,9 @@ class InverterModelConfig:
     d_channels: list[int] | None = None
     attention: list[int] = field(default_factory=list)
     shared_dim: int = 0
+    shared_sn: bool = False  # spectral norm on G's shared embedding (BigGAN's is plain)
     cbn_hidden: int | None = None
-    encoder: Literal["none", "standardize", "log-softmax", "temperature"] = "standardize"
+    encoder: EncoderMode = "standardize"
     temperature: float = 1.0
     sn_g: bool = True
     opt_steps: int = 200
@@ -49,15 +52,9 @@ class InverterModelConfig:
                 check_positive(v, f"model.{key}[{i}]")
 
     def net_spec(self, num_classes: int, channels: int, resolution: int) -> NetSpec:
-        """The JSON spec of the net (what model.json stores under ``net`` and ``Method.build_net`` reads)."""
-        return {
-            "method": self.method,
-            "num_classes": num_classes, "resolution": resolution, "channels": channels, "ch_g": self.ch_g,
-            "dim_z": self.dim_z, "attention": list(self.attention), "shared_dim": self.shared_dim,
-            "encoder": self.encoder, "temperature": self.temperature, "sn_g": self.sn_g, "cbn_hidden": self.cbn_hidden,
-            "g_channels": self.g_channels, "opt_steps": self.opt_steps, "opt_lr": self.opt_lr, "opt_tv": self.opt_tv,
-            "opt_l2": self.opt_l2,
-        }  # fmt: skip
+        """The net's spec (what model.json stores under ``net`` and ``Method.build_net`` reads): every
+        field of :class:`NetSpec` this config has, by name, plus the data's shape."""
+        return NetSpec.from_fields(self, num_classes=num_classes, channels=channels, resolution=resolution)
 
 
 @dataclass

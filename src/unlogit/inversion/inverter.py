@@ -18,10 +18,11 @@ from ..classifiers.registry import load_classifier
 from ..errors import CheckpointError, UnlogitError
 from ..runtime.checkpoint import check_shapes, load_checkpoint, read_json, save_checkpoint
 from ..runtime.rundir import RunLayout
-from .metadata import read_inverter_meta
-from .methods import NetSpec, build_encoder, get_method
+from .metadata import InverterMeta, read_inverter_meta
+from .methods import build_encoder, get_method
 from .nets.logit_encoder import LogitEncoder
 from .nets.net import InverterNet
+from .spec import NetSpec
 
 INVERTER_KIND = "unlogit.inverter"
 ENCODER_PREFIX = "encoder."  # model.safetensors: the encoder's statistics beside the net's weights
@@ -53,21 +54,27 @@ def save_inverter(run: Path, encoder: LogitEncoder, net: InverterNet, spec: NetS
     """Write ``RUN/model.{safetensors,json}``: encoder statistics, the net's weights (for methods that
     learn any), its spec, the classifier spec with its weight digest and class names."""
     tensors = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
-    if get_method(spec["method"]).trains:
+    if get_method(spec.method).trains:
         tensors.update(net.state_dict())
-    meta = {"method": spec["method"], "net": spec, "classifier": classifier_reference(classifier, run),
-            "classifier_digest": clf.weights_digest(), "classes": list(clf.classes),
-            "classifier_convention": clf.info.get("convention"), "summary": summary}  # fmt: skip
-    save_checkpoint(RunLayout(run).model, tensors, meta, kind=INVERTER_KIND)
+    meta = InverterMeta(
+        method=spec.method,
+        net=spec,
+        classifier=classifier_reference(classifier, run),
+        classes=list(clf.classes),
+        classifier_digest=clf.weights_digest(),
+        classifier_convention=clf.info.get("convention"),
+        summary=summary,
+    )
+    save_checkpoint(RunLayout(run).model, tensors, meta.to_dict(), kind=INVERTER_KIND)
 
 
-def _recorded_classifier(run: Path, meta: dict[str, Any], device) -> NormalizedClassifier:
+def _recorded_classifier(run: Path, meta: InverterMeta, device) -> NormalizedClassifier:
     """The classifier a run records, resolved relative to the run, checked against its weight digest."""
-    ref = meta["classifier"]
+    ref = meta.classifier
     near = run / ref
     spec = str(near) if not Path(ref).is_absolute() and near.is_dir() else ref
-    clf = load_classifier(spec, device=device, classes=meta.get("classes") or None, from_data=True)
-    digest = meta.get("classifier_digest")
+    clf = load_classifier(spec, device=device, classes=meta.classes or None, from_data=True)
+    digest = meta.classifier_digest
     if digest and clf.weights_digest() != digest:
         raise CheckpointError(
             f"the classifier {spec} is not the one {run} was trained on (its weights differ); pass the right one "
@@ -83,17 +90,18 @@ class Inverter:
         net: the :class:`~unlogit.inversion.nets.net.InverterNet` (encoded logits, z) -> images in [0,1].
         encoder: raw logits -> the net's condition.
         classifier: the frozen classifier f whose logits are inverted.
-        meta: the run's model.json (method, spec, summary).
+        meta: the run's model.json (method, net spec, classifier, training summary).
         method: the method's registry name.
     """
 
-    def __init__(self, net: InverterNet, encoder: LogitEncoder, classifier: NormalizedClassifier,
-                 meta: dict[str, Any]) -> None:  # fmt: skip
+    def __init__(
+        self, net: InverterNet, encoder: LogitEncoder, classifier: NormalizedClassifier, meta: InverterMeta
+    ) -> None:
         self.net = net.eval()
         self.encoder = encoder
         self.classifier = classifier
         self.meta = meta
-        self.method: str = meta["method"]
+        self.method: str = meta.method
 
     @property
     def device(self) -> torch.device:
@@ -164,7 +172,7 @@ class Inverter:
             raise UnlogitError("images must be float in [0,1], not uint8; divide by 255")
 
 
-def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], InverterMeta]:
     """An inverter run's model tensors and its model.json, validated against the schema
     (:mod:`.metadata`) with clear errors for other folders and for fields missing, mistyped or out of bounds."""
     layout = RunLayout(run)
@@ -176,13 +184,13 @@ def read_inverter_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[s
     if kind != INVERTER_KIND:
         raise CheckpointError(f"{run} holds a {kind!r}, not an inverter; pass the run directory of `unlogit train`")
     tensors, raw = load_checkpoint(layout.model, INVERTER_KIND)
-    return tensors, read_inverter_meta(raw, layout.model_json).to_dict()
+    return tensors, read_inverter_meta(raw, layout.model_json)
 
 
 def _build(spec: NetSpec, clf: NormalizedClassifier, tensors: dict[str, torch.Tensor], where: Path):
     """The encoder and the net of ``spec`` with their weights; the shapes are checked on the meta device
     first, so a spec that does not fit its tensors allocates nothing."""
-    method = get_method(spec["method"])
+    method = get_method(spec.method)
     enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
     net_state = {k: v for k, v in tensors.items() if not k.startswith(ENCODER_PREFIX)}
     check_shapes(build_encoder(spec), enc_state, str(where))
@@ -207,11 +215,11 @@ def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifie
     if classifier is None:
         clf = _recorded_classifier(run, meta, device)
     else:
-        clf = load_classifier(classifier, device=device, classes=meta.get("classes") or None)
-        if meta.get("classifier_digest") and clf.weights_digest() != meta["classifier_digest"]:
+        clf = load_classifier(classifier, device=device, classes=meta.classes or None)
+        if meta.classifier_digest and clf.weights_digest() != meta.classifier_digest:
             warnings.warn(f"{classifier} is not the classifier {run} was trained on (its weights differ)", stacklevel=2)
-    if clf.num_classes != meta["net"]["num_classes"]:
-        raise CheckpointError(f"{run} inverts {meta['net']['num_classes']} logits but the classifier gives "
+    if clf.num_classes != meta.net.num_classes:
+        raise CheckpointError(f"{run} inverts {meta.net.num_classes} logits but the classifier gives "
                               f"{clf.num_classes}; pass the classifier it was trained on")  # fmt: skip
-    encoder, net = _build(meta["net"], clf, tensors, RunLayout(run).model_json)
+    encoder, net = _build(meta.net, clf, tensors, RunLayout(run).model_json)
     return Inverter(net.to(device), encoder.to(device), clf, meta)

@@ -11,21 +11,21 @@ in ``configs/inverter/methods/NAME.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..runtime.registry import Registry
 from .nets.baselines import OptimizationInverter, UpConvDecoder
+from .nets.discriminator import ProjectionDiscriminator
 from .nets.generator import Generator
 from .nets.logit_encoder import LogitEncoder
 from .nets.net import InverterNet
-from .train.steps import StepContext, StepSettings, decoder_step, gan_step
+from .spec import NetSpec
+from .steps import StepContext, StepSettings, decoder_step, gan_step
 
-NetSpec = dict[str, Any]  # JSON: what model.json stores under "net"
 StepFn = Callable[[StepContext], dict[str, torch.Tensor]]
 NetBuilder = Callable[[NetSpec, NormalizedClassifier, LogitEncoder], InverterNet]
 
@@ -43,7 +43,7 @@ class Method:
         summary: one line for help texts and reports.
         build_net: ``(spec, classifier, encoder) -> InverterNet`` (the classifier and encoder are
             there for nets that use them at inference, like the optimiser).
-        step: one optimisation step on a :class:`~unlogit.inversion.train.steps.StepContext`; ``None``
+        step: one optimisation step on a :class:`~unlogit.inversion.steps.StepContext`; ``None``
             for methods that learn nothing.
         needs_d: whether a discriminator is trained, given the training config.
         ema: whether an exponential moving average of the net is kept and used for evaluation.
@@ -67,25 +67,49 @@ class Method:
 
 def build_encoder(spec: NetSpec) -> LogitEncoder:
     """The inverter's logit encoder from a net spec (statistics are loaded or fitted afterwards)."""
-    return LogitEncoder(spec["num_classes"], spec["encoder"], spec.get("temperature", 1.0))
+    return LogitEncoder(spec.num_classes, spec.encoder, spec.temperature)
+
+
+def build_discriminator(
+    spec: NetSpec, ch: int, attention: Sequence[int] = (), channel_mults: Sequence[int] | None = None, side_dim: int = 0
+) -> ProjectionDiscriminator:
+    """The projection discriminator for the images of a net spec, of width ``ch``, with ``side_dim`` side
+    features per image (``gan-features``)."""
+    return ProjectionDiscriminator(
+        spec.num_classes,
+        spec.resolution,
+        spec.channels,
+        ch,
+        tuple(attention),
+        channel_mults=tuple(channel_mults) if channel_mults else None,
+        side_dim=side_dim,
+    )
 
 
 def _generator(spec: NetSpec, _clf: NormalizedClassifier, _enc: LogitEncoder) -> Generator:
     return Generator(
-        num_classes=spec["num_classes"], resolution=spec["resolution"], out_channels=spec["channels"],
-        ch=spec["ch_g"], dim_z=spec["dim_z"], attention=tuple(spec.get("attention", ())),
-        shared_dim=spec.get("shared_dim", 0), sn=spec.get("sn_g", True), cbn_hidden=spec.get("cbn_hidden"),
-        channel_mults=tuple(spec["g_channels"]) if spec.get("g_channels") else None,
-    )  # fmt: skip
+        num_classes=spec.num_classes,
+        resolution=spec.resolution,
+        out_channels=spec.channels,
+        ch=spec.ch_g,
+        dim_z=spec.dim_z,
+        attention=spec.attention,
+        shared_dim=spec.shared_dim,
+        shared_sn=spec.shared_sn,
+        sn=spec.sn_g,
+        cbn_hidden=spec.cbn_hidden,
+        channel_mults=spec.g_channels,
+    )
 
 
 def _decoder(spec: NetSpec, _clf: NormalizedClassifier, _enc: LogitEncoder) -> UpConvDecoder:
-    return UpConvDecoder(spec["num_classes"], spec["resolution"], spec["channels"], spec["ch_g"])
+    return UpConvDecoder(spec.num_classes, spec.resolution, spec.channels, spec.ch_g)
 
 
 def _optimizer(spec: NetSpec, clf: NormalizedClassifier, enc: LogitEncoder) -> OptimizationInverter:
-    return OptimizationInverter(clf, spec["resolution"], spec["channels"], spec["opt_steps"], spec["opt_lr"],
-                                spec["opt_tv"], spec["opt_l2"], encoder=enc)  # fmt: skip
+    return OptimizationInverter(
+        clf, spec.resolution, spec.channels, spec.opt_steps, spec.opt_lr, spec.opt_tv, spec.opt_l2, encoder=enc
+    )
 
 
 def classifier_features(clf: NormalizedClassifier) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -106,17 +130,43 @@ def _adversarial_weight(train: StepSettings) -> bool:
 
 METHODS: Registry[Method] = Registry("inversion method")
 for _method in (
-    Method("gan", "the paper: logit-conditioned BigGAN, projection discriminator, one hinge loss",
-           _generator, gan_step, needs_d=lambda _t: True, ema=True),
-    Method("gan-features", "gan, with D's trunk also fed the frozen classifier's penultimate features (an "
-           "accelerator; not the paper's method)",
-           _generator, gan_step, needs_d=lambda _t: True, ema=True, d_features=True),
-    Method("pixel", "up-conv decoder, pixel MSE only (Dosovitskiy & Brox 2016b; Yang et al. 2019)",
-           _decoder, decoder_step),
-    Method("dosovitskiy", "up-conv decoder, pixel + feature + adversarial losses (D&B 2016a)",
-           _decoder, decoder_step, needs_d=_adversarial_weight),
-    Method("optimize", "no training: gradient descent on the image (Mahendran & Vedaldi 2015)", _optimizer),
-):  # fmt: skip
+    Method(
+        name="gan",
+        summary="the paper: logit-conditioned BigGAN, projection discriminator, one hinge loss",
+        build_net=_generator,
+        step=gan_step,
+        needs_d=lambda _t: True,
+        ema=True,
+    ),
+    Method(
+        name="gan-features",
+        summary="gan, with D's trunk also fed the frozen classifier's penultimate features (an accelerator; "
+        "not the paper's method)",
+        build_net=_generator,
+        step=gan_step,
+        needs_d=lambda _t: True,
+        ema=True,
+        d_features=True,
+    ),
+    Method(
+        name="pixel",
+        summary="up-conv decoder, pixel MSE only (Dosovitskiy & Brox 2016b; Yang et al. 2019)",
+        build_net=_decoder,
+        step=decoder_step,
+    ),
+    Method(
+        name="dosovitskiy",
+        summary="up-conv decoder, pixel + feature + adversarial losses (D&B 2016a)",
+        build_net=_decoder,
+        step=decoder_step,
+        needs_d=_adversarial_weight,
+    ),
+    Method(
+        name="optimize",
+        summary="no training: gradient descent on the image (Mahendran & Vedaldi 2015)",
+        build_net=_optimizer,
+    ),
+):
     METHODS.register(_method.name, _method)
 
 

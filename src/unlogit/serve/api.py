@@ -200,7 +200,7 @@ def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: Up
         """Inverters served, class names, image shape, gallery size and upload limits."""
         return {
             "inverters": [  # names only: the page has no use for this machine's paths
-                {"name": name, "method": inv.method, "classifier": Path_(str(inv.meta.get("classifier", ""))).name}
+                {"name": name, "method": inv.method, "classifier": Path_(inv.meta.classifier).name}
                 for name, inv in explorer.inverters.items()
             ],
             "classes": explorer.classes,

@@ -69,7 +69,7 @@ def score_arm(name: str, inverters: Sequence[Sequence[Inverter]], x: torch.Tenso
         if s == 0:
             units.append([])
             per_unit.append([])
-        units[k].append(Unit(inv, logits.cpu(), recs, dict(inv.meta.get("summary", {}))))
+        units[k].append(Unit(inv, logits.cpu(), recs, dict(inv.meta.summary)))
         per_unit[k].append(values)
     keys = set.intersection(*(set(v) for row in per_unit for v in row))
     stacked = {key: torch.stack([torch.stack([v[key] for v in row]) for row in per_unit]) for key in sorted(keys)}

@@ -72,7 +72,7 @@ def evaluate_inverter(
     x, y = data.batch(torch.arange(len(data)))
     if tuple(x.shape[1:]) != inv.image_shape:
         raise UnlogitError(
-            f"inverter of {inv.meta.get('classifier')} makes {inv.image_shape} images, the data has "
+            f"inverter of {inv.meta.classifier} makes {inv.image_shape} images, the data has "
             f"{tuple(x.shape[1:])}; "
             "evaluate inverters on the data they were trained for (or set data.image_size / data.channels)"
         )

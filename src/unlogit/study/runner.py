@@ -159,7 +159,7 @@ def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig,
         own = inv.classifier.weights_digest()
         others = {j: judge for j, judge in judges.items() if judge.weights_digest() != own}
         rows[name] = {**score(x, recs[name], y, inv.classifier, others).summary(),
-                      "train": inv.meta.get("summary", {})}  # fmt: skip
+                      "train": inv.meta.summary}  # fmt: skip
     keys = dict.fromkeys(k for r in rows.values() for k in r if k.startswith("evaluator_label"))
     judge_cols = [Column(k, k.replace("evaluator_label_agreement@", "agreement with "), percent) for k in keys]
     table = markdown([{"inverter": k, **v} for k, v in rows.items()], [*COMPARE_COLUMNS, *judge_cols, *COMPARE_TAIL])

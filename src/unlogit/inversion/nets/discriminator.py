@@ -10,7 +10,6 @@ normalised linear map added to ``Psi(x)``: D is handed the network it would othe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -113,12 +112,3 @@ class ProjectionDiscriminator(nn.Module):
                 raise ValueError("this discriminator was built with side features; pass side=")
             psi = psi + self.side(side.to(psi.dtype))
         return self.linear(psi).squeeze(1) + (self.embed(cond.to(psi.dtype)) * psi).sum(1)
-
-
-def build_discriminator(spec: dict, ch: int, attention: Sequence[int] = (), channel_mults: Sequence[int] | None = None,
-                        side_dim: int = 0) -> ProjectionDiscriminator:  # fmt: skip
-    """The projection discriminator for the images of a net spec (``num_classes``, ``resolution``,
-    ``channels``), of width ``ch``, with ``side_dim`` side features per image."""
-    return ProjectionDiscriminator(spec["num_classes"], spec["resolution"], spec["channels"], ch, tuple(attention),
-                                   channel_mults=tuple(channel_mults) if channel_mults else None,
-                                   side_dim=side_dim)  # fmt: skip

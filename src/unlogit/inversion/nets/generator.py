@@ -67,6 +67,8 @@ class Generator(nn.Module):
         dim_z: noise size (120 in the paper); split hierarchically across blocks.
         attention: resolutions with a self-attention layer (e.g. ``(64,)``).
         shared_dim: if > 0, a learned linear embedding of the encoded logits (BigGAN's ``shared``).
+        shared_sn: spectral norm on that embedding too (BigGAN's is a plain embedding; True is how
+            unlogit built it before, kept so those runs load).
         sn: spectral norm on convs and linears.
         cbn_hidden: hidden width of the CBN MLPs (None: automatic).
         channel_mults: overrides the table's widths: one multiplier for the input layer and one per
@@ -82,6 +84,7 @@ class Generator(nn.Module):
         dim_z: int = 120,
         attention: tuple[int, ...] = (),
         shared_dim: int = 0,
+        shared_sn: bool = False,
         sn: bool = True,
         cbn_hidden: int | None = None,
         channel_mults: tuple[int, ...] | None = None,
@@ -106,7 +109,7 @@ class Generator(nn.Module):
             raise ConfigError(f"model.dim_z={dim_z} is too small for {self.num_chunks} noise chunks")
         self.dim_z = self.chunk * self.num_chunks  # BigGAN rounds dim_z down to a multiple
         which_conv, which_linear = conv_factory(sn), linear_factory(sn)
-        self.shared = which_linear(num_classes, shared_dim) if shared_dim > 0 else nn.Identity()
+        self.shared = linear_factory(sn and shared_sn)(num_classes, shared_dim) if shared_dim > 0 else nn.Identity()
         cond_dim = (shared_dim if shared_dim > 0 else num_classes) + self.chunk
         which_bn = functools.partial(ConditionalBatchNorm2d, cond_dim=cond_dim, hidden=cbn_hidden)
         self.start = arch.start

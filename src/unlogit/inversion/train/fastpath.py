@@ -27,7 +27,8 @@ import torch
 from ...runtime.atomic import write_json_atomic
 from ...runtime.device import compile_toolchain_missing
 from ...runtime.placement import autocast_for
-from .steps import StepContext
+from ..spec import NetSpec
+from ..steps import StepContext
 
 TRIAL_STEPS, WARMUP_STEPS = 6, 2
 EXACT_GAP, BF16_GAP, BF16_SHARE = 1e-5, 0.05, 0.25
@@ -74,9 +75,9 @@ def cache_file() -> Path:
     return cache_root().parent / "fastpath.json"
 
 
-def cache_key(spec: dict, train: Any, method: str) -> str:
+def cache_key(spec: NetSpec, train: Any, method: str) -> str:
     return json.dumps([cpu_model(), torch.__version__, torch.get_num_threads(), method, train.batch_size,
-                       train.n_dis, spec], sort_keys=True)  # fmt: skip
+                       train.n_dis, spec.to_dict()], sort_keys=True)  # fmt: skip
 
 
 def resolve(train: Any, device: torch.device, trial: Callable[[str, bool], tuple[float, dict]] | None,

@@ -136,7 +136,7 @@ class CheckpointHook:
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
         if tr.run is not None and tick.every(tr.cfg.train.checkpoint_every):
             fast = tr.fast.to_dict() if tr.fast is not None else None
-            tr.state.save(tr.layout.last, {"spec": tr.spec, "fast_path": fast})
+            tr.state.save(tr.layout.last, {"spec": tr.spec.to_dict(), "fast_path": fast})
 
 
 class StopHook:

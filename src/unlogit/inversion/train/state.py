@@ -26,9 +26,10 @@ from ...runtime.checkpoint import (
 )
 from ...runtime.seeding import rng_state, set_rng_state
 from ..config import InverterRunConfig
-from ..methods import NetSpec, build_encoder, feature_dim, get_method
-from ..nets.discriminator import ProjectionDiscriminator, build_discriminator
+from ..methods import build_discriminator, build_encoder, feature_dim, get_method
+from ..nets.discriminator import ProjectionDiscriminator
 from ..nets.logit_encoder import LogitEncoder
+from ..spec import NetSpec
 
 STATE_KIND = "unlogit.inverter-train-state"
 
@@ -70,7 +71,7 @@ class TrainState:
         cls, cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf: NormalizedClassifier | None = None
     ) -> TrainState:
         """Fresh modules and optimizers for ``spec`` (weights drawn from the global torch RNG)."""
-        t, method = cfg.train, get_method(spec["method"])
+        t, method = cfg.train, get_method(spec.method)
         encoder = build_encoder(spec).to(device)
         G = method.build_net(spec, clf, encoder).to(device)
         side_dim = feature_dim(clf, G.image_shape) if method.d_features else 0

@@ -37,14 +37,15 @@ from ...runtime.rundir import RunDir, RunLayout, read_evaluations
 from ...runtime.seeding import seed_everything
 from ..config import InverterRunConfig
 from ..inverter import save_inverter
-from ..methods import Method, NetSpec, classifier_features, get_method
+from ..methods import Method, classifier_features, get_method
+from ..spec import NetSpec
+from ..steps import StepContext
 from .batches import BatchStream, all_logits
 from .ema import ema_update
 from .fastpath import FastPath, cache_key, needs_choice, resolve, trial_runner
 from .hooks import CheckpointHook, EvalHook, Hook, LogHook, SampleHook, StopHook, Tick
 from .standing import refresh_standing_stats
 from .state import TrainState
-from .steps import StepContext
 from .training import Clock, HeldOutEvaluation, Training, TrainingData
 
 ENCODER_FIT_IMAGES = 10_000  # training images whose logits fit the encoder when there is no logit cache

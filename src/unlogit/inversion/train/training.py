@@ -26,10 +26,11 @@ from ...data.base import ImageDataset
 from ...runtime.dist import DistInfo
 from ...runtime.rundir import RunDir, RunLayout
 from ..config import InverterRunConfig
-from ..methods import Method, NetSpec
+from ..methods import Method
 from ..nets.logit_encoder import LogitEncoder
+from ..spec import NetSpec
+from ..steps import StepContext
 from .state import TrainState
-from .steps import StepContext
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...classifiers.normalized import NormalizedClassifier
+from ..classifiers.normalized import NormalizedClassifier
 
 
 def hinge_d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:

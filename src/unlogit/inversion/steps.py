@@ -20,9 +20,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ...classifiers.normalized import NormalizedClassifier
-from ..nets.logit_encoder import LogitEncoder
+from ..classifiers.normalized import NormalizedClassifier
 from .losses import feature_loss, hinge_d_loss, hinge_g_loss, logit_consistency_loss
+from .nets.logit_encoder import LogitEncoder
 
 
 class StepState(Protocol):
@@ -74,10 +74,13 @@ def sync_gradients(module: nn.Module | None, last: bool):
     return inner.no_sync()
 
 
-def _d_step(ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+def _d_step(
+    ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """One discriminator update over ``accumulate`` batches; ``fake_fn(cond)`` makes the fakes.
 
-    Returns the last batch's numbers, its real images ``x`` and raw logits ``l``."""
+    Returns the numbers of the last batch (scalar tensors), its real images ``x`` (B,C,H,W) in [0,1] and
+    their condition ``cond`` (B,K): the encoded logits, which the G step reuses."""
     st, t = ctx.state, ctx.train
     st.opt_d.zero_grad(set_to_none=True)
     for i in range(t.accumulate):
@@ -98,7 +101,7 @@ def _d_step(ctx: StepContext, fake_fn: Callable[[torch.Tensor], torch.Tensor]) -
             (loss_d / t.accumulate).backward()
     st.opt_d.step()
     numbers = {"loss_d": loss_d.detach(), "d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
-    return {**numbers, "x": x, "l": l}
+    return numbers, x, cond
 
 
 def _adversarial_g(ctx: StepContext, fake: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -116,15 +119,12 @@ def gan_step(ctx: StepContext) -> dict[str, torch.Tensor]:
     """The paper's method: n_dis hinge D steps, one hinge G step (reusing the last real logits)."""
     st, t = ctx.state, ctx.train
     for _ in range(t.n_dis):
-        out = _d_step(ctx, lambda c: ctx.G(c, st.G.sample_noise(len(c), ctx.device)))
-    l = out.pop("l")
-    out.pop("x")
-    cond = st.encoder(l)
+        out, _x, cond = _d_step(ctx, lambda c: ctx.G(c, st.G.sample_noise(len(c), ctx.device)))
     st.opt_g.zero_grad(set_to_none=True)
     for i in range(t.accumulate):
         with sync_gradients(ctx.G, i == t.accumulate - 1):
             with ctx.amp:
-                fake = ctx.G(cond, st.G.sample_noise(len(l), ctx.device))
+                fake = ctx.G(cond, st.G.sample_noise(len(cond), ctx.device))
             loss_g = _adversarial_g(ctx, fake, cond)
             if t.logit_loss > 0:  # explicit, reported option; not the paper's method
                 loss_g = loss_g + t.logit_loss * logit_consistency_loss(st.encoder(ctx.clf(fake.float())), cond)
@@ -139,14 +139,13 @@ def decoder_step(ctx: StepContext) -> dict[str, torch.Tensor]:
     st, t = ctx.state, ctx.train
     out: dict[str, torch.Tensor] = {}
     if ctx.D is not None:
-        out = _d_step(ctx, lambda c: ctx.G(c, st.G.sample_noise(len(c), ctx.device)))
-        x, l = out.pop("x"), out.pop("l")
+        out, x, cond = _d_step(ctx, lambda c: ctx.G(c, st.G.sample_noise(len(c), ctx.device)))
     else:
         x, l = ctx.draw()
-    cond = st.encoder(l)
+        cond = st.encoder(l)
     st.opt_g.zero_grad(set_to_none=True)
     with ctx.amp:
-        x_hat = ctx.G(cond, st.G.sample_noise(len(l), ctx.device))
+        x_hat = ctx.G(cond, st.G.sample_noise(len(cond), ctx.device))
     loss_img = F.mse_loss(x_hat.float(), x.float())
     loss = t.lambda_img * loss_img
     out["loss_img"] = loss_img.detach()
