@@ -24,9 +24,9 @@ from unlogit.config import build_config, merge_into
 from unlogit.data.base import ImageDataset
 from unlogit.inversion.config import InverterRunConfig
 from unlogit.inversion.nets.baselines import OptimizationInverter
+from unlogit.inversion.steps import StepContext, gan_step
 from unlogit.inversion.train.ema import ema_update
 from unlogit.inversion.train.state import TrainState
-from unlogit.inversion.steps import StepContext, gan_step
 from unlogit.runtime.dist import DistInfo
 from unlogit.runtime.placement import autocast_for, wrap_for_training
 

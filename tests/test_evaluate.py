@@ -8,7 +8,7 @@ import pytest
 from unlogit.cli import main
 from unlogit.data import get_dataset
 from unlogit.errors import UnlogitError
-from unlogit.study.evaluate import table_columns
+from unlogit.scoring.evaluate import table_columns
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
 
 def test_inception_fid_only_from_a_local_file(tmp_path, tiny_inverter_run, evaluator_run):
     from unlogit.data import get_dataset
-    from unlogit.study.evaluate import evaluate
+    from unlogit.scoring.evaluate import evaluate
 
     data = get_dataset("shapes", "test", size=10)
     with pytest.raises(UnlogitError, match="never computed from downloaded weights"):
@@ -69,7 +69,7 @@ def test_evaluator_must_be_independent(tmp_path, tiny_inverter_run, tiny_classif
     import shutil
 
     from unlogit.data import get_dataset
-    from unlogit.study.evaluate import evaluate
+    from unlogit.scoring.evaluate import evaluate
 
     data = get_dataset("shapes", "test", size=10)
     with pytest.raises(UnlogitError, match="independent"):

@@ -7,8 +7,8 @@ import pytest
 
 from unlogit.cli import main
 from unlogit.errors import UnlogitError
+from unlogit.report.claim import claim_rows, fixed_interval_text
 from unlogit.report.page import build_report
-from unlogit.study.claim_report import claim_rows, fixed_interval_text
 
 from .conftest import report_layout
 

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from unlogit.study.claim_report import fixed_interval_text as _ci
+from unlogit.report.claim import fixed_interval_text as _ci
 
 
 def claim_tables(claim: dict) -> list[str]:

@@ -1,6 +1,6 @@
 """Worked example: add a claim endpoint (docs/architecture.md, "Where to add").
 
-An endpoint family is one :class:`unlogit.study.endpoints.EndpointFamily` in ``ENDPOINTS``: the keys it gives,
+An endpoint family is one :class:`unlogit.study.claim.endpoints.EndpointFamily` in ``ENDPOINTS``: the keys it gives,
 its direction, the claim config field holding its margin and, when the scoring core does not compute it,
 a per-image value function. This one, ``brightness_error``, is |mean luminance of x_hat - of x|; a study
 can then name it as its primary endpoint (``claim.primary: brightness_error``) with its reason.
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from unlogit.scoring.metrics import image_statistics_per_image
-from unlogit.study.endpoints import ENDPOINTS, EndpointFamily
+from unlogit.study.claim.endpoints import ENDPOINTS, EndpointFamily
 
 
 def values(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -28,8 +28,8 @@ FAMILY = EndpointFamily("brightness_error", lambda evaluators, data: [("brightne
 def demonstrate(folder: Path) -> None:
     """Register the family; it is then an endpoint of every claim, here the primary one."""
     from unlogit.data import get_dataset
-    from unlogit.study.claim_config import ClaimConfig
-    from unlogit.study.endpoints import claim_endpoints, extra_values
+    from unlogit.study.claim.config import ClaimConfig
+    from unlogit.study.claim.endpoints import claim_endpoints, extra_values
     from unlogit.study.protocol import compare
 
     ENDPOINTS.register(FAMILY.name, FAMILY)

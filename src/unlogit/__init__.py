@@ -83,7 +83,7 @@ def evaluate(runs: Sequence[str | Path], dataset: str, evaluators: Sequence[str]
     from pathlib import Path as _Path
 
     from .data.config import DataConfig
-    from .study.evaluate import evaluate as _evaluate
+    from .scoring.evaluate import evaluate as _evaluate
 
     data = DataConfig(name=dataset, root=data_root, test_size=n).load("test")
     return _evaluate(list(runs), data, list(evaluators), seed=seed, out=_Path(out) if out else None)
@@ -96,12 +96,11 @@ def run_study(config: str | Path, out: str | Path, overrides: Sequence[str] = ()
     from pathlib import Path as _Path
 
     from .report.page import build_report
-    from .study.config import load_study, scoped_overrides, study_path
+    from .study.config import open_study
     from .study.runner import run_study as _run
 
-    scoped = scoped_overrides(list(overrides), smoke=smoke)
-    cfg = scoped.apply(load_study(str(config), scoped.study))
-    return _run(cfg, _Path(out), scoped.every, source=study_path(str(config)), reporter=build_report, **kwargs)
+    study = open_study(str(config), overrides, smoke=smoke)
+    return _run(study.cfg, _Path(out), study.every, source=study.source, reporter=build_report, **kwargs)
 
 
 def list_models() -> dict[str, dict[str, Any]]:

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from unlogit.errors import ConfigError
+from unlogit.inversion.losses import hinge_d_loss, hinge_g_loss
 from unlogit.inversion.nets.discriminator import ProjectionDiscriminator
 from unlogit.inversion.nets.generator import Generator
 from unlogit.inversion.nets.layers import ConditionalBatchNorm2d
-from unlogit.inversion.losses import hinge_d_loss, hinge_g_loss
 
 
 @pytest.mark.parametrize("resolution,channels", [(28, 1), (32, 3), (64, 3), (128, 3)])

@@ -8,8 +8,8 @@ import torch
 import unlogit.inversion.steps as steps
 from unlogit.config import build_config
 from unlogit.inversion.config import InverterRunConfig
-from unlogit.inversion.train.state import TrainState
 from unlogit.inversion.steps import StepContext
+from unlogit.inversion.train.state import TrainState
 
 from ..conftest import TINY_GAN_OVERRIDES
 

@@ -4,6 +4,7 @@ realism, the dose-response, and recomputing the table from the released values."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,9 +13,9 @@ import torch
 from unlogit.data import get_dataset
 from unlogit.runtime.rundir import StudyLayout
 from unlogit.study.arms import ArmScores
-from unlogit.study.claim import decide, dose_response, recompute, save_values
-from unlogit.study.claim_config import ClaimConfig
-from unlogit.study.endpoints import claim_endpoints
+from unlogit.study.claim.config import ClaimConfig
+from unlogit.study.claim.endpoints import claim_endpoints
+from unlogit.study.claim.verdict import decide, dose_response, recompute, save_values
 from unlogit.study.protocol import Endpoint
 
 EVALUATORS = ["e-std", "e-rob"]
@@ -95,3 +96,19 @@ def test_dose_response_rows_borrow_the_familys_variance():
     assert [r["dose"] for r in rows] == [0.25, 0.5, 1.0]
     assert rows[0]["borrowed_classifier_variance"] and rows[0]["n_classifiers"] == 1
     assert rows[0]["estimate"] < rows[2]["estimate"]  # the planted dose-response
+
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(p.parent.relative_to(RESULTS).as_posix() for p in RESULTS.rglob("claim_values.safetensors"))
+)
+def test_every_committed_claim_recomputes_identically_from_its_released_values(folder):
+    claim = json.loads((RESULTS / folder / "claim.json").read_text())
+    again = recompute(RESULTS / folder)
+    assert [r["endpoint"] for r in again] == [e["endpoint"] for e in claim["endpoints"]]
+    for r, e in zip(again, claim["endpoints"]):
+        for key in ("estimate", "ci_low", "ci_high", "a_mean", "b_mean"):
+            assert r[key] == pytest.approx(e[key], rel=1e-9, abs=1e-12), (folder, e["endpoint"], key)
+        assert r["verdict"] == e["verdict"], (folder, e["endpoint"])

@@ -10,9 +10,9 @@ from unlogit.classifiers.archs import build_arch
 from unlogit.classifiers.normalized import NormalizedClassifier
 from unlogit.data.base import ImageDataset
 from unlogit.scoring.measure import PIXELS
-from unlogit.study import finding_values as fv
 from unlogit.study.arms import ArmScores, Unit
 from unlogit.study.findings import FINDINGS, decide_finding
+from unlogit.study.findings import values as fv
 
 N, DRAWS, SHAPE = 40, 3, (3, 32, 32)
 

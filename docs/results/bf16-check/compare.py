@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from unlogit.runtime.rundir import read_metrics
-from unlogit.study.claim_report import fixed_interval_text as _ci
+from unlogit.report.claim import fixed_interval_text as _ci
 
 KEPT = ("a_mean", "b_mean", "estimate", "ci_low", "ci_high", "verdict", "primary")
 

@@ -18,7 +18,7 @@ from .options import (
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..data.config import DataConfig
-    from ..study.evaluate import evaluate
+    from ..scoring.evaluate import evaluate
 
     deprecated_positional(args, "runs", "--inverter", append=True)
     if not args.inverter:

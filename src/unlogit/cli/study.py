@@ -15,37 +15,37 @@ OVERRIDES_HELP = ("overrides: study keys (seeds=1, claim.noise_draws=2), stage k
 
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     from ..report.page import build_report
-    from ..study.config import load_study, scoped_overrides, study_path
+    from ..runtime.rundir import StudyLayout
+    from ..study.config import open_study
     from ..study.runner import default_study_dir, run_study
 
-    scoped = scoped_overrides(list(args.overrides), smoke=getattr(args, "smoke", False))
-    if getattr(args, "data_root", None):
-        scoped.study.setdefault("data", {})["root"] = args.data_root
-    cfg = scoped.apply(load_study(args.config, scoped.study))
+    study = open_study(args.config, args.overrides, getattr(args, "smoke", False), getattr(args, "data_root", None))
+    cfg = study.cfg
     out = Path(args.out) if args.out else default_study_dir(cfg.name)
+    layout = StudyLayout(out)
     if getattr(args, "list_runs", False):
         from ..study.stages import plan_study, run_label
 
-        for run in plan_study(cfg, out, scoped.every, getattr(args, "from_scratch", False),
+        for run in plan_study(cfg, out, study.every, getattr(args, "from_scratch", False),
                               getattr(args, "trust_code", False)).runs():  # fmt: skip
             print(run_label(run))
         return 0
     start = time.perf_counter()
-    summary = run_study(cfg, out, scoped.every, from_scratch=getattr(args, "from_scratch", False), header=header,
-                        source=study_path(args.config), trust_code=getattr(args, "trust_code", False),
+    summary = run_study(cfg, out, study.every, from_scratch=getattr(args, "from_scratch", False), header=header,
+                        source=study.source, trust_code=getattr(args, "trust_code", False),
                         reporter=build_report, only=getattr(args, "only", None))  # fmt: skip
     if "only" in summary:
         print(f"trained {', '.join(summary['only'])}; run the study without --only to decide the claim")
         return 0
     print(f"\n{summary['table']}\n")
     print(f"study {cfg.name} finished in {(time.perf_counter() - start) / 60:.1f} min")
-    print(f"figure: {out / summary['figure']}\nsummary: {out / 'summary.md'} and {out / 'summary.json'}")
+    print(f"figure: {out / summary['figure']}\nsummary: {layout.summary_md} and {layout.summary}")
     if summary.get("claim"):
         c = summary["claim"]
-        print(f"claim ({c['statement']}), primary endpoint {c['primary']}: {c['verdict']}; see {out / 'claim.json'}")
+        print(f"claim ({c['statement']}), primary endpoint {c['primary']}: {c['verdict']}; see {layout.claim}")
     if summary.get("report"):
         print(f"report: {out / summary['report']}")
-    runs = " ".join(f"--inverter {out / 'inverters' / name}" for name in cfg.inverters)
+    runs = " ".join(f"--inverter {layout.inverter(name)}" for name in cfg.inverters)
     print(f"explore in a browser (pip install -e '.[serve]'): unlogit serve {runs}")
     return 0
 

@@ -222,7 +222,7 @@ def _col(c):
 
 def _study_section(folder: Path, summary: dict, found: ReportInputs, out: Path) -> list[str]:
     """The answer first: header line, verdict, findings table, Figure 1; then the claim's and findings' details."""
-    from ..study.claim_report import claim_section, findings_section, verdict_sentence
+    from .claim import claim_section, findings_section, verdict_sentence
 
     parts = []
     if summary.get("header"):

@@ -129,6 +129,10 @@ class StudyLayout:
     def experiment(self, name: str) -> Path:
         return self.analysis / name
 
+    def finding_figure(self, finding: str) -> Path:
+        """``findings/ID.png``: a finding's figure."""
+        return self.path / "findings" / f"{finding}.png"
+
 
 EVALUATE_JSON = "evaluate.json"  # what `unlogit evaluate` writes into its folder
 EXPERIMENT_JSON = "metrics.json"  # what each `unlogit analyze` experiment writes into its folder

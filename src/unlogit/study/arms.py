@@ -14,10 +14,9 @@ import torch
 from ..classifiers.normalized import NormalizedClassifier
 from ..inversion.inverter import Inverter
 from ..runtime.progress import progress
-from ..scoring.endpoints import ValuesFn, endpoint_values
 from ..scoring.measure import Originals
 from ..scoring.metrics import ClassifierFeatures, kid_with_se
-from .claim_config import ClaimConfig
+from ..scoring.per_image import ValuesFn, per_image_values
 
 
 @dataclass
@@ -54,17 +53,18 @@ class ArmScores:
 
 @torch.no_grad()
 def score_arm(name: str, inverters: Sequence[Sequence[Inverter]], x: torch.Tensor, y: torch.Tensor | None,
-              evaluators: Mapping[str, NormalizedClassifier], cfg: ClaimConfig, seed: int,
+              evaluators: Mapping[str, NormalizedClassifier], draws: int, distractors: int, seed: int,
               extra: Sequence[ValuesFn] = (), originals: Originals | None = None) -> ArmScores:  # fmt: skip
-    """Every inverter's endpoint values on the same images and noise (``inverters[k][s]``)."""
+    """Every inverter's per-image values on the same images and noise (``inverters[k][s]``): ``draws`` noise
+    draws per image, ``distractors`` same-class images for class retrieval."""
     originals = originals if originals is not None else Originals(x)
     units: list[list[Unit]] = []
     per_unit: list[list[dict[str, torch.Tensor]]] = []
     flat = [(k, s, inv) for k, row in enumerate(inverters) for s, inv in enumerate(row)]
     for k, s, inv in progress(flat, desc=f"score {name}"):
         logits = inv.logits(x)
-        recs = inv.reconstruct_logits(logits, samples=cfg.noise_draws, seed=seed).cpu()
-        values = endpoint_values(inv, x, y, evaluators, cfg.noise_draws, seed, cfg.distractors, logits, recs,
+        recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu()
+        values = per_image_values(inv, x, y, evaluators, draws, seed, distractors, logits, recs,
                                  originals, extra)  # fmt: skip
         if s == 0:
             units.append([])

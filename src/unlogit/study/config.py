@@ -26,6 +26,7 @@ whole config is validated, every stage's config built, before anything runs (:fu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -35,8 +36,8 @@ from ..config import check_positive, from_dict, presets_dir, read_yaml_mapping
 from ..data.config import DataConfig
 from ..errors import ConfigError
 from ..runtime.rundir import StudyLayout
-from .claim_config import ClaimConfig
-from .findings_config import FindingsConfig
+from .claim.config import ClaimConfig
+from .findings.config import FindingsConfig
 
 SET_BY_STUDY = ("dataset", "data_root", "evaluator")  # analyze keys a study fills in itself
 
@@ -137,7 +138,8 @@ class StudyConfig:
     note: str = ""  # one paragraph the report shows under the verdict (what the study shows and does not)
 
     def __post_init__(self) -> None:
-        from_dict(DataConfig, self.data, "data.")  # the shared section must be a valid data section
+        # The section stays as written (it is overlaid on each stage's preset); parsed once, here.
+        self._data_config = from_dict(DataConfig, self.data, "data.")
         check_positive(self.seeds, "seeds")
         for e in self.evaluators:
             if e not in self.classifiers:
@@ -166,12 +168,16 @@ class StudyConfig:
     def inverter_seeds(self, name: str) -> int:
         return self.inverters[name].seeds or self.seeds
 
+    def data_config(self, **changes: Any) -> DataConfig:
+        """The data section as a :class:`DataConfig` (validated once, when the study was read), with ``changes``
+        (``train_size=...``, ``image_size=...``) applied to a copy."""
+        return replace(self._data_config, **changes)
+
     def test_data(self, size: int):  # -> ImageDataset
         """The first ``size`` images of the scored split (``compare.split``: test, or val) of the data section."""
-        data = from_dict(DataConfig, self.data, "data.")
         if self.compare.split == "test":
-            data.test_size = size
-            return data.load("test")
+            return self.data_config(test_size=size).load("test")
+        data = self.data_config()
         if size > data.val_size:
             raise ConfigError(f"compare.split=val scores {size} images but data.val_size is {data.val_size}; "
                               f"set data.val_size>={size} or a smaller compare.eval_size")  # fmt: skip
@@ -180,9 +186,8 @@ class StudyConfig:
 
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""
-        return replace(
-            self.analyze, dataset=self.data.get("name", "shapes"), data_root=self.data.get("root"), evaluator=None
-        )
+        data = self.data_config()
+        return replace(self.analyze, dataset=data.name, data_root=data.root, evaluator=None)
 
 
 def inverter_run(out: Path, name: str, member: int, seed: int) -> Path:
@@ -283,3 +288,25 @@ def scoped_overrides(items: list[str], smoke: bool = False) -> StudyOverrides:
         else:
             out.every.append(item)
     return out
+
+
+@dataclass(frozen=True)
+class OpenedStudy:
+    """A study read for a run: its validated config (overrides applied), the overrides left for every stage's
+    config (``train.threads=2``) and the file it came from (hashed with the claim)."""
+
+    cfg: StudyConfig
+    every: list[str]
+    source: Path
+
+
+def open_study(
+    name_or_path: str, overrides: Sequence[str] = (), smoke: bool = False, data_root: str | None = None
+) -> OpenedStudy:
+    """The one way a study is read, by the CLI and the API alike: the file (a name in ``configs/study`` or a
+    path), the scoped command-line ``overrides`` (``smoke`` first adds :data:`SMOKE`) and a data root."""
+    scoped = scoped_overrides(list(overrides), smoke=smoke)
+    if data_root:
+        scoped.study.setdefault("data", {})["root"] = data_root
+    cfg = scoped.apply(load_study(name_or_path, scoped.study))
+    return OpenedStudy(cfg, list(scoped.every), study_path(name_or_path))

@@ -85,7 +85,7 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), 
     if cfg.analyze.experiments:
         run_analysis(cfg, first, plan, out)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
-        from .evaluate import evaluate
+        from ..scoring.evaluate import evaluate
 
         print("[study] evaluate", flush=True)
         evaluate(list(first.values()), cfg.test_data(cfg.compare.eval_size),
@@ -101,20 +101,24 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), 
 
 def _claim_and_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, source: Path | None,
                         timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
-    """The claim (skipped when claim.json exists) and the findings (when configured), reusing the arms."""
-    from .claim_stage import run_claim_stage
+    """The claim (skipped when claim.json exists) and the findings (when configured and not yet written), both
+    on the same scored arms."""
+    from .claim.stage import claim_images, run_claim_stage
+    from .findings.stage import run_findings
 
     layout = StudyLayout(out)
     done_claim = layout.claim.is_file()
     done_findings = cfg.findings is None or layout.findings.is_file()
     if done_claim and done_findings:
-        claim = read_json(layout.claim, "claim")
         print("[study] claim: complete, skipped", flush=True)
     else:
         t0 = time.perf_counter()
-        claim = run_claim_stage(cfg, plan, out, config_provenance(source), write_claim=not done_claim)
+        images = claim_images(cfg, plan)
+        _, a, b = run_claim_stage(cfg, plan, out, images, config_provenance(source), write_claim=not done_claim)
+        if not done_findings:
+            run_findings(cfg, plan, out, images, a, b)
         timings["claim+findings"] = time.perf_counter() - t0
-        claim = read_json(layout.claim, "claim")
+    claim = read_json(layout.claim, "claim")
     return {"claim": {"statement": claim["statement"], "verdict": claim["verdict"], "primary": claim["primary"]}}
 
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from ..classifiers.normalized import NormalizedClassifier
-from ..data.base import ImageDataset
-from ..inversion.inverter import Inverter
-from ..runtime.figures import comparison_grid
-from ..scoring.measure import PIXELS, pixel_features, rank_score, retrieval_ranks
-from ..scoring.metrics import ClassifierFeatures, image_statistics_per_image
-from .arms import ArmScores
+from ...classifiers.normalized import NormalizedClassifier
+from ...data.base import ImageDataset
+from ...inversion.inverter import Inverter
+from ...runtime.figures import comparison_grid
+from ...scoring.measure import PIXELS, pixel_features, rank_score, retrieval_ranks
+from ...scoring.metrics import ClassifierFeatures, image_statistics_per_image
+from ..arms import ArmScores
 
 NOISE_OFFSET = 5000  # the findings' fixed noise: seed + offset, shared by every inverter
 
@@ -279,7 +279,7 @@ def logit_perturb(ctx: FindingContext) -> FindingValues:
 def architecture(ctx: FindingContext) -> FindingValues:
     """Another architecture trained with arm B's recipe (one classifier; its between-classifier variance
     borrowed from arm B's family) vs arm B, on the claim's endpoints."""
-    from .protocol import between_classifier_variance
+    from ..protocol import between_classifier_variance
 
     other = ctx.extra_arms.get("architecture")
     if other is None:
@@ -296,7 +296,7 @@ def adversarial(ctx: FindingContext) -> FindingValues:
     """Targeted PGD (to class y+1) on images every classifier of both arms gets right; on the images where the
     attack succeeds against every classifier: does an evaluator label G(f(x_adv)) with the source class
     (content) or the target (the attack)?"""
-    from ..classifiers.attacks import AttackConfig
+    from ...classifiers.attacks import AttackConfig
 
     n = min(ctx.n, len(ctx.x))
     x, y = ctx.x[:n], ctx.y[:n]

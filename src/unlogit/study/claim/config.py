@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import check_positive
-from ..errors import ConfigError
+from ...config import check_positive
+from ...errors import ConfigError
 
 
 @dataclass
@@ -16,7 +16,7 @@ class ClaimConfig:
         invert a family of classifiers (K replicates of one recipe); every classifier is inverted
         ``seeds`` times (the study's ``seeds``).
     statement: the claim in words (the report's heading).
-    primary: the one primary endpoint (a key of :func:`unlogit.study.endpoints.endpoint_keys`); the claim's
+    primary: the one primary endpoint (a key of :func:`unlogit.study.claim.endpoints.endpoint_keys`); the claim's
         verdict is its verdict. ``reason``: why it is the primary, in one line (recorded with the verdict).
     noise_draws: reconstructions per image (values are averaged over them).
     distractors: same-class images each original is ranked against (``retrieval_class``).

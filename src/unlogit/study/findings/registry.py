@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..runtime.registry import Registry
-from ..scoring.measure import PIXELS
-from . import finding_values as fv
-from .protocol import UNDECIDED, Endpoint, compare, holm
+from ...runtime.registry import Registry
+from ...scoring.measure import PIXELS
+from ..protocol import UNDECIDED, Endpoint, compare, holm
+from . import values as fv
 
 MIN_IMAGES = 20
 

@@ -1,4 +1,4 @@
-"""Per-image endpoint values of one inverter on fixed images: what the protocol pairs and bootstraps.
+"""Per-image values of one inverter on fixed images: what a claim's protocol pairs and bootstraps.
 
 For each image the inverter reconstructs ``draws`` noise draws (the same noise for every inverter with
 the same ``dim_z``); every value is a per-image quantity of :func:`unlogit.scoring.measure.score`
@@ -27,7 +27,7 @@ ValuesFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], Mapping[s
 
 
 @torch.no_grad()
-def endpoint_values(inv: Inverter, x: torch.Tensor, y: torch.Tensor | None,
+def per_image_values(inv: Inverter, x: torch.Tensor, y: torch.Tensor | None,
                     evaluators: Mapping[str, NormalizedClassifier], draws: int = 4, seed: int = 0,
                     distractors: int = 10, logits: torch.Tensor | None = None, recs: torch.Tensor | None = None,
                     originals: Originals | None = None,

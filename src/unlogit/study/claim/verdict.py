@@ -17,15 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..data.base import ImageDataset
-from ..runtime.atomic import write_atomic
-from ..runtime.checkpoint import read_json
-from ..runtime.rundir import StudyLayout
-from ..scoring.endpoints import retrieval_summary
-from .arms import ArmScores
-from .claim_config import ClaimConfig
-from .endpoints import claim_endpoints
-from .protocol import (
+from ...data.base import ImageDataset
+from ...runtime.atomic import write_atomic
+from ...runtime.checkpoint import read_json
+from ...runtime.rundir import StudyLayout
+from ...scoring.per_image import retrieval_summary
+from ..arms import ArmScores
+from ..protocol import (
     INFERENCE,
     Comparison,
     Endpoint,
@@ -34,6 +32,8 @@ from .protocol import (
     compare_all,
     crossed_interval,
 )
+from .config import ClaimConfig
+from .endpoints import claim_endpoints
 
 
 def gate(arm: ArmScores, evaluators: Sequence[str], chance: float, cfg: ClaimConfig) -> dict[str, Any]:

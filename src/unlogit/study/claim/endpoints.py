@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.base import ImageDataset
-from ..runtime.registry import Registry
-from ..scoring.endpoints import ValuesFn
-from ..scoring.measure import PIXELS, quantity_of
-from .protocol import Endpoint
+from ...data.base import ImageDataset
+from ...runtime.registry import Registry
+from ...scoring.measure import PIXELS, quantity_of
+from ...scoring.per_image import ValuesFn
+from ..protocol import Endpoint
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ class EndpointFamily:
     Attributes:
         name: the registry key.
         keys: ``(evaluator names, data) -> [(key, label, higher_is_better, chance)]``, the endpoints it gives.
-        margin: the name of the :class:`~unlogit.study.claim_config.ClaimConfig` field holding its margin.
+        margin: the name of the :class:`~unlogit.study.claim.config.ClaimConfig` field holding its margin.
         values: ``(x, x_hat, y) -> {key: (N,)}`` for families the scoring core does not compute
-            (``None``: the values come from :func:`unlogit.scoring.endpoints.endpoint_values`).
+            (``None``: the values come from :func:`unlogit.scoring.per_image.per_image_values`).
         applies: whether the family exists for this dataset.
     """
 
@@ -71,13 +71,13 @@ def _quantities(*names: str):
 
 
 def _shapes_factor_values(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    from ..scoring.shapes_factors import factor_errors, read_factors
+    from ...scoring.shapes_factors import factor_errors, read_factors
 
     return factor_errors(read_factors(x, y), read_factors(x_hat, y), y)
 
 
 def _shapes_factor_keys(_evaluators: Sequence[str], _data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
-    from ..scoring.shapes_factors import FACTOR_ENDPOINTS
+    from ...scoring.shapes_factors import FACTOR_ENDPOINTS
 
     return [(k, k.replace("_", " "), k.endswith("iou"), None) for k in FACTOR_ENDPOINTS]
 

@@ -33,9 +33,9 @@ from ..errors import UnlogitError
 from ..inversion.inverter import Inverter, load_inverter
 from ..runtime.atomic import write_json_atomic, write_text_atomic
 from ..runtime.tables import Column, csv_text, markdown
-from ..scoring.evaluators import check_independent, load_evaluators
-from ..scoring.measure import key, score
-from ..scoring.metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_distance, kernel_distance
+from .evaluators import check_independent, load_evaluators
+from .measure import key, score
+from .metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_distance, kernel_distance
 
 
 def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:

@@ -1,0 +1,92 @@
+"""The claim stage of a study: load the arms' inverters, score them once on the same images, decide the claim.
+
+The scored arms (their logits and reconstructions) are handed back, so the findings stage
+(:mod:`unlogit.study.findings.stage`) reuses them instead of reconstructing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...classifiers.normalized import NormalizedClassifier
+from ...classifiers.registry import load_classifier
+from ...data.base import ImageDataset
+from ...inversion.inverter import load_inverter
+from ...runtime.atomic import write_json_atomic
+from ...runtime.rundir import StudyLayout
+from ...scoring.evaluators import check_independent
+from ...scoring.measure import Originals
+from ..arms import ArmScores, score_arm
+from ..config import StudyConfig
+from ..stages import StudyPlan
+from .endpoints import claim_endpoints, endpoint_keys, extra_values
+from .verdict import decide, dose_response, save_values
+
+
+@dataclass
+class ScoredImages:
+    """The claim's images x (N,C,H,W) in [0,1] with labels y (N,), the judges and the judges' view of x: what
+    every arm, the claim's and the findings' extra ones, is scored on."""
+
+    data: ImageDataset
+    x: torch.Tensor
+    y: torch.Tensor
+    judges: dict[str, NormalizedClassifier]
+    originals: Originals
+
+    def score(self, cfg: StudyConfig, plan: StudyPlan, stage: str, check: bool = True) -> ArmScores:
+        """Every inverter of an inverter stage ([classifier][seed]) on these images, with the same noise;
+        ``check``: refuse a judge that is one of the inverted classifiers."""
+        runs = plan.inverter_runs(stage)
+        invs = [[load_inverter(r) for r in row] for row in runs]
+        if check:
+            for row, paths in zip(invs, runs):
+                for inv, path in zip(row, paths):
+                    check_independent(self.judges, inv.classifier, path)
+        print(f"[study] scoring {stage} ({len(invs)} classifiers x {len(invs[0])} seeds)", flush=True)
+        c = cfg.claim
+        return score_arm(stage, invs, self.x, self.y, self.judges, c.noise_draws, c.distractors, cfg.compare.seed,
+                         extra_values(self.data), self.originals)  # fmt: skip
+
+
+def claim_images(cfg: StudyConfig, plan: StudyPlan) -> ScoredImages:
+    """The scored split's first ``compare.eval_size`` images and the study's evaluators."""
+    test = cfg.test_data(cfg.compare.eval_size)
+    keys = endpoint_keys(cfg.evaluators, test)
+    if cfg.claim.primary not in keys:
+        raise ValueError(f"claim.primary {cfg.claim.primary!r} is not an endpoint of this study; choose one of {keys}")
+    x, y = test.batch(torch.arange(len(test)))
+    judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
+    return ScoredImages(test, x, y, judges, Originals(x))
+
+
+def run_claim_stage(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, provenance: dict[str, Any],
+                    write_claim: bool = True) -> tuple[dict[str, Any], ArmScores, ArmScores]:  # fmt: skip
+    """Score both arms, decide the claim and write claim.json with claim_values.safetensors (unless
+    ``write_claim`` is False: the claim exists and only the findings need the arms); returns the claim and arms
+    A and B."""
+    c, layout = cfg.claim, StudyLayout(out)
+    a, b = images.score(cfg, plan, c.a), images.score(cfg, plan, c.b)
+    doses = [(dose, images.score(cfg, plan, stage)) for dose, stage in zip(c.dose_values, c.dose_response)]
+    judges = list(images.judges)
+    result = decide(a, b, judges, images.data, c)
+    primary = next(e for e in claim_endpoints(c.primary, c.reason, c.margins, judges, images.data) if e.primary)
+    result["dose_response"] = dose_response(doses, a, b, primary, c.dose_a) if doses else []
+    result.update({"evaluators": {e: plan.classifier_refs(e)[0] for e in judges}, "dataset": images.data.name,
+                   "split": cfg.compare.split, "protocol": _protocol(c), **provenance})  # fmt: skip
+    if write_claim:
+        save_values(layout.claim_values, [a, b, *(arm for _, arm in doses)])
+        write_json_atomic(layout.claim, result)
+        print(f"[study] claim ({c.primary}): {result['verdict']}", flush=True)
+    return result, a, b
+
+
+def _protocol(c) -> dict[str, Any]:
+    from ...config import to_dict
+
+    return {**to_dict(c), "interval": "variance components (classifier, seed, image), Welch-Satterthwaite t",
+            "verdict_order": "tie, holds, reversed, undecided"}  # fmt: skip

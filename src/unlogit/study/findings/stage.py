@@ -1,0 +1,71 @@
+"""The findings stage of a study: every configured finding decided on the claim's scored arms, with its row in
+findings.json, its figure and its per-image values (findings_values.safetensors)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...runtime.atomic import write_atomic, write_json_atomic
+from ...runtime.figures import save_figure, save_png
+from ...runtime.rundir import StudyLayout
+from ..arms import ArmScores
+from ..claim.stage import ScoredImages
+from ..config import StudyConfig
+from ..stages import StudyPlan
+from .registry import FINDINGS, decide_finding
+from .values import FindingContext
+
+TRAIN_SAMPLE = 2000  # training images that set the logit units of the findings' edits
+
+
+def run_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, a: ArmScores,
+                 b: ArmScores) -> list[dict[str, Any]]:  # fmt: skip
+    """Every configured finding: its row in findings.json, its figure, its per-image values."""
+    f, c, layout = cfg.findings, cfg.claim, StudyLayout(out)
+    t0 = time.perf_counter()
+    extra = {role: images.score(cfg, plan, stage, check=False)
+             for role, stage in (("baseline", f.baseline), ("architecture", f.architecture)) if stage}  # fmt: skip
+    shape = tuple(images.x.shape[1:])
+    ctx = FindingContext(a, b, images.x, images.y, images.judges, cfg.compare.seed, f.n, _train_images(cfg, shape),
+                         extra, _ood(cfg, shape), f.attack)  # fmt: skip
+    rows, tensors = [], {}
+    for fid in f.ids or FINDINGS.names():
+        print(f"[study] finding {fid}", flush=True)
+        row, vals = decide_finding(FINDINGS.get(fid), ctx)
+        if vals.figure is not None:
+            path = layout.finding_figure(fid)
+            (save_png if torch.is_tensor(vals.figure) else save_figure)(vals.figure, path)
+            row["figure"] = path.relative_to(layout.path).as_posix()
+        rows.append(row)
+        tensors.update({f"{fid}/{side}/{k}": v.contiguous() for side, m in (("a", vals.a), ("b", vals.b))
+                        for k, v in m.items()})  # fmt: skip
+    minutes = (time.perf_counter() - t0) / 60
+    write_json_atomic(layout.findings, {"findings": rows, "cpu_minutes": minutes, "n": f.n, "a": c.a, "b": c.b})
+    from safetensors.torch import save_file
+
+    write_atomic(layout.findings_values, lambda tmp: save_file(tensors, str(tmp)))
+    print(f"[study] findings: {len(rows)} in {minutes:.1f} min", flush=True)
+    return rows
+
+
+def _train_images(cfg: StudyConfig, shape: tuple[int, ...]):
+    """A loader of the first :data:`TRAIN_SAMPLE` training images (N,C,H,W) in [0,1], at the claim's shape."""
+
+    def load() -> torch.Tensor:
+        ds = cfg.data_config(train_size=TRAIN_SAMPLE, channels=shape[0], image_size=shape[1]).load("train")
+        return ds.batch(torch.arange(min(TRAIN_SAMPLE, len(ds))))[0]
+
+    return load
+
+
+def _ood(cfg: StudyConfig, shape: tuple[int, ...]) -> dict:
+    """C9's datasets (their test splits), converted to the claim's image shape, from the study's data root."""
+    from ...data.config import DataConfig
+
+    root, n = cfg.data_config().root, cfg.findings.n
+    return {name: DataConfig(name=name, root=root, test_size=n, channels=shape[0], image_size=shape[1]).load("test")
+            for name in cfg.findings.ood}  # fmt: skip
