@@ -156,3 +156,55 @@ def test_the_worked_examples_of_the_architecture_page_run(name, tmp_path):
     """docs/examples/NAME.py: each extends one registry and checks, with asserts of its own, that the new entry
     works end to end."""
     _example(name).demonstrate(tmp_path)
+
+
+# What the logit edits are made of (unlogit.inversion.edits): per-class units, a scale about the class means, a shift
+# in mean sigmas, interpolation, top-k truncation, recentring. Spelled anywhere else, it is a second meaning.
+EDIT_ARITHMETIC = [r"\blerp\(", r"\.std\(0\)", r"\bmu \+", r"- mu\)", r"\bsd\.mean\(\)", r"\* sd\b", r"top\.values",
+                   r"\.mean\(1, keepdim=True\) \+", r"clamp_min\(1e-4\)"]  # fmt: skip
+EDIT_ARITHMETIC_OK = {"inversion/edits.py", "analysis/ceiling.py"}  # the ceiling standardises regression features
+
+
+def test_logit_edit_arithmetic_lives_only_in_inversion_edits():
+    import re
+
+    found = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        if rel in EDIT_ARITHMETIC_OK:
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            found += [f"{rel}:{n}: {line.strip()}" for p in EDIT_ARITHMETIC if re.search(p, line)]
+    assert not found, "logit edit arithmetic outside unlogit.inversion.edits:\n" + "\n".join(found)
+
+
+# Inside inversion/, the nets come first, then the objective, specs, edits and the inverter, then the training loop.
+INVERSION_LEVELS = {"nets": 0, "train": 2}  # every other module of inversion/ sits at level 1
+
+
+def _inversion_level(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) < 3 or parts[1] != "inversion":
+        return None
+    return INVERSION_LEVELS.get(parts[2], 1)
+
+
+def test_no_arrow_runs_back_up_inside_inversion():
+    modules = _modules()
+    upward = []
+    for name, path in modules.items():
+        level = _inversion_level(name)
+        if level is None:
+            continue
+        for dep in _imports(path):
+            dep_level = _inversion_level(dep)
+            if dep in modules and dep_level is not None and dep_level > level:
+                upward.append(f"{name} -> {dep}")
+    assert not upward, "imports that go up inside inversion/ (nets < the rest < train):\n" + "\n".join(sorted(upward))
+
+
+def test_loading_an_inverter_imports_no_training_machinery():
+    code = ("import sys, unlogit.inversion.inverter, unlogit.inversion.edits; "
+            "print(sorted(m for m in sys.modules if m.startswith('unlogit.inversion.train')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

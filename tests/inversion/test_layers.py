@@ -3,6 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from unlogit.inversion.edits import LogitUnits
 from unlogit.inversion.nets.layers import ConditionalBatchNorm2d, make_conv, spectral_sigmas
 from unlogit.inversion.nets.logit_encoder import LogitEncoder
 
@@ -41,7 +42,8 @@ def test_spectral_norm_bounds_the_weight():
 
 def test_logit_encoder_modes():
     logits = torch.randn(100, 5) * 3 + 2
-    enc = LogitEncoder(5, "standardize").fit(logits)
+    units = LogitUnits.of(logits)
+    enc = LogitEncoder(5, "standardize").fit(units.mean, units.std)
     z = enc(logits)
     assert torch.allclose(z.mean(0), torch.zeros(5), atol=1e-5) and torch.allclose(z.std(0), torch.ones(5), atol=1e-4)
     ls = LogitEncoder(5, "log-softmax")

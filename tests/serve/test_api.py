@@ -25,11 +25,16 @@ from unlogit.serve.uploads import UploadLimits
 
 
 @pytest.fixture(scope="module")
-def app(tiny_inverter_run):
+def explorer(tiny_inverter_run) -> Explorer:
     gallery = DataConfig(name="shapes", test_size=6).load("test")
     inverters = {"robust": load_inverter(tiny_inverter_run), "standard": load_inverter(tiny_inverter_run)}
+    return Explorer(inverters, gallery)
+
+
+@pytest.fixture(scope="module")
+def app(explorer):
     limits = UploadLimits(max_bytes=200_000, max_pixels=1024 * 1024)
-    return create_app(Explorer(inverters, gallery), limits, hosts=["testserver"])  # schemathesis's ASGI host
+    return create_app(explorer, limits, hosts=["testserver"])  # schemathesis's ASGI host
 
 
 HEADERS = {"X-Unlogit": "1"}  # what the page sends on every POST
@@ -62,7 +67,7 @@ def test_info_page_and_gallery(client):
     assert "/api/explore" in client.get("/openapi.json").json()["paths"]
 
 
-def test_explore_answers_and_follows_a_slider(client):
+def test_explore_answers_and_follows_a_slider(client, explorer):
     a = explore(client).json()
     assert len(a["inverters"]) == 2 and len(a["inverters"][0]["reconstructions"]) == 2
     assert a["input"].startswith("data:image/png;base64,") and len(a["inverters"][0]["top5"]) == 5
@@ -70,7 +75,10 @@ def test_explore_answers_and_follows_a_slider(client):
     assert explore(client).json()["inverters"][0]["reconstructions"] == a["inverters"][0]["reconstructions"]
     b = explore(client, logits={"scale": 3.0, "shift": 2.0}).json()
     assert b["inverters"][0]["reconstructions"] != a["inverters"][0]["reconstructions"]
-    assert b["inverters"][0]["edited_logits"][0] == pytest.approx(3 * a["inverters"][0]["logits"][0] + 2, rel=1e-5)
+    units = explorer.units["robust"]  # scale about the class mean, shift in mean class sigmas
+    mu, sigma = float(units.mean[0]), float(units.sigma)
+    expected = mu + 3 * (a["inverters"][0]["logits"][0] - mu) + 2 * sigma
+    assert b["inverters"][0]["edited_logits"][0] == pytest.approx(expected, rel=1e-5)
     c = explore(client, transform={"hflip": True, "rotate": 30}, attack={"norm": "l2", "eps": 0.5, "steps": 2}).json()
     assert c["input"] != a["input"]
 
@@ -177,9 +185,9 @@ def test_page_in_chromium_upload_and_slider_change_the_reconstruction(server, br
     page.set_input_files("#upload", str(tmp_path / "upload.png"))
     page.wait_for_function(f"document.querySelector('#recon-0-0').src !== {first!r}")
     uploaded = page.get_attribute("#recon-0-0", "src")
-    page.eval_on_selector("#shift", "el => { el.value = 12; el.dispatchEvent(new Event('input')); }")
+    page.eval_on_selector("#shift", "el => { el.value = 6; el.dispatchEvent(new Event('input')); }")
     page.wait_for_function(f"document.querySelector('#recon-0-0').src !== {uploaded!r}")
-    assert page.text_content("#shift + output") == "12"
+    assert page.text_content("#shift + output") == "6"
     assert page.locator(".recon").count() == 8  # two inverters x four samples
     against = page.eval_on_selector_all("#attack-against option", "os => os.map(o => o.textContent)")
     info = page.evaluate("fetch('/api/info').then(r => r.json())")

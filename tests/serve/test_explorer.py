@@ -7,18 +7,13 @@ import torch
 
 from unlogit.data.config import DataConfig
 from unlogit.errors import UnlogitError
+from unlogit.inversion.edits import LogitEdit, logit_units
 from unlogit.inversion.inverter import Inverter, load_inverter
+from unlogit.inversion.metadata import InverterMeta
 from unlogit.inversion.nets.baselines import UpConvDecoder
 from unlogit.inversion.nets.logit_encoder import LogitEncoder
-from unlogit.serve.explorer import (
-    AttackEdit,
-    Explorer,
-    ImageEdit,
-    LogitEdit,
-    apply_image_edit,
-    apply_logit_edit,
-    top_k,
-)
+from unlogit.inversion.spec import NetSpec
+from unlogit.serve.explorer import AttackEdit, Explorer, ImageEdit, apply_image_edit, top_k
 from unlogit.serve.launch import inverter_names, load_gallery
 
 
@@ -28,18 +23,14 @@ def explorer(tiny_inverter_run) -> Explorer:
     return Explorer({"a": load_inverter(tiny_inverter_run), "b": load_inverter(tiny_inverter_run)}, gallery)
 
 
-def test_logit_edit_order_interpolate_scale_shift_deltas_noise():
-    l = torch.tensor([[1.0, 2.0, 3.0]])
-    other = torch.tensor([[3.0, 2.0, 1.0]])
-    edit = LogitEdit(shift=1.0, scale=2.0, class_deltas=[0.0, 0.0, 5.0], alpha=0.5)
-    assert torch.equal(apply_logit_edit(l, edit, other), torch.tensor([[5.0, 5.0, 10.0]]))
-    noisy = apply_logit_edit(l, LogitEdit(noise_std=1.0, noise_seed=3))
-    assert torch.equal(noisy, apply_logit_edit(l, LogitEdit(noise_std=1.0, noise_seed=3)))
-    assert not torch.equal(noisy, l)
-    with pytest.raises(UnlogitError, match="one per class"):
-        apply_logit_edit(l, LogitEdit(class_deltas=[1.0]))
-    with pytest.raises(UnlogitError, match="second image"):
-        apply_logit_edit(l, LogitEdit(alpha=0.3))
+def test_the_sliders_are_in_each_classifiers_logit_units(explorer, tiny_inverter_run):
+    """Without training images the gallery's images set the units; a class delta of 1 is that class's sigma."""
+    gallery_x = explorer.gallery.batch(torch.arange(len(explorer.gallery)))[0]
+    units = logit_units(load_inverter(tiny_inverter_run).classifier, gallery_x)
+    torch.testing.assert_close(explorer.units["a"].std, units.std)
+    torch.testing.assert_close(explorer.units["a"].mean, units.mean)
+    own = Explorer({"a": load_inverter(tiny_inverter_run)}, explorer.gallery, unit_images=gallery_x[:4])
+    assert not torch.equal(own.units["a"].std, explorer.units["a"].std)  # given training images set them
 
 
 def test_image_edit_identity_and_flip():
@@ -62,8 +53,9 @@ def test_explore_is_deterministic_and_follows_edits(explorer):
     assert len(base.views) == 2 and base.views[0].reconstructions.shape == (3, 3, 32, 32)
     assert torch.equal(base.views[0].reconstructions, again.views[0].reconstructions)
     assert torch.equal(base.views[0].edited, base.views[0].logits)
-    shifted = explorer.explore(x, logit_edit=LogitEdit(class_deltas=[8.0] + [0.0] * 9), samples=3, seed=5)
-    assert float(shifted.views[0].edited[0] - base.views[0].logits[0]) == pytest.approx(8.0)
+    shifted = explorer.explore(x, logit_edit=LogitEdit(class_deltas=[2.0] + [0.0] * 9), samples=3, seed=5)
+    sigma = float(explorer.units["a"].std[0])
+    assert float(shifted.views[0].edited[0] - base.views[0].logits[0]) == pytest.approx(2.0 * sigma, rel=1e-5)
     assert not torch.equal(shifted.views[0].reconstructions, base.views[0].reconstructions)
     other = explorer.explore(x, logit_edit=LogitEdit(alpha=1.0), other=explorer.gallery_image(1), seed=5)
     target = explorer.explore(explorer.gallery_image(1), seed=5)
@@ -82,8 +74,8 @@ def test_attack_stays_in_the_eps_ball_and_moves_the_logits(explorer):
 
 def test_mismatched_inverters_and_bad_shapes_are_refused(explorer, tiny_inverter_run):
     inv = load_inverter(tiny_inverter_run)
-    odd = Inverter(UpConvDecoder(num_classes=5, resolution=32, ch=4), LogitEncoder(5), inv.classifier,
-                   {"method": "pixel"})  # fmt: skip
+    meta = InverterMeta("pixel", NetSpec("pixel", num_classes=5, resolution=32, channels=3, ch_g=4), "x")
+    odd = Inverter(UpConvDecoder(num_classes=5, resolution=32, ch=4), LogitEncoder(5), inv.classifier, meta)
     with pytest.raises(UnlogitError, match="one dataset together"):
         Explorer({"a": inv, "b": odd}, explorer.gallery)
     with pytest.raises(UnlogitError, match="at least one"):

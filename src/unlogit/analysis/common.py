@@ -11,6 +11,7 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
+from ..inversion.edits import LogitUnits, logit_units
 from ..inversion.inverter import Inverter
 from ..runtime.atomic import write_json_atomic
 from ..runtime.figures import save_figure, save_png
@@ -38,7 +39,7 @@ class AnalysisContext:
     ood_data: ImageDataset | None = None  # another dataset, converted to the inverters' image shape
     train_data: ImageDataset | None = None
     train_loader: Callable[[], ImageDataset] | None = None
-    _logit_stats: dict = field(default_factory=dict, repr=False)
+    _units: dict[str, LogitUnits] = field(default_factory=dict, repr=False)
 
     def judge(self, inv: Inverter) -> NormalizedClassifier:
         """The evaluator when given, else the inverter's own classifier (see :attr:`judge_name`)."""
@@ -59,16 +60,14 @@ class AnalysisContext:
         n = min(n or self.n, len(self.data))
         return self.data.batch(torch.arange(n))
 
-    def logit_scale(self, inv: Inverter) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-class mean and std (K,) of the inverted classifier's logits on training images: the units of
-        logit manipulations (so ``+1`` means the same for every classifier)."""
-        key = id(inv)
-        if key not in self._logit_stats:
+    def units(self, inv: Inverter) -> LogitUnits:
+        """The inverted classifier's logit units on the training images (:func:`~unlogit.inversion.edits.
+        logit_units`): what every logit edit's size is measured in."""
+        key = inv.classifier.weights_digest()
+        if key not in self._units:
             train = self.training_images()
-            x, _ = train.batch(torch.arange(len(train)))
-            l = inv.logits(x).cpu()
-            self._logit_stats[key] = (l.mean(0), l.std(0).clamp_min(1e-6))
-        return self._logit_stats[key]
+            self._units[key] = logit_units(inv.classifier, train.batch(torch.arange(len(train)))[0])
+        return self._units[key]
 
     def training_images(self) -> ImageDataset:
         """:attr:`train_data`, read through :attr:`train_loader` on first use."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..config import check_positive
 from ..errors import ConfigError
+from ..inversion.edits import UNIT_IMAGES
 from .experiments import EXPERIMENTS
 
 
@@ -29,7 +30,7 @@ class AnalyzeConfig:
     data_root: str | None = None
     n: int = 8
     pool: int = 500
-    train_sample: int = 2000
+    train_sample: int = UNIT_IMAGES
     seed: int = 0
     evaluator: str | None = None
     ood_dataset: str | None = None

@@ -2,10 +2,9 @@
 
 - ``reconstruct``: originals next to every inverter's reconstruction (Figure 1 layout).
 - ``noise``: fixed logits, several noise draws: what the logits leave open (diversity).
-- ``logit-shift`` / ``logit-scale`` / ``logit-perturb`` / ``logit-interpolate``: manipulate the raw
-  logits and measure brightness, contrast, sharpness and the classifier's label along the way. Shifts,
-  scales and perturbations are in units of each classifier's own training-logit statistics (per-class
-  mean mu and standard deviation sigma), so a step means the same for every classifier.
+- ``logit-shift`` / ``logit-scale`` / ``logit-perturb`` / ``logit-interpolate``: edit the raw logits
+  (:mod:`unlogit.inversion.edits`, in each classifier's own logit units) and measure brightness, contrast,
+  sharpness and the classifier's label along the way.
 - ``transforms`` (invariance profile), ``leakage`` (scoring-API defences), ``misclassified``,
   ``adversarial``, ``ood`` and ``factors`` live in their own modules.
 """
@@ -16,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..inversion import edits
+from ..inversion.edits import LogitUnits
 from ..runtime.figures import comparison_grid
 from ..runtime.registry import Registry
 from ..scoring.measure import labelled_as, score
@@ -70,7 +71,7 @@ def noise(ctx: AnalysisContext, samples: int = 6) -> ExperimentResult:
     return ExperimentResult("noise", {"samples": samples, "n": len(x), "inverters": metrics}, figures)
 
 
-Edit = Callable[[torch.Tensor, float, torch.Tensor, torch.Tensor], torch.Tensor]  # (l, value, mu, sigma)
+Edit = Callable[[torch.Tensor, float, LogitUnits], torch.Tensor]  # (raw logits (N,K), value, units) -> (N,K)
 
 
 def _manipulation(ctx: AnalysisContext, name: str, values: Sequence[float], edit: Edit,
@@ -80,11 +81,11 @@ def _manipulation(ctx: AnalysisContext, name: str, values: Sequence[float], edit
     figures, metrics = {}, {}
     for inv_name, inv in ctx.inverters.items():
         logits = inv.logits(x)
-        mu, sigma = (t.to(logits.device) for t in ctx.logit_scale(inv))
+        units = ctx.units(inv).to(logits.device)
         z = ctx.noise(inv, len(x))
         columns, curve = [x], []
         for v in values:
-            edited = edit(logits, v, mu, sigma)
+            edited = edit(logits, v, units)
             rec = inv.generate(edited, z).cpu()
             columns.append(rec)
             judge = ctx.judge(inv)
@@ -117,32 +118,30 @@ def _curves(metrics: dict[str, list[dict]], param: str):
 
 
 def logit_shift(ctx: AnalysisContext) -> ExperimentResult:
-    """l + c * mean(sigma) (every logit shifted alike: the softmax is unchanged, the inverter may not be)."""
-    return _manipulation(ctx, "logit-shift", SHIFTS, lambda l, c, mu, sd: l + c * sd.mean(), "shift")
+    """:func:`~unlogit.inversion.edits.shift` by c mean sigmas (the softmax is unchanged, the inverter may not be)."""
+    return _manipulation(ctx, "logit-shift", SHIFTS, edits.shift, "shift")
 
 
 def logit_scale(ctx: AnalysisContext) -> ExperimentResult:
-    """mu + s * (l - mu) (confidence: s < 1 pulls every logit to its class mean, s > 1 exaggerates)."""
-    return _manipulation(ctx, "logit-scale", SCALES, lambda l, s, mu, sd: mu + s * (l - mu), "scale")
+    """:func:`~unlogit.inversion.edits.scale` about the class means (confidence: s < 1 pulls every logit to its
+    class mean, s > 1 exaggerates)."""
+    return _manipulation(ctx, "logit-scale", SCALES, lambda l, s, units: edits.scale(l, s, units.mean), "scale")
 
 
 def logit_perturb(ctx: AnalysisContext) -> ExperimentResult:
-    """l + s * sigma * N(0, I) with a fixed noise draw (each class's noise in its own sigma units)."""
+    """:func:`~unlogit.inversion.edits.perturb` by s sigmas of one fixed noise draw (seed + 99)."""
 
-    def edit(l: torch.Tensor, s: float, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
-        g = torch.Generator().manual_seed(ctx.seed + 99)
-        return l + s * sd * torch.randn(l.shape, generator=g).to(l.device)
+    def edit(l: torch.Tensor, s: float, units: LogitUnits) -> torch.Tensor:
+        return edits.perturb(l, s, units, edits.noise_draw(l.shape, ctx.seed + 99))
 
     return _manipulation(ctx, "logit-perturb", SIGMAS, edit, "sigma")
 
 
 def logit_interpolate(ctx: AnalysisContext) -> ExperimentResult:
-    """(1 - a) l_i + a l_{i-1}: from each image's logits to those of the previous image in the batch."""
-
-    def edit(l: torch.Tensor, a: float, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
-        return (1 - a) * l + a * l.roll(1, dims=0)
-
-    return _manipulation(ctx, "logit-interpolate", ALPHAS, edit, "alpha")
+    """:func:`~unlogit.inversion.edits.interpolate` from each image's logits to the previous image's in the batch."""
+    return _manipulation(
+        ctx, "logit-interpolate", ALPHAS, lambda l, a, _units: edits.interpolate(l, l.roll(1, dims=0), a), "alpha"
+    )
 
 
 Experiment = Callable[[AnalysisContext], ExperimentResult]

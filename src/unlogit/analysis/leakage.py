@@ -5,6 +5,7 @@ logit vector as best it can and inverts that. Defences:
 
     logits            the full logit vector (no defence; the reference)
     top-k (k=1,3)     only the k largest scores; the rest filled with the k-th value minus 1
+                      (:func:`unlogit.inversion.edits.top_k`)
     round-p (p=1,2)   softmax probabilities rounded to p decimals; attacker uses centred log-probs
     probs             exact probabilities (logits up to a per-image constant)
     temperature-5     softmax at temperature 5, exact; the attacker, not knowing T, uses centred log-probs
@@ -20,29 +21,23 @@ from __future__ import annotations
 
 import torch
 
+from ..inversion import edits
 from ..runtime.figures import comparison_grid
 from ..scoring.measure import score
 from .common import AnalysisContext, ExperimentResult
-
-
-def _recentre(logp: torch.Tensor, level: float) -> torch.Tensor:
-    return logp - logp.mean(1, keepdim=True) + level
 
 
 def defences(logits: torch.Tensor, level: float, class_means: torch.Tensor) -> dict[str, torch.Tensor]:
     """Attacker-side logit estimates (N,K) for every defence, given the true logits (N,K)."""
     out = {"logits": logits}
     for k in (1, 3):
-        k = min(k, logits.shape[1])
-        top = logits.topk(k, dim=1)
-        filled = (top.values[:, -1:] - 1.0).expand_as(logits).clone()
-        out[f"top-{k}"] = filled.scatter(1, top.indices, top.values)
+        out[f"top-{min(k, logits.shape[1])}"] = edits.top_k(logits, k, gap=1.0)
     probs = logits.softmax(1)
     for p in (1, 2):
         rounded = (probs * 10**p).round() / 10**p
-        out[f"round-{p}"] = _recentre(rounded.clamp_min(10 ** (-p - 1)).log(), level)
-    out["probs"] = _recentre(probs.clamp_min(1e-12).log(), level)
-    out["temperature-5"] = _recentre((logits / 5.0).log_softmax(1), level)
+        out[f"round-{p}"] = edits.recentre(rounded.clamp_min(10 ** (-p - 1)).log(), level)
+    out["probs"] = edits.recentre(probs.clamp_min(1e-12).log(), level)
+    out["temperature-5"] = edits.recentre(edits.scale(logits, 1 / 5.0, 0.0).log_softmax(1), level)
     out["label"] = class_means[logits.argmax(1)]
     return out
 

@@ -42,9 +42,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     out = output_dir(args, "analyze", args.dataset)
     names = expand_experiments(args.experiment, with_ood=bool(args.ood_dataset))
+    sample = {"train_sample": args.train_sample} if args.train_sample is not None else {}
     cfg = AnalyzeConfig(experiments=names, dataset=args.dataset, data_root=args.data_root, n=args.n, pool=args.pool,
-                        train_sample=args.train_sample, seed=args.seed, evaluator=(args.evaluator or [None])[0],
-                        ood_dataset=args.ood_dataset, classifier=args.classifier)  # fmt: skip
+                        seed=args.seed, evaluator=(args.evaluator or [None])[0], ood_dataset=args.ood_dataset,
+                        classifier=args.classifier, **sample)  # fmt: skip
     if args.evaluator and len(args.evaluator) > 1:
         print(f"note: analyze judges with one evaluator, the first ({args.evaluator[0]})", file=sys.stderr)
     for name in cfg.experiments:
@@ -103,8 +104,8 @@ def register(add: AddCommand) -> None:
     p.add_argument(
         "--train-sample",
         type=int,
-        default=2000,
-        help="training images used as prior knowledge (leakage priors, logit scales, the ceiling's probe)",
+        help="training images used as prior knowledge (leakage priors, logit units, the ceiling's probe); "
+        "default 2,000, the sample that sets logit units everywhere (unlogit.inversion.edits.UNIT_IMAGES)",
     )
     p.add_argument("--evaluator", action="append",
                    help="independent classifier that judges reconstructions (repeatable; analyze uses the first): "

@@ -25,8 +25,9 @@ import torch
 from torchvision.utils import save_image
 
 from ..errors import UnlogitError
+from ..inversion.edits import LogitEdit
 from ..runtime.figures import comparison_grid
-from .explorer import AttackEdit, Exploration, Explorer, ImageEdit, LogitEdit, top_k
+from .explorer import AttackEdit, Exploration, Explorer, ImageEdit, top_k
 from .guards import BodyLimit, SameOrigin, allowed_hosts, validation_error
 from .uploads import UploadError, UploadLimits, UploadStore, decode_upload
 
@@ -78,12 +79,17 @@ class AttackBody(_Strict):
 
 
 class LogitBody(_Strict):
-    shift: float = Field(0.0, ge=-100, le=100)
-    scale: float = Field(1.0, ge=-10, le=10)
-    noise_std: float = Field(0.0, ge=0, le=100)
+    """A logit edit (unlogit.inversion.edits.LogitEdit) in the classifier's logit units: its per-class mean and
+    standard deviation sigma on training images."""
+
+    shift: float = Field(0.0, ge=-100, le=100, description="every logit moved by this many mean class sigmas")
+    scale: float = Field(1.0, ge=-10, le=10, description="factor about the class means (1 = unchanged)")
+    noise_std: float = Field(0.0, ge=0, le=100, description="Gaussian noise, in each class's sigma")
     noise_seed: int = Field(0, ge=0, le=2**31 - 1)
     class_deltas: list[Annotated[float, Field(ge=-100, le=100)]] = Field(
-        default_factory=list, max_length=100_000, description="one value per class added to its logit, or empty"
+        default_factory=list,
+        max_length=100_000,
+        description="one value per class, in that class's sigma, added to its logit; or empty",
     )
     alpha: float = Field(0.0, ge=0, le=1, description="interpolation weight towards 'other'")
     other: ImageRef | None = None

@@ -5,10 +5,13 @@ One request runs this pipeline for each inverter (all share image shape and clas
 
     x (C,H,W in [0,1]) --transform--> x_t --PGD against one classifier--> x_in
     l  = f_i(x_in)                                   raw logits (K,) of inverter i's classifier
-    l' = scale * ((1-alpha) l + alpha f_i(x_other)) + shift + deltas + noise_std * N(0, I)
+    l' = LogitEdit.apply(l, units_i, f_i(x_other))    interpolate, scale about the class means, shift, class
+                                                     deltas, noise (unlogit.inversion.edits)
     G_i(l', z_s), s = 1..S                           reconstructions, the same noise z_s for every edit
 
-so moving one slider changes only the logits, never the noise draw.
+so moving one slider changes only the logits, never the noise draw. Every logit slider is in the inverted
+classifier's own logit units (per-class mean and sigma on training images), the units of ``unlogit analyze``
+and of the findings: a shift of 1 is one mean class sigma for every classifier.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torchvision.transforms.v2.functional as TF
 from ..classifiers.attacks import AttackConfig
 from ..data.base import ImageDataset
 from ..errors import UnlogitError
+from ..inversion.edits import LogitEdit, logit_units
 from ..inversion.inverter import Inverter
 
 
@@ -48,18 +52,6 @@ class AttackEdit:
     steps: int = 10
     target: int | None = None
     against: int = 0
-
-
-@dataclass(frozen=True)
-class LogitEdit:
-    """A logit manipulation in raw logit space (see the module docstring for the order)."""
-
-    shift: float = 0.0
-    scale: float = 1.0
-    noise_std: float = 0.0
-    noise_seed: int = 0
-    class_deltas: Sequence[float] = ()
-    alpha: float = 0.0
 
 
 @dataclass
@@ -97,25 +89,6 @@ def apply_image_edit(x: torch.Tensor, edit: ImageEdit) -> torch.Tensor:
     return x.clamp(0, 1)
 
 
-def apply_logit_edit(logits: torch.Tensor, edit: LogitEdit, other: torch.Tensor | None = None) -> torch.Tensor:
-    """logits (N,K) raw -> edited raw logits (N,K); ``other`` (N,K) is the interpolation target."""
-    k = logits.shape[1]
-    out = logits
-    if edit.alpha:
-        if other is None:
-            raise UnlogitError("interpolation (alpha > 0) needs a second image to interpolate towards")
-        out = torch.lerp(out, other, float(edit.alpha))
-    out = out * float(edit.scale) + float(edit.shift)
-    if len(edit.class_deltas):
-        if len(edit.class_deltas) != k:
-            raise UnlogitError(f"class_deltas has {len(edit.class_deltas)} values; give one per class ({k}) or none")
-        out = out + torch.as_tensor(list(edit.class_deltas), dtype=out.dtype, device=out.device)
-    if edit.noise_std:
-        g = torch.Generator().manual_seed(int(edit.noise_seed))
-        out = out + float(edit.noise_std) * torch.randn(out.shape, generator=g).to(out.device)
-    return out
-
-
 def top_k(logits: torch.Tensor, classes: Sequence[str], k: int = 5) -> list[dict[str, float | int | str]]:
     """The k largest of raw logits (K,) with softmax probabilities and class names."""
     probs = logits.float().softmax(0)
@@ -132,7 +105,11 @@ class Explorer:
     Thread-safe: one lock serialises the model work (torch modules are not re-entrant under PGD).
     """
 
-    def __init__(self, inverters: Mapping[str, Inverter], gallery: ImageDataset) -> None:
+    def __init__(
+        self, inverters: Mapping[str, Inverter], gallery: ImageDataset, unit_images: torch.Tensor | None = None
+    ) -> None:
+        """``unit_images`` (N,C,H,W) in [0,1], training images, set each classifier's logit units (the
+        sliders' units); without them the gallery's images do."""
         if not inverters:
             raise UnlogitError("give at least one inverter run (--inverter RUN)")
         self.inverters = dict(inverters)
@@ -151,6 +128,8 @@ class Explorer:
         self.classes = list(gallery.classes) if gallery.num_classes == self.num_classes else [
             str(i) for i in range(self.num_classes)
         ]  # fmt: skip
+        images = unit_images if unit_images is not None else gallery.batch(torch.arange(len(gallery)))[0]
+        self.units = {name: logit_units(inv.classifier, images) for name, inv in self.inverters.items()}
         self._lock = threading.Lock()
 
     def gallery_image(self, index: int) -> torch.Tensor:
@@ -164,7 +143,7 @@ class Explorer:
         x: torch.Tensor,
         image_edit: ImageEdit = ImageEdit(),
         attack: AttackEdit = AttackEdit(),
-        logit_edit: LogitEdit = LogitEdit(),
+        logit_edit: LogitEdit | None = None,
         other: torch.Tensor | None = None,
         samples: int = 4,
         seed: int = 0,
@@ -190,7 +169,7 @@ class Explorer:
             for name, inv in invs:
                 logits = inv.logits(x_in)
                 other_logits = inv.logits(other[None]) if other is not None else None
-                edited = apply_logit_edit(logits, logit_edit, other_logits)
+                edited = (logit_edit or LogitEdit()).apply(logits, self.units[name].to(logits.device), other_logits)
                 recon = inv.generate(edited.repeat(samples, 1), seed=seed)
                 labels = inv.logits(recon).argmax(1)
                 result.views.append(InverterView(name, logits[0].cpu(), edited[0].cpu(), recon.cpu(), labels.cpu()))

@@ -10,22 +10,44 @@ from ..data.base import ImageDataset
 from ..errors import UnlogitError
 
 
-def load_gallery(run: str | Path, n: int, dataset: str | None = None, data_root: str | None = None) -> ImageDataset:
-    """The first ``n`` test images of the dataset an inverter run was trained on (or of ``dataset``)."""
-    from ..config import from_dict, read_yaml_mapping
-    from ..data.config import DataConfig
+def _data_section(run: str | Path, dataset: str | None, data_root: str | None) -> dict:
+    """The data section the explorer reads: ``dataset`` when given, else the one the inverter run trained on."""
+    from ..config import read_yaml_mapping
     from ..runtime.rundir import RunLayout
 
     cfg_path = RunLayout(Path(run)).config
     data = read_yaml_mapping(cfg_path, "the inverter's config").get("data", {}) if cfg_path.is_file() else {}
-    data = {**data, "test_size": n, "train_size": None}
-    if dataset:
-        data = {"name": dataset, "test_size": n}
+    data = {"name": dataset} if dataset else {k: v for k, v in data.items() if k not in ("train_size", "test_size")}
     if data_root:
         data["root"] = data_root
     if "name" not in data:
         raise UnlogitError(f"{run} records no dataset (no config.yaml); pass --dataset NAME for the gallery")
+    return data
+
+
+def load_gallery(run: str | Path, n: int, dataset: str | None = None, data_root: str | None = None) -> ImageDataset:
+    """The first ``n`` test images of the dataset an inverter run was trained on (or of ``dataset``)."""
+    from ..config import from_dict
+    from ..data.config import DataConfig
+
+    data = {**_data_section(run, dataset, data_root), "test_size": n}
     return from_dict(DataConfig, data, "data").load("test")
+
+
+def load_unit_images(run: str | Path, shape: tuple[int, int, int], dataset: str | None = None,
+                     data_root: str | None = None):  # fmt: skip
+    """The first :data:`~unlogit.inversion.edits.UNIT_IMAGES` training images (N,C,H,W) in [0,1] of the same
+    dataset, at the inverters' image ``shape``: what sets the sliders' logit units."""
+    import torch
+
+    from ..config import from_dict
+    from ..data.config import DataConfig
+    from ..inversion.edits import UNIT_IMAGES
+
+    data = {**_data_section(run, dataset, data_root), "train_size": UNIT_IMAGES, "channels": shape[0],
+            "image_size": shape[1]}  # fmt: skip
+    train = from_dict(DataConfig, data, "data").load("train")
+    return train.batch(torch.arange(min(UNIT_IMAGES, len(train))))[0]
 
 
 def inverter_names(runs: Sequence[str]) -> list[str]:
@@ -69,9 +91,11 @@ def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, data
     inverters = {name: load_inverter(run, device=device, classifier=classifier)
                  for name, run in zip(inverter_names(runs), runs)}  # fmt: skip
     images = load_gallery(runs[0], gallery, dataset, data_root)
+    first = next(iter(inverters.values()))
+    units = load_unit_images(runs[0], first.image_shape, dataset, data_root)
     limits = UploadLimits(max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_upload_pixels)
     hosts = [*allowed_hosts, *([host] if not is_loopback(host) and host not in ("0.0.0.0", "::") else [])]
-    app = create_app(Explorer(inverters, images), limits, hosts=hosts)
+    app = create_app(Explorer(inverters, images, units), limits, hosts=hosts)
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine can use the explorer")
     print(f"unlogit explorer: http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)", flush=True)

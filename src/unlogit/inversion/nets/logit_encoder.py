@@ -6,8 +6,10 @@ Modes:
     log-softmax  log-probabilities (shift-invariant, like an API that returns probabilities)
     temperature  l / T
 
-The statistics are buffers, saved with the inverter, so every logit manipulation (shift, scale,
-interpolation) is expressed in raw logit space and encoded the same way at train and test time.
+The statistics are buffers, saved with the inverter: the classifier's logit units on training images
+(:class:`~unlogit.inversion.edits.LogitUnits`, computed there and handed to :meth:`LogitEncoder.fit`). Every
+logit edit (:mod:`unlogit.inversion.edits`) is expressed in raw logit space and encoded the same way at train
+and test time.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ class LogitEncoder(nn.Module):
         return self.mode == "standardize"
 
     @torch.no_grad()
-    def fit(self, logits: torch.Tensor) -> LogitEncoder:
-        """Set the standardisation statistics from training-set logits (N,K)."""
-        self.check(logits)
-        self.mean.copy_(logits.float().mean(0))
-        self.std.copy_(logits.float().std(0).clamp_min(1e-4))
+    def fit(self, mean: torch.Tensor, std: torch.Tensor) -> LogitEncoder:
+        """Set the standardisation statistics: the per-class mean and std (K,) of training-set logits."""
+        self.check(torch.stack([mean, std]))
+        if not bool((std > 0).all()):
+            raise UnlogitError("the logits' standard deviations must be > 0 (see inversion.edits.SIGMA_FLOOR)")
+        self.mean.copy_(mean.float())
+        self.std.copy_(std.float())
         return self
 
     def check(self, logits: torch.Tensor) -> None:

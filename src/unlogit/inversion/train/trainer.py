@@ -36,6 +36,7 @@ from ...runtime.resume import SafeChanges, always, not_shorter
 from ...runtime.rundir import RunDir, RunLayout, read_evaluations
 from ...runtime.seeding import seed_everything
 from ..config import InverterRunConfig
+from ..edits import LogitUnits
 from ..inverter import save_inverter
 from ..methods import Method, classifier_features, get_method
 from ..spec import NetSpec
@@ -131,7 +132,9 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
     state = TrainState.create(cfg, spec, device, clf)
     if state.encoder.needs_fit:
         fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
-        state.encoder.fit(fit)
+        state.encoder.check(fit)
+        units = LogitUnits.of(fit)
+        state.encoder.fit(units.mean, units.std)
     data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
     fast = _fast_path(cfg, spec, method, device, data, state, layout if resume else None) if method.trains else None
     if resume:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ...inversion.edits import UNIT_IMAGES
 from ...runtime.atomic import write_atomic, write_json_atomic
 from ...runtime.figures import save_figure, save_png
 from ...runtime.rundir import StudyLayout
@@ -18,8 +19,6 @@ from ..config import StudyConfig
 from ..stages import StudyPlan
 from .registry import FINDINGS, decide_finding
 from .values import FindingContext
-
-TRAIN_SAMPLE = 2000  # training images that set the logit units of the findings' edits
 
 
 def run_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, a: ArmScores,
@@ -53,11 +52,12 @@ def run_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredIma
 
 
 def _train_images(cfg: StudyConfig, shape: tuple[int, ...]):
-    """A loader of the first :data:`TRAIN_SAMPLE` training images (N,C,H,W) in [0,1], at the claim's shape."""
+    """A loader of the first :data:`~unlogit.inversion.edits.UNIT_IMAGES` training images (N,C,H,W) in [0,1], at
+    the claim's shape: what sets the logit units of the findings' edits."""
 
     def load() -> torch.Tensor:
-        ds = cfg.data_config(train_size=TRAIN_SAMPLE, channels=shape[0], image_size=shape[1]).load("train")
-        return ds.batch(torch.arange(min(TRAIN_SAMPLE, len(ds))))[0]
+        ds = cfg.data_config(train_size=UNIT_IMAGES, channels=shape[0], image_size=shape[1]).load("train")
+        return ds.batch(torch.arange(min(UNIT_IMAGES, len(ds))))[0]
 
     return load
 

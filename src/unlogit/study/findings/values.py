@@ -17,6 +17,8 @@ import torch
 
 from ...classifiers.normalized import NormalizedClassifier
 from ...data.base import ImageDataset
+from ...inversion import edits
+from ...inversion.edits import LogitUnits, logit_units
 from ...inversion.inverter import Inverter
 from ...runtime.figures import comparison_grid
 from ...scoring.measure import PIXELS, pixel_features, rank_score, retrieval_ranks
@@ -53,12 +55,11 @@ class FindingContext:
             self._stats[("features", name)] = ClassifierFeatures(self.evaluators[name])
         return self._stats[("features", name)]
 
-    def logit_units(self, clf: NormalizedClassifier) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-class mean and std (K,) of a classifier's training logits: the units of logit edits."""
+    def units(self, clf: NormalizedClassifier) -> LogitUnits:
+        """A classifier's logit units on the training images: what the findings' edits are measured in."""
         key = ("units", clf.weights_digest())
         if key not in self._stats:
-            logits = clf.predict_logits(self.train_images().to(clf.mean.device)).cpu()
-            self._stats[key] = (logits.mean(0), logits.std(0).clamp_min(1e-6))
+            self._stats[key] = logit_units(clf, self.train_images())
         return self._stats[key]
 
     def noise(self, inv: Inverter, n: int) -> torch.Tensor:
@@ -178,13 +179,14 @@ def gan_vs_baseline(ctx: FindingContext) -> FindingValues:
 
 
 # --- C6: logit edits ------------------------------------------------------------------------------
-def _edited(ctx: FindingContext, unit, edit: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+def _edited(ctx: FindingContext, unit, edit: Callable[[torch.Tensor, LogitUnits], torch.Tensor],
             n: int) -> torch.Tensor:  # fmt: skip
-    """G(edit(l)) of a unit's first n images with the findings' fixed noise."""
+    """G(edit(l, units)) of a unit's first n images with the findings' fixed noise (edits:
+    :mod:`unlogit.inversion.edits`)."""
     inv = unit.inverter
-    mu, sd = ctx.logit_units(inv.classifier)
     logits = unit.logits[:n].to(inv.device)
-    return inv.generate(edit(logits, mu.to(logits.device), sd.to(logits.device)), ctx.noise(inv, n)).cpu()
+    units = ctx.units(inv.classifier).to(logits.device)
+    return inv.generate(edit(logits, units), ctx.noise(inv, n)).cpu()
 
 
 def _relative_feature_distance(ctx: FindingContext, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -206,8 +208,8 @@ def logit_shift(ctx: FindingContext) -> FindingValues:
     first = {id(u) for u in _first_units(ctx)}
 
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
-        lo = _edited(ctx, unit, lambda l, mu, sd: l - SHIFT * sd.mean(), n)
-        hi = _edited(ctx, unit, lambda l, mu, sd: l + SHIFT * sd.mean(), n)
+        lo = _edited(ctx, unit, lambda l, u: edits.shift(l, -SHIFT, u), n)
+        hi = _edited(ctx, unit, lambda l, u: edits.shift(l, SHIFT, u), n)
         s_lo, s_hi = image_statistics_per_image(lo), image_statistics_per_image(hi)
         if id(unit) in first:
             shown[id(unit)] = (lo, hi)
@@ -224,15 +226,15 @@ def logit_shift(ctx: FindingContext) -> FindingValues:
 
 
 def logit_scale(ctx: FindingContext) -> FindingValues:
-    """mu + s (l - mu) for s in 0.5 and 2: how far the content moves (relative distance in the standard
-    evaluator's features from the unscaled reconstruction) against how much the contrast changes."""
+    """Logits scaled about the class means by s in 0.5 and 2: how far the content moves (relative distance in the
+    standard evaluator's features from the unscaled reconstruction) against how much the contrast changes."""
     n = min(ctx.n, len(ctx.x))
     shown: dict[int, tuple[torch.Tensor, ...]] = {}
     first = {id(u) for u in _first_units(ctx)}
 
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
-        base = _edited(ctx, unit, lambda l, mu, sd: l, n)
-        outs = [_edited(ctx, unit, lambda l, mu, sd, s=s: mu + s * (l - mu), n) for s in SCALES]
+        base = _edited(ctx, unit, lambda l, u: l, n)
+        outs = [_edited(ctx, unit, lambda l, u, s=s: edits.scale(l, s, u.mean), n) for s in SCALES]
         if id(unit) in first:
             shown[id(unit)] = (outs[0], base, outs[1])
         content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
@@ -246,18 +248,17 @@ def logit_scale(ctx: FindingContext) -> FindingValues:
 
 
 def logit_perturb(ctx: FindingContext) -> FindingValues:
-    """l + sigma * sd * N(0, I) (one fixed draw per image) for sigma in 0.5, 1, 2: how far the content moves
+    """Logits perturbed by 0.5, 1 and 2 sigmas of one fixed N(0, I) draw per image: how far the content moves
     (relative distance in the standard evaluator's features) and in pixels (RMS)."""
     n = min(ctx.n, len(ctx.x))
-    gen = torch.Generator().manual_seed(ctx.seed + 99)
-    noise = torch.randn(n, ctx.a.units[0][0].logits.shape[1], generator=gen)
+    noise = edits.noise_draw((n, ctx.a.units[0][0].logits.shape[1]), ctx.seed + 99)
 
     shown: dict[int, tuple[torch.Tensor, ...]] = {}
     first = {id(u) for u in _first_units(ctx)}
 
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
-        base = _edited(ctx, unit, lambda l, mu, sd: l, n)
-        outs = [_edited(ctx, unit, lambda l, mu, sd, s=s: l + s * sd * noise.to(l.device), n) for s in SIGMAS]
+        base = _edited(ctx, unit, lambda l, u: l, n)
+        outs = [_edited(ctx, unit, lambda l, u, s=s: edits.perturb(l, s, u, noise), n) for s in SIGMAS]
         if id(unit) in first:
             shown[id(unit)] = (base, *outs)
         content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
