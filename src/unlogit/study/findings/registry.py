@@ -64,41 +64,106 @@ def _lower(key: str) -> bool:
 
 FINDINGS: Registry[Finding] = Registry("finding")
 for _f in (
-    Finding("C2", "noise resampling", "resampling G's noise with the logits fixed changes the standard inverter's "
-            "reconstructions more than the robust one's", lambda c: f"noise_spread@{PIXELS}",
-            "judge-free and per image: the mean pairwise distance of the claim's own noise draws", False, 0.005,
-            fv.noise_spread),
-    Finding("C3", "misclassified images", "on images both classifiers get wrong, the robust inverter's "
-            "reconstructions resemble the original more", lambda c: f"retrieval@{PIXELS}",
-            "judge-free: whether the reconstruction identifies its own image among the other misclassified ones",
-            True, 0.02, fv.misclassified),
-    Finding("C4", "GAN vs Dosovitskiy & Brox", "on the same (robust) logits the paper's GAN is more faithful than "
-            "the D&B decoder", lambda c: f"true_label_agreement@{c.judge}",
-            "an independent standard judge reads the object; a blur loses it, a pixel loss does not see it", True,
-            0.03, fv.gan_vs_baseline, "GAN", "D&B"),
-    Finding("C6a", "logit shift", "adding one constant to every logit changes the robust inverter's contrast more "
-            "than the standard one's", lambda c: "contrast_response",
-            "the paper's observation is about contrast; the response per sigma is scale-free across classifiers",
-            True, 0.002, fv.logit_shift),
-    Finding("C6b", "logit scale", "scaling the logits moves the standard inverter's content more than the robust "
-            "one's", lambda c: f"content_change@{c.judge}",
-            "content is what an independent standard judge's features see", False, 0.02, fv.logit_scale),
-    Finding("C6c", "Gaussian logit perturbation", "Gaussian noise on the logits moves the standard inverter's "
-            "content more than the robust one's", lambda c: f"content_change@{c.judge}",
-            "content is what an independent standard judge's features see", False, 0.02, fv.logit_perturb),
-    Finding("C7", "architecture", "at the same (standard) objective, another architecture's inverter recovers more "
-            "of the image than the small CNN's", lambda c: f"retrieval@{PIXELS}",
-            "the main claim's primary endpoint, judge-free", True, 0.02, fv.architecture, "other architecture",
-            "small CNN"),
-    Finding("C8", "adversarial examples", "the robust inverter's reconstruction of a successful targeted attack "
-            "keeps the source class more often than the standard one's", lambda c: f"keeps_source@{c.judge}",
-            "an independent standard judge decides which class the reconstruction shows", True, 0.03,
-            fv.adversarial),
-    Finding("C9", "out-of-distribution images", "the robust inverter recovers images unlike its training data "
-            "better than the standard one", lambda c: f"retrieval@{PIXELS}:{next(iter(c.ood), '')}",
-            "judge-free instance retrieval among the out-of-distribution images themselves", True, 0.02,
-            fv.out_of_distribution),
-):  # fmt: skip
+    Finding(
+        id="C2",
+        title="noise resampling",
+        statement="resampling G's noise with the logits fixed changes the standard inverter's reconstructions more "
+        "than the robust one's",
+        primary=lambda c: f"noise_spread@{PIXELS}",
+        reason="judge-free and per image: the mean pairwise distance of the claim's own noise draws",
+        higher_is_better=False,
+        margin=0.005,
+        values=fv.noise_spread,
+    ),
+    Finding(
+        id="C3",
+        title="misclassified images",
+        statement="on images both classifiers get wrong, the robust inverter's reconstructions resemble the "
+        "original more",
+        primary=lambda c: f"retrieval@{PIXELS}",
+        reason="judge-free: whether the reconstruction identifies its own image among the other misclassified ones",
+        higher_is_better=True,
+        margin=0.02,
+        values=fv.misclassified,
+    ),
+    Finding(
+        id="C4",
+        title="GAN vs Dosovitskiy & Brox",
+        statement="on the same (robust) logits the paper's GAN is more faithful than the D&B decoder",
+        primary=lambda c: f"true_label_agreement@{c.judge}",
+        reason="an independent standard judge reads the object; a blur loses it, a pixel loss does not see it",
+        higher_is_better=True,
+        margin=0.03,
+        values=fv.gan_vs_baseline,
+        a_label="GAN",
+        b_label="D&B",
+    ),
+    Finding(
+        id="C6a",
+        title="logit shift",
+        statement="adding one constant to every logit changes the robust inverter's contrast more than the "
+        "standard one's",
+        primary=lambda c: "contrast_response",
+        reason="the paper's observation is about contrast; the response per sigma is scale-free across classifiers",
+        higher_is_better=True,
+        margin=0.002,
+        values=fv.logit_shift,
+    ),
+    Finding(
+        id="C6b",
+        title="logit scale",
+        statement="scaling the logits moves the standard inverter's content more than the robust one's",
+        primary=lambda c: f"content_change@{c.judge}",
+        reason="content is what an independent standard judge's features see",
+        higher_is_better=False,
+        margin=0.02,
+        values=fv.logit_scale,
+    ),
+    Finding(
+        id="C6c",
+        title="Gaussian logit perturbation",
+        statement="Gaussian noise on the logits moves the standard inverter's content more than the robust one's",
+        primary=lambda c: f"content_change@{c.judge}",
+        reason="content is what an independent standard judge's features see",
+        higher_is_better=False,
+        margin=0.02,
+        values=fv.logit_perturb,
+    ),
+    Finding(
+        id="C7",
+        title="architecture",
+        statement="at the same (standard) objective, another architecture's inverter recovers more of the image "
+        "than the small CNN's",
+        primary=lambda c: f"retrieval@{PIXELS}",
+        reason="the main claim's primary endpoint, judge-free",
+        higher_is_better=True,
+        margin=0.02,
+        values=fv.architecture,
+        a_label="other architecture",
+        b_label="small CNN",
+    ),
+    Finding(
+        id="C8",
+        title="adversarial examples",
+        statement="the robust inverter's reconstruction of a successful targeted attack keeps the source class more "
+        "often than the standard one's",
+        primary=lambda c: f"keeps_source@{c.judge}",
+        reason="an independent standard judge decides which class the reconstruction shows",
+        higher_is_better=True,
+        margin=0.03,
+        values=fv.adversarial,
+    ),
+    Finding(
+        id="C9",
+        title="out-of-distribution images",
+        statement="the robust inverter recovers images unlike its training data better than the standard one",
+        primary=lambda c: f"retrieval@{PIXELS}:{next(iter(c.ood), '')}",
+        reason="judge-free instance retrieval among the out-of-distribution images themselves",
+        higher_is_better=True,
+        margin=0.02,
+        values=fv.out_of_distribution,
+    ),
+):
     FINDINGS.register(_f.id, _f)
 
 

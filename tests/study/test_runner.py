@@ -8,7 +8,7 @@ import yaml
 from unlogit.errors import ConfigError
 from unlogit.study.runner import load_study, run_study
 
-from .conftest import mini_study_spec
+from ..conftest import mini_study_spec
 
 
 def _study_file(tmp_path):

@@ -10,7 +10,7 @@ from unlogit.errors import UnlogitError
 from unlogit.report.claim import claim_rows, fixed_interval_text
 from unlogit.report.page import build_report
 
-from .conftest import report_layout
+from ..conftest import report_layout
 
 
 def test_study_report_has_every_section(mini_study_dir):
