@@ -31,8 +31,14 @@ from unlogit.runtime.dist import DistInfo
 from unlogit.runtime.placement import autocast_for, wrap_for_training
 
 # Image shape and class count of each preset's dataset (what the synthetic data imitates).
-PRESET_DATA = {"tiny": (10, 3, 32), "cifar10-cpu": (10, 3, 32), "cifar10": (10, 3, 32), "tinyimagenet64": (200, 3, 64),
-               "imagenet64": (1000, 3, 64), "imagenet128": (1000, 3, 128)}  # fmt: skip
+PRESET_DATA = {
+    "tiny": (10, 3, 32),
+    "cifar10-cpu": (10, 3, 32),
+    "cifar10": (10, 3, 32),
+    "tinyimagenet64": (200, 3, 64),
+    "imagenet64": (1000, 3, 64),
+    "imagenet128": (1000, 3, 128),
+}
 
 # The inverter training variants; "eager-fp32" is the baseline every ratio is taken against.
 TRAIN_VARIANTS: dict[str, dict[str, Any]] = {
@@ -61,8 +67,9 @@ def timed(fn: Callable[[], Any], device: torch.device, iters: int, warmup: int, 
     return statistics.median(interleaved({"fn": fn}, device, iters, warmup, repeats)["fn"])
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], device: torch.device, iters: int, warmup: int,
-                repeats: int) -> dict[str, list[float]]:  # fmt: skip
+def interleaved(
+    fns: dict[str, Callable[[], Any]], device: torch.device, iters: int, warmup: int, repeats: int
+) -> dict[str, list[float]]:
     """Seconds per call of each function, timed round-robin: repeat r times every function once before
     repeat r+1, so a machine that slows down (or speeds up) during the run affects all of them alike."""
     for fn in fns.values():
@@ -120,8 +127,13 @@ def synthetic_classifier(preset: str, device: torch.device) -> tuple[NormalizedC
     """A classifier preset's untrained network on 32x32 RGB, 10 classes (as ``train-classifier`` builds it)."""
     cfg = build_config(ClassifierRunConfig, "classifier", preset, [])
     g = torch.Generator().manual_seed(0)
-    data = ImageDataset(torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8, generator=g),
-                        torch.arange(256) % 10, [str(i) for i in range(10)], "synthetic", "train")  # fmt: skip
+    data = ImageDataset(
+        torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8, generator=g),
+        torch.arange(256) % 10,
+        [str(i) for i in range(10)],
+        "synthetic",
+        "train",
+    )
     torch.manual_seed(0)
     clf, _ = build_classifier(cfg, data)
     return clf.to(device), cfg
@@ -137,8 +149,14 @@ class TrainBench:
     state: TrainState
 
 
-def build_train_bench(preset: str, variant: dict[str, Any], device: torch.device, batch: int | None,
-                      count_flops: bool = True, overrides: dict[str, Any] | None = None) -> TrainBench:  # fmt: skip
+def build_train_bench(
+    preset: str,
+    variant: dict[str, Any],
+    device: torch.device,
+    batch: int | None,
+    count_flops: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> TrainBench:
     """A preset's training iteration with ``variant``'s fast paths (``overrides``: extra config)."""
     num_classes, channels, res = PRESET_DATA[preset]
     cfg = preset_config(preset, {"train": {**variant, **({"batch_size": batch} if batch else {})}})
@@ -173,8 +191,15 @@ def build_train_bench(preset: str, variant: dict[str, Any], device: torch.device
     return TrainBench(step, t.batch_size * t.n_dis, flops, state)
 
 
-def inverter_training(preset: str, variants: list[str], device: torch.device, iters: int, warmup: int,
-                      batch: int | None = None, repeats: int = 5) -> dict[str, Any]:  # fmt: skip
+def inverter_training(
+    preset: str,
+    variants: list[str],
+    device: torch.device,
+    iters: int,
+    warmup: int,
+    batch: int | None = None,
+    repeats: int = 5,
+) -> dict[str, Any]:
     """Images/s of full D+G iterations per variant, the ratio to eager fp32 (timed round-robin), peak memory
     of each variant's first iterations and (CUDA) model FLOP utilisation."""
     names = ["eager-fp32", *[v for v in variants if v != "eager-fp32"]]
@@ -192,18 +217,29 @@ def inverter_training(preset: str, variants: list[str], device: torch.device, it
     rows: dict[str, dict[str, Any]] = {}
     for name, times in runs.items():
         seconds = statistics.median(times)
-        rows[name] = {"seconds_per_iter": seconds, "images_per_s": benches[name].images_per_iter / seconds,
-                      "speedup_vs_eager_fp32": base / seconds, "peak_mb": peaks[name]}  # fmt: skip
+        rows[name] = {
+            "seconds_per_iter": seconds,
+            "images_per_s": benches[name].images_per_iter / seconds,
+            "speedup_vs_eager_fp32": base / seconds,
+            "peak_mb": peaks[name],
+        }
         peak = peak_flops(device, TRAIN_VARIANTS[name]["amp"] == "bf16")
         if flops and peak:
             rows[name]["mfu"] = flops / seconds / peak
     drift = runs["eager-fp32"][-1] / runs["eager-fp32"][0]
-    return {"preset": preset, "flops_per_iter": flops, "repeats": repeats, "iters_per_repeat": iters,
-            "baseline_drift": drift, "variants": rows}  # fmt: skip
+    return {
+        "preset": preset,
+        "flops_per_iter": flops,
+        "repeats": repeats,
+        "iters_per_repeat": iters,
+        "baseline_drift": drift,
+        "variants": rows,
+    }
 
 
-def reconstruction(preset: str, device: torch.device, iters: int, warmup: int, batch: int = 256,
-                   compile_too: bool = True) -> dict[str, Any]:  # fmt: skip
+def reconstruction(
+    preset: str, device: torch.device, iters: int, warmup: int, batch: int = 256, compile_too: bool = True
+) -> dict[str, Any]:
     """Inference images/s of the preset's G (eval mode): eager fp32, bf16, compiled."""
     G = preset_state(preset, preset_config(preset), device).G.eval()
     l, z = torch.randn(batch, G.num_classes, device=device), G.sample_noise(batch, device)
@@ -243,9 +279,14 @@ def adversarial_training(preset: str, device: torch.device, iters: int, warmup: 
 
     runs = interleaved({"std": lambda: step(False), "adv": lambda: step(True)}, device, iters, warmup, repeats=3)
     std, adv = statistics.median(runs["std"]), statistics.median(runs["adv"])
-    return {"preset": preset, "attack_steps": t.attack.steps, "batch": t.batch_size,
-            "standard_images_per_s": t.batch_size / std, "adversarial_images_per_s": t.batch_size / adv,
-            "adversarial_cost_ratio": adv / std}  # fmt: skip
+    return {
+        "preset": preset,
+        "attack_steps": t.attack.steps,
+        "batch": t.batch_size,
+        "standard_images_per_s": t.batch_size / std,
+        "adversarial_images_per_s": t.batch_size / adv,
+        "adversarial_cost_ratio": adv / std,
+    }
 
 
 def optimize_baseline(device: torch.device, steps: int = 200, n: int = 8) -> dict[str, Any]:
@@ -260,8 +301,12 @@ def optimize_baseline(device: torch.device, steps: int = 200, n: int = 8) -> dic
     G = preset_state("tiny", preset_config("tiny"), device).G.eval()
     with torch.no_grad():
         gan_s = timed(lambda: G(l, G.sample_noise(n, device)), device, 5, 2) / n
-    return {"steps": steps, "optimize_seconds_per_image": opt_s, "gan_seconds_per_image": gan_s,
-            "gan_speedup": opt_s / gan_s}  # fmt: skip
+    return {
+        "steps": steps,
+        "optimize_seconds_per_image": opt_s,
+        "gan_seconds_per_image": gan_s,
+        "gan_speedup": opt_s / gan_s,
+    }
 
 
 SHAPES_TARGET_IMAGES_PER_S = 2000  # procedural data must never be the bottleneck of a CPU run
@@ -274,12 +319,17 @@ def shapes_generation(n: int = 4000) -> dict[str, Any]:
     start = time.perf_counter()
     get_dataset("shapes", "train", size=n)
     rate = n / (time.perf_counter() - start)
-    return {"n": n, "images_per_s": rate, "target_images_per_s": SHAPES_TARGET_IMAGES_PER_S,
-            "met": rate >= SHAPES_TARGET_IMAGES_PER_S}  # fmt: skip
+    return {
+        "n": n,
+        "images_per_s": rate,
+        "target_images_per_s": SHAPES_TARGET_IMAGES_PER_S,
+        "met": rate >= SHAPES_TARGET_IMAGES_PER_S,
+    }
 
 
-def step_breakdown(preset: str, device: torch.device, iters: int, batch: int | None = None,
-                   amp: str = "off") -> dict[str, Any]:  # fmt: skip
+def step_breakdown(
+    preset: str, device: torch.device, iters: int, batch: int | None = None, amp: str = "off"
+) -> dict[str, Any]:
     """Where one D+G iteration of ``preset`` (the paper's gan, n_dis D steps) spends its time: data (a batch
     of images and logits), classifier (logits of a batch without the logit cache), G forward, D forward and
     backward, the optimisers, the EMA. Median milliseconds per phase over ``iters`` iterations."""
@@ -294,8 +344,9 @@ def step_breakdown(preset: str, device: torch.device, iters: int, batch: int | N
     pool = torch.rand(256, channels, res, res, device=device)
     logits = torch.randn(256, num_classes, device=device)
     cast = autocast_for(amp, device)
-    phases: dict[str, list[float]] = {k: [] for k in ("data", "classifier", "g_forward", "d_forward", "d_backward",
-                                                      "g_backward", "optimizers", "ema")}  # fmt: skip
+    phases: dict[str, list[float]] = {
+        k: [] for k in ("data", "classifier", "g_forward", "d_forward", "d_backward", "g_backward", "optimizers", "ema")
+    }
 
     @contextlib.contextmanager
     def clock(name: str):
@@ -338,6 +389,13 @@ def step_breakdown(preset: str, device: torch.device, iters: int, batch: int | N
             ema_update(st.G_ema, st.G, 0.999)
     ms = {k: 1000 * statistics.median(v[2:]) for k, v in phases.items()}
     total = sum(v for k, v in ms.items() if k != "classifier")
-    return {"preset": preset, "batch": bsz, "amp": amp, "n_dis": n_dis, "ms_per_iteration": total,
-            "ms": ms, "share": {k: v / total for k, v in ms.items() if k != "classifier"},
-            "note": "classifier: logits of up to 64 images per batch, the cost without the logit cache"}  # fmt: skip
+    return {
+        "preset": preset,
+        "batch": bsz,
+        "amp": amp,
+        "n_dis": n_dis,
+        "ms_per_iteration": total,
+        "ms": ms,
+        "share": {k: v / total for k, v in ms.items() if k != "classifier"},
+        "note": "classifier: logits of up to 64 images per batch, the cost without the logit cache",
+    }

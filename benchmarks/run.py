@@ -53,12 +53,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
     print("step-time breakdown ...", flush=True)
-    result["step_breakdown"] = [cases.step_breakdown(args.presets[0], device, 3 if quick else args.iters, args.batch,
-                                                     amp) for amp in ("off", "bf16")]  # fmt: skip
+    result["step_breakdown"] = [
+        cases.step_breakdown(args.presets[0], device, 3 if quick else args.iters, args.batch, amp)
+        for amp in ("off", "bf16")
+    ]
     compile_ok = not args.no_compile and compiler_available(device)
     print("reconstruction ...", flush=True)
-    result["reconstruction"] = cases.reconstruction(args.presets[0], device, iters * 2, warmup,
-                                                    batch=64 if quick else 256, compile_too=compile_ok)  # fmt: skip
+    result["reconstruction"] = cases.reconstruction(
+        args.presets[0], device, iters * 2, warmup, batch=64 if quick else 256, compile_too=compile_ok
+    )
     print("adversarial training ...", flush=True)
     result["adversarial_training"] = cases.adversarial_training(args.classifier_preset, device, iters, warmup)
     print("optimize baseline ...", flush=True)
@@ -86,23 +89,31 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"  {name:<14}{speed}{peak:>10}{mfu:>8}")
     for b in result.get("step_breakdown", []):
         parts = ", ".join(f"{k} {v:.1f}" for k, v in b["ms"].items())
-        lines.append(f"\nstep breakdown, preset {b['preset']}, batch {b['batch']}, amp {b['amp']}: "
-                     f"{b['ms_per_iteration']:.1f} ms/iteration ({parts} ms)")  # fmt: skip
+        lines.append(
+            f"\nstep breakdown, preset {b['preset']}, batch {b['batch']}, amp {b['amp']}: "
+            f"{b['ms_per_iteration']:.1f} ms/iteration ({parts} ms)"
+        )
     rec = result["reconstruction"]
     lines.append(f"\nreconstruction, preset {rec['preset']}, batch {rec['batch']}")
     for name, row in rec["variants"].items():
         lines.append(f"  {name:<14}{row['images_per_s']:>10.0f} img/s {row['speedup_vs_eager_fp32']:>6.2f}x")
     adv = result["adversarial_training"]
-    lines.append(f"\nclassifier training ({adv['preset']}, PGD {adv['attack_steps']} steps): standard "
-                 f"{adv['standard_images_per_s']:.0f} img/s, adversarial {adv['adversarial_images_per_s']:.0f} img/s "
-                 f"({adv['adversarial_cost_ratio']:.1f}x the cost)")  # fmt: skip
+    lines.append(
+        f"\nclassifier training ({adv['preset']}, PGD {adv['attack_steps']} steps): standard "
+        f"{adv['standard_images_per_s']:.0f} img/s, adversarial {adv['adversarial_images_per_s']:.0f} img/s "
+        f"({adv['adversarial_cost_ratio']:.1f}x the cost)"
+    )
     opt = result["optimize_baseline"]
     opt_ms, gan_ms = opt["optimize_seconds_per_image"] * 1000, opt["gan_seconds_per_image"] * 1000
-    lines.append(f"optimize baseline ({opt['steps']} steps): {opt_ms:.1f} ms/image; "
-                 f"GAN {gan_ms:.3f} ms/image ({opt['gan_speedup']:.0f}x faster)")  # fmt: skip
+    lines.append(
+        f"optimize baseline ({opt['steps']} steps): {opt_ms:.1f} ms/image; "
+        f"GAN {gan_ms:.3f} ms/image ({opt['gan_speedup']:.0f}x faster)"
+    )
     gen = result["shapes_generation"]
-    lines.append(f"shapes generation: {gen['images_per_s']:.0f} images/s ({gen['n']} images, target "
-                 f">= {gen['target_images_per_s']}: {'met' if gen['met'] else 'NOT met'})")  # fmt: skip
+    lines.append(
+        f"shapes generation: {gen['images_per_s']:.0f} images/s ({gen['n']} images, target "
+        f">= {gen['target_images_per_s']}: {'met' if gen['met'] else 'NOT met'})"
+    )
     return "\n".join(lines)
 
 

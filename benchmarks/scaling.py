@@ -35,9 +35,14 @@ def preset_costs(preset: str) -> dict[str, float]:
     d = sum(p.numel() for p in t.D.parameters())
     cfg = preset_config(preset).train
     per_image = (flops[4] - flops[2]) / 2
-    return {"G_params": g, "D_params": d, "batch": cfg.batch_size, "n_dis": cfg.n_dis,
-            "flops_per_iter": flops[2] + per_image * (cfg.batch_size - 2),
-            "grad_bytes_per_iter": 4 * (cfg.n_dis * d + g)}  # fmt: skip
+    return {
+        "G_params": g,
+        "D_params": d,
+        "batch": cfg.batch_size,
+        "n_dis": cfg.n_dis,
+        "flops_per_iter": flops[2] + per_image * (cfg.batch_size - 2),
+        "grad_bytes_per_iter": 4 * (cfg.n_dis * d + g),
+    }
 
 
 def table(gpus: list[int], presets: list[str]) -> str:
@@ -72,8 +77,12 @@ def table(gpus: list[int], presets: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.splitlines()[0])
     p.add_argument("--gpus", nargs="+", type=int, default=[2, 8, 64])
-    p.add_argument("--presets", nargs="+", default=["cifar10", "tinyimagenet64", "imagenet64", "imagenet128"],
-                   choices=sorted(PRESET_DATA))  # fmt: skip
+    p.add_argument(
+        "--presets",
+        nargs="+",
+        default=["cifar10", "tinyimagenet64", "imagenet64", "imagenet128"],
+        choices=sorted(PRESET_DATA),
+    )
     p.add_argument("--out", help="also write the markdown table here")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -47,8 +47,11 @@ def scaled_lr_overrides(cfg: InverterRunConfig, batch: int) -> list[str]:
     """``train.batch_size=batch`` and both learning rates times sqrt(batch / the config's batch), from the
     resolved config (the preset's rates, not the dataclass defaults)."""
     factor = (batch / cfg.train.batch_size) ** 0.5
-    return [f"train.batch_size={batch}", f"train.lr_g={cfg.train.lr_g * factor:.6g}",
-            f"train.lr_d={cfg.train.lr_d * factor:.6g}"]  # fmt: skip
+    return [
+        f"train.batch_size={batch}",
+        f"train.lr_g={cfg.train.lr_g * factor:.6g}",
+        f"train.lr_d={cfg.train.lr_d * factor:.6g}",
+    ]
 
 
 def cpu_flags() -> list[str]:
@@ -66,9 +69,15 @@ def records_of(run: Path, evaluators: list[str], batch: int, n_dis: int) -> list
     for r in read_evaluations(run):
         minutes = r["train_minutes"] if "train_minutes" in r else r["elapsed_s"] / 60
         steps_s = r["step"] / max(minutes * 60, 1e-9)
-        out.append({"minutes": minutes, "step": r["step"], "steps_per_s": steps_s,
-                    "images_per_s": steps_s * batch * n_dis,
-                    **{k: v for k, v in r.items() if "@" in k or k.startswith("own_")}})  # fmt: skip
+        out.append(
+            {
+                "minutes": minutes,
+                "step": r["step"],
+                "steps_per_s": steps_s,
+                "images_per_s": steps_s * batch * n_dis,
+                **{k: v for k, v in r.items() if "@" in k or k.startswith("own_")},
+            }
+        )
     return out
 
 
@@ -120,10 +129,17 @@ def curve_figure(result: dict[str, Any]):
         colour, minutes = f"C{i}", [r["minutes"] for r in v["records"]]
         judges = [k for k in v["records"][0] if k.startswith("true_label_agreement@")] if v["records"] else []
         for key, style in zip(judges, ("-", "--", ":", "-.")):  # one colour per variant, a line style per judge
-            left.plot(minutes, [100 * r[key] for r in v["records"]], marker="o", color=colour, linestyle=style,
-                      label=f"{name}: {key.split('@')[1]}")  # fmt: skip
-        right.plot(minutes, [r["median_retrieval_rank@pixels"] for r in v["records"]], marker="o", color=colour,
-                   label=name)  # fmt: skip
+            left.plot(
+                minutes,
+                [100 * r[key] for r in v["records"]],
+                marker="o",
+                color=colour,
+                linestyle=style,
+                label=f"{name}: {key.split('@')[1]}",
+            )
+        right.plot(
+            minutes, [r["median_retrieval_rank@pixels"] for r in v["records"]], marker="o", color=colour, label=name
+        )
     left.axhline(100 * result["target"]["agreement"], color="grey", linestyle="--")
     right.axhline(result["target"]["rank"], color="grey", linestyle="--")
     left.set_ylabel("true-label agreement, %")
@@ -142,8 +158,14 @@ def run_variant(args: argparse.Namespace, name: str, out: Path) -> dict[str, Any
         extra["data"]["root"] = args.data_root
     if args.method != "gan":
         extra = deep_merge(load_preset_dict("inverter", f"methods/{args.method}"), extra)
-    overrides = [f"train.steps={args.steps}", "train.max_minutes=null", f"train.eval_every={args.eval_every}",
-                 f"train.evaluators=[{','.join(args.evaluator)}]", *VARIANTS[name], *args.overrides]  # fmt: skip
+    overrides = [
+        f"train.steps={args.steps}",
+        "train.max_minutes=null",
+        f"train.eval_every={args.eval_every}",
+        f"train.evaluators=[{','.join(args.evaluator)}]",
+        *VARIANTS[name],
+        *args.overrides,
+    ]
     cfg = build_config(InverterRunConfig, "inverter", args.preset, overrides, extra)
     if name in BATCH_OF:
         overrides = [*overrides, *scaled_lr_overrides(cfg, BATCH_OF[name])]
@@ -153,8 +175,14 @@ def run_variant(args: argparse.Namespace, name: str, out: Path) -> dict[str, Any
     fast = next((r["fast_path"] for r in read_metrics(out) if "fast_path" in r), None)
     records = records_of(out, args.evaluator, cfg.train.batch_size, cfg.train.n_dis)
     t = cfg.train
-    settings = {"batch_size": t.batch_size, "lr_g": t.lr_g, "lr_d": t.lr_d, "n_dis": t.n_dis,
-                "ema_start": t.ema_start, "ema_decay": t.ema_decay}  # fmt: skip
+    settings = {
+        "batch_size": t.batch_size,
+        "lr_g": t.lr_g,
+        "lr_d": t.lr_d,
+        "n_dis": t.n_dis,
+        "ema_start": t.ema_start,
+        "ema_decay": t.ema_decay,
+    }
     return {
         "run": out.name,
         "wall_minutes": (time.perf_counter() - start) / 60,
@@ -180,9 +208,12 @@ def derive(result: dict[str, Any], ladder: list[float]) -> dict[str, Any]:
         result["minutes_ratio" + suffix] = result["minutes_ratios" + suffix].get("auto")  # the issue's number
     base = {a: trend_minutes_to(eager.get("records", []), a, target["rank"]) for a in ladder}
     result["trend_ratio_ladder"] = {
-        f"{a:g}": {"eager_minutes": base[a], **{k: ratio(trend_minutes_to(variants[k]["records"], a, target["rank"]),
-                                                       base[a]) for k in others}}
-        for a in ladder}  # fmt: skip
+        f"{a:g}": {
+            "eager_minutes": base[a],
+            **{k: ratio(trend_minutes_to(variants[k]["records"], a, target["rank"]), base[a]) for k in others},
+        }
+        for a in ladder
+    }
     return result
 
 
@@ -190,10 +221,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.run or f"runs/time-to-quality-{time.strftime('%Y%m%d-%H%M%S')}")
     variants = {name: run_variant(args, name, root / name) for name in args.variants}
     target = {"agreement": args.target_agreement, "rank": args.target_rank}
-    result = {"command": " ".join(["python -m benchmarks.time_to_quality", *sys.argv[1:]]), "preset": args.preset,
-              "method": args.method, "classifier": args.classifier, "evaluators": args.evaluator, "steps": args.steps,
-              "cpu": {"model": cpu_model(), "flags": cpu_flags(), "machine": platform.machine()},
-              "target": target, "variants": variants}  # fmt: skip
+    result = {
+        "command": " ".join(["python -m benchmarks.time_to_quality", *sys.argv[1:]]),
+        "preset": args.preset,
+        "method": args.method,
+        "classifier": args.classifier,
+        "evaluators": args.evaluator,
+        "steps": args.steps,
+        "cpu": {"model": cpu_model(), "flags": cpu_flags(), "machine": platform.machine()},
+        "target": target,
+        "variants": variants,
+    }
     return derive(result, args.ladder)
 
 
@@ -245,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, v in result["variants"].items():
         for r in v["records"]:
             agree = "  ".join(f"{k.split('@')[1]}={r[k]:.1%}" for k in r if k.startswith("true_label_agreement@"))
-            print(f"{name:10s} {r['minutes']:6.2f} min  step {r['step']:>6}  {r['steps_per_s']:.2f} steps/s  {agree}  "
-                  f"median rank (pixels) {r['median_retrieval_rank@pixels']:.0f}")  # fmt: skip
+            print(
+                f"{name:10s} {r['minutes']:6.2f} min  step {r['step']:>6}  {r['steps_per_s']:.2f} steps/s  {agree}  "
+                f"median rank (pixels) {r['median_retrieval_rank@pixels']:.0f}"
+            )
         print(
             f"{name}: minutes to the target {v['minutes_to_target']} (first evaluation), "
             f"{v['minutes_to_target_trend']} (trend)"

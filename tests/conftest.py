@@ -93,8 +93,16 @@ def write_idx_dataset(root: Path, name: str = "fashion-mnist", n: int = 64) -> P
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -135,10 +143,21 @@ def _train_tiny_classifier(root: Path, name: str, *overrides: str) -> Path:
     from unlogit.config import build_config
 
     cfg = build_config(
-        ClassifierRunConfig, "classifier", "tiny",
-        ["data.train_size=8000", "data.test_size=500", "model.width=12", "train.epochs=6", "train.lr=0.2",
-         "train.batch_size=64", "train.progress=false", "train.eval_robust_size=100", *overrides],
-    )  # fmt: skip
+        ClassifierRunConfig,
+        "classifier",
+        "tiny",
+        [
+            "data.train_size=8000",
+            "data.test_size=500",
+            "model.width=12",
+            "train.epochs=6",
+            "train.lr=0.2",
+            "train.batch_size=64",
+            "train.progress=false",
+            "train.eval_robust_size=100",
+            *overrides,
+        ],
+    )
     out = root / name
     train_classifier(cfg, out)
     return out
@@ -157,8 +176,9 @@ def tiny_inverter_run(tmp_path_factory, tiny_classifier_run) -> Path:
     from unlogit.config import build_config
     from unlogit.inversion.config import InverterRunConfig
 
-    cfg = build_config(InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES,
-                       {"classifier": str(tiny_classifier_run)})  # fmt: skip
+    cfg = build_config(
+        InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES, {"classifier": str(tiny_classifier_run)}
+    )
     out = tmp_path_factory.mktemp("runs") / "inv-tiny"
     train_inverter(cfg, out)
     return out
@@ -185,8 +205,14 @@ TINY_GAN_OVERRIDES = [
 ]
 
 
-MINI_CLF = ["data.train_size=3000", "data.test_size=300", "model.width=4", "train.epochs=1", "train.progress=false",
-            "train.eval_robust_size=50"]  # fmt: skip
+MINI_CLF = [
+    "data.train_size=3000",
+    "data.test_size=300",
+    "model.width=4",
+    "train.epochs=1",
+    "train.progress=false",
+    "train.eval_robust_size=50",
+]
 
 
 def mini_study_spec(analyze: bool = True) -> dict:
@@ -194,27 +220,41 @@ def mini_study_spec(analyze: bool = True) -> dict:
     spec = {
         "name": "mini",
         "data": {"name": "shapes"},
-        "classifiers": {"standard": {"preset": "tiny", "overrides": MINI_CLF},
-                        "robust": {"preset": "tiny-robust", "overrides": [*MINI_CLF, "train.attack.steps=1"]},
-                        "evaluator": {"preset": "tiny-evaluator", "overrides": [*MINI_CLF, "model.width=4",
-                                                                                "data.part=b"]},
-                        "robust-evaluator": {"preset": "tiny-robust", "overrides": [*MINI_CLF, "data.part=b",
-                                                                                    "train.attack.steps=1",
-                                                                                    "train.seed=2"]}},
+        "classifiers": {
+            "standard": {"preset": "tiny", "overrides": MINI_CLF},
+            "robust": {"preset": "tiny-robust", "overrides": [*MINI_CLF, "train.attack.steps=1"]},
+            "evaluator": {"preset": "tiny-evaluator", "overrides": [*MINI_CLF, "model.width=4", "data.part=b"]},
+            "robust-evaluator": {
+                "preset": "tiny-robust",
+                "overrides": [*MINI_CLF, "data.part=b", "train.attack.steps=1", "train.seed=2"],
+            },
+        },
         "evaluators": ["evaluator", "robust-evaluator"],
-        "inverters": {"standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES,
-                                   "steps": 6},
-                      "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES,
-                                 "steps": 6}},
+        "inverters": {
+            "standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES, "steps": 6},
+            "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES, "steps": 6},
+        },
         "compare": {"n": 4, "eval_size": 40},
         "claim": {"a": "robust", "b": "standard", "noise_draws": 2},
         "findings": {"n": 40, "ids": ["C2", "C3", "C6a", "C6b", "C6c", "C8"]},
         "evaluate": analyze,
         "report": analyze,
-    }  # fmt: skip
+    }
     if analyze:
-        experiments = ["reconstruct", "noise", "misclassified", "adversarial", "logit-shift", "logit-scale",
-                       "logit-perturb", "logit-interpolate", "transforms", "leakage", "factors", "ceiling"]  # fmt: skip
+        experiments = [
+            "reconstruct",
+            "noise",
+            "misclassified",
+            "adversarial",
+            "logit-shift",
+            "logit-scale",
+            "logit-perturb",
+            "logit-interpolate",
+            "transforms",
+            "leakage",
+            "factors",
+            "ceiling",
+        ]
         spec["analyze"] = {"experiments": experiments, "n": 4, "pool": 120}
     return spec
 

@@ -18,11 +18,36 @@ MAX_FUNCTION_LINES = 60
 LONG_OK = "# long:"  # a function longer than the limit says why on its def line or the line above
 
 # The data flow, lowest first: a module may import its own layer and the layers below it, never above.
-LAYERS = ["version", "errors", "config", "runtime", "data", "classifiers", "inversion", "scoring", "analysis", "study",
-          "report", "serve", "cli", "__init__", "__main__"]  # fmt: skip
+LAYERS = [
+    "version",
+    "errors",
+    "config",
+    "runtime",
+    "data",
+    "classifiers",
+    "inversion",
+    "scoring",
+    "analysis",
+    "study",
+    "report",
+    "serve",
+    "cli",
+    "__init__",
+    "__main__",
+]
 ROOT_MODULES = {"__init__", "__main__", "errors", "config", "version"}  # entry points, errors, config, version
-LAYOUT_NAMES = ('"model.json"', '"last.json"', '"metrics.jsonl"', '"config.yaml"', '"run.json"', '"summary.json"',
-                '"claim.json"', '"claim_values.safetensors"', '"findings.json"', '"checkpoints"')  # fmt: skip
+LAYOUT_NAMES = (
+    '"model.json"',
+    '"last.json"',
+    '"metrics.jsonl"',
+    '"config.yaml"',
+    '"run.json"',
+    '"summary.json"',
+    '"claim.json"',
+    '"claim_values.safetensors"',
+    '"findings.json"',
+    '"checkpoints"',
+)
 
 
 def _module_name(path: Path) -> str:
@@ -112,8 +137,9 @@ def test_only_rundir_spells_the_run_layout():
 
 
 def test_help_imports_no_torch():
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "unlogit", "--help"], capture_output=True,
-                         text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "unlogit", "--help"], capture_output=True, text=True, check=True
+    )
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
     assert "unlogit.cli" in imported
     assert not {m for m in imported if m == "torch" or m.startswith("torch.")}, "unlogit --help imported torch"
@@ -160,8 +186,17 @@ def test_the_worked_examples_of_the_architecture_page_run(name, tmp_path):
 
 # What the logit edits are made of (unlogit.inversion.edits): per-class units, a scale about the class means, a shift
 # in mean sigmas, interpolation, top-k truncation, recentring. Spelled anywhere else, it is a second meaning.
-EDIT_ARITHMETIC = [r"\blerp\(", r"\.std\(0\)", r"\bmu \+", r"- mu\)", r"\bsd\.mean\(\)", r"\* sd\b", r"top\.values",
-                   r"\.mean\(1, keepdim=True\) \+", r"clamp_min\(1e-4\)"]  # fmt: skip
+EDIT_ARITHMETIC = [
+    r"\blerp\(",
+    r"\.std\(0\)",
+    r"\bmu \+",
+    r"- mu\)",
+    r"\bsd\.mean\(\)",
+    r"\* sd\b",
+    r"top\.values",
+    r"\.mean\(1, keepdim=True\) \+",
+    r"clamp_min\(1e-4\)",
+]
 EDIT_ARITHMETIC_OK = {"inversion/edits.py", "analysis/ceiling.py"}  # the ceiling standardises regression features
 
 
@@ -204,7 +239,9 @@ def test_no_arrow_runs_back_up_inside_inversion():
 
 
 def test_loading_an_inverter_imports_no_training_machinery():
-    code = ("import sys, unlogit.inversion.inverter, unlogit.inversion.edits; "
-            "print(sorted(m for m in sys.modules if m.startswith('unlogit.inversion.train')))")  # fmt: skip
+    code = (
+        "import sys, unlogit.inversion.inverter, unlogit.inversion.edits; "
+        "print(sorted(m for m in sys.modules if m.startswith('unlogit.inversion.train')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

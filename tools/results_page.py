@@ -36,16 +36,24 @@ def claim_tables(claim: dict) -> list[str]:
         chance = "" if e["chance"] is None else f"{e['chance']:.2f}"
         holm = "" if e.get("p_holm") is None else f"{e['p_holm']:.3f}"
         label = f"**{e['label']} (primary)**" if e["primary"] else e["label"]
-        out.append(f"| {label} | {chance} | {e['a_mean']:.3f} | {e['b_mean']:.3f} | {_ci(e)} | {e['df']:.1f} | "
-                   f"{e['verdict']} | {holm} |")  # fmt: skip
+        out.append(
+            f"| {label} | {chance} | {e['a_mean']:.3f} | {e['b_mean']:.3f} | {_ci(e)} | {e['df']:.1f} | "
+            f"{e['verdict']} | {holm} |"
+        )
     if claim.get("dose_response"):
-        out += ["", f"Dose-response on `{claim['primary']}` (minus the {claim['b']} family):", "",
-                "| eps | arm | classifiers x seeds | mean | difference [95% CI] | verdict |",
-                "|---:|---|---|---:|---|---|"]  # fmt: skip
+        out += [
+            "",
+            f"Dose-response on `{claim['primary']}` (minus the {claim['b']} family):",
+            "",
+            "| eps | arm | classifiers x seeds | mean | difference [95% CI] | verdict |",
+            "|---:|---|---|---:|---|---|",
+        ]
         for r in claim["dose_response"]:
             borrowed = " (family variance borrowed)" if r["borrowed_classifier_variance"] else ""
-            out.append(f"| {r['dose']:g} | {r['arm']} | {r['n_classifiers']} x {r['n_seeds']}{borrowed} | "
-                       f"{r['mean']:.3f} | {_ci(r)} | {r['verdict']} |")  # fmt: skip
+            out.append(
+                f"| {r['dose']:g} | {r['arm']} | {r['n_classifiers']} x {r['n_seeds']}{borrowed} | "
+                f"{r['mean']:.3f} | {_ci(r)} | {r['verdict']} |"
+            )
     return out
 
 
@@ -62,17 +70,25 @@ def findings_table(findings: dict) -> list[str]:
 
 
 def ceiling_table(metrics: dict) -> list[str]:
-    out = [f"Logit information ceiling ({metrics['probe']}, {metrics['n']} test images; 95% CIs from "
-           f"{metrics.get('bootstrap')} image redraws):", "",
-           "| inverter | statistic | ceiling R² (logits) | recovered R² (reconstructions) | fraction of ceiling |",
-           "|---|---|---|---|---|"]  # fmt: skip
+    out = [
+        f"Logit information ceiling ({metrics['probe']}, {metrics['n']} test images; 95% CIs from "
+        f"{metrics.get('bootstrap')} image redraws):",
+        "",
+        "| inverter | statistic | ceiling R² (logits) | recovered R² (reconstructions) | fraction of ceiling |",
+        "|---|---|---|---|---|",
+    ]
     for inv, targets in metrics["inverters"].items():
         for target, v in targets.items():
-            frac = "n/a" if v["fraction_of_ceiling"] is None else (
-                f"{v['fraction_of_ceiling']:.2f} [{v['fraction_ci'][0]:.2f}, {v['fraction_ci'][1]:.2f}]")  # fmt: skip
-            out.append(f"| {inv} | {target} | {v['ceiling_r2']:.3f} [{v['ceiling_ci'][0]:.3f}, "
-                       f"{v['ceiling_ci'][1]:.3f}] | {v['recovered_r2']:.3f} [{v['recovered_ci'][0]:.3f}, "
-                       f"{v['recovered_ci'][1]:.3f}] | {frac} {v['note']} |")  # fmt: skip
+            frac = (
+                "n/a"
+                if v["fraction_of_ceiling"] is None
+                else (f"{v['fraction_of_ceiling']:.2f} [{v['fraction_ci'][0]:.2f}, {v['fraction_ci'][1]:.2f}]")
+            )
+            out.append(
+                f"| {inv} | {target} | {v['ceiling_r2']:.3f} [{v['ceiling_ci'][0]:.3f}, "
+                f"{v['ceiling_ci'][1]:.3f}] | {v['recovered_r2']:.3f} [{v['recovered_ci'][0]:.3f}, "
+                f"{v['recovered_ci'][1]:.3f}] | {frac} {v['note']} |"
+            )
     return out
 
 
@@ -94,8 +110,13 @@ def main(study: Path) -> None:
         lines += ["", *ceiling_table(json.loads(ceiling.read_text()))]
     summary = json.loads((study / "summary.json").read_text())
     seconds = summary.get("stage_seconds", {})
-    lines += ["", "Inverters:", *inverter_lines(study), "",
-              f"Total: {sum(seconds.values()) / 60:.1f} minutes of stages on 2 CPU cores."]  # fmt: skip
+    lines += [
+        "",
+        "Inverters:",
+        *inverter_lines(study),
+        "",
+        f"Total: {sum(seconds.values()) / 60:.1f} minutes of stages on 2 CPU cores.",
+    ]
     print("\n".join(lines))
 
 

@@ -83,18 +83,26 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
 # per dataset: (its name, the training data, the held-out splits, its licence line, what reproducing needs,
 # its limitation)
 DATASETS = {
-    "cifar10": ("CIFAR-10", "CIFAR-10 training split",
-                "the last 2,000 training images are the validation split\n  (never trained on); test accuracy on "
-                "the first {n} test images (class-interleaved)",
-                "trained on CIFAR-10 (Krizhevsky 2009)",
-                "CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`",
-                "low capacity and short training, so accuracies far below the state of the art"),
-    "shapes": ("shapes", "unlogit's procedural `shapes` (generated from a seed; no third-party data)",
-               "validation and test images are generated\n  from their own seeds (never trained on); test accuracy on "
-               "{n} test images", "trained on data unlogit generates", "nothing to download",
-               "a procedural toy task (ten coloured shapes on a plain background): its accuracies say nothing\n  "
-               "about natural images"),
-}  # fmt: skip
+    "cifar10": (
+        "CIFAR-10",
+        "CIFAR-10 training split",
+        "the last 2,000 training images are the validation split\n  (never trained on); test accuracy on "
+        "the first {n} test images (class-interleaved)",
+        "trained on CIFAR-10 (Krizhevsky 2009)",
+        "CIFAR-10 on the dataset search path, e.g. `UNLOGIT_DATA=DIR`",
+        "low capacity and short training, so accuracies far below the state of the art",
+    ),
+    "shapes": (
+        "shapes",
+        "unlogit's procedural `shapes` (generated from a seed; no third-party data)",
+        "validation and test images are generated\n  from their own seeds (never trained on); test accuracy on "
+        "{n} test images",
+        "trained on data unlogit generates",
+        "nothing to download",
+        "a procedural toy task (ten coloured shapes on a plain background): its accuracies say nothing\n  "
+        "about natural images",
+    ),
+}
 
 
 def model_card(name: str, entry: dict) -> str:
@@ -104,9 +112,11 @@ def model_card(name: str, entry: dict) -> str:
     held_out = held_out.format(n=s.get("n_test"))
     lo, hi = wilson(s["clean_acc"], s.get("n_test", 0))
     attack = s.get("robust_attack") or {}
-    robust = (f"{s['robust_acc']:.1%} under PGD-{attack.get('norm')} eps {attack.get('eps', 0):.4g} "
-              f"({attack.get('steps')} steps x {attack.get('restarts')} restarts) on the first {s.get('n_robust')} "
-              "test images: an upper bound, as under any one attack")  # fmt: skip
+    robust = (
+        f"{s['robust_acc']:.1%} under PGD-{attack.get('norm')} eps {attack.get('eps', 0):.4g} "
+        f"({attack.get('steps')} steps x {attack.get('restarts')} restarts) on the first {s.get('n_robust')} "
+        "test images: an upper bound, as under any one attack"
+    )
     return f"""# unlogit:{name}
 
 {entry["what"]}

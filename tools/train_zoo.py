@@ -41,9 +41,19 @@ def train(work: Path, name: str, preset: str, overrides: list[str]) -> dict:
     """One ``unlogit train-classifier`` run (skipped when its model exists); its summary and wall minutes."""
     out = work / name
     if not (out / "model.json").is_file():
-        cmd = [sys.executable, "-m", "unlogit", "train-classifier", "--preset", preset, "--out", str(out),
-               "train.progress=false",
-               "train.threads=2", *overrides]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "unlogit",
+            "train-classifier",
+            "--preset",
+            preset,
+            "--out",
+            str(out),
+            "train.progress=false",
+            "train.threads=2",
+            *overrides,
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         minutes = (time.perf_counter() - start) / 60
@@ -74,22 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     for s in range(3):
         runs[f"cifar10-robust-s{s}"] = train(work, f"robust-s{s}", "cifar10-cpu-robust", [f"train.seed={s}"])
     target = sum(runs[f"cifar10-robust-s{s}"]["summary"]["val_acc"] for s in range(3)) / 3
-    candidates = {e: train(work, f"standard-e{e}-s0", "cifar10-cpu-standard", [f"train.epochs={e}"])
-                  for e in STANDARD_EPOCHS}  # fmt: skip
+    candidates = {
+        e: train(work, f"standard-e{e}-s0", "cifar10-cpu-standard", [f"train.epochs={e}"]) for e in STANDARD_EPOCHS
+    }
     epochs = min(candidates, key=lambda e: abs(candidates[e]["summary"]["val_acc"] - target))
     print(f"robust family mean val {target:.1%}: the standard family trains {epochs} epochs", flush=True)
     runs["cifar10-standard-s0"] = candidates[epochs]
     for s in (1, 2):
-        runs[f"cifar10-standard-s{s}"] = train(work, f"standard-e{epochs}-s{s}", "cifar10-cpu-standard",
-                                               [f"train.epochs={epochs}", f"train.seed={s}"])  # fmt: skip
+        runs[f"cifar10-standard-s{s}"] = train(
+            work, f"standard-e{epochs}-s{s}", "cifar10-cpu-standard", [f"train.epochs={epochs}", f"train.seed={s}"]
+        )
     for eps in ROBUST_EPS:
         runs[f"cifar10-robust-l2-{eps}"] = train(work, f"robust-l2-{eps}", "cifar10-cpu-robust", robust_overrides(eps))
     resnet = [f"train.epochs={epochs}", "model.arch=resnet32", "model.width=8"]
     runs["cifar10-standard-resnet32"] = train(work, f"standard-resnet32-e{epochs}", "cifar10-cpu-standard", resnet)
     runs["cifar10-eval-standard"] = train(work, "eval-standard", "cifar10-cpu-eval-standard", [])
     runs["cifar10-eval-robust"] = train(work, "eval-robust", "cifar10-cpu-eval-robust", [])
-    matching = {"robust_mean_val_acc": target, "standard_epochs": epochs,
-                "candidates": {e: c["summary"]["val_acc"] for e, c in candidates.items()}}  # fmt: skip
+    matching = {
+        "robust_mean_val_acc": target,
+        "standard_epochs": epochs,
+        "candidates": {e: c["summary"]["val_acc"] for e, c in candidates.items()},
+    }
     (work / "matching.json").write_text(json.dumps(matching, indent=2))
     if not args.no_ship:
         for name, r in runs.items():

@@ -24,8 +24,14 @@ def load(req: SourceRequest):
     return req.external(model, conv, arch="random-linear", num_classes=k)
 
 
-SOURCE = ClassifierSource("random linear", "a fixed random linear map (an example)", load, "random-linear:",
-                          executes="this example's code", examples=("random-linear:K",))  # fmt: skip
+SOURCE = ClassifierSource(
+    "random linear",
+    "a fixed random linear map (an example)",
+    load,
+    "random-linear:",
+    executes="this example's code",
+    examples=("random-linear:K",),
+)
 
 
 def demonstrate(folder: Path) -> None:

@@ -17,12 +17,19 @@ from unlogit.study.claim.endpoints import ENDPOINTS, EndpointFamily
 
 
 def values(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    return {"brightness_error": (image_statistics_per_image(x_hat)["brightness"]
-                                 - image_statistics_per_image(x)["brightness"]).abs()}  # fmt: skip
+    return {
+        "brightness_error": (
+            image_statistics_per_image(x_hat)["brightness"] - image_statistics_per_image(x)["brightness"]
+        ).abs()
+    }
 
 
-FAMILY = EndpointFamily("brightness_error", lambda evaluators, data: [("brightness_error", "brightness error", False,
-                                                                       None)], "pixel_margin", values)  # fmt: skip
+FAMILY = EndpointFamily(
+    "brightness_error",
+    lambda evaluators, data: [("brightness_error", "brightness error", False, None)],
+    "pixel_margin",
+    values,
+)
 
 
 def demonstrate(folder: Path) -> None:

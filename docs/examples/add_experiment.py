@@ -41,10 +41,23 @@ def demonstrate(folder: Path) -> None:
     EXPERIMENTS.register("colour", colour)
     try:
         clf = untrained_classifier_run(folder / "clf")
-        cfg = build_config(InverterRunConfig, "inverter", "tiny",
-                           ["model.method=pixel", "train.steps=3", "train.progress=false", "data.train_size=256",
-                            "data.val_size=32", "train.eval_size=16", "train.amp=off", "train.channels_last=false",
-                            "train.compile=false"], {"classifier": str(clf)})  # fmt: skip
+        cfg = build_config(
+            InverterRunConfig,
+            "inverter",
+            "tiny",
+            [
+                "model.method=pixel",
+                "train.steps=3",
+                "train.progress=false",
+                "data.train_size=256",
+                "data.val_size=32",
+                "train.eval_size=16",
+                "train.amp=off",
+                "train.channels_last=false",
+                "train.compile=false",
+            ],
+            {"classifier": str(clf)},
+        )
         unlogit.train_inverter(cfg, folder / "inv")
         run_experiment("colour", [folder / "inv"], AnalyzeConfig(["colour"], n=6, pool=6), folder / "analysis")
         metrics = json.loads((folder / "analysis" / "colour" / "metrics.json").read_text())

@@ -59,10 +59,24 @@ def demonstrate(folder: Path) -> None:
     METHODS.register(METHOD.name, METHOD)
     try:
         clf = untrained_classifier_run(folder / "clf")
-        cfg = build_config(InverterRunConfig, "inverter", "tiny",
-                           ["model.method=softmax-mean", "train.steps=5", "train.ema=false", "train.progress=false",
-                            "data.train_size=256", "data.val_size=32", "train.eval_size=16", "train.amp=off",
-                            "train.channels_last=false", "train.compile=false"], {"classifier": str(clf)})  # fmt: skip
+        cfg = build_config(
+            InverterRunConfig,
+            "inverter",
+            "tiny",
+            [
+                "model.method=softmax-mean",
+                "train.steps=5",
+                "train.ema=false",
+                "train.progress=false",
+                "data.train_size=256",
+                "data.val_size=32",
+                "train.eval_size=16",
+                "train.amp=off",
+                "train.channels_last=false",
+                "train.compile=false",
+            ],
+            {"classifier": str(clf)},
+        )
         summary = unlogit.train_inverter(cfg, folder / "inv")
         inv = unlogit.load_inverter(folder / "inv")
         x = torch.rand(3, 3, 32, 32)

@@ -25,8 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 from .version import __version__
 
-__all__ = ["__version__", "evaluate", "list_datasets", "list_models", "load_classifier", "load_inverter",
-           "reconstruct", "run_study", "train_classifier", "train_inverter"]  # fmt: skip
+__all__ = [
+    "__version__",
+    "evaluate",
+    "list_datasets",
+    "list_models",
+    "load_classifier",
+    "load_inverter",
+    "reconstruct",
+    "run_study",
+    "train_classifier",
+    "train_inverter",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
@@ -76,8 +86,15 @@ def reconstruct(run: str | Path, images: torch.Tensor, samples: int = 4, seed: i
     return load_inverter(run).reconstruct(images, samples=samples, seed=seed)
 
 
-def evaluate(runs: Sequence[str | Path], dataset: str, evaluators: Sequence[str], n: int = 1000, seed: int = 0,
-             out: str | Path | None = None, data_root: str | None = None) -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    runs: Sequence[str | Path],
+    dataset: str,
+    evaluators: Sequence[str],
+    n: int = 1000,
+    seed: int = 0,
+    out: str | Path | None = None,
+    data_root: str | None = None,
+) -> dict[str, Any]:
     """Every inverter in ``runs`` on the first ``n`` test images of ``dataset`` with the same noise, judged by
     independent ``evaluators`` (classifier specs): the table of ``unlogit evaluate`` (written to ``out``)."""
     from pathlib import Path as _Path
@@ -89,8 +106,9 @@ def evaluate(runs: Sequence[str | Path], dataset: str, evaluators: Sequence[str]
     return _evaluate(list(runs), data, list(evaluators), seed=seed, out=_Path(out) if out else None)
 
 
-def run_study(config: str | Path, out: str | Path, overrides: Sequence[str] = (), smoke: bool = False,
-              **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+def run_study(
+    config: str | Path, out: str | Path, overrides: Sequence[str] = (), smoke: bool = False, **kwargs: Any
+) -> dict[str, Any]:
     """Run (or resume) a study — a name in ``configs/study`` or a YAML path — into ``out``, with the report;
     ``overrides`` are scoped ``KEY=VALUE`` items as on the command line. Returns the summary (claim verdict...)."""
     from pathlib import Path as _Path

@@ -68,8 +68,10 @@ def safe_yaml(text: str) -> Any:
             return None
         size = _expanded_size(node, {})
         if size > MAX_YAML_NODES:
-            raise ConfigError(f"the YAML expands to {size:,} values through its aliases (*name references); a "
-                              f"config has far fewer than {MAX_YAML_NODES:,}, so it is refused unexpanded")  # fmt: skip
+            raise ConfigError(
+                f"the YAML expands to {size:,} values through its aliases (*name references); a "
+                f"config has far fewer than {MAX_YAML_NODES:,}, so it is refused unexpanded"
+            )
         return loader.construct_document(node)
     except RecursionError as exc:
         raise ConfigError("the YAML is nested too deeply to be a config") from exc

@@ -30,8 +30,11 @@ def test_one_fit_for_every_property_group_equals_one_fit_per_group():
 
     gen = torch.Generator().manual_seed(2)
     train_f, test_f = torch.randn(300, 6, generator=gen), torch.randn(80, 6, generator=gen)
-    groups = {"smooth": torch.sin(train_f[:, :2]), "noise": torch.randn(300, 3, generator=gen),
-              "square": train_f[:, 3:4] ** 2}  # fmt: skip
+    groups = {
+        "smooth": torch.sin(train_f[:, :2]),
+        "noise": torch.randn(300, 3, generator=gen),
+        "square": train_f[:, 3:4] ** 2,
+    }
     together = _predict_groups(train_f, groups, test_f)
     for name, targets in groups.items():
         alone = kernel_ridge_predict(train_f, targets, test_f)

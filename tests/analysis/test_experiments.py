@@ -24,8 +24,9 @@ def _fashion_like(tmp_path):
 
 @pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
 def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_path, tiny_inverter_run):
-    cfg = AnalyzeConfig(dataset="shapes", n=6, pool=200, train_sample=400,
-                        ood_dataset="npz:" + str(_fashion_like(tmp_path)))  # fmt: skip
+    cfg = AnalyzeConfig(
+        dataset="shapes", n=6, pool=200, train_sample=400, ood_dataset="npz:" + str(_fashion_like(tmp_path))
+    )
     result = run_experiment(experiment, [tiny_inverter_run], cfg, tmp_path)
     folder = tmp_path / experiment
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -75,8 +76,12 @@ def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_p
 def test_identity_edit_keeps_the_reconstruction(tmp_path, tiny_inverter_run):
     """shift 0, scale 1, sigma 0 and alpha 0 all reproduce the unedited reconstruction: same statistics."""
     stats = {}
-    for name, identity in (("logit-shift", 0.0), ("logit-scale", 1.0), ("logit-perturb", 0.0),
-                           ("logit-interpolate", 0.0)):  # fmt: skip
+    for name, identity in (
+        ("logit-shift", 0.0),
+        ("logit-scale", 1.0),
+        ("logit-perturb", 0.0),
+        ("logit-interpolate", 0.0),
+    ):
         metrics = run_experiment(name, [tiny_inverter_run], AnalyzeConfig(dataset="shapes", n=6), tmp_path).metrics
         curve = metrics["inverters"][tiny_inverter_run.name]
         stats[name] = next(p for p in curve if p[metrics["parameter"]] == identity)["brightness"]
@@ -97,8 +102,25 @@ def test_leakage_defences_keep_what_they_should():
 
 
 def test_cli_all_and_unknown_experiment(tmp_path, tiny_inverter_run, capsys):
-    assert main(["analyze", "all", "--inverter", str(tiny_inverter_run), "--dataset", "shapes", "--n", "4",
-                 "--pool", "60", "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "analyze",
+                "all",
+                "--inverter",
+                str(tiny_inverter_run),
+                "--dataset",
+                "shapes",
+                "--n",
+                "4",
+                "--pool",
+                "60",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     written = {p.parent.name for p in tmp_path.glob("*/metrics.json")}
     assert written == set(EXPERIMENTS) - {"ood"}  # "all" without --ood-dataset: every other experiment
     with pytest.raises(ConfigError, match="unknown experiment 'x'"):

@@ -20,21 +20,29 @@ def _files(tmp_path):
 CASES = {
     "unknown preset": (["train-classifier", "--preset", "nosuch"], r"unknown classifier preset 'nosuch'; choose one"),
     "override without =": (["train-classifier", "--preset", "tiny", "train.epochs"], r"not of the form key.path=value"),
-    "override of the wrong type": (["train-classifier", "--preset", "tiny", "train.epochs=abc"],
-                                   r"'train.epochs' expects an integer, got 'abc'"),
+    "override of the wrong type": (
+        ["train-classifier", "--preset", "tiny", "train.epochs=abc"],
+        r"'train.epochs' expects an integer, got 'abc'",
+    ),
     "unknown override key": (["train-classifier", "--preset", "tiny", "train.lrr=1"], r"unknown config key"),
     "study YAML that does not parse": (["study", "{tmp}/unclosed.yaml"], r"not valid YAML \(line 2, column 1\)"),
     "study YAML that is a list": (["study", "{tmp}/list.yaml"], r"must hold a YAML mapping .* not a list"),
     "study YAML that is not text": (["study", "{tmp}/binary.yaml"], r"(cannot read|not valid YAML)"),
     "unknown study": (["study", "nosuch-study"], r"unknown study 'nosuch-study'; choose one of"),
-    "unknown dataset": (["eval-classifier", "unlogit:cifar10-standard", "--dataset", "nosuchdata"],
-                        r"unknown dataset 'nosuchdata'; choose one of"),
-    "missing ONNX file": (["eval-classifier", "onnx:{tmp}/none.onnx", "--dataset", "shapes"],
-                          r"ONNX file .* not found"),
-    "mean and std of different lengths": (["eval-classifier", "torchvision:resnet18?mean=0.5,0.5&std=1", "--dataset",
-                                           "shapes"], r"mean has 2 values but std 1"),
+    "unknown dataset": (
+        ["eval-classifier", "unlogit:cifar10-standard", "--dataset", "nosuchdata"],
+        r"unknown dataset 'nosuchdata'; choose one of",
+    ),
+    "missing ONNX file": (
+        ["eval-classifier", "onnx:{tmp}/none.onnx", "--dataset", "shapes"],
+        r"ONNX file .* not found",
+    ),
+    "mean and std of different lengths": (
+        ["eval-classifier", "torchvision:resnet18?mean=0.5,0.5&std=1", "--dataset", "shapes"],
+        r"mean has 2 values but std 1",
+    ),
     "not an inverter": (["reconstruct", "--inverter", "{tmp}"], r"not an inverter run directory"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", CASES)

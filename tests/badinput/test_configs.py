@@ -14,17 +14,29 @@ from ..conftest import MINI_CLF, TINY_GAN_OVERRIDES
 
 @pytest.mark.parametrize(
     "override, message",
-    [("train.lr_g=.nan", "train.lr_g' must be > 0, got nan"), ("model.ch_g=-4", "model.ch_g' must be > 0"),
-     ("model.g_channels=[4,-2,1,1]", r"model.g_channels\[1\]' must be > 0"),
-     ("train.max_minutes=-1", "train.max_minutes' must be > 0"), ("train.eval_size=0", "train.eval_size' must be > 0"),
-     ("train.batch_size=64", "fewer than one batch"),
-     ("model.method=magic", "model.method': unknown inversion method 'magic'"),
-     ("train.lrr=1", "unknown config key 'train.lrr'")],
-)  # fmt: skip
+    [
+        ("train.lr_g=.nan", "train.lr_g' must be > 0, got nan"),
+        ("model.ch_g=-4", "model.ch_g' must be > 0"),
+        ("model.g_channels=[4,-2,1,1]", r"model.g_channels\[1\]' must be > 0"),
+        ("train.max_minutes=-1", "train.max_minutes' must be > 0"),
+        ("train.eval_size=0", "train.eval_size' must be > 0"),
+        ("train.batch_size=64", "fewer than one batch"),
+        ("model.method=magic", "model.method': unknown inversion method 'magic'"),
+        ("train.lrr=1", "unknown config key 'train.lrr'"),
+    ],
+)
 def test_bad_inverter_configs_exit_2_and_leave_nothing(tmp_path, tiny_classifier_run, override, message, capsys):
     out = tmp_path / "run"
-    argv = ["train", "--classifier", str(tiny_classifier_run), "--out", str(out), *TINY_GAN_OVERRIDES,
-            "data.train_size=48", override]  # fmt: skip
+    argv = [
+        "train",
+        "--classifier",
+        str(tiny_classifier_run),
+        "--out",
+        str(out),
+        *TINY_GAN_OVERRIDES,
+        "data.train_size=48",
+        override,
+    ]
     assert main(argv) == 2
     import re
 
@@ -39,8 +51,17 @@ def test_onecycle_with_too_few_steps_is_explained(tmp_path, capsys):
 
 def test_a_failed_start_can_be_retried(tmp_path, tiny_classifier_run, capsys):
     out = tmp_path / "b1"
-    bad = ["train", "--classifier", str(tiny_classifier_run), "--out", str(out), *TINY_GAN_OVERRIDES,
-           "train.steps=2", "train.checkpoint_every=100", "train.log_every=1"]  # fmt: skip
+    bad = [
+        "train",
+        "--classifier",
+        str(tiny_classifier_run),
+        "--out",
+        str(out),
+        *TINY_GAN_OVERRIDES,
+        "train.steps=2",
+        "train.checkpoint_every=100",
+        "train.log_every=1",
+    ]
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"kind": "inverter"}))  # what a start that died early leaves
     (out / "config.yaml").write_text("{}")

@@ -45,9 +45,13 @@ def test_a_cifar_folder_is_read_without_running_code(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "y, message",
-    [(np.array([2**40, 0]), "would make 1099511627777 classes"), (np.array(["cat", "dog"]), "must be integers"),
-     (np.array([0.7, 1.0]), "must be integers"), (np.array([-1, 0]), "must be >= 0")],
-)  # fmt: skip
+    [
+        (np.array([2**40, 0]), "would make 1099511627777 classes"),
+        (np.array(["cat", "dog"]), "must be integers"),
+        (np.array([0.7, 1.0]), "must be integers"),
+        (np.array([-1, 0]), "must be >= 0"),
+    ],
+)
 def test_npz_labels_are_checked(tmp_path, y, message):
     path = tmp_path / "bad.npz"
     np.savez(path, x=np.zeros((2, 8, 8, 3), np.uint8), y=y)

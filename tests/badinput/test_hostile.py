@@ -40,16 +40,32 @@ def _with_meta(src: Path, dst: Path, edit) -> Path:
 
 
 # --- security: a run directory never chooses code ---------------------------------------------------
-def test_a_factory_spec_with_options_in_model_json_is_refused_and_its_module_never_runs(tmp_path,
-                                                                                        tiny_inverter_run):  # fmt: skip
+def test_a_factory_spec_with_options_in_model_json_is_refused_and_its_module_never_runs(tmp_path, tiny_inverter_run):
     """The check runs on the spec without its options: ``evilrun.payload:build?classes=10`` is a factory."""
     package = tmp_path / "evilrun"
     run = _with_meta(tiny_inverter_run, package, lambda m: m.update(classifier="evilrun.payload:build?classes=10"))
     (package / "__init__.py").write_text("")
     (package / "payload.py").write_text(f"open({str(tmp_path / MARKER)!r}, 'w').write('x')\ndef build(): pass\n")
-    out = subprocess.run([sys.executable, "-m", "unlogit", "reconstruct", "--inverter", str(run), "--dataset",
-                          "shapes", "--n", "2", "--out", str(tmp_path / "o")], cwd=tmp_path, capture_output=True,
-                         text=True, env={**os.environ, "UNLOGIT_OFFLINE": "1"})  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "unlogit",
+            "reconstruct",
+            "--inverter",
+            str(run),
+            "--dataset",
+            "shapes",
+            "--n",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UNLOGIT_OFFLINE": "1"},
+    )
     assert out.returncode == 2 and "data file points at it" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / MARKER).exists() and not (tmp_path / "o").exists()
 
@@ -122,12 +138,26 @@ def test_a_symlinked_model_file_outside_the_run_is_refused(tmp_path, tiny_invert
 
 # --- data loss: one writer per run directory --------------------------------------------------------
 def test_a_second_training_into_the_same_run_is_refused_with_the_holders_pid_and_a_killed_holder_frees_it(
-        tmp_path, tiny_classifier_run):  # fmt: skip
+    tmp_path, tiny_classifier_run
+):
     from ..conftest import TINY_GAN_OVERRIDES
 
     out = tmp_path / "inv"
-    args = [sys.executable, "-m", "unlogit", "train", "--classifier", str(tiny_classifier_run), "--preset", "tiny",
-            "--out", str(out), *TINY_GAN_OVERRIDES, "train.steps=100000", "train.checkpoint_every=2"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "unlogit",
+        "train",
+        "--classifier",
+        str(tiny_classifier_run),
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        *TINY_GAN_OVERRIDES,
+        "train.steps=100000",
+        "train.checkpoint_every=2",
+    ]
     first = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -139,8 +169,7 @@ def test_a_second_training_into_the_same_run_is_refused_with_the_holders_pid_and
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    third = subprocess.run([*args, "train.max_minutes=0.02", "--resume"], cwd=tmp_path, capture_output=True,
-                           text=True)  # fmt: skip
+    third = subprocess.run([*args, "train.max_minutes=0.02", "--resume"], cwd=tmp_path, capture_output=True, text=True)
     assert third.returncode == 0, third.stderr  # the kernel released the killed holder's lock
     finals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"final"' in line]
     assert len(finals) == 1
@@ -193,7 +222,7 @@ CLASSIFIER_EDITS = {
     "mean single": (lambda m: m.update(mean=[0.5]), "'mean' must be 3 finite numbers"),
     "width 200000": (lambda m: m["arch"].update(width=200_000), "arch.width' must be in"),
     "format_version 2 as text": (lambda m: m.update(format_version="2"), "'format_version' is '2', not a int"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", CLASSIFIER_EDITS)
@@ -228,14 +257,29 @@ def test_json_nested_200k_deep_is_refused_by_name(tmp_path, tiny_inverter_run, c
 # --- configs --------------------------------------------------------------------------------------
 def test_a_preset_whose_base_names_itself_is_a_named_error(tmp_path, capsys):
     (tmp_path / "loop.yaml").write_text(f"base: {tmp_path / 'loop.yaml'}\ntrain: {{epochs: 1}}\n")
-    assert main(["train-classifier", "--preset", str(tmp_path / "loop.yaml"), "--out", str(tmp_path / "r"),
-                 "data.train_size=64"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "train-classifier",
+                "--preset",
+                str(tmp_path / "loop.yaml"),
+                "--out",
+                str(tmp_path / "r"),
+                "data.train_size=64",
+            ]
+        )
+        == 2
+    )
     assert "base chain loops" in _one_line_error(capsys) and not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("override, words", [("train.epochs=[1,", "not valid YAML"),
-                                              ("train.epochs=!!python/object/apply:os.system [touch PAYLOAD_RAN]",
-                                               "not valid YAML")])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("train.epochs=[1,", "not valid YAML"),
+        ("train.epochs=!!python/object/apply:os.system [touch PAYLOAD_RAN]", "not valid YAML"),
+    ],
+)
 def test_overrides_that_are_not_safe_yaml_are_named(override, words, tmp_path, capsys):
     assert main(["train-classifier", "--preset", "tiny", "--out", str(tmp_path / "r"), override]) == 2
     assert words in _one_line_error(capsys) and not (tmp_path / MARKER).exists() and not (tmp_path / "r").exists()
@@ -255,25 +299,41 @@ def test_a_billion_laughs_config_on_resume_is_refused_without_expanding(tmp_path
 # --- datasets and specs ---------------------------------------------------------------------------
 def test_an_npz_with_no_images_is_a_named_error(tmp_path, capsys):
     np.savez(tmp_path / "empty.npz", x=np.zeros((0, 8, 8, 3), np.uint8), y=np.zeros(0, np.int64))
-    assert main(["eval-classifier", "--classifier", "unlogit:cifar10-standard-s0", "--dataset",
-                 f"npz:{tmp_path / 'empty.npz'}"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "eval-classifier",
+                "--classifier",
+                "unlogit:cifar10-standard-s0",
+                "--dataset",
+                f"npz:{tmp_path / 'empty.npz'}",
+            ]
+        )
+        == 2
+    )
     assert "holds no images" in _one_line_error(capsys)
 
 
 def test_a_2d_classes_array_is_refused(tmp_path):
     from unlogit.data import get_dataset
 
-    np.savez(tmp_path / "c.npz", x=np.zeros((2, 8, 8, 3), np.uint8), y=np.zeros(2, np.int64),
-             classes=np.array([["a", "b"], ["c", "d"]]))  # fmt: skip
+    np.savez(
+        tmp_path / "c.npz",
+        x=np.zeros((2, 8, 8, 3), np.uint8),
+        y=np.zeros(2, np.int64),
+        classes=np.array([["a", "b"], ["c", "d"]]),
+    )
     with pytest.raises(UnlogitError, match="1-D array of class names"):
         get_dataset(f"npz:{tmp_path / 'c.npz'}", "train")
 
 
-@pytest.mark.parametrize("options, words", [("size=99999", "integer from 1 to 1024"),
-                                             ("classes=99999999999", "a count from 1 to")])  # fmt: skip
+@pytest.mark.parametrize(
+    "options, words", [("size=99999", "integer from 1 to 1024"), ("classes=99999999999", "a count from 1 to")]
+)
 def test_spec_options_that_would_allocate_without_bound_are_refused(options, words, tmp_path, capsys):
-    assert main(["eval-classifier", "--classifier", f"onnx:{tmp_path / 'm.onnx'}?{options}", "--dataset",
-                 "shapes"]) == 2  # fmt: skip
+    assert (
+        main(["eval-classifier", "--classifier", f"onnx:{tmp_path / 'm.onnx'}?{options}", "--dataset", "shapes"]) == 2
+    )
     assert words in _one_line_error(capsys)
 
 
@@ -281,10 +341,28 @@ def test_a_size_option_the_network_cannot_take_is_named_before_training(tmp_path
     onnx = pytest.importorskip("onnx")
     del onnx
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
-    torch.onnx.export(net, torch.zeros(1, 3, 32, 32), str(tmp_path / "m.onnx"), dynamo=False,
-                      input_names=["x"], dynamic_axes={"x": {0: "n"}})  # fmt: skip
-    assert main(["eval-classifier", "--classifier", f"onnx:{tmp_path / 'm.onnx'}?size=64", "--dataset",
-                 "shapes", "--n", "4"]) == 2  # fmt: skip
+    torch.onnx.export(
+        net,
+        torch.zeros(1, 3, 32, 32),
+        str(tmp_path / "m.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "n"}},
+    )
+    assert (
+        main(
+            [
+                "eval-classifier",
+                "--classifier",
+                f"onnx:{tmp_path / 'm.onnx'}?size=64",
+                "--dataset",
+                "shapes",
+                "--n",
+                "4",
+            ]
+        )
+        == 2
+    )
     assert "cannot take 32x32 images" in _one_line_error(capsys)
 
 
@@ -312,8 +390,22 @@ def test_16_bit_greyscale_images_are_scaled_not_clipped(tmp_path):
 
 
 def test_n_robust_zero_is_not_all_images(capsys):
-    assert main(["eval-classifier", "--classifier", "unlogit:cifar10-standard-s0", "--dataset", "shapes",
-                 "--n-robust", "0", "--attack", "pgd-linf:8/255"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "eval-classifier",
+                "--classifier",
+                "unlogit:cifar10-standard-s0",
+                "--dataset",
+                "shapes",
+                "--n-robust",
+                "0",
+                "--attack",
+                "pgd-linf:8/255",
+            ]
+        )
+        == 2
+    )
     assert "--n-robust must be a positive number" in _one_line_error(capsys)
 
 
@@ -323,7 +415,9 @@ def test_a_final_metrics_line_without_elapsed_time_still_reports(tmp_path, tiny_
 
     run = tmp_path / "inv"
     shutil.copytree(tiny_inverter_run, run)
-    lines = [{"step": 2, "eval": True, "elapsed_s": 1.0, "own_label_agreement": 0.2},
-             {"step": 4, "final": True, "own_label_agreement": 0.3}]  # fmt: skip
+    lines = [
+        {"step": 2, "eval": True, "elapsed_s": 1.0, "own_label_agreement": 0.2},
+        {"step": 4, "final": True, "own_label_agreement": 0.3},
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert build_report([run], tmp_path / "report").is_file()

@@ -48,8 +48,13 @@ def test_a_copied_run_tree_uses_its_own_classifier(tmp_path, tiny_classifier_run
 
     tree = tmp_path / "study"
     shutil.copytree(tiny_classifier_run, tree / "classifiers" / "clf")
-    cfg = build_config(InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, "train.steps=2"],
-                       {"classifier": str(tree / "classifiers" / "clf")})  # fmt: skip
+    cfg = build_config(
+        InverterRunConfig,
+        "inverter",
+        "tiny",
+        [*TINY_GAN_OVERRIDES, "train.steps=2"],
+        {"classifier": str(tree / "classifiers" / "clf")},
+    )
     train_inverter(cfg, tree / "inverters" / "inv")
     assert json.loads((tree / "inverters" / "inv" / "model.json").read_text())["classifier"] == "../../classifiers/clf"
     moved = tmp_path / "elsewhere"
@@ -83,8 +88,13 @@ def test_an_inverter_of_a_torchscript_classifier_reloads_only_when_the_user_name
     clf = unlogit.load_classifier(str(tiny_classifier_run))
     scripted = torch.jit.trace(clf.eval(), torch.rand(2, 3, 32, 32))
     scripted.save(str(tmp_path / "clf.pt"))
-    cfg = build_config(InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, "train.steps=2"],
-                       {"classifier": f"torchscript:{tmp_path / 'clf.pt'}"})  # fmt: skip
+    cfg = build_config(
+        InverterRunConfig,
+        "inverter",
+        "tiny",
+        [*TINY_GAN_OVERRIDES, "train.steps=2"],
+        {"classifier": f"torchscript:{tmp_path / 'clf.pt'}"},
+    )
     train_inverter(cfg, tmp_path / "inv")
     with pytest.raises(UnlogitError, match="torchscript program .* data file points at it"):
         unlogit.load_inverter(tmp_path / "inv")  # a TorchScript graph is code: the run directory cannot choose it

@@ -17,8 +17,16 @@ from unlogit.serve.explorer import Explorer
 from unlogit.serve.uploads import UploadLimits
 
 HEADERS = {"X-Unlogit": "1"}
-NUMBER_FIELDS = [("transform", "rotate"), ("transform", "brightness"), ("transform", "crop"), ("attack", "eps"),
-                 ("logits", "shift"), ("logits", "scale"), ("logits", "noise_std"), ("logits", "alpha")]  # fmt: skip
+NUMBER_FIELDS = [
+    ("transform", "rotate"),
+    ("transform", "brightness"),
+    ("transform", "crop"),
+    ("attack", "eps"),
+    ("logits", "shift"),
+    ("logits", "scale"),
+    ("logits", "noise_std"),
+    ("logits", "alpha"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,20 @@ from benchmarks.run import main
 
 def test_quick_run_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["--quick", "--presets", "tiny", "--variants", "eager-fp32", "channels-last", "foreach-adam",
-            "--no-compile", "--device", "cpu", "--out", str(out)]  # fmt: skip
+    argv = [
+        "--quick",
+        "--presets",
+        "tiny",
+        "--variants",
+        "eager-fp32",
+        "channels-last",
+        "foreach-adam",
+        "--no-compile",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     result = json.loads(out.read_text())
     block = result["inverter_training"][0]

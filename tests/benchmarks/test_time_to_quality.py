@@ -11,15 +11,36 @@ from benchmarks.time_to_quality import derive, main, trend_minutes_to
 from ..conftest import TINY_GAN_OVERRIDES, _train_tiny_classifier
 
 
-def test_records_agreement_and_retrieval_of_both_variants_against_steps_and_minutes(tmp_path, tiny_classifier_run,
-                                                                                     capsys):  # fmt: skip
+def test_records_agreement_and_retrieval_of_both_variants_against_steps_and_minutes(
+    tmp_path, tiny_classifier_run, capsys
+):
     judge = _train_tiny_classifier(tmp_path, "judge", "train.epochs=1", "train.seed=3", "data.part=b")
     fixed = ("train.steps", "train.amp", "train.channels_last", "train.compile")
     overrides = [o for o in TINY_GAN_OVERRIDES if not o.startswith(fixed)]
     out = tmp_path / "ttq.json"
-    argv = ["--classifier", str(tiny_classifier_run), "--evaluator", str(judge), "--dataset", "shapes",
-            "--preset", "tiny", "--steps", "6", "--eval-every", "2", "--run", str(tmp_path / "run"),
-            "--out", str(out), "--target-agreement", "0", "--target-rank", "1000", *overrides]  # fmt: skip
+    argv = [
+        "--classifier",
+        str(tiny_classifier_run),
+        "--evaluator",
+        str(judge),
+        "--dataset",
+        "shapes",
+        "--preset",
+        "tiny",
+        "--steps",
+        "6",
+        "--eval-every",
+        "2",
+        "--run",
+        str(tmp_path / "run"),
+        "--out",
+        str(out),
+        "--target-agreement",
+        "0",
+        "--target-rank",
+        "1000",
+        *overrides,
+    ]
     assert main(argv) == 0
     result = json.loads(out.read_text())
     assert set(result["variants"]) == {"eager-fp32", "auto"} and result["cpu"]["model"]
@@ -42,8 +63,13 @@ def test_the_batch_lever_scales_the_presets_learning_rates_not_the_dataclass_def
     from unlogit.inversion.config import InverterRunConfig
 
     base = build_config(InverterRunConfig, "inverter", "cifar10-cpu", ["train.lr_d=5e-4"], {"classifier": "x"})
-    scaled = build_config(InverterRunConfig, "inverter", "cifar10-cpu",
-                          ["train.lr_d=5e-4", *scaled_lr_overrides(base, 32)], {"classifier": "x"})  # fmt: skip
+    scaled = build_config(
+        InverterRunConfig,
+        "inverter",
+        "cifar10-cpu",
+        ["train.lr_d=5e-4", *scaled_lr_overrides(base, 32)],
+        {"classifier": "x"},
+    )
     factor = (32 / base.train.batch_size) ** 0.5
     assert scaled.train.batch_size == 32 and base.train.batch_size != 32
     assert abs(scaled.train.lr_g - base.train.lr_g * factor) < 1e-8
@@ -51,8 +77,16 @@ def test_the_batch_lever_scales_the_presets_learning_rates_not_the_dataclass_def
 
 
 def _records(agreements, ranks):
-    return [{"minutes": float(i + 1), "step": 100 * (i + 1), "steps_per_s": 1.0, "true_label_agreement@j": a,
-             "median_retrieval_rank@pixels": r} for i, (a, r) in enumerate(zip(agreements, ranks))]  # fmt: skip
+    return [
+        {
+            "minutes": float(i + 1),
+            "step": 100 * (i + 1),
+            "steps_per_s": 1.0,
+            "true_label_agreement@j": a,
+            "median_retrieval_rank@pixels": r,
+        }
+        for i, (a, r) in enumerate(zip(agreements, ranks))
+    ]
 
 
 def test_one_lucky_evaluation_on_a_plateau_is_not_the_trend_reaching_the_target():
@@ -75,8 +109,11 @@ def test_derive_gives_first_evaluation_and_trend_ratios_and_the_ladder():
 
 def test_from_json_recomputes_without_training_and_a_missing_file_is_named(tmp_path, capsys):
     src = tmp_path / "old.json"
-    src.write_text(json.dumps({"target": {"agreement": 0.45, "rank": 80},
-                               "variants": {"eager-fp32": {"records": _records([0.5], [10])}}}))  # fmt: skip
+    src.write_text(
+        json.dumps(
+            {"target": {"agreement": 0.45, "rank": 80}, "variants": {"eager-fp32": {"records": _records([0.5], [10])}}}
+        )
+    )
     assert main(["--from-json", str(src), "--out", str(tmp_path / "new.json")]) == 0
     assert json.loads((tmp_path / "new.json").read_text())["variants"]["eager-fp32"]["minutes_to_target_trend"] == 1.0
     with pytest.raises(SystemExit):

@@ -19,8 +19,13 @@ OPTS = f"mean={','.join(map(str, MEAN))}&std={','.join(map(str, STD))}"
 
 def _net(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()  # fmt: skip
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
+    ).eval()
 
 
 def _reference(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -36,9 +41,12 @@ def test_options_are_parsed_and_checked(tmp_path):
     (tmp_path / "names.txt").write_text("cat\ndog\n")
     assert parse_convention({"classes": str(tmp_path / "names.txt")}, "x").classes == ("cat", "dog")
     assert parse_convention({"classes": "3"}, "x").classes == ("0", "1", "2")
-    for bad, words in (({"layout": "hwc"}, "nchw or nhwc"), ({"std": "0,1,1"}, "must be > 0"),
-                       ({"size": "-3"}, "integer from 1 to 1024"),
-                       ({"colour": "1"}, "unknown option 'colour'")):  # fmt: skip
+    for bad, words in (
+        ({"layout": "hwc"}, "nchw or nhwc"),
+        ({"std": "0,1,1"}, "must be > 0"),
+        ({"size": "-3"}, "integer from 1 to 1024"),
+        ({"colour": "1"}, "unknown option 'colour'"),
+    ):
         with pytest.raises(UnlogitError, match=words):
             parse_convention(bad, "x")
 
@@ -91,15 +99,20 @@ def test_a_robustbench_layout_folder(tmp_path, monkeypatch):
     enums = types.ModuleType("robustbench.model_zoo.enums")
     enums.BenchmarkDataset, enums.ThreatModel = str, str
     zoo.model_dicts = {"cifar10": {"Linf": {"Tiny2025": {"model": _net}}}}
-    for name, module in (("robustbench", types.ModuleType("robustbench")), ("robustbench.model_zoo", zoo),
-                         ("robustbench.model_zoo.enums", enums)):  # fmt: skip
+    for name, module in (
+        ("robustbench", types.ModuleType("robustbench")),
+        ("robustbench.model_zoo", zoo),
+        ("robustbench.model_zoo.enums", enums),
+    ):
         monkeypatch.setitem(sys.modules, name, module)
     spec = f"robustbench:Tiny2025?dataset=cifar10&threat=Linf&model_dir={tmp_path / 'models'}"
     with pytest.raises(UnlogitError, match="never downloads them.*load_model"):
         load_classifier(spec)
     (tmp_path / "models" / "cifar10" / "Linf").mkdir(parents=True)
-    torch.save({"state_dict": {f"module.{k}": v for k, v in _net(3).state_dict().items()}},
-               tmp_path / "models" / "cifar10" / "Linf" / "Tiny2025.pt")  # fmt: skip
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in _net(3).state_dict().items()}},
+        tmp_path / "models" / "cifar10" / "Linf" / "Tiny2025.pt",
+    )
     clf = load_classifier(spec)
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
@@ -115,8 +128,14 @@ def test_eval_classifier_on_an_onnx_model_with_its_normalisation(tmp_path, capsy
     from unlogit.cli import main
 
     net = _net()
-    torch.onnx.export(net, torch.zeros(1, 3, 32, 32), str(tmp_path / "m.onnx"), dynamo=False, input_names=["x"],
-                      dynamic_axes={"x": {0: "batch"}})  # fmt: skip
+    torch.onnx.export(
+        net,
+        torch.zeros(1, 3, 32, 32),
+        str(tmp_path / "m.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        dynamic_axes={"x": {0: "batch"}},
+    )
     x = torch.rand(40, 3, 32, 32)
     y = _reference(net, x).argmax(1)
     y[:10] = (y[:10] + 1) % 10  # a known accuracy of 75%
@@ -126,7 +145,17 @@ def test_eval_classifier_on_an_onnx_model_with_its_normalisation(tmp_path, capsy
         y=y.numpy(),
         classes=np.array([f"c{k}" for k in range(10)]),
     )  # a random net may never predict labels 6-9
-    assert main(["eval-classifier", f"onnx:{tmp_path / 'm.onnx'}?{OPTS}", "--dataset", f"npz:{tmp_path / 'test.npz'}",
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval-classifier",
+                f"onnx:{tmp_path / 'm.onnx'}?{OPTS}",
+                "--dataset",
+                f"npz:{tmp_path / 'test.npz'}",
+                "--json",
+            ]
+        )
+        == 0
+    )
     accuracy = json.loads(capsys.readouterr().out)["clean"]["accuracy"]
     assert abs(accuracy - 0.75) <= 0.05  # the uint8 rounding of the images may flip a borderline label

@@ -30,9 +30,16 @@ def test_learns_far_above_chance(tiny_classifier_run):
 
 
 def test_adversarial_training_is_more_robust(tmp_path, tiny_classifier_run):
-    robust_run = _train_tiny_classifier(tmp_path, "robust", "train.adversarial=true", "train.attack.steps=2",
-                                        "train.attack.step_size=0.02", "train.lr=0.1",
-                                        "train.eps_warmup_epochs=3", "data.train_size=4000")  # fmt: skip
+    robust_run = _train_tiny_classifier(
+        tmp_path,
+        "robust",
+        "train.adversarial=true",
+        "train.attack.steps=2",
+        "train.attack.step_size=0.02",
+        "train.lr=0.1",
+        "train.eps_warmup_epochs=3",
+        "data.train_size=4000",
+    )
     test = get_dataset("shapes", "test", size=300)
     pgd = {"norm": "linf", "eps": 8 / 255, "steps": 5}
     from unlogit.classifiers.attacks import PGD
@@ -45,9 +52,17 @@ def test_adversarial_training_is_more_robust(tmp_path, tiny_classifier_run):
 
 
 def test_resume_equals_uninterrupted(tmp_path):
-    overrides = ["data.train_size=1024", "data.test_size=128", "model.width=4", "train.batch_size=64",
-                 "train.eval_robust_size=32", "train.progress=false", "train.augment=crop-flip",
-                 "train.adversarial=true", "train.attack.steps=1"]  # fmt: skip
+    overrides = [
+        "data.train_size=1024",
+        "data.test_size=128",
+        "model.width=4",
+        "train.batch_size=64",
+        "train.eval_robust_size=32",
+        "train.progress=false",
+        "train.augment=crop-flip",
+        "train.adversarial=true",
+        "train.attack.steps=1",
+    ]
     full = build_config(ClassifierRunConfig, "classifier", "tiny", [*overrides, "train.epochs=2"])
     train_classifier(full, tmp_path / "full")
     # an interrupted run: same config, stopped after epoch 1, then resumed to epoch 2

@@ -9,9 +9,17 @@ import pytest
 from unlogit.cli import build_parser, main
 
 SUBCOMMANDS = [
-    "train-classifier", "eval-classifier", "datasets", "train", "reconstruct", "evaluate", "analyze", "report", "study",
+    "train-classifier",
+    "eval-classifier",
+    "datasets",
+    "train",
+    "reconstruct",
+    "evaluate",
+    "analyze",
+    "report",
+    "study",
     "demo",
-]  # fmt: skip
+]
 
 
 def test_every_subcommand_has_help_with_an_example(capsys):
@@ -68,8 +76,19 @@ def test_eval_classifier_json_on_torchscript_export(tmp_path, tiny_classifier_ru
     traced = torch.jit.trace(clf, ds.batch(torch.arange(2))[0])
     traced.save(str(tmp_path / "model.pt"))
     known = float((clf.predict_logits(ds.batch(torch.arange(300))[0]).argmax(1) == ds.labels).float().mean())
-    code = main(["eval-classifier", f"torchscript:{tmp_path / 'model.pt'}", "--dataset", f"npz:{tmp_path / 'test.npz'}",
-                 "--attack", "pgd-linf:8/255:3", "--n-robust", "50", "--json"])  # fmt: skip
+    code = main(
+        [
+            "eval-classifier",
+            f"torchscript:{tmp_path / 'model.pt'}",
+            "--dataset",
+            f"npz:{tmp_path / 'test.npz'}",
+            "--attack",
+            "pgd-linf:8/255:3",
+            "--n-robust",
+            "50",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["clean"]["accuracy"] == pytest.approx(known)
@@ -79,14 +98,40 @@ def test_eval_classifier_json_on_torchscript_export(tmp_path, tiny_classifier_ru
 
 def test_train_classifier_and_reconstruct_cli(tmp_path, tiny_inverter_run, capsys):
     clf = tmp_path / "clf"
-    argv = ["train-classifier", "--out", str(clf), "data.train_size=512", "data.test_size=64", "train.epochs=1",
-            "model.width=4", "train.batch_size=64", "train.progress=false", "train.eval_robust_size=16"]  # fmt: skip
+    argv = [
+        "train-classifier",
+        "--out",
+        str(clf),
+        "data.train_size=512",
+        "data.test_size=64",
+        "train.epochs=1",
+        "model.width=4",
+        "train.batch_size=64",
+        "train.progress=false",
+        "train.eval_robust_size=16",
+    ]
     assert main(argv) == 0
     assert "done: clean accuracy" in capsys.readouterr().out
     assert json.loads((clf / "model.json").read_text())["kind"] == "unlogit.classifier"
     out = tmp_path / "rec"
-    assert main(["reconstruct", "--inverter", str(tiny_inverter_run), "--dataset", "shapes", "--n", "4",
-                 "--samples", "2", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "reconstruct",
+                "--inverter",
+                str(tiny_inverter_run),
+                "--dataset",
+                "shapes",
+                "--n",
+                "4",
+                "--samples",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     import numpy as np
 
     with np.load(out / "reconstructions.npz") as z:

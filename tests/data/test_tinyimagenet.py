@@ -20,8 +20,9 @@ def _make_layout(root: Path) -> Path:
     base = root / "tiny-imagenet-200"
     (base / "val" / "images").mkdir(parents=True)
     (base / "wnids.txt").write_text("\n".join(WNIDS) + "\n")
-    (base / "words.txt").write_text("n01443537\tgoldfish, Carassius auratus\nn02094433\tYorkshire terrier\n"
-                                    "n03444034\tgo-kart\nn09999999\tunused\n")  # fmt: skip
+    (base / "words.txt").write_text(
+        "n01443537\tgoldfish, Carassius auratus\nn02094433\tYorkshire terrier\nn03444034\tgo-kart\nn09999999\tunused\n"
+    )
     for k, wnid in enumerate(WNIDS):
         img_dir = base / "train" / wnid / "images"
         img_dir.mkdir(parents=True)
@@ -84,17 +85,50 @@ def test_presets_train_a_64px_classifier_and_inverter_and_cross_dataset_ood(tmp_
     _make_layout(tmp_path / "data")
     root = str(tmp_path / "data")
     clf = tmp_path / "clf"
-    argv = ["train-classifier", "--dataset", "tinyimagenet", "--data-root", root, "--preset", "tinyimagenet-resnet18",
-            "--out", str(clf), "train.epochs=1", "train.batch_size=4", "train.eval_robust_size=2",
-            "data.val_size=3", "train.schedule=constant", "train.progress=false"]  # fmt: skip
+    argv = [
+        "train-classifier",
+        "--dataset",
+        "tinyimagenet",
+        "--data-root",
+        root,
+        "--preset",
+        "tinyimagenet-resnet18",
+        "--out",
+        str(clf),
+        "train.epochs=1",
+        "train.batch_size=4",
+        "train.eval_robust_size=2",
+        "data.val_size=3",
+        "train.schedule=constant",
+        "train.progress=false",
+    ]
     assert main(argv) == 0
     summary = json.loads((clf / "model.json").read_text())
     assert summary["classes"] == ["goldfish", "Yorkshire terrier", "go-kart"]
     inv = tmp_path / "inv"
-    argv = ["train", "--classifier", str(clf), "--dataset", "tinyimagenet", "--data-root", root, "--preset",
-            "tinyimagenet64", "--out", str(inv), "model.ch_g=4", "model.ch_d=4", "model.dim_z=16", "train.steps=1",
-            "train.batch_size=4", "train.ema_start=0", "train.eval_size=3", "train.standing_stats_batches=1",
-            "data.val_size=3", "train.progress=false"]  # fmt: skip
+    argv = [
+        "train",
+        "--classifier",
+        str(clf),
+        "--dataset",
+        "tinyimagenet",
+        "--data-root",
+        root,
+        "--preset",
+        "tinyimagenet64",
+        "--out",
+        str(inv),
+        "model.ch_g=4",
+        "model.ch_d=4",
+        "model.dim_z=16",
+        "train.steps=1",
+        "train.batch_size=4",
+        "train.ema_start=0",
+        "train.eval_size=3",
+        "train.standing_stats_batches=1",
+        "data.val_size=3",
+        "train.progress=false",
+    ]
     assert main(argv) == 0
     assert "done after 1 G steps" in capsys.readouterr().out
     # A 64-px Tiny ImageNet inverter on 32-px images of another dataset (upsampled to 64 px).
@@ -119,7 +153,13 @@ def test_train_order_is_round_robin_so_a_size_limit_keeps_every_class(tmp_path):
     from unlogit.data.files import interleave_classes
 
     assert interleave_classes([("a0", 0), ("a1", 0), ("a2", 0), ("b0", 1), ("c0", 2), ("c1", 2)]) == [
-        ("a0", 0), ("b0", 1), ("c0", 2), ("a1", 0), ("c1", 2), ("a2", 0)]  # fmt: skip
+        ("a0", 0),
+        ("b0", 1),
+        ("c0", 2),
+        ("a1", 0),
+        ("c1", 2),
+        ("a2", 0),
+    ]
     _make_layout(tmp_path)
     first = get_dataset("tinyimagenet", "train", data_root=tmp_path, size=3)
     assert sorted(first.labels.tolist()) == [0, 1, 2]  # one image of each class, not three of the first

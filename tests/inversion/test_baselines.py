@@ -33,8 +33,9 @@ def test_decoder_shapes():
 def test_pixel_baseline_lowers_its_loss(tmp_path, tiny_classifier_run):
     # 32 training images the decoder can fit from their logits (on the full data a standard classifier's
     # logits carry little colour, and the pixel optimum is a blurry mean)
-    cfg = _cfg("pixel", tiny_classifier_run, "train.steps=60", "train.log_every=20", "model.ch_g=8",
-               "data.train_size=32")  # fmt: skip
+    cfg = _cfg(
+        "pixel", tiny_classifier_run, "train.steps=60", "train.log_every=20", "model.ch_g=8", "data.train_size=32"
+    )
     train_inverter(cfg, tmp_path / "pixel")
     loss = _losses(tmp_path / "pixel", "loss_img")
     assert loss[-1] < 0.7 * loss[0], loss
@@ -45,8 +46,9 @@ def test_pixel_baseline_lowers_its_loss(tmp_path, tiny_classifier_run):
 
 
 def test_dosovitskiy_baseline_uses_three_losses_and_lowers_them(tmp_path, tiny_classifier_run):
-    cfg = _cfg("dosovitskiy", tiny_classifier_run, "train.steps=40", "train.log_every=10", "model.ch_g=8",
-               "data.train_size=32")  # fmt: skip
+    cfg = _cfg(
+        "dosovitskiy", tiny_classifier_run, "train.steps=40", "train.log_every=10", "model.ch_g=8", "data.train_size=32"
+    )
     assert cfg.train.lambda_img > 0 and cfg.train.lambda_feat > 0 and cfg.train.lambda_adv > 0
     train_inverter(cfg, tmp_path / "dos")
     # the reconstruction part of its objective falls (the adversarial term is a game value, not a loss that
@@ -90,7 +92,20 @@ def test_optimize_method_writes_a_loadable_run(tmp_path, tiny_classifier_run):
 def test_optimize_from_the_cli(tmp_path, tiny_classifier_run, capsys):
     from unlogit.cli import main
 
-    code = main(["train", "--method", "optimize", "--classifier", str(tiny_classifier_run), "--preset", "tiny",
-                 "--out", str(tmp_path / "opt"), "model.opt_steps=3", "train.eval_size=4"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--method",
+            "optimize",
+            "--classifier",
+            str(tiny_classifier_run),
+            "--preset",
+            "tiny",
+            "--out",
+            str(tmp_path / "opt"),
+            "model.opt_steps=3",
+            "train.eval_size=4",
+        ]
+    )
     assert code == 0
     assert "needs no training" in capsys.readouterr().out

@@ -16,9 +16,25 @@ def test_torchrun_two_processes_keep_identical_weights(tmp_path, tiny_classifier
         "train.steps=4",
         "train.accumulate=2",
     ]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "unlogit",
-           "train", "--classifier", str(tiny_classifier_run), "--preset", "tiny", "--out", str(out),
-           "--device", "cpu", *overrides]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "unlogit",
+        "train",
+        "--classifier",
+        str(tiny_classifier_run),
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *overrides,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "UNLOGIT_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

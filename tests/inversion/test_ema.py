@@ -54,9 +54,13 @@ def test_ema_start_keeps_the_ema_equal_to_g_until_it_starts(tmp_path, tiny_class
     from ..conftest import TINY_GAN_OVERRIDES
 
     def trained(ema_start: int):
-        cfg = build_config(InverterRunConfig, "inverter", "tiny",
-                           [*TINY_GAN_OVERRIDES, "train.steps=3", f"train.ema_start={ema_start}"],
-                           {"classifier": str(tiny_classifier_run)})  # fmt: skip
+        cfg = build_config(
+            InverterRunConfig,
+            "inverter",
+            "tiny",
+            [*TINY_GAN_OVERRIDES, "train.steps=3", f"train.ema_start={ema_start}"],
+            {"classifier": str(tiny_classifier_run)},
+        )
         train_inverter(cfg, tmp_path / f"start{ema_start}")
         tensors, _ = load_checkpoint(
             tmp_path / f"start{ema_start}" / "checkpoints" / "last", "unlogit.inverter-train-state"

@@ -76,8 +76,11 @@ def test_choices_are_cached_per_machine_and_net(tmp_path, monkeypatch):
     first = fastpath.resolve(_train(), torch.device("cpu"), counting, "k4")
     n = len(calls)
     again = fastpath.resolve(_train(), torch.device("cpu"), counting, "k4")
-    assert len(calls) == n and again.reason.startswith("cached") and (again.amp, again.channels_last) == (
-        first.amp, first.channels_last)  # fmt: skip
+    assert (
+        len(calls) == n
+        and again.reason.startswith("cached")
+        and (again.amp, again.channels_last) == (first.amp, first.channels_last)
+    )
     assert any(k.startswith("k4|") for k in json.loads(fastpath.cache_file().read_text()))
 
 
@@ -89,8 +92,7 @@ def test_a_run_with_fixed_switches_does_not_answer_for_an_auto_run_of_the_same_n
     auto = fastpath.resolve(_train(), torch.device("cpu"), _trial(SECONDS, {}), "k5")
     assert fixed.amp == "off" and not auto.reason.startswith("cached") and "bf16/nhwc" in auto.reason
     assert (auto.amp, auto.channels_last) == ("bf16", True)
-    forced = fastpath.resolve(_train(amp="bf16", channels_last=False), torch.device("cpu"),
-                              _trial(SECONDS, {}), "k6")  # fmt: skip
+    forced = fastpath.resolve(_train(amp="bf16", channels_last=False), torch.device("cpu"), _trial(SECONDS, {}), "k6")
     assert forced.amp == "bf16" and "bf16/nchw 220 ms/step" in forced.reason and "not timed" not in forced.reason
 
 
@@ -104,13 +106,15 @@ def test_a_training_run_logs_its_choice_and_a_resume_keeps_it(tmp_path, tiny_cla
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     auto = [o for o in TINY_GAN_OVERRIDES if not o.startswith(("train.amp", "train.channels_last", "train.compile"))]
-    cfg = build_config(InverterRunConfig, "inverter", "tiny", [*auto, "train.steps=3"],
-                       {"classifier": str(tiny_classifier_run)})  # fmt: skip
+    cfg = build_config(
+        InverterRunConfig, "inverter", "tiny", [*auto, "train.steps=3"], {"classifier": str(tiny_classifier_run)}
+    )
     train_inverter(cfg, tmp_path / "run")
     chosen = [r["fast_path"] for r in read_metrics(tmp_path / "run") if "fast_path" in r]
     assert len(chosen) == 1 and chosen[0]["amp"] in ("off", "bf16") and chosen[0]["seconds_per_step"]
-    longer = build_config(InverterRunConfig, "inverter", "tiny", [*auto, "train.steps=6"],
-                          {"classifier": str(tiny_classifier_run)})  # fmt: skip
+    longer = build_config(
+        InverterRunConfig, "inverter", "tiny", [*auto, "train.steps=6"], {"classifier": str(tiny_classifier_run)}
+    )
     train_inverter(longer, tmp_path / "run", resume=True)
     again = [r["fast_path"] for r in read_metrics(tmp_path / "run") if "fast_path" in r]
     assert again[-1] == {**chosen[0], "reason": again[-1]["reason"]}

@@ -36,8 +36,14 @@ def test_spectral_norm_bounds_the_weight():
     w = conv.weight.flatten(1)
     assert abs(torch.linalg.matrix_norm(w, ord=2).item() - 1.0) < 0.05
     sig = spectral_sigmas(nn.Sequential(conv))
-    assert len(sig) == 1 and abs(next(iter(sig.values())) - torch.linalg.matrix_norm(
-        conv.parametrizations.weight.original.flatten(1), ord=2).item()) < 0.05  # fmt: skip
+    assert (
+        len(sig) == 1
+        and abs(
+            next(iter(sig.values()))
+            - torch.linalg.matrix_norm(conv.parametrizations.weight.original.flatten(1), ord=2).item()
+        )
+        < 0.05
+    )
 
 
 def test_logit_encoder_modes():

@@ -37,9 +37,13 @@ def test_the_spec_is_frozen_and_round_trips_through_json():
 
 @pytest.mark.parametrize(
     "field,value,named",
-    [("resolution", 48, "net.resolution"), ("ch_g", 10**6, "net.ch_g"), ("encoder", "softmax", "encoder"),
-     ("dim_z", "many", "net.dim_z")],
-)  # fmt: skip
+    [
+        ("resolution", 48, "net.resolution"),
+        ("ch_g", 10**6, "net.ch_g"),
+        ("encoder", "softmax", "encoder"),
+        ("dim_z", "many", "net.dim_z"),
+    ],
+)
 def test_a_bad_stored_field_is_named(field, value, named):
     good = NetSpec("gan", 10, 32, 3).to_dict()
     with pytest.raises(ConfigError, match=named):

@@ -19,13 +19,21 @@ from ..conftest import TINY_GAN_OVERRIDES, write_idx_dataset
 
 
 def _cfg(classifier, *overrides):
-    return build_config(InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, *overrides],
-                        {"classifier": str(classifier)})  # fmt: skip
+    return build_config(
+        InverterRunConfig, "inverter", "tiny", [*TINY_GAN_OVERRIDES, *overrides], {"classifier": str(classifier)}
+    )
 
 
 def test_run_directory_contents(tiny_inverter_run):
-    for name in ("config.yaml", "run.json", "metrics.jsonl", "model.json", "model.safetensors",
-                 "checkpoints/last.json", "figures/samples_latest.png"):  # fmt: skip
+    for name in (
+        "config.yaml",
+        "run.json",
+        "metrics.jsonl",
+        "model.json",
+        "model.safetensors",
+        "checkpoints/last.json",
+        "figures/samples_latest.png",
+    ):
         assert (tiny_inverter_run / name).is_file(), name
     records = [json.loads(line) for line in (tiny_inverter_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "fast_path" in r] in ([], [0])  # the fast-path choice, before step 1
@@ -44,8 +52,11 @@ def test_one_step_changes_weights(tmp_path, tiny_classifier_run):
     fresh = TrainState.create(cfg, cfg.model.net_spec(10, 3, 32), torch.device("cpu"))
     trained, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last", "unlogit.inverter-train-state")
     for prefix, module in (("G", fresh.G), ("D", fresh.D)):
-        changed = [k for k, v in module.state_dict().items()
-                   if k.endswith("original") and not torch.equal(v, trained[f"{prefix}/{k}"])]  # fmt: skip
+        changed = [
+            k
+            for k, v in module.state_dict().items()
+            if k.endswith("original") and not torch.equal(v, trained[f"{prefix}/{k}"])
+        ]
         assert changed, f"{prefix} weights did not change"
 
 
@@ -82,10 +93,22 @@ def test_short_run_beats_untrained_generator(tmp_path, tiny_classifier_run):
     """After a short CPU run, reconstructions of held-out logits are far more image-like than G at init."""
     from unlogit.scoring.metrics import frechet_distance
 
-    cfg = _cfg(tiny_classifier_run, "data.train_size=4000", "model.ch_g=8", "model.ch_d=8", "model.dim_z=16",
-               "train.steps=400", "train.batch_size=32", "train.ema_start=200", "train.lr_g=1e-3", "train.lr_d=1e-3",
-               "train.log_every=50", "train.sample_every=1000", "train.checkpoint_every=1000",
-               "train.eval_size=200")  # fmt: skip
+    cfg = _cfg(
+        tiny_classifier_run,
+        "data.train_size=4000",
+        "model.ch_g=8",
+        "model.ch_d=8",
+        "model.dim_z=16",
+        "train.steps=400",
+        "train.batch_size=32",
+        "train.ema_start=200",
+        "train.lr_g=1e-3",
+        "train.lr_d=1e-3",
+        "train.log_every=50",
+        "train.sample_every=1000",
+        "train.checkpoint_every=1000",
+        "train.eval_size=200",
+    )
     train_inverter(cfg, tmp_path / "run")
     trained = unlogit.load_inverter(tmp_path / "run")
     clf = trained.classifier
@@ -119,8 +142,9 @@ def test_inverter_api(tiny_inverter_run):
     assert torch.allclose(inv.generate(logits, seed=4), inv.generate(logits, seed=4))
 
 
-def test_a_compiled_run_saves_plain_weights_and_resumes_compiled(tmp_path, tiny_classifier_run, tiny_inverter_run,
-                                                                 compile_toolchain):  # fmt: skip
+def test_a_compiled_run_saves_plain_weights_and_resumes_compiled(
+    tmp_path, tiny_classifier_run, tiny_inverter_run, compile_toolchain
+):
     """``train.compile=true`` (what ``auto`` picks for long runs) through the trainer: the checkpoint holds the
     same keys as an eager run's (no ``_orig_mod``), the inverter loads and reconstructs, and a resumed run
     compiles again and continues from its step."""
@@ -154,9 +178,19 @@ def test_bad_inputs_are_explained(tiny_inverter_run, tiny_classifier_run, tmp_pa
     with pytest.raises(CheckpointError, match="'unlogit.classifier', not an inverter"):
         unlogit.load_inverter(tiny_classifier_run)
     with pytest.raises(UnlogitError, match="3-channel images, got 1"):
-        train_inverter(_cfg(tiny_classifier_run, "data.name=fashion-mnist", "data.image_size=32",
-                            f"data.root={write_idx_dataset(tmp_path / 'data')}", "data.channels=1",
-                            "data.val_size=16", "data.train_size=32", "data.test_size=16"), tmp_path / "x")  # fmt: skip
+        train_inverter(
+            _cfg(
+                tiny_classifier_run,
+                "data.name=fashion-mnist",
+                "data.image_size=32",
+                f"data.root={write_idx_dataset(tmp_path / 'data')}",
+                "data.channels=1",
+                "data.val_size=16",
+                "data.train_size=32",
+                "data.test_size=16",
+            ),
+            tmp_path / "x",
+        )
 
 
 def test_non_finite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, tiny_classifier_run, monkeypatch):

@@ -15,8 +15,19 @@ from ..conftest import report_layout
 
 def test_study_report_has_every_section(mini_study_dir):
     page = (mini_study_dir / "report" / "index.html").read_text()
-    headings = ["Setup", "Classifiers", "Inverters", "The claim", "Figure 1", "Findings", "Experiment: transforms",
-                "Experiment: leakage", "Experiment: factors", "Experiment: ceiling", "Evaluate (shapes"]  # fmt: skip
+    headings = [
+        "Setup",
+        "Classifiers",
+        "Inverters",
+        "The claim",
+        "Figure 1",
+        "Findings",
+        "Experiment: transforms",
+        "Experiment: leakage",
+        "Experiment: factors",
+        "Experiment: ceiling",
+        "Evaluate (shapes",
+    ]
     for heading in headings:
         assert heading in page or heading.replace("&#x27;", "'") in page, heading
     assert page.count("data:image/png;base64,") >= 10  # figures are embedded: the file stands alone
@@ -59,8 +70,10 @@ def test_report_cli_and_errors(tmp_path, tiny_inverter_run, capsys):
 def test_report_draws_training_curves_of_runs_that_have_them(tmp_path, tiny_inverter_run):
     run = tmp_path / "inv-with-evals"
     shutil.copytree(tiny_inverter_run, run)
-    lines = [{"step": 2, "eval": True, "elapsed_s": 1.0, "own_label_agreement": 0.2},
-             {"step": 4, "final": True, "train_minutes": 0.05, "own_label_agreement": 0.3}]  # fmt: skip
+    lines = [
+        {"step": 2, "eval": True, "elapsed_s": 1.0, "own_label_agreement": 0.2},
+        {"step": 4, "final": True, "train_minutes": 0.05, "own_label_agreement": 0.3},
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     page = build_report([tiny_inverter_run], tmp_path / "without").read_text()
     assert "Training curves" not in page  # one evaluation (the final one) is not a curve

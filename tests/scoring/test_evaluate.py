@@ -16,8 +16,9 @@ def evaluator_run(tmp_path_factory):
     from .conftest import _train_tiny_classifier
 
     # another width and seed: independent by weights (what evaluate checks), and quick to train
-    return _train_tiny_classifier(tmp_path_factory.mktemp("eval"), "evaluator", "model.width=8", "train.seed=1",
-                                  "train.epochs=3")  # fmt: skip
+    return _train_tiny_classifier(
+        tmp_path_factory.mktemp("eval"), "evaluator", "model.width=8", "train.seed=1", "train.epochs=3"
+    )
 
 
 def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_run, evaluator_run, tiny_classifier_run):
@@ -31,9 +32,25 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
     pixel = tmp_path / "pixel"
     train_inverter(build_config(InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES, extra), pixel)
     out = tmp_path / "eval"
-    code = main(["evaluate", str(tiny_inverter_run), str(pixel), "--dataset", "shapes", "--n", "40",
-                 "--evaluator", str(evaluator_run), "--samples", "2", "--out", str(out),
-                 "--extractor", str(tiny_classifier_run)])  # fmt: skip
+    code = main(
+        [
+            "evaluate",
+            str(tiny_inverter_run),
+            str(pixel),
+            "--dataset",
+            "shapes",
+            "--n",
+            "40",
+            "--evaluator",
+            str(evaluator_run),
+            "--samples",
+            "2",
+            "--out",
+            str(out),
+            "--extractor",
+            str(tiny_classifier_run),
+        ]
+    )
     assert code == 0
     result = json.loads((out / "evaluate.json").read_text())
     assert set(result["inverters"]) == {tiny_inverter_run.name, "pixel"}

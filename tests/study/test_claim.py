@@ -27,8 +27,16 @@ def data():
     return get_dataset("shapes", "test", size=20)
 
 
-def _arm(name: str, agreement: float, retrieval: float, k: int = 3, s: int = 2, n: int = 300, seed: int = 0,
-         kid: dict | None = None) -> ArmScores:  # fmt: skip
+def _arm(
+    name: str,
+    agreement: float,
+    retrieval: float,
+    k: int = 3,
+    s: int = 2,
+    n: int = 300,
+    seed: int = 0,
+    kid: dict | None = None,
+) -> ArmScores:
     g = torch.Generator().manual_seed(seed)
     values = {}
     for e in EVALUATORS:
@@ -39,8 +47,9 @@ def _arm(name: str, agreement: float, retrieval: float, k: int = 3, s: int = 2, 
             values[f"{kind}@{space}"] = (retrieval + shift + 0.1 * torch.randn(k, s, n, generator=g)).clamp(0, 1)
     for q in ("psnr", "ssim", "colour_error", "own_label_agreement", "logit_kl"):
         values[q] = torch.rand(k, s, n, generator=g).double()
-    units = [[SimpleNamespace(summary={"method": "gan", "steps": 100, "capped": False}) for _ in range(s)]
-             for _ in range(k)]  # fmt: skip
+    units = [
+        [SimpleNamespace(summary={"method": "gan", "steps": 100, "capped": False}) for _ in range(s)] for _ in range(k)
+    ]
     return ArmScores(name, values, units, kid or KID)  # type: ignore[arg-type]
 
 
@@ -70,8 +79,9 @@ def test_an_arm_at_chance_is_not_compared(data):
 
 def test_realism_far_apart_excludes_the_comparison(data):
     far = {"kid": 0.5, "se": 0.01, "ci_low": 0.48, "ci_high": 0.52}
-    result = decide(_arm("robust", 0.7, 0.8, kid=far), _arm("standard", 0.6, 0.6, seed=1), EVALUATORS, data,
-                    ClaimConfig())  # fmt: skip
+    result = decide(
+        _arm("robust", 0.7, 0.8, kid=far), _arm("standard", 0.6, 0.6, seed=1), EVALUATORS, data, ClaimConfig()
+    )
     assert result["verdict"] == "not compared" and "apart" in result["excluded"][-1]
 
 

@@ -59,8 +59,7 @@ def archive_server(tmp_path):
     server.shutdown()
 
 
-def test_online_the_demo_downloads_cifar10_into_the_cache_checksum_first(archive_server, monkeypatch, tmp_path,
-                                                                         capsys):  # fmt: skip
+def test_online_the_demo_downloads_cifar10_into_the_cache_checksum_first(archive_server, monkeypatch, tmp_path, capsys):
     url, md5 = archive_server
     monkeypatch.delenv("UNLOGIT_OFFLINE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -72,8 +71,9 @@ def test_online_the_demo_downloads_cifar10_into_the_cache_checksum_first(archive
     assert "downloading CIFAR-10 (170 MB)" in capsys.readouterr().out  # size and destination first
 
 
-def test_a_download_with_the_wrong_checksum_is_not_unpacked_and_the_demo_falls_back(archive_server, monkeypatch,
-                                                                                      tmp_path):  # fmt: skip
+def test_a_download_with_the_wrong_checksum_is_not_unpacked_and_the_demo_falls_back(
+    archive_server, monkeypatch, tmp_path
+):
     url, _ = archive_server
     monkeypatch.delenv("UNLOGIT_OFFLINE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -12,9 +12,18 @@ from unlogit.study.protocol import HOLDS, REVERSED, TIE, UNDECIDED, Endpoint, co
 ENDPOINT = Endpoint("x", "synthetic", higher_is_better=True, primary=True, margin=0.0)
 
 
-def crossed_arms(gen: torch.Generator, k: int = 3, s: int = 2, n: int = 500, effect: float = 0.0,
-                 image_sd: float = 1.0, classifier_sd: float = 0.1, seed_sd: float = 0.05, noise_sd: float = 0.5,
-                 interaction_sd: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def crossed_arms(
+    gen: torch.Generator,
+    k: int = 3,
+    s: int = 2,
+    n: int = 500,
+    effect: float = 0.0,
+    image_sd: float = 1.0,
+    classifier_sd: float = 0.1,
+    seed_sd: float = 0.05,
+    noise_sd: float = 0.5,
+    interaction_sd: float = 0.05,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two arms of the crossed design: image effects shared by every unit of both arms, random classifier
     and seed effects, an arm-by-image and a classifier-by-image interaction, per-image noise."""
     image = image_sd * torch.randn(n, generator=gen)
@@ -37,8 +46,9 @@ def _rate(words: list[str], *which: str) -> float:
 @pytest.mark.parametrize("classifier_sd, seed_sd", [(0.1, 0.05), (0.2, 0.1)])
 def test_null_differences_are_declared_holds_or_reversed_at_most_6_5_percent(classifier_sd, seed_sd):
     gen = torch.Generator().manual_seed(0)
-    words = [compare(ENDPOINT, *crossed_arms(gen, classifier_sd=classifier_sd, seed_sd=seed_sd)).verdict
-             for _ in range(1000)]  # fmt: skip
+    words = [
+        compare(ENDPOINT, *crossed_arms(gen, classifier_sd=classifier_sd, seed_sd=seed_sd)).verdict for _ in range(1000)
+    ]
     assert _rate(words, HOLDS, REVERSED) <= 0.065
 
 
@@ -47,8 +57,14 @@ def test_power_for_an_effect_of_the_size_the_cpu_study_found():
     per arm of between-classifier SD 0.03 it is declared ``holds`` in 69% of 300 trials (docs/protocol.md);
     the test asserts well above the 2.5% a null gives, and never ``reversed``."""
     gen = torch.Generator().manual_seed(1)
-    sizes = {"effect": 0.094, "image_sd": 0.25, "classifier_sd": 0.03, "seed_sd": 0.01, "noise_sd": 0.15,
-             "interaction_sd": 0.02}  # fmt: skip
+    sizes = {
+        "effect": 0.094,
+        "image_sd": 0.25,
+        "classifier_sd": 0.03,
+        "seed_sd": 0.01,
+        "noise_sd": 0.15,
+        "interaction_sd": 0.02,
+    }
     words = [compare(ENDPOINT, *crossed_arms(gen, **sizes)).verdict for _ in range(300)]
     assert _rate(words, HOLDS) >= 0.6 and _rate(words, REVERSED) == 0
 

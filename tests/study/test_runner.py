@@ -87,8 +87,9 @@ def test_scoped_overrides_reach_their_stages_and_are_checked_before_anything_run
 
     path = tmp_path / "mini.yaml"
     path.write_text(yaml.safe_dump(mini_study_spec(analyze=False)))
-    scoped = scoped_overrides(["inverters.*.steps=3", "classifiers.robust.train.epochs=2", "seeds=2",
-                               "train.threads=1"])  # fmt: skip
+    scoped = scoped_overrides(
+        ["inverters.*.steps=3", "classifiers.robust.train.epochs=2", "seeds=2", "train.threads=1"]
+    )
     cfg = scoped.apply(load_study(str(path), scoped.study))
     assert {s.steps for s in cfg.inverters.values()} == {3} and cfg.seeds == 2
     plan = plan_study(cfg, tmp_path / "out", scoped.every)

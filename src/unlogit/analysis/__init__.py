@@ -36,18 +36,30 @@ def run_experiment(
     data = DataConfig(name=cfg.dataset, root=cfg.data_root, test_size=size, channels=c, image_size=h).load("test")
     ood_data = None
     if cfg.ood_dataset:
-        ood_cfg = DataConfig(name=cfg.ood_dataset, root=cfg.data_root, test_size=max(cfg.n, 64), channels=c,
-                             image_size=h)  # fmt: skip
+        ood_cfg = DataConfig(
+            name=cfg.ood_dataset, root=cfg.data_root, test_size=max(cfg.n, 64), channels=c, image_size=h
+        )
         ood_data = ood_cfg.load("test")
-    train = DataConfig(name=cfg.dataset, root=cfg.data_root, train_size=cfg.train_sample, channels=c,
-                       image_size=h)  # fmt: skip
+    train = DataConfig(name=cfg.dataset, root=cfg.data_root, train_size=cfg.train_sample, channels=c, image_size=h)
     judge = load_classifier(cfg.evaluator, classes=data.classes) if cfg.evaluator else None
-    ctx = AnalysisContext(inverters, data, n=cfg.n, seed=cfg.seed, evaluator=judge, ood_data=ood_data,
-                          train_loader=lambda: train.load("train").subset(cfg.train_sample))  # fmt: skip
+    ctx = AnalysisContext(
+        inverters,
+        data,
+        n=cfg.n,
+        seed=cfg.seed,
+        evaluator=judge,
+        ood_data=ood_data,
+        train_loader=lambda: train.load("train").subset(cfg.train_sample),
+    )
     result = run(ctx)
     result.metrics.update(
-        {"dataset": cfg.dataset, "seed": cfg.seed, "evaluator": cfg.evaluator, "ood_dataset": cfg.ood_dataset,
-         "inverter_runs": {k: Path(v).name for k, v in zip(inverters, inverter_runs)}}
-    )  # fmt: skip
+        {
+            "dataset": cfg.dataset,
+            "seed": cfg.seed,
+            "evaluator": cfg.evaluator,
+            "ood_dataset": cfg.ood_dataset,
+            "inverter_runs": {k: Path(v).name for k, v in zip(inverters, inverter_runs)},
+        }
+    )
     result.write(out / experiment)
     return result

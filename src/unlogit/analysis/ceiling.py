@@ -75,8 +75,9 @@ def kernel_ridge_predict(train_f: torch.Tensor, train_t: torch.Tensor, test_f: t
     return stacked.gather(0, best[None, None].expand(1, stacked.shape[1], -1))[0]
 
 
-def kernel_ridge_r2(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor,
-                    test_t: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def kernel_ridge_r2(
+    train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor, test_t: torch.Tensor
+) -> torch.Tensor:
     """Per-target held-out R^2 (T,) of :func:`kernel_ridge_predict`."""
     return _r2_columns(kernel_ridge_predict(train_f, train_t, test_f), test_t.double())
 
@@ -133,10 +134,16 @@ def ceiling(ctx: AnalysisContext) -> ExperimentResult:
     shapes = bool(ctx.data.factors)
     targets = _shapes_targets(x, y, ctx.data.factors) if shapes else image_statistics(x)
     train_targets = _shapes_targets(x_train, y_train, train.factors) if shapes else image_statistics(x_train)
-    metrics: dict = {"targets": list(targets), "n": len(x), "n_probe_train": len(x_train),
-                     "probe": f"RBF kernel ridge fitted on {len(x_train)} training images, scored on the held-out "
-                     "ones; fed the logits (ceiling) or the property read from the reconstructions (recovered)",
-                     "not_carried_below": NOT_CARRIED, "bootstrap": BOOTSTRAP, "inverters": {}}  # fmt: skip
+    metrics: dict = {
+        "targets": list(targets),
+        "n": len(x),
+        "n_probe_train": len(x_train),
+        "probe": f"RBF kernel ridge fitted on {len(x_train)} training images, scored on the held-out "
+        "ones; fed the logits (ceiling) or the property read from the reconstructions (recovered)",
+        "not_carried_below": NOT_CARRIED,
+        "bootstrap": BOOTSTRAP,
+        "inverters": {},
+    }
     ceilings: dict[tuple, dict[str, torch.Tensor]] = {}  # classifier -> group -> bootstrap of the ceiling R^2
     point: dict[tuple, dict[str, float]] = {}
     for name, inv in ctx.inverters.items():
@@ -155,16 +162,22 @@ def ceiling(ctx: AnalysisContext) -> ExperimentResult:
             got = float(_r2_columns(pred, t.double()).clamp(min=-1).mean())
             boot, top_boot, top = bootstrap_r2(pred, t), ceilings[key][group], point[key][group]
             carried = top >= NOT_CARRIED
-            rows[group] = {"ceiling_r2": top, "ceiling_ci": _ci(top_boot), "recovered_r2": got,
-                           "recovered_ci": _ci(boot), "fraction_of_ceiling": got / top if carried else None,
-                           "fraction_ci": _ci(boot / top_boot.clamp_min(1e-6)) if carried else None,
-                           "note": "" if carried else "the logits do not carry it"}  # fmt: skip
+            rows[group] = {
+                "ceiling_r2": top,
+                "ceiling_ci": _ci(top_boot),
+                "recovered_r2": got,
+                "recovered_ci": _ci(boot),
+                "fraction_of_ceiling": got / top if carried else None,
+                "fraction_ci": _ci(boot / top_boot.clamp_min(1e-6)) if carried else None,
+                "note": "" if carried else "the logits do not carry it",
+            }
         metrics["inverters"][name] = rows
     return ExperimentResult("ceiling", metrics, {"ceiling": _bars(metrics)})
 
 
-def _predict_groups(train_f: torch.Tensor, train_targets: dict[str, torch.Tensor],
-                    test_f: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
+def _predict_groups(
+    train_f: torch.Tensor, train_targets: dict[str, torch.Tensor], test_f: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """:func:`kernel_ridge_predict` of every property group from the same features in one fit: the ridge
     strength is chosen per target column, so this equals one fit per group at a fraction of the cost."""
     groups = list(train_targets)
@@ -189,8 +202,12 @@ def _bars(metrics: dict):
         rows = metrics["inverters"][name]
         base = [j + 2 * i * width for j in range(len(groups))]
         ax.bar(base, [max(rows[g]["ceiling_r2"], 0) for g in groups], width, alpha=0.35, label=f"{name}: ceiling")
-        ax.bar([b + width for b in base], [max(rows[g]["recovered_r2"], 0) for g in groups], width,
-               label=f"{name}: recovered")  # fmt: skip
+        ax.bar(
+            [b + width for b in base],
+            [max(rows[g]["recovered_r2"], 0) for g in groups],
+            width,
+            label=f"{name}: recovered",
+        )
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(groups))], groups, rotation=20, fontsize=8)
     ax.set_ylabel("cross-validated R^2")
     ax.set_ylim(0, 1)

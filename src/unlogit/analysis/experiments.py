@@ -74,8 +74,7 @@ def noise(ctx: AnalysisContext, samples: int = 6) -> ExperimentResult:
 Edit = Callable[[torch.Tensor, float, LogitUnits], torch.Tensor]  # (raw logits (N,K), value, units) -> (N,K)
 
 
-def _manipulation(ctx: AnalysisContext, name: str, values: Sequence[float], edit: Edit,
-                  param: str) -> ExperimentResult:  # fmt: skip
+def _manipulation(ctx: AnalysisContext, name: str, values: Sequence[float], edit: Edit, param: str) -> ExperimentResult:
     """Reconstruct edited logits for each value; grid (rows: images, columns: values) and curves."""
     x, _ = ctx.images(min(ctx.n, 8))
     figures, metrics = {}, {}
@@ -89,14 +88,20 @@ def _manipulation(ctx: AnalysisContext, name: str, values: Sequence[float], edit
             rec = inv.generate(edited, z).cpu()
             columns.append(rec)
             judge = ctx.judge(inv)
-            curve.append({param: v, **image_stats(rec),
-                          "label_kept": float(labelled_as(judge, rec, logits.argmax(1)).mean()),
-                          "label_of_edit": float(labelled_as(judge, rec, edited.argmax(1)).mean())})  # fmt: skip
+            curve.append(
+                {
+                    param: v,
+                    **image_stats(rec),
+                    "label_kept": float(labelled_as(judge, rec, logits.argmax(1)).mean()),
+                    "label_of_edit": float(labelled_as(judge, rec, edited.argmax(1)).mean()),
+                }
+            )
         figures[f"{name}_{inv_name}"] = comparison_grid(columns, upscale=2)
         metrics[inv_name] = curve
     figures[f"{name}_curves"] = _curves(metrics, param)
-    return ExperimentResult(name, {"parameter": param, "values": list(values), "judge": ctx.judge_name,
-                                   "inverters": metrics}, figures)  # fmt: skip
+    return ExperimentResult(
+        name, {"parameter": param, "values": list(values), "judge": ctx.judge_name, "inverters": metrics}, figures
+    )
 
 
 def _curves(metrics: dict[str, list[dict]], param: str):
@@ -146,11 +151,21 @@ def logit_interpolate(ctx: AnalysisContext) -> ExperimentResult:
 
 Experiment = Callable[[AnalysisContext], ExperimentResult]
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
-for _name, _fn in (("reconstruct", reconstruct), ("noise", noise), ("logit-shift", logit_shift),
-                   ("logit-scale", logit_scale), ("logit-perturb", logit_perturb),
-                   ("logit-interpolate", logit_interpolate), ("misclassified", misclassified),
-                   ("adversarial", adversarial), ("transforms", transforms), ("ood", ood), ("leakage", leakage),
-                   ("factors", factors), ("ceiling", ceiling)):  # fmt: skip
+for _name, _fn in (
+    ("reconstruct", reconstruct),
+    ("noise", noise),
+    ("logit-shift", logit_shift),
+    ("logit-scale", logit_scale),
+    ("logit-perturb", logit_perturb),
+    ("logit-interpolate", logit_interpolate),
+    ("misclassified", misclassified),
+    ("adversarial", adversarial),
+    ("transforms", transforms),
+    ("ood", ood),
+    ("leakage", leakage),
+    ("factors", factors),
+    ("ceiling", ceiling),
+):
     EXPERIMENTS.register(_name, _fn)
 
 
@@ -158,8 +173,9 @@ def expand_experiments(names: Sequence[str], with_ood: bool) -> list[str]:
     """``["all"]`` -> every experiment (``ood`` only when another dataset is given); other lists as given."""
     if list(names) == ["all"]:
         if not with_ood:
-            print("analyze all: skipping ood (it needs --ood-dataset NAME, e.g. --ood-dataset tinyimagenet)",
-                  flush=True)  # fmt: skip
+            print(
+                "analyze all: skipping ood (it needs --ood-dataset NAME, e.g. --ood-dataset tinyimagenet)", flush=True
+            )
         return [n for n in EXPERIMENTS if with_ood or n != "ood"]
     for name in names:
         EXPERIMENTS.get(name)

@@ -96,10 +96,14 @@ def transforms(ctx: AnalysisContext) -> ExperimentResult:
             lt = inv.logits(xt)
             rec_t = inv.generate(lt, z).cpu()
             follow, defined = follow_index(rec, rec_t, t(rec).clamp(0, 1))
-            profile[t_name] = {"image_change": float(_rms(xt, x).mean()), "logit_change": _centred_change(l, lt),
-                               "label_kept": float((lt.argmax(1) == l.argmax(1)).float().mean()),
-                               "recon_change": float(_rms(rec_t, rec).mean()), "follow_index": follow,
-                               "n_defined": defined}  # fmt: skip
+            profile[t_name] = {
+                "image_change": float(_rms(xt, x).mean()),
+                "logit_change": _centred_change(l, lt),
+                "label_kept": float((lt.argmax(1) == l.argmax(1)).float().mean()),
+                "recon_change": float(_rms(rec_t, rec).mean()),
+                "follow_index": follow,
+                "n_defined": defined,
+            }
             show += [x[:1], xt[:1], rec[:1], rec_t[:1]]
         figures[f"transforms_{inv_name}"] = comparison_grid(
             [torch.cat(show[i::4]) for i in range(4)], upscale=2
@@ -176,17 +180,25 @@ def _counterfactuals(ctx: AnalysisContext, inv, x, y, l, rec, z) -> dict[str, di
         xt = _rerender(y, changed)
         lt = inv.logits(xt)
         rec_t = inv.generate(lt, z).cpu()
-        rows[name] = {"image_change": float(_rms(xt, x).mean()), "logit_change": _centred_change(l, lt),
-                      "label_kept": float((lt.argmax(1) == l.argmax(1)).float().mean()),
-                      "recon_change": float(_rms(rec_t, rec).mean()),
-                      "factor_follow": _factor_follow(read_rec, readout(rec_t, y), true, changed, keys, y)}  # fmt: skip
+        rows[name] = {
+            "image_change": float(_rms(xt, x).mean()),
+            "logit_change": _centred_change(l, lt),
+            "label_kept": float((lt.argmax(1) == l.argmax(1)).float().mean()),
+            "recon_change": float(_rms(rec_t, rec).mean()),
+            "factor_follow": _factor_follow(read_rec, readout(rec_t, y), true, changed, keys, y),
+        }
     return rows
 
 
-PROFILE_COLUMNS = [Column("inverter"), Column("transform"), Column("logit_change", "logit change", fixed(3)),
-                   Column("label_kept", "label kept", percent), Column("recon_change", "recon change", fixed(3)),
-                   Column("follow_index", "follow index", fixed(2)),
-                   Column("factor_follow", "factor follow", fixed(2))]  # fmt: skip
+PROFILE_COLUMNS = [
+    Column("inverter"),
+    Column("transform"),
+    Column("logit_change", "logit change", fixed(3)),
+    Column("label_kept", "label kept", percent),
+    Column("recon_change", "recon change", fixed(3)),
+    Column("follow_index", "follow index", fixed(2)),
+    Column("factor_follow", "factor follow", fixed(2)),
+]
 
 
 def _table(metrics: dict[str, dict[str, dict[str, float]]]) -> str:

@@ -66,11 +66,13 @@ def _attack_row(ctx: AnalysisContext, inv, x, y, z, clean_rec, attack: tuple, st
     if ok.any():
         rec = inv.generate(l_adv[ok.to(l_adv.device)], z[ok]).cpu()
         judge = ctx.judge(inv)
-        row.update({
-            "recon_follows_adversarial_label": float(labelled_as(judge, rec, adv_pred[ok]).mean()),
-            "recon_keeps_true_label": float(labelled_as(judge, rec, y[ok]).mean()),
-            "recon_change": float(((rec - clean_rec[ok]) ** 2).flatten(1).mean(1).sqrt().mean()),
-        })  # fmt: skip
+        row.update(
+            {
+                "recon_follows_adversarial_label": float(labelled_as(judge, rec, adv_pred[ok]).mean()),
+                "recon_keeps_true_label": float(labelled_as(judge, rec, y[ok]).mean()),
+                "recon_change": float(((rec - clean_rec[ok]) ** 2).flatten(1).mean(1).sqrt().mean()),
+            }
+        )
     return row, x_adv
 
 
@@ -99,9 +101,15 @@ def adversarial(ctx: AnalysisContext, steps: int = 10) -> ExperimentResult:
         rows["eps_sweep"] = _eps_sweep(inv, x, y, steps)
         metrics[name] = rows
     return ExperimentResult(
-        "adversarial", {"attacks": {k: list(v) for k, v in ATTACKS.items()}, "steps": steps, "judge": ctx.judge_name,
-                        "inverters": metrics}, figures,
-    )  # fmt: skip
+        "adversarial",
+        {
+            "attacks": {k: list(v) for k, v in ATTACKS.items()},
+            "steps": steps,
+            "judge": ctx.judge_name,
+            "inverters": metrics,
+        },
+        figures,
+    )
 
 
 def _eps_sweep(inv, x: torch.Tensor, y: torch.Tensor, steps: int) -> dict:
@@ -114,8 +122,11 @@ def _eps_sweep(inv, x: torch.Tensor, y: torch.Tensor, steps: int) -> dict:
         smallest[ok] = eps * frac
         success[f"{frac:g}"] = float(ok.double().mean())
     finite = smallest[torch.isfinite(smallest)]
-    return {"success_by_eps_fraction": success, "median_minimal_eps": float(finite.median()) if len(finite) else None,
-            "never_fooled": float((~torch.isfinite(smallest)).double().mean())}  # fmt: skip
+    return {
+        "success_by_eps_fraction": success,
+        "median_minimal_eps": float(finite.median()) if len(finite) else None,
+        "never_fooled": float((~torch.isfinite(smallest)).double().mean()),
+    }
 
 
 def _r2(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -184,8 +195,12 @@ def factors(ctx: AnalysisContext) -> ExperimentResult:
         row["rotation_error"] = _rotation_error(read["rotation"], true["rotation"], y)
         return row
 
-    metrics = {"probe": "fixed colour-blind readout (see shapes_factors)", "n": len(x), "originals": scores(x),
-               "inverters": {}}  # fmt: skip
+    metrics = {
+        "probe": "fixed colour-blind readout (see shapes_factors)",
+        "n": len(x),
+        "originals": scores(x),
+        "inverters": {},
+    }
     for name, inv in ctx.inverters.items():
         rec = inv.generate(inv.logits(x), ctx.noise(inv, len(x))).cpu()
         metrics["inverters"][name] = scores(rec)

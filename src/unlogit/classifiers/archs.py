@@ -173,10 +173,16 @@ class SmallCNN(_Classifier):
 
         w = width
         self.body = nn.Sequential(
-            *stage(in_channels, w), *stage(w, w), nn.MaxPool2d(2),
-            *stage(w, 2 * w), *stage(2 * w, 2 * w), nn.MaxPool2d(2),
-            *stage(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
+            *stage(in_channels, w),
+            *stage(w, w),
+            nn.MaxPool2d(2),
+            *stage(w, 2 * w),
+            *stage(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            *stage(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.head = nn.Linear(4 * w, num_classes)
         _kaiming(self)
 

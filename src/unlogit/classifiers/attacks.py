@@ -50,8 +50,10 @@ class PGD:
         if norm not in ("linf", "l2"):
             raise ConfigError(f"attack norm {norm!r} is not supported; choose 'linf' or 'l2'")
         if eps < 0 or steps < 0 or restarts < 1:
-            raise ConfigError(f"attack eps and steps must be >= 0 and restarts >= 1, got eps={eps}, steps={steps}, "
-                              f"restarts={restarts}")  # fmt: skip
+            raise ConfigError(
+                f"attack eps and steps must be >= 0 and restarts >= 1, got eps={eps}, steps={steps}, "
+                f"restarts={restarts}"
+            )
         self.model = model
         self.norm = norm
         self.eps = float(eps)

@@ -78,8 +78,9 @@ class ClassifierTrainConfig:
         """The attack of the reported robust accuracy: ``final_attack``, or the per-epoch attack with at
         least 50 steps and 2 random restarts (robust accuracy under any one attack is an upper bound)."""
         base = self.robust_eval_attack
-        return self.final_attack or replace(base, steps=max(50, base.steps), restarts=max(2, base.restarts),
-                                            step_size=None)  # fmt: skip
+        return self.final_attack or replace(
+            base, steps=max(50, base.steps), restarts=max(2, base.restarts), step_size=None
+        )
 
 
 @dataclass

@@ -70,8 +70,13 @@ def evaluate_classifier(
     clf.probe(data.image_shape)
     result: dict[str, Any] = {"classifier": spec, "dataset": data.name, "split": data.split, "labels_apply": True}
     if not data.labels_for(clf.classes):
-        result.update({"labels_apply": False, "why": f"the classifier's classes are {clf.classes[:4]}..., the "
-                       f"data's {data.classes[:4]}...", "clean": {"accuracy": None, "n": 0}})  # fmt: skip
+        result.update(
+            {
+                "labels_apply": False,
+                "why": f"the classifier's classes are {clf.classes[:4]}..., the data's {data.classes[:4]}...",
+                "clean": {"accuracy": None, "n": 0},
+            }
+        )
         return result
     result["clean"] = accuracy(clf, data, n=n, device=device, show_progress=show_progress)
     if attack:

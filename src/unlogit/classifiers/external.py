@@ -27,7 +27,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from safetensors or a ``torch.save`` file (``weights_only=True``), unwrapped from the
     usual containers (``state_dict``, ``model_state_dict``, ``model``) and DataParallel's ``module.``."""
@@ -41,8 +40,10 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling refused, or a corrupt file
-        raise UnlogitError(f"cannot load {path} safely ({type(exc).__name__}: {exc}); save it as safetensors or "
-                           "with torch.save(model.state_dict())") from exc  # fmt: skip
+        raise UnlogitError(
+            f"cannot load {path} safely ({type(exc).__name__}: {exc}); save it as safetensors or "
+            "with torch.save(model.state_dict())"
+        ) from exc
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -141,8 +142,9 @@ def load_timm(req: SourceRequest) -> NormalizedClassifier:
             "initialised network; save the weights once (timm.create_model(NAME, pretrained=True).state_dict(), "
             "as safetensors) on a machine that is online and give ?weights=FILE"
         )
-    return req.external(model, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"),
-                        arch=f"timm:{req.target}")  # fmt: skip
+    return req.external(
+        model, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"), arch=f"timm:{req.target}"
+    )
 
 
 # --- RobustBench -----------------------------------------------------------------------------------
@@ -228,8 +230,15 @@ def load_torchvision(req: SourceRequest) -> NormalizedClassifier:
     except RuntimeError as exc:
         raise UnlogitError(f"weights {file} do not fit torchvision's {name}: {exc}") from exc
     categories = list(weights.meta.get("categories") or [])
-    clf = req.external(model, conv, classes=None, default_mean=IMAGENET_MEAN, default_std=IMAGENET_STD, arch=name,
-                       num_classes=None if categories else 1000)  # fmt: skip
+    clf = req.external(
+        model,
+        conv,
+        classes=None,
+        default_mean=IMAGENET_MEAN,
+        default_std=IMAGENET_STD,
+        arch=name,
+        num_classes=None if categories else 1000,
+    )
     if not conv.classes and len(categories) == clf.num_classes:
         clf.classes = categories
     clf.info["weights"] = str(file)
@@ -276,19 +285,24 @@ def check_export_archive(path: Path) -> None:
                     raise UnlogitError(f"{path}: {name} is not a payload config ({exc})") from exc
                 pickled = [k for k, v in config.items() if isinstance(v, dict) and v.get("use_pickle")]
                 if pickled:
-                    raise UnlogitError(f"{path} stores {pickled[:3]} as pickles, which torch would unpickle and "
-                                       "could run code; unlogit refuses it (re-export plain tensors)")  # fmt: skip
+                    raise UnlogitError(
+                        f"{path} stores {pickled[:3]} as pickles, which torch would unpickle and "
+                        "could run code; unlogit refuses it (re-export plain tensors)"
+                    )
             leaf = name.rsplit("/", 1)[-1]
             if leaf.startswith(("opaque_obj_", "custom_obj_")):
-                raise UnlogitError(f"{path} holds a pickled object ({name}); unlogit refuses archives that would be "
-                                   "unpickled")  # fmt: skip
+                raise UnlogitError(
+                    f"{path} holds a pickled object ({name}); unlogit refuses archives that would be unpickled"
+                )
             if _torch_payload(name, archive.read(info)[:1]):
                 try:
                     torch.load(io.BytesIO(archive.read(info)), weights_only=True)
                 except Exception as exc:  # the restricted unpickler refused something: torch would unpickle it
-                    raise UnlogitError(f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch "
-                                       "would unpickle it and could run code, so unlogit refuses the "
-                                       "archive") from exc  # fmt: skip
+                    raise UnlogitError(
+                        f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch "
+                        "would unpickle it and could run code, so unlogit refuses the "
+                        "archive"
+                    ) from exc
 
 
 def _torch_payload(name: str, head: bytes) -> bool:
@@ -331,4 +345,3 @@ def load_factory(req: SourceRequest) -> NormalizedClassifier:
         except RuntimeError as exc:
             raise UnlogitError(f"state dict {weights} does not fit {target}(): {exc}") from exc
     return req.external(model, req.convention())
-

@@ -17,8 +17,7 @@ from ..config import from_dict
 from ..errors import CheckpointError, ConfigError
 from .archs import ArchSpec
 
-ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes",
-                 "tensor_sha256")  # fmt: skip
+ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
 
 
 @dataclass
@@ -41,10 +40,14 @@ class ClassifierMeta:
                 raise ConfigError(f"{key!r} must be {a.in_channels} finite numbers (one per channel), got {values}")
         if any(s <= 0 for s in self.std):
             raise ConfigError(f"'std' values must be > 0, got {self.std}")
-        if self.input_shape is not None and (len(self.input_shape) != 3 or self.input_shape[0] != a.in_channels
-                                             or not all(8 <= s <= 1024 for s in self.input_shape[1:])):  # fmt: skip
-            raise ConfigError(f"'input_shape' must be [{a.in_channels}, H, W] with 8 <= H, W <= 1024, "
-                              f"got {self.input_shape}")  # fmt: skip
+        if self.input_shape is not None and (
+            len(self.input_shape) != 3
+            or self.input_shape[0] != a.in_channels
+            or not all(8 <= s <= 1024 for s in self.input_shape[1:])
+        ):
+            raise ConfigError(
+                f"'input_shape' must be [{a.in_channels}, H, W] with 8 <= H, W <= 1024, got {self.input_shape}"
+            )
 
     def shape(self) -> tuple[int, int, int] | None:
         return tuple(self.input_shape) if self.input_shape else None  # type: ignore[return-value]

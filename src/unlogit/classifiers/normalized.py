@@ -89,8 +89,10 @@ class NormalizedClassifier(nn.Module):
                 "(size=, layout=) or resize the data (data.image_size)"
             ) from exc
         if out.ndim != 2 or out.shape[1] != self.num_classes:
-            raise UnlogitError(f"classifier {self.info.get('spec', '?')} returned {tuple(out.shape)} for one image, "
-                               f"not (1, {self.num_classes}) logits")  # fmt: skip
+            raise UnlogitError(
+                f"classifier {self.info.get('spec', '?')} returned {tuple(out.shape)} for one image, "
+                f"not (1, {self.num_classes}) logits"
+            )
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)

@@ -119,7 +119,6 @@ def load_classifier(
     return source.load(request).to(device).frozen()
 
 
-
 # The table: one row per spec form, matched in this order.
 for _source in (
     ClassifierSource(

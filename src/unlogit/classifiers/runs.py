@@ -47,8 +47,9 @@ def shipped_path(name: str) -> Path:
     known = shipped_classifiers()
     name = shipped_aliases().get(name, name)
     if name not in known:
-        raise UnlogitError(f"no shipped classifier {name!r}; the package has {sorted(known)} (`unlogit models` "
-                           "lists them)")  # fmt: skip
+        raise UnlogitError(
+            f"no shipped classifier {name!r}; the package has {sorted(known)} (`unlogit models` lists them)"
+        )
     folder = WEIGHTS_DIR / name
     digest = file_sha256(RunLayout(folder).model.with_suffix(".safetensors"))
     if digest != known[name]["sha256"]:
@@ -64,9 +65,14 @@ def load_shipped(req: SourceRequest) -> NormalizedClassifier:
 
 def save_run_classifier(run: Path, clf: NormalizedClassifier, arch: ArchSpec, summary: dict) -> None:
     """Write ``RUN/model.{safetensors,json}`` (what :func:`load_run_classifier` reads)."""
-    meta = {"arch": arch.to_dict(), "classes": clf.classes, "mean": clf.mean.flatten().tolist(),
-            "std": clf.std.flatten().tolist(), "input_shape": list(clf.input_shape) if clf.input_shape else None,
-            "summary": summary}  # fmt: skip
+    meta = {
+        "arch": arch.to_dict(),
+        "classes": clf.classes,
+        "mean": clf.mean.flatten().tolist(),
+        "std": clf.std.flatten().tolist(),
+        "input_shape": list(clf.input_shape) if clf.input_shape else None,
+        "summary": summary,
+    }
     save_checkpoint(RunLayout(run).model, clf.model.state_dict(), meta, kind=CLASSIFIER_KIND)
 
 
@@ -104,7 +110,6 @@ def _run_kind(run: Path) -> str | None:
     except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return kind if isinstance(kind, str) else None
-
 
 
 def is_run_dir(base: str) -> bool:

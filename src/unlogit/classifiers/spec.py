@@ -73,8 +73,9 @@ def parse_convention(options: dict[str, str], spec: str, allowed: Sequence[str] 
     """Validate the convention options (plus source-specific ``allowed`` keys) of a spec."""
     unknown = sorted(set(options) - set(CONVENTION_KEYS) - set(allowed))
     if unknown:
-        raise UnlogitError(f"classifier {spec!r}: unknown option {unknown[0]!r}; allowed: "
-                           f"{sorted({*CONVENTION_KEYS, *allowed})}")  # fmt: skip
+        raise UnlogitError(
+            f"classifier {spec!r}: unknown option {unknown[0]!r}; allowed: {sorted({*CONVENTION_KEYS, *allowed})}"
+        )
     layout = options.get("layout", "nchw").lower()
     if layout not in ("nchw", "nhwc"):
         raise UnlogitError(f"classifier {spec!r}: layout must be nchw or nhwc, got {layout!r}")
@@ -87,8 +88,9 @@ def parse_convention(options: dict[str, str], spec: str, allowed: Sequence[str] 
     size = None
     if "size" in options:
         if not options["size"].isdigit() or not 1 <= int(options["size"]) <= MAX_SIZE:
-            raise UnlogitError(f"classifier {spec!r}: size must be an integer from 1 to {MAX_SIZE} (pixels), got "
-                               f"{options['size']!r}")  # fmt: skip
+            raise UnlogitError(
+                f"classifier {spec!r}: size must be an integer from 1 to {MAX_SIZE} (pixels), got {options['size']!r}"
+            )
         size = int(options["size"])
     return InputConvention(mean, std, layout, size, _classes(options.get("classes"), spec))
 
@@ -151,10 +153,18 @@ class SourceRequest:
         return wrap_external(model, self.spec, conv, **{**kwargs, **defaults})
 
 
-def wrap_external(model: torch.nn.Module, spec: str, conv: InputConvention, classes: Sequence[str] | None,
-              mean: Sequence[float] | None, std: Sequence[float] | None, num_classes: int | None,
-              default_mean: Sequence[float] | None = None, default_std: Sequence[float] | None = None,
-              arch: str = "external") -> NormalizedClassifier:  # fmt: skip
+def wrap_external(
+    model: torch.nn.Module,
+    spec: str,
+    conv: InputConvention,
+    classes: Sequence[str] | None,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    num_classes: int | None,
+    default_mean: Sequence[float] | None = None,
+    default_std: Sequence[float] | None = None,
+    arch: str = "external",
+) -> NormalizedClassifier:
     """A third-party network under its input convention: the spec's options first, then the caller's
     ``mean``/``std``/``classes``, then the source's defaults; class names numbered when nothing names them."""
     mean = conv.mean or mean or default_mean
@@ -178,7 +188,8 @@ def _count_outputs(model: torch.nn.Module, spec: str, channels: int, size: int |
         with torch.no_grad():
             out = model.eval()(torch.zeros(1, channels, size or 32, size or 32))
     except Exception as exc:  # the model may need another input size
-        raise UnlogitError(f"classifier {spec!r}: cannot tell how many classes it has ({type(exc).__name__}: {exc}); "
-                           "give classes=K or classes=FILE in the spec, or size=PIXELS") from exc  # fmt: skip
+        raise UnlogitError(
+            f"classifier {spec!r}: cannot tell how many classes it has ({type(exc).__name__}: {exc}); "
+            "give classes=K or classes=FILE in the spec, or size=PIXELS"
+        ) from exc
     return int(out.shape[-1])
-

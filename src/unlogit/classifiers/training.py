@@ -118,8 +118,15 @@ def train_one_epoch(ctx: EpochContext, epoch: int) -> dict[str, float]:
     return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
 
 
-def validate(clf: NormalizedClassifier, ds: ImageDataset, attack: PGD, n_robust: int, device: torch.device,
-             seed: int, show_progress: bool = False) -> dict[str, Any]:  # fmt: skip
+def validate(
+    clf: NormalizedClassifier,
+    ds: ImageDataset,
+    attack: PGD,
+    n_robust: int,
+    device: torch.device,
+    seed: int,
+    show_progress: bool = False,
+) -> dict[str, Any]:
     """Clean accuracy on ``ds`` and accuracy under ``attack`` on its first ``n_robust`` images. The attack's
     random starts come from ``seed`` inside a forked RNG, so measuring never moves the training stream."""
     clean = accuracy(clf, ds, device=device, show_progress=show_progress)
@@ -155,18 +162,11 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
         eval_attack = t.robust_eval_attack.build(ctx.clf)
         sink = _sink(t.logger, run)
         for epoch in range(start_epoch, t.epochs):
-            t0 = time.perf_counter()
-            record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch)}
-            val = validate(ctx.clf, val_ds, eval_attack, t.eval_robust_size, device, t.seed + epoch, t.progress)
-            record.update({"val_acc": val["acc"], "val_robust_acc": val["robust_acc"], "val_attack": val["attack"],
-                           "lr": ctx.opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})  # fmt: skip
+            record = _run_epoch(ctx, epoch, val_ds, eval_attack)
             history.append(record)
             run.log(record)
             if sink is not None:
                 sink.record({"step": epoch + 1, **record}, "classifier")
-            print(f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
-                  f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
-                  flush=True)  # fmt: skip
             _save_state(run.layout.last, ctx.clf, ctx.opt, ctx.sched, epoch + 1, history)
         test_ds = cfg.data.load("test").to(device)
         final_attack = t.final_eval_attack.build(ctx.clf)
@@ -174,12 +174,41 @@ def train_classifier(cfg: ClassifierRunConfig, out: str | Path, resume: bool = F
         test = validate(ctx.clf, test_ds, final_attack, t.eval_robust_size, device, t.seed + 10_000, t.progress)
         summary = _summary(cfg, history, test, len(test_ds))
         seconds = sum(r["seconds"] for r in history) + time.perf_counter() - t0  # every epoch (resumed too) + test
-        run.log({"epoch": t.epochs, "final": True, "test_acc": test["acc"], "test_robust_acc": test["robust_acc"],
-                 "elapsed_s": seconds})  # fmt: skip
+        run.log(
+            {
+                "epoch": t.epochs,
+                "final": True,
+                "test_acc": test["acc"],
+                "test_robust_acc": test["robust_acc"],
+                "elapsed_s": seconds,
+            }
+        )
         save_run_classifier(run.path, ctx.clf, spec, summary)
         if sink is not None:
             sink.close()
     return summary
+
+
+def _run_epoch(ctx: EpochContext, epoch: int, val_ds: ImageDataset, eval_attack: PGD) -> dict[str, Any]:
+    """One training epoch and its validation: the record metrics.jsonl gets (and the line printed)."""
+    t, t0 = ctx.cfg.train, time.perf_counter()
+    record = {"epoch": epoch + 1, **train_one_epoch(ctx, epoch)}
+    val = validate(ctx.clf, val_ds, eval_attack, t.eval_robust_size, ctx.device, t.seed + epoch, t.progress)
+    record.update(
+        {
+            "val_acc": val["acc"],
+            "val_robust_acc": val["robust_acc"],
+            "val_attack": val["attack"],
+            "lr": ctx.opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
+    )
+    print(
+        f"epoch {epoch + 1}/{t.epochs}  loss {record['train_loss']:.3f}  train {record['train_acc']:.1%}  "
+        f"val {record['val_acc']:.1%}  pgd {record['val_robust_acc']:.1%}  ({record['seconds']:.1f}s)",
+        flush=True,
+    )
+    return record
 
 
 def _sink(logger: str, run: RunDir):
@@ -191,8 +220,9 @@ def _sink(logger: str, run: RunDir):
     return TensorBoardSink(run.layout.tensorboard)
 
 
-def _epoch_context(cfg: ClassifierRunConfig, train_ds: ImageDataset, device: torch.device,
-                   run: RunDir) -> tuple[EpochContext, ArchSpec]:  # fmt: skip
+def _epoch_context(
+    cfg: ClassifierRunConfig, train_ds: ImageDataset, device: torch.device, run: RunDir
+) -> tuple[EpochContext, ArchSpec]:
     """A fresh classifier (weights from ``train.seed``), its optimiser, schedule and training attack."""
     t = cfg.train
     seed_everything(t.seed)
@@ -213,12 +243,18 @@ def _safe_changes(schedule: str) -> SafeChanges:
             return f"the {schedule} schedule's length is fixed when training starts"
         return not_shorter(old, new)
 
-    return {"train.epochs": epochs, "train.progress": always, "train.device": always, "train.threads": always,
-            "train.eval_robust_size": always}  # fmt: skip
+    return {
+        "train.epochs": epochs,
+        "train.progress": always,
+        "train.device": always,
+        "train.threads": always,
+        "train.eval_robust_size": always,
+    }
 
 
-def _summary(cfg: ClassifierRunConfig, history: list[dict[str, Any]], test: dict[str, Any],
-             n_test: int) -> dict[str, Any]:  # fmt: skip
+def _summary(
+    cfg: ClassifierRunConfig, history: list[dict[str, Any]], test: dict[str, Any], n_test: int
+) -> dict[str, Any]:
     t = cfg.train
     return {
         "clean_acc": test["acc"],

@@ -34,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, handler: Handler, help_: str, example: str) -> argparse.ArgumentParser:
         p = sub.add_parser(
-            name, help=help_, description=help_, epilog=f"example:\n  {example}",
+            name,
+            help=help_,
+            description=help_,
+            epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
-        )  # fmt: skip
+        )
         p.set_defaults(handler=handler)
         return p
 

@@ -44,8 +44,9 @@ def cmd_eval_classifier(args: argparse.Namespace) -> int:
     if args.download:
         print("note: --download is deprecated; use data.download=true", file=sys.stderr)
     data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, download=args.download).load(args.split)
-    result = evaluate_classifier(args.classifier, data, args.attack, args.n, args.n_robust, device,
-                                 show_progress=not args.json)  # fmt: skip
+    result = evaluate_classifier(
+        args.classifier, data, args.attack, args.n, args.n_robust, device, show_progress=not args.json
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -30,12 +30,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     print(f"training {cfg.model.method} inverter of {cfg.classifier} -> {out}", flush=True)
     s = train_and_score(cfg, out, resume=args.resume)
-    numbers = (f"on {s['n']} held-out images the classifier gives the reconstruction the original's label for "
-               f"{s['own_label_agreement']:.1%}; mean-colour correlation {s['colour_correlation']:.2f}; "
-               f"PSNR {s['psnr']:.1f} dB")  # fmt: skip
+    numbers = (
+        f"on {s['n']} held-out images the classifier gives the reconstruction the original's label for "
+        f"{s['own_label_agreement']:.1%}; mean-colour correlation {s['colour_correlation']:.2f}; "
+        f"PSNR {s['psnr']:.1f} dB"
+    )
     if "seconds_per_image" in s:
-        print(f"{cfg.model.method} needs no training: {s['seconds_per_image'] * 1000:.1f} ms per image; {numbers}. "
-              f"Run: {out}")  # fmt: skip
+        print(
+            f"{cfg.model.method} needs no training: {s['seconds_per_image'] * 1000:.1f} ms per image; {numbers}. "
+            f"Run: {out}"
+        )
     else:
         print(f"done after {s['steps']} G steps ({s['train_minutes']:.1f} min): {numbers}. Run: {out}")
     return 0
@@ -62,8 +66,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise UnlogitError("give --images FILE [FILE ...] or --dataset NAME [--n N]")
     out = Path(args.out) if args.out else RunLayout(args.inverter).reconstructions
     r = write_reconstructions(inv, x, args.samples, args.seed, out)
-    print(f"wrote {r['png']} (original | {args.samples} reconstructions) and {r['npz']}; "
-          f"classifier label agreement {r['own_label_agreement']:.1%}")  # fmt: skip
+    print(
+        f"wrote {r['png']} (original | {args.samples} reconstructions) and {r['npz']}; "
+        f"classifier label agreement {r['own_label_agreement']:.1%}"
+    )
     return 0
 
 

@@ -26,13 +26,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
     data = data.subset(min(args.n, len(data)))
     out = output_dir(args, "evaluate", args.dataset)
-    result = evaluate(args.inverter, data, args.evaluator, seed=args.seed, samples=args.samples, out=out,
-                      extractor_specs=args.extractor or (), inception_weights=args.inception_weights,
-                      classifier=args.classifier)  # fmt: skip
+    result = evaluate(
+        args.inverter,
+        data,
+        args.evaluator,
+        seed=args.seed,
+        samples=args.samples,
+        out=out,
+        extractor_specs=args.extractor or (),
+        inception_weights=args.inception_weights,
+        classifier=args.classifier,
+    )
     print(result["table"])
     judges = ", ".join(args.evaluator)
-    print(f"\n{len(data)} {args.split} images of {args.dataset}, evaluators {judges}, seed {args.seed}. "
-          f"Wrote {out / 'evaluate.json'} (with per-class numbers), evaluate.csv, evaluate.md")  # fmt: skip
+    print(
+        f"\n{len(data)} {args.split} images of {args.dataset}, evaluators {judges}, seed {args.seed}. "
+        f"Wrote {out / 'evaluate.json'} (with per-class numbers), evaluate.csv, evaluate.md"
+    )
     return 0
 
 
@@ -43,9 +53,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     out = output_dir(args, "analyze", args.dataset)
     names = expand_experiments(args.experiment, with_ood=bool(args.ood_dataset))
     sample = {"train_sample": args.train_sample} if args.train_sample is not None else {}
-    cfg = AnalyzeConfig(experiments=names, dataset=args.dataset, data_root=args.data_root, n=args.n, pool=args.pool,
-                        seed=args.seed, evaluator=(args.evaluator or [None])[0], ood_dataset=args.ood_dataset,
-                        classifier=args.classifier, **sample)  # fmt: skip
+    cfg = AnalyzeConfig(
+        experiments=names,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        n=args.n,
+        pool=args.pool,
+        seed=args.seed,
+        evaluator=(args.evaluator or [None])[0],
+        ood_dataset=args.ood_dataset,
+        classifier=args.classifier,
+        **sample,
+    )
     if args.evaluator and len(args.evaluator) > 1:
         print(f"note: analyze judges with one evaluator, the first ({args.evaluator[0]})", file=sys.stderr)
     for name in cfg.experiments:
@@ -63,6 +82,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(add: AddCommand) -> None:
+    _register_evaluate(add)
+    _register_analyze(add)
+    _register_report(add)
+
+
+def _register_evaluate(add: AddCommand) -> None:
     p = add(
         "evaluate",
         cmd_evaluate,
@@ -88,15 +113,20 @@ def register(add: AddCommand) -> None:
     )
     p.add_argument("--inception-weights", help="local FID Inception weights file (never downloaded); needs [fid]")
 
+
+def _register_analyze(add: AddCommand) -> None:
     p = add(
         "analyze",
         cmd_analyze,
         "run the paper's experiments on inverters side by side (figures + metrics JSON)",
         "unlogit analyze logit-shift --inverter runs/inv-rob --inverter runs/inv-std --dataset shapes",
     )
-    p.add_argument("experiment", nargs="+",
-                   help="reconstruct, noise, misclassified, adversarial, logit-shift, logit-scale, logit-perturb, "
-                   "logit-interpolate, transforms, ood, leakage, factors (shapes), or all")  # fmt: skip
+    p.add_argument(
+        "experiment",
+        nargs="+",
+        help="reconstruct, noise, misclassified, adversarial, logit-shift, logit-scale, logit-perturb, "
+        "logit-interpolate, transforms, ood, leakage, factors (shapes), or all",
+    )
     p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
     add_measure_options(p, "analyze", n_default=16)
     add_classifier_override(p)
@@ -107,11 +137,15 @@ def register(add: AddCommand) -> None:
         help="training images used as prior knowledge (leakage priors, logit units, the ceiling's probe); "
         "default 2,000, the sample that sets logit units everywhere (unlogit.inversion.edits.UNIT_IMAGES)",
     )
-    p.add_argument("--evaluator", action="append",
-                   help="independent classifier that judges reconstructions (repeatable; analyze uses the first): "
-                   + SPEC_FORMS)  # fmt: skip
+    p.add_argument(
+        "--evaluator",
+        action="append",
+        help="independent classifier that judges reconstructions (repeatable; analyze uses the first): " + SPEC_FORMS,
+    )
     p.add_argument("--ood-dataset", help="another dataset for the ood experiment (converted to the image shape)")
 
+
+def _register_report(add: AddCommand) -> None:
     p = add(
         "report",
         cmd_report,

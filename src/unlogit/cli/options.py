@@ -14,9 +14,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 # What a classifier spec may be (kept equal to unlogit.classifiers.registry.spec_forms() by a test; written
 # out here so that --help needs no torch).
-SPEC_FORMS = ("unlogit:NAME, a run directory, onnx:PATH, timm:NAME?weights=FILE, robustbench:NAME, "
-              "torchvision:NAME (or a bare torchvision name), torchscript:PATH, export:PATH or PATH.pt2, "
-              "pkg.module:factory@weights.pt")  # fmt: skip
+SPEC_FORMS = (
+    "unlogit:NAME, a run directory, onnx:PATH, timm:NAME?weights=FILE, robustbench:NAME, "
+    "torchvision:NAME (or a bare torchvision name), torchscript:PATH, export:PATH or PATH.pt2, "
+    "pkg.module:factory@weights.pt"
+)
 
 
 def deprecated_positional(args: argparse.Namespace, positional: str, flag: str, append: bool = False) -> None:
@@ -24,8 +26,11 @@ def deprecated_positional(args: argparse.Namespace, positional: str, flag: str, 
     old = getattr(args, positional, None)
     if not old:
         return
-    print(f"note: give {'each ' if append else ''}{positional.rstrip('s')} as {flag} (the positional form is "
-          "deprecated and will be removed)", file=sys.stderr)  # fmt: skip
+    print(
+        f"note: give {'each ' if append else ''}{positional.rstrip('s')} as {flag} (the positional form is "
+        "deprecated and will be removed)",
+        file=sys.stderr,
+    )
     dest = flag.lstrip("-").replace("-", "_")
     if append:
         setattr(args, dest, [*(getattr(args, dest) or []), *old])

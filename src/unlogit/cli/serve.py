@@ -10,9 +10,21 @@ from .options import AddCommand, add_classifier_override
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve.launch import serve_explorer
 
-    serve_explorer(args.inverter, args.host, args.port, args.gallery, args.dataset, args.data_root, args.device,
-                   args.max_upload_mb, args.max_upload_pixels, args.allowed_host or (), args.classifier,
-                   args.header_timeout, args.max_connections)  # fmt: skip
+    serve_explorer(
+        args.inverter,
+        args.host,
+        args.port,
+        args.gallery,
+        args.dataset,
+        args.data_root,
+        args.device,
+        args.max_upload_mb,
+        args.max_upload_pixels,
+        args.allowed_host or (),
+        args.classifier,
+        args.header_timeout,
+        args.max_connections,
+    )
     return 0
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from .options import AddCommand
 
-OVERRIDES_HELP = ("overrides: study keys (seeds=1, claim.noise_draws=2), stage keys (inverters.robust.steps=500, "
-                  "inverters.*.train.lr_g=1e-3, classifiers.*.train.epochs=1) or keys for every stage "
-                  "(train.threads=2); all are checked before anything runs")  # fmt: skip
+OVERRIDES_HELP = (
+    "overrides: study keys (seeds=1, claim.noise_draws=2), stage keys (inverters.robust.steps=500, "
+    "inverters.*.train.lr_g=1e-3, classifiers.*.train.epochs=1) or keys for every stage "
+    "(train.threads=2); all are checked before anything runs"
+)
 
 
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
@@ -26,14 +28,23 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     if getattr(args, "list_runs", False):
         from ..study.stages import plan_study, run_label
 
-        for run in plan_study(cfg, out, study.every, getattr(args, "from_scratch", False),
-                              getattr(args, "trust_code", False)).runs():  # fmt: skip
+        for run in plan_study(
+            cfg, out, study.every, getattr(args, "from_scratch", False), getattr(args, "trust_code", False)
+        ).runs():
             print(run_label(run))
         return 0
     start = time.perf_counter()
-    summary = run_study(cfg, out, study.every, from_scratch=getattr(args, "from_scratch", False), header=header,
-                        source=study.source, trust_code=getattr(args, "trust_code", False),
-                        reporter=build_report, only=getattr(args, "only", None))  # fmt: skip
+    summary = run_study(
+        cfg,
+        out,
+        study.every,
+        from_scratch=getattr(args, "from_scratch", False),
+        header=header,
+        source=study.source,
+        trust_code=getattr(args, "trust_code", False),
+        reporter=build_report,
+        only=getattr(args, "only", None),
+    )
     if "only" in summary:
         print(f"trained {', '.join(summary['only'])}; run the study without --only to decide the claim")
         return 0
@@ -54,8 +65,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..study.demo import choose_demo
 
     if args.download:
-        print("note: --download is the default now (the demo downloads CIFAR-10 when it is not found); "
-              "the flag will be removed", flush=True)  # fmt: skip
+        print(
+            "note: --download is the default now (the demo downloads CIFAR-10 when it is not found); "
+            "the flag will be removed",
+            flush=True,
+        )
     choice = choose_demo(args.data_root, offline=args.offline)
     args.config = choice.study
     args.out = args.out or "runs/demo"
@@ -81,8 +95,12 @@ def register(add: AddCommand) -> None:
         help="let the study file name code-carrying classifiers (TorchScript, torch.export, factories)",
     )
     p.add_argument("--list-runs", action="store_true", help="print the study's runs (for --only) and exit")
-    p.add_argument("--only", action="append", metavar="RUN",
-                   help="train just this run (repeatable; names from --list-runs): one job per machine")  # fmt: skip
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="RUN",
+        help="train just this run (repeatable; names from --list-runs): one job per machine",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
 
     p = add(

@@ -47,8 +47,9 @@ def download_cifar10(root: Path | None = None, url: str | None = None, md5: str 
         with atomic_path(archive) as tmp:
             digest = _fetch(url, tmp)
             if digest != md5:
-                raise DataNotFoundError(f"the download from {url} has MD5 {digest}, not the published {md5}; "
-                                        "it was not unpacked")  # fmt: skip
+                raise DataNotFoundError(
+                    f"the download from {url} has MD5 {digest}, not the published {md5}; it was not unpacked"
+                )
         extract_archive(str(archive), str(root))
     except (OSError, urllib.error.URLError, TimeoutError) as exc:
         raise DataNotFoundError(f"could not download CIFAR-10 from {url}: {exc}") from exc

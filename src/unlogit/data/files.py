@@ -56,8 +56,9 @@ def _read_npz(path: str, _mtime_ns: int, _size: int) -> tuple[np.ndarray, np.nda
                 )
             x, y = z["x"], z["y"]
             if "classes" in members and z["classes"].ndim != 1:
-                raise UnlogitError(f"{path}: 'classes' must be a 1-D array of class names, got shape "
-                                   f"{z['classes'].shape}")  # fmt: skip
+                raise UnlogitError(
+                    f"{path}: 'classes' must be a 1-D array of class names, got shape {z['classes'].shape}"
+                )
             file_classes = [str(c) for c in z["classes"]] if "classes" in members else None
     except UnlogitError:
         raise
@@ -98,8 +99,9 @@ def load_npz(path: Path, name: str, split: str, classes: list[str] | None = None
         names = [str(i) for i in range(k)]
     if y.size and y.max() >= len(names):
         raise UnlogitError(f"{path}: labels span [{y.min()}, {y.max()}] but there are {len(names)} class names")
-    return ImageDataset(torch.from_numpy(x.copy()), torch.from_numpy(y.copy()), list(names), name, split,
-                        source=str(path))  # fmt: skip
+    return ImageDataset(
+        torch.from_numpy(x.copy()), torch.from_numpy(y.copy()), list(names), name, split, source=str(path)
+    )
 
 
 MAX_IMAGE_PIXELS = 4096 * 4096  # an image file declaring more is refused before decoding (decompression bombs)
@@ -118,8 +120,10 @@ def to_mode(im: Image.Image, mode: str, name: str) -> Image.Image:
         eight = np.clip(np.rint(arr * (255.0 / full)), 0, 255).astype(np.uint8)
         im = Image.fromarray(eight, mode="L")
     elif im.mode == "F":
-        raise UnlogitError(f"image {name} holds floating-point pixels (mode F), which have no fixed range; save it "
-                           "as an 8- or 16-bit PNG")  # fmt: skip
+        raise UnlogitError(
+            f"image {name} holds floating-point pixels (mode F), which have no fixed range; save it "
+            "as an 8- or 16-bit PNG"
+        )
     return im.convert(mode)
 
 
@@ -135,8 +139,10 @@ def load_image_file(
     try:
         with Image.open(source) as im:
             if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
-                raise UnlogitError(f"image {name} declares {im.size[0]}x{im.size[1]} pixels, more than the "
-                                   f"{MAX_IMAGE_PIXELS:,} unlogit decodes; downscale it first")  # fmt: skip
+                raise UnlogitError(
+                    f"image {name} declares {im.size[0]}x{im.size[1]} pixels, more than the "
+                    f"{MAX_IMAGE_PIXELS:,} unlogit decodes; downscale it first"
+                )
             im.load()
             im = to_mode(im, mode, name)
             if size is not None and im.size != (size, size):
@@ -211,16 +217,25 @@ def load_image_collection(root: Path, size: int | None = None, skip_bad: bool = 
             continue
         if arrays and arr.shape != arrays[0].shape:
             first = f"{arrays[0].shape[1]}x{arrays[0].shape[0]}"
-            raise UnlogitError(f"{path} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is {first}; "
-                               "set data.image_size to resize them all")  # fmt: skip
+            raise UnlogitError(
+                f"{path} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is {first}; "
+                "set data.image_size to resize them all"
+            )
         arrays.append(arr)
     if skipped:
         print(f"skipped {len(skipped)} unreadable image(s) under {root} (--skip-bad), e.g. {skipped[0]}", flush=True)
     if not arrays:
         raise UnlogitError(f"none of the {len(files)} files under {root} could be read")
     x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
-    return ImageDataset(x, torch.zeros(len(x), dtype=torch.long), ["unlabelled"], f"images:{root}", "train",
-                        source=str(root), labelled=False)  # fmt: skip
+    return ImageDataset(
+        x,
+        torch.zeros(len(x), dtype=torch.long),
+        ["unlabelled"],
+        f"images:{root}",
+        "train",
+        source=str(root),
+        labelled=False,
+    )
 
 
 def from_torchvision(ds, name: str, split: str, classes: list[str], source: str) -> ImageDataset:
@@ -230,9 +245,13 @@ def from_torchvision(ds, name: str, split: str, classes: list[str], source: str)
         data = data.transpose(0, 3, 1, 2)
     labels = np.asarray(getattr(ds, "targets", None) if hasattr(ds, "targets") else ds.labels)
     return ImageDataset(
-        torch.from_numpy(np.ascontiguousarray(data)), torch.from_numpy(labels.astype(np.int64)),
-        classes, name, split, source=source,
-    )  # fmt: skip
+        torch.from_numpy(np.ascontiguousarray(data)),
+        torch.from_numpy(labels.astype(np.int64)),
+        classes,
+        name,
+        split,
+        source=source,
+    )
 
 
 def load_idx_pair(images: Path, labels: Path, name: str, split: str, classes: list[str]) -> ImageDataset:
@@ -242,9 +261,13 @@ def load_idx_pair(images: Path, labels: Path, name: str, split: str, classes: li
     if x.ndim != 3 or y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise UnlogitError(f"IDX files {images} {x.shape} and {labels} {y.shape} do not match")
     return ImageDataset(
-        torch.from_numpy(x[:, None].copy()), torch.from_numpy(y.astype(np.int64)), classes, name, split,
+        torch.from_numpy(x[:, None].copy()),
+        torch.from_numpy(y.astype(np.int64)),
+        classes,
+        name,
+        split,
         source=str(images.parent),
-    )  # fmt: skip
+    )
 
 
 def load_image_files(paths: list[Path], channels: int, size: int) -> torch.Tensor:

@@ -21,8 +21,18 @@ from .shapes import load_shapes
 from .tinyimagenet import load_tinyimagenet
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]  # fmt: skip
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 MNIST_CLASSES = [str(i) for i in range(10)]
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 SPLITS = ("train", "test")
@@ -149,12 +159,16 @@ def _mnist_family(name: str, folders: list[str], tv_class: str, classes: list[st
             ds = getattr(tvd, tv_class)(str(root), train=split == "train", download=True)
             return load_idx_pair(*_tv_raw_files(Path(ds.raw_folder), prefix[split]), name, split, classes)
         raise not_found(
-            name, looked,
-            (f"apt-get install dataset-fashion-mnist (Debian) puts it in {DEBIAN_FASHION}; or "
-             if name == "fashion-mnist" else "")
+            name,
+            looked,
+            (
+                f"apt-get install dataset-fashion-mnist (Debian) puts it in {DEBIAN_FASHION}; or "
+                if name == "fashion-mnist"
+                else ""
+            )
             + f"place the IDX files ({prefix[split]}-images-idx3-ubyte.gz, ...) in DIR/{name}/; "
             "or allow torchvision's download with data.download=true (needs internet)",
-        )  # fmt: skip
+        )
 
     return load
 
@@ -182,10 +196,11 @@ def _torchvision_family(name: str, tv_class: str, folders: list[str], tv_folder:
         if download:
             return _torchvision_load(roots[0], split, download=True)
         raise not_found(
-            name, looked,
+            name,
+            looked,
             f"torchvision's format ({tv_folder}/ under DIR), or {split}.npz with x uint8 (N,H,W,C) and y "
             f"in DIR/{folders[0]}/; or allow torchvision's download with data.download=true (needs internet)",
-        )  # fmt: skip
+        )
 
     def _torchvision_load(root: Path, split: str, download: bool) -> ImageDataset:
         import torchvision.datasets as tvd
@@ -223,41 +238,69 @@ def _load_imagefolder(root: Path, split: str, opts: dict) -> ImageDataset:
 
 DATA_SOURCES: Registry[DataSource] = Registry("data source")
 for _source in (
-    DataSource("npz:", "any .npz with x uint8 (N,H,W,C) and y (N,), or a folder with train.npz/test.npz",
-               _load_npz_spec),
-    DataSource("imagefolder:", "your own images, PATH/<class>/<image> (or PATH/<split>/<class>/<image>)",
-               _load_imagefolder),
-    DataSource("images:", "any folder of PNG/JPEG images, no labels (inversion needs only images and logits)",
-               _load_images),
-):  # fmt: skip
+    DataSource(
+        "npz:", "any .npz with x uint8 (N,H,W,C) and y (N,), or a folder with train.npz/test.npz", _load_npz_spec
+    ),
+    DataSource(
+        "imagefolder:", "your own images, PATH/<class>/<image> (or PATH/<split>/<class>/<image>)", _load_imagefolder
+    ),
+    DataSource(
+        "images:", "any folder of PNG/JPEG images, no labels (inversion needs only images and logits)", _load_images
+    ),
+):
     DATA_SOURCES.register(_source.prefix, _source)
 
 _DATASETS: dict[str, DatasetInfo] = {
-    "shapes": DatasetInfo("shapes", load_shapes, "built in (procedural)",
-                          "procedural 32x32 RGB shapes, 10 classes, known nuisance factors (the default)",
-                          procedural=True),
+    "shapes": DatasetInfo(
+        "shapes",
+        load_shapes,
+        "built in (procedural)",
+        "procedural 32x32 RGB shapes, 10 classes, known nuisance factors (the default)",
+        procedural=True,
+    ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
-        _mnist_family("fashion-mnist", ["fashion-mnist", "FashionMNIST/raw", "fashion_mnist"], "FashionMNIST",
-                      FASHION_CLASSES, [DEBIAN_FASHION]),
-        "apt-get install dataset-fashion-mnist", "Fashion-MNIST, 28x28 greyscale, 10 classes (IDX files)"),
+        _mnist_family(
+            "fashion-mnist",
+            ["fashion-mnist", "FashionMNIST/raw", "fashion_mnist"],
+            "FashionMNIST",
+            FASHION_CLASSES,
+            [DEBIAN_FASHION],
+        ),
+        "apt-get install dataset-fashion-mnist",
+        "Fashion-MNIST, 28x28 greyscale, 10 classes (IDX files)",
+    ),
     "mnist": DatasetInfo(
-        "mnist", _mnist_family("mnist", ["mnist", "MNIST/raw"], "MNIST", MNIST_CLASSES, []),
-        "torchvision download", "MNIST digits, 28x28 greyscale (IDX files)"),
+        "mnist",
+        _mnist_family("mnist", ["mnist", "MNIST/raw"], "MNIST", MNIST_CLASSES, []),
+        "torchvision download",
+        "MNIST digits, 28x28 greyscale (IDX files)",
+    ),
     "cifar10": DatasetInfo(
-        "cifar10", _torchvision_family("cifar10", "CIFAR10", ["cifar10", "cifar-10"], "cifar-10-batches-py",
-                                       CIFAR10_CLASSES),
-        "torchvision download or train.npz/test.npz", "CIFAR-10, 32x32 RGB, 10 classes"),
+        "cifar10",
+        _torchvision_family("cifar10", "CIFAR10", ["cifar10", "cifar-10"], "cifar-10-batches-py", CIFAR10_CLASSES),
+        "torchvision download or train.npz/test.npz",
+        "CIFAR-10, 32x32 RGB, 10 classes",
+    ),
     "cifar100": DatasetInfo(
-        "cifar100", _torchvision_family("cifar100", "CIFAR100", ["cifar100", "cifar-100"], "cifar-100-python", None),
-        "torchvision download or train.npz/test.npz", "CIFAR-100, 32x32 RGB, 100 classes"),
+        "cifar100",
+        _torchvision_family("cifar100", "CIFAR100", ["cifar100", "cifar-100"], "cifar-100-python", None),
+        "torchvision download or train.npz/test.npz",
+        "CIFAR-100, 32x32 RGB, 100 classes",
+    ),
     "tinyimagenet": DatasetInfo(
-        "tinyimagenet", lambda split, root, download: load_tinyimagenet(split, root, download),
-        "the official tiny-imagenet-200 folder or zip", "Tiny ImageNet, 64x64 RGB, 200 classes (val as test)"),
+        "tinyimagenet",
+        lambda split, root, download: load_tinyimagenet(split, root, download),
+        "the official tiny-imagenet-200 folder or zip",
+        "Tiny ImageNet, 64x64 RGB, 200 classes (val as test)",
+    ),
     "svhn": DatasetInfo(
-        "svhn", _torchvision_family("svhn", "SVHN", ["svhn"], "svhn", [str(i) for i in range(10)]),
-        "torchvision download or train.npz/test.npz", "SVHN house numbers, 32x32 RGB, 10 classes"),
-}  # fmt: skip
+        "svhn",
+        _torchvision_family("svhn", "SVHN", ["svhn"], "svhn", [str(i) for i in range(10)]),
+        "torchvision download or train.npz/test.npz",
+        "SVHN house numbers, 32x32 RGB, 10 classes",
+    ),
+}
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
 for _name, _info in _DATASETS.items():

@@ -44,9 +44,18 @@ SHAPE_CLASSES = [
     "semicircle",
 ]
 FACTOR_NAMES = [
-    "pos_x", "pos_y", "scale", "rotation",
-    "obj_r", "obj_g", "obj_b", "bg_r", "bg_g", "bg_b", "texture",
-]  # fmt: skip
+    "pos_x",
+    "pos_y",
+    "scale",
+    "rotation",
+    "obj_r",
+    "obj_g",
+    "obj_b",
+    "bg_r",
+    "bg_g",
+    "bg_b",
+    "texture",
+]
 SPLIT_IDS = {"train": 0, "test": 1, "val": 2}
 DEFAULT_SIZES = {"train": 50_000, "test": 10_000, "val": 5_000}
 IMAGE_SIZE = 32
@@ -79,21 +88,33 @@ def sample_factors(seed: int, split: str, indices: np.ndarray) -> np.ndarray:
         texture = 0.15 + 0.2 * u[8] if u[7] < (0.75 if k % 2 else 0.25) else 0.0
         angle = 2 * np.pi * k / len(SHAPE_CLASSES)
         out[row] = [
-            0.12 * np.cos(angle) - 0.18 + 0.36 * u[0], 0.12 * np.sin(angle) - 0.18 + 0.36 * u[1],
-            0.35 + 0.05 * (k % 3) + 0.15 * u[2], 2 * np.pi * u[3], *obj, *bg, texture,
-        ]  # fmt: skip
+            0.12 * np.cos(angle) - 0.18 + 0.36 * u[0],
+            0.12 * np.sin(angle) - 0.18 + 0.36 * u[1],
+            0.35 + 0.05 * (k % 3) + 0.15 * u[2],
+            2 * np.pi * u[3],
+            *obj,
+            *bg,
+            texture,
+        ]
     return out
 
 
-def coverage(labels: np.ndarray, pos_x: np.ndarray, pos_y: np.ndarray, scale: np.ndarray, rotation: np.ndarray,
-             size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def coverage(
+    labels: np.ndarray,
+    pos_x: np.ndarray,
+    pos_y: np.ndarray,
+    scale: np.ndarray,
+    rotation: np.ndarray,
+    size: int = IMAGE_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
     """Anti-aliased shape masks (N,1,size,size) in [0,1] and the object-frame x coordinate (N,size,size)
     for (N,) labels and geometry (centre in [-1,1] image coordinates, radius, angle)."""
     n = len(labels)
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
     gy, gx = np.meshgrid(coords, coords, indexing="ij")
-    pos_x, pos_y, scale, rotation = (np.asarray(v, dtype=np.float32).reshape(n, 1, 1)
-                                     for v in (pos_x, pos_y, scale, rotation))  # fmt: skip
+    pos_x, pos_y, scale, rotation = (
+        np.asarray(v, dtype=np.float32).reshape(n, 1, 1) for v in (pos_x, pos_y, scale, rotation)
+    )
     cos, sin = np.cos(rotation), np.sin(rotation)
     dx, dy = gx[None] - pos_x, gy[None] - pos_y
     px = (cos * dx + sin * dy) / scale

@@ -87,8 +87,9 @@ def _decode(src: _Source, rel: str) -> np.ndarray:
     return arr
 
 
-def load_tinyimagenet(split: str, data_root=None, download: bool = False,
-                      progress: Callable | None = None) -> ImageDataset:  # fmt: skip
+def load_tinyimagenet(
+    split: str, data_root=None, download: bool = False, progress: Callable | None = None
+) -> ImageDataset:
     """Load the ``train`` split or the labelled ``val`` split (as ``test``).
 
     There is no automatic download (Stanford CS231n distributes the zip); ``download`` is accepted for
@@ -127,8 +128,9 @@ def load_tinyimagenet(split: str, data_root=None, download: bool = False,
     it = progress(files) if progress else files
     images = np.stack([_decode(src, rel) for rel, _ in it]).transpose(0, 3, 1, 2)
     labels = torch.tensor([k for _, k in files], dtype=torch.long)
-    return ImageDataset(torch.from_numpy(np.ascontiguousarray(images)), labels, classes, "tinyimagenet", split,
-                        source=where)  # fmt: skip
+    return ImageDataset(
+        torch.from_numpy(np.ascontiguousarray(images)), labels, classes, "tinyimagenet", split, source=where
+    )
 
 
 def class_wnids(data_root=None) -> list[str]:

@@ -100,8 +100,20 @@ class InverterTrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size", "n_dis", "lr_g", "lr_d", "accumulate", "log_every", "sample_every",
-                    "checkpoint_every", "eval_size", "adam_eps", "ema_start"):  # fmt: skip
+        for key in (
+            "steps",
+            "batch_size",
+            "n_dis",
+            "lr_g",
+            "lr_d",
+            "accumulate",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "eval_size",
+            "adam_eps",
+            "ema_start",
+        ):
             check_positive(getattr(self, key), f"train.{key}", allow_zero=key == "ema_start")
         if self.max_minutes is not None:
             check_positive(self.max_minutes, "train.max_minutes")

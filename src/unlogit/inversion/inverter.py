@@ -49,8 +49,15 @@ def classifier_reference(classifier: str, run: Path) -> str:
     return rel.as_posix() if rel.parts[: MAX_UPS + 1].count("..") <= MAX_UPS else str(path.resolve())
 
 
-def save_inverter(run: Path, encoder: LogitEncoder, net: InverterNet, spec: NetSpec, classifier: str,
-                  clf: NormalizedClassifier, summary: dict[str, Any]) -> None:  # fmt: skip
+def save_inverter(
+    run: Path,
+    encoder: LogitEncoder,
+    net: InverterNet,
+    spec: NetSpec,
+    classifier: str,
+    clf: NormalizedClassifier,
+    summary: dict[str, Any],
+) -> None:
     """Write ``RUN/model.{safetensors,json}``: encoder statistics, the net's weights (for methods that
     learn any), its spec, the classifier spec with its weight digest and class names."""
     tensors = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
@@ -219,7 +226,9 @@ def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifie
         if meta.classifier_digest and clf.weights_digest() != meta.classifier_digest:
             warnings.warn(f"{classifier} is not the classifier {run} was trained on (its weights differ)", stacklevel=2)
     if clf.num_classes != meta.net.num_classes:
-        raise CheckpointError(f"{run} inverts {meta.net.num_classes} logits but the classifier gives "
-                              f"{clf.num_classes}; pass the classifier it was trained on")  # fmt: skip
+        raise CheckpointError(
+            f"{run} inverts {meta.net.num_classes} logits but the classifier gives "
+            f"{clf.num_classes}; pass the classifier it was trained on"
+        )
     encoder, net = _build(meta.net, clf, tensors, RunLayout(run).model_json)
     return Inverter(net.to(device), encoder.to(device), clf, meta)

@@ -15,8 +15,7 @@ from ..errors import CheckpointError, ConfigError
 from .methods import METHODS
 from .spec import NetSpec
 
-ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes",
-                 "tensor_sha256")  # fmt: skip
+ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
 LEGACY_KEYS = {"generator": "net"}  # model.json of unlogit <= 0.1 stored every net's spec under "generator"
 
 

@@ -18,8 +18,13 @@ from .nets.logit_encoder import EncoderMode
 RESOLUTIONS = (28, 32, 64, 128)
 MAX_CLASSES = 100_000
 # Upper bounds of the sizes a spec may ask for: far above any net here, far below an allocation failure.
-SIZE_LIMITS = {"ch_g": (1, 1024), "dim_z": (0, 4096), "shared_dim": (0, 4096), "cbn_hidden": (1, 4096),
-               "opt_steps": (0, 100_000)}  # fmt: skip
+SIZE_LIMITS = {
+    "ch_g": (1, 1024),
+    "dim_z": (0, 4096),
+    "shared_dim": (0, 4096),
+    "cbn_hidden": (1, 4096),
+    "opt_steps": (0, 100_000),
+}
 
 
 def _bounded(key: str, value: float | None, low: float, high: float) -> None:

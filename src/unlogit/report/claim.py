@@ -53,12 +53,18 @@ def claim_rows(claim: dict[str, Any]) -> list[dict[str, Any]]:
     """One table row per endpoint (primary first): the two means, the difference with its interval, the verdict."""
     rows = []
     for e in claim["endpoints"]:
-        rows.append({
-            "endpoint": e["label"] + (" (primary)" if e["primary"] else ""), "chance": e["chance"],
-            claim["a"]: e["a_mean"], claim["b"]: e["b_mean"], "difference [95% CI]": interval_text(e),
-            "margin": e["margin"], "verdict": e["verdict"],
-            "p (Holm)": f"{e['p_holm']:.3f}" if e.get("p_holm") is not None else "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "endpoint": e["label"] + (" (primary)" if e["primary"] else ""),
+                "chance": e["chance"],
+                claim["a"]: e["a_mean"],
+                claim["b"]: e["b_mean"],
+                "difference [95% CI]": interval_text(e),
+                "margin": e["margin"],
+                "verdict": e["verdict"],
+                "p (Holm)": f"{e['p_holm']:.3f}" if e.get("p_holm") is not None else "",
+            }
+        )
     return rows
 
 
@@ -74,8 +80,11 @@ def forest_plot(claim: dict[str, Any], path: Path) -> Path:
         ax.plot([e["ci_low"], e["ci_high"]], [i, i], color=colour, linewidth=3 if e["primary"] else 1.5)
         ax.plot([e["estimate"]], [i], "o", color=colour)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(rows)), [f"{e['label']}{' (primary)' if e['primary'] else ''}: {e['verdict']}"
-                                     for e in rows], fontsize=7)  # fmt: skip
+    ax.set_yticks(
+        range(len(rows)),
+        [f"{e['label']}{' (primary)' if e['primary'] else ''}: {e['verdict']}" for e in rows],
+        fontsize=7,
+    )
     ax.invert_yaxis()
     ax.set_xlabel(f"{claim['a']} minus {claim['b']} (positive favours {claim['a']}), 95% CI")
     fig.tight_layout()
@@ -96,22 +105,38 @@ def verdict_sentence(claim: dict[str, Any]) -> str:
 
 def claim_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], str]) -> list[str]:
     """HTML for one claim.json; ``img(path, caption)`` embeds a figure."""
-    parts = [f"<h2 id='claim'>The claim: {html.escape(claim['statement'])}</h2>",
-             f"<p class='verdict'>{verdict_sentence(claim)}</p>"]  # fmt: skip
+    parts = [
+        f"<h2 id='claim'>The claim: {html.escape(claim['statement'])}</h2>",
+        f"<p class='verdict'>{verdict_sentence(claim)}</p>",
+    ]
     if claim.get("reason"):
-        parts.append(f"<p class='small'>Primary endpoint <code>{html.escape(claim['primary'])}</code>, fixed before "
-                     f"the run: {html.escape(claim['reason'])}.</p>")  # fmt: skip
+        parts.append(
+            f"<p class='small'>Primary endpoint <code>{html.escape(claim['primary'])}</code>, fixed before "
+            f"the run: {html.escape(claim['reason'])}.</p>"
+        )
     if claim["excluded"]:
         parts.append("<p><b>Not compared</b> (the gate): " + html.escape("; ".join(claim["excluded"])) + "</p>")
     else:
-        parts.append(f"<p>Gate passed: every arm's true-label agreement is above chance by the stated margin "
-                     f"under every evaluator, and {html.escape(claim['realism'])}.</p>")  # fmt: skip
+        parts.append(
+            f"<p>Gate passed: every arm's true-label agreement is above chance by the stated margin "
+            f"under every evaluator, and {html.escape(claim['realism'])}.</p>"
+        )
     parts.append(html_table(claim_rows(claim)))
     protocol = claim.get("protocol", {})
-    design = "; ".join(f"{a}: {claim['n_classifiers'][a]} classifier(s) x {claim['n_seeds'][a]} seed(s)"
-                       for a in (claim["a"], claim["b"]))  # fmt: skip
-    parts.append("<p class='small'>" + METHOD.format(n=claim["n_images"], design=design, inference=claim.get(
-        "inference", "?"), draws=protocol.get("noise_draws", "?")) + "</p>")  # fmt: skip
+    design = "; ".join(
+        f"{a}: {claim['n_classifiers'][a]} classifier(s) x {claim['n_seeds'][a]} seed(s)"
+        for a in (claim["a"], claim["b"])
+    )
+    parts.append(
+        "<p class='small'>"
+        + METHOD.format(
+            n=claim["n_images"],
+            design=design,
+            inference=claim.get("inference", "?"),
+            draws=protocol.get("noise_draws", "?"),
+        )
+        + "</p>"
+    )
     parts.append(img(forest_plot(claim, out / f"claim_{claim['a']}_vs_{claim['b']}.png"), "endpoints, 95% CI"))
     if claim.get("dose_response"):
         parts.append(dose_section(claim, out, img))
@@ -124,17 +149,31 @@ def dose_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], st
     rows = claim["dose_response"]
     fig = Figure(figsize=(5, 3))
     ax = fig.subplots()
-    ax.errorbar([r["dose"] for r in rows], [r["estimate"] for r in rows],
-                yerr=[[r["estimate"] - r["ci_low"] for r in rows], [r["ci_high"] - r["estimate"] for r in rows]],
-                marker="o", capsize=3)  # fmt: skip
+    ax.errorbar(
+        [r["dose"] for r in rows],
+        [r["estimate"] for r in rows],
+        yerr=[[r["estimate"] - r["ci_low"] for r in rows], [r["ci_high"] - r["estimate"] for r in rows]],
+        marker="o",
+        capsize=3,
+    )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("adversarial training eps (PGD-L2)")
     ax.set_ylabel(f"{claim['primary']}: minus {claim['b']}")
     fig.tight_layout()
-    table = [{"eps": r["dose"], "classifiers": r["n_classifiers"], "difference [95% CI]": interval_text(r),
-              "verdict": r["verdict"]} for r in rows]  # fmt: skip
-    return ("<h3>Dose-response</h3>" + img(save_figure(fig, out / "dose_response.png"), "effect against eps, 95% CI")
-            + html_table(table))  # fmt: skip
+    table = [
+        {
+            "eps": r["dose"],
+            "classifiers": r["n_classifiers"],
+            "difference [95% CI]": interval_text(r),
+            "verdict": r["verdict"],
+        }
+        for r in rows
+    ]
+    return (
+        "<h3>Dose-response</h3>"
+        + img(save_figure(fig, out / "dose_response.png"), "effect against eps, 95% CI")
+        + html_table(table)
+    )
 
 
 def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path, str], str]) -> list[str]:
@@ -142,11 +181,20 @@ def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path,
     rows = []
     for f in findings["findings"]:
         link = f"<a href='#finding-{f['id']}'>{html.escape(f['id'])}</a>"
-        rows.append({"id": link, "finding": f["statement"], "primary endpoint": f["primary"],
-                     "difference [95% CI]": interval_text(f), "n images": f["n_images"],
-                     "verdict": f["verdict"]})  # fmt: skip
-    parts = ["<h2 id='findings'>Findings</h2>", html_table(rows, [Column(k) for k in rows[0]], escape=False)
-             if rows else "<p>No findings.</p>"]  # fmt: skip
+        rows.append(
+            {
+                "id": link,
+                "finding": f["statement"],
+                "primary endpoint": f["primary"],
+                "difference [95% CI]": interval_text(f),
+                "n images": f["n_images"],
+                "verdict": f["verdict"],
+            }
+        )
+    parts = [
+        "<h2 id='findings'>Findings</h2>",
+        html_table(rows, [Column(k) for k in rows[0]], escape=False) if rows else "<p>No findings.</p>",
+    ]
     for f in findings["findings"]:
         body = f"<h3 id='finding-{f['id']}'>{html.escape(f['id'])}: {html.escape(f['title'])}</h3>"
         body += f"<p>{html.escape(f.get('note') or '')}</p>"

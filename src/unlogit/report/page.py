@@ -51,8 +51,10 @@ img{image-rendering:pixelated;max-width:100%;border:1px solid #eee} .claim-yes{c
 
 def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+    return (
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -118,21 +120,34 @@ def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
         if meta.get("kind") == "unlogit.classifier":
             s = meta.get("summary", {})
             attack = s.get("robust_attack") or {}
-            classifiers.append({
-                "run": run.name, "architecture": meta.get("arch", {}).get("arch"), "dataset": s.get("dataset"),
-                "training": "PGD adversarial" if s.get("adversarial_training") else "standard",
-                "epochs": s.get("epochs"), "validation accuracy": s.get("val_acc"),
-                "test accuracy": s.get("clean_acc"), "robust test accuracy": s.get("robust_acc"),
-                "attack": f"PGD-{attack.get('norm')} eps={attack.get('eps', 0):.4g}" if attack else "",
-            })  # fmt: skip
+            classifiers.append(
+                {
+                    "run": run.name,
+                    "architecture": meta.get("arch", {}).get("arch"),
+                    "dataset": s.get("dataset"),
+                    "training": "PGD adversarial" if s.get("adversarial_training") else "standard",
+                    "epochs": s.get("epochs"),
+                    "validation accuracy": s.get("val_acc"),
+                    "test accuracy": s.get("clean_acc"),
+                    "robust test accuracy": s.get("robust_acc"),
+                    "attack": f"PGD-{attack.get('norm')} eps={attack.get('eps', 0):.4g}" if attack else "",
+                }
+            )
         elif meta.get("kind") == "unlogit.inverter":
             s = meta.get("summary", {})
-            inverters.append({
-                "run": run.name, "method": meta.get("method"), "classifier": Path(str(meta.get("classifier"))).name,
-                "G steps": s.get("steps"), "capped": s.get("capped", s.get("stopped_early")),
-                "minutes": s.get("train_minutes"), "own-classifier label agreement": s.get("own_label_agreement"),
-                "colour correlation": s.get("colour_correlation"), "PSNR (dB)": s.get("psnr"),
-            })  # fmt: skip
+            inverters.append(
+                {
+                    "run": run.name,
+                    "method": meta.get("method"),
+                    "classifier": Path(str(meta.get("classifier"))).name,
+                    "G steps": s.get("steps"),
+                    "capped": s.get("capped", s.get("stopped_early")),
+                    "minutes": s.get("train_minutes"),
+                    "own-classifier label agreement": s.get("own_label_agreement"),
+                    "colour correlation": s.get("colour_correlation"),
+                    "PSNR (dB)": s.get("psnr"),
+                }
+            )
     return classifiers, inverters
 
 
@@ -193,12 +208,16 @@ def _setup_section(found: ReportInputs, roots: Sequence[Path], out: Path) -> lis
 
     parts = ["<h2>Setup</h2>"]
     if found.classifiers:
-        cols = [Column(k, k, percent if k.endswith("accuracy") else fixed(0) if k == "epochs" else None)
-                for k in found.classifiers[0]]  # fmt: skip
+        cols = [
+            Column(k, k, percent if k.endswith("accuracy") else fixed(0) if k == "epochs" else None)
+            for k in found.classifiers[0]
+        ]
         parts.append("<h3>Classifiers</h3>" + _table(found.classifiers, [_col(c) for c in cols]))
     if found.inverters:
-        cols = [Column(k, k, percent if "agreement" in k else fixed(1) if k in ("minutes", "PSNR (dB)") else None)
-                for k in found.inverters[0]]  # fmt: skip
+        cols = [
+            Column(k, k, percent if "agreement" in k else fixed(1) if k in ("minutes", "PSNR (dB)") else None)
+            for k in found.inverters[0]
+        ]
         parts.append("<h3>Inverters</h3>" + _table(found.inverters, [_col(c) for c in cols]))
     curves = _training_curves(roots)
     if curves:
@@ -267,11 +286,15 @@ def _analysis_section(folder: Path, metrics: dict) -> list[str]:
 
 
 def _evaluate_section(ev: dict) -> list[str]:
-    rows = [{"inverter": k, **{c: v for c, v in row.items() if not isinstance(v, (dict, list))}}
-            for k, row in ev.get("inverters", {}).items()]  # fmt: skip
+    rows = [
+        {"inverter": k, **{c: v for c, v in row.items() if not isinstance(v, (dict, list))}}
+        for k, row in ev.get("inverters", {}).items()
+    ]
     judges = ", ".join(f"{k}: {v['spec']}" for k, v in (ev.get("evaluators") or {}).items())
-    return [f"<h2>Evaluate ({html.escape(str(ev.get('dataset')))}, n={ev.get('n')}, "
-            f"evaluators {html.escape(judges)})</h2>" + _table(rows)]  # fmt: skip
+    return [
+        f"<h2>Evaluate ({html.escape(str(ev.get('dataset')))}, n={ev.get('n')}, "
+        f"evaluators {html.escape(judges)})</h2>" + _table(rows)
+    ]
 
 
 def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unlogit report") -> Path:
@@ -288,9 +311,12 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
     for ev in found.evaluations:
         parts += _evaluate_section(ev)
     parts += _setup_section(found, roots, out)
-    parts.append(f"<p class='small'>unlogit {__version__} &middot; sources: "
-                 f"{html.escape(', '.join(str(r) for r in roots))}</p>")  # fmt: skip
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
-           f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"  # fmt: skip
+    parts.append(
+        f"<p class='small'>unlogit {__version__} &middot; sources: {html.escape(', '.join(str(r) for r in roots))}</p>"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    )
     write_text_atomic(out / "index.html", page)
     return out / "index.html"

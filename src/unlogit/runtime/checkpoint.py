@@ -82,9 +82,16 @@ def save_checkpoint(
     try:
         with atomic_paths(tensor_path, meta_path) as (tensor_tmp, meta_tmp):
             save_file(plain, str(tensor_tmp))
-            meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "unlogit_version": __version__,
-                    "tensor_file": tensor_path.name, "tensor_bytes": tensor_tmp.stat().st_size,
-                    "tensor_sha256": _sha256(tensor_tmp), **metadata}  # fmt: skip
+            meta = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "kind": kind,
+                "unlogit_version": __version__,
+                "tensor_file": tensor_path.name,
+                "tensor_bytes": tensor_tmp.stat().st_size,
+                "tensor_sha256": _sha256(tensor_tmp),
+                **metadata,
+            }
             meta_tmp.write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(
@@ -139,10 +146,17 @@ def check_shapes(module: torch.nn.Module, tensors: dict[str, torch.Tensor], wher
     extra = sorted(set(tensors) - set(shapes))
     wrong = [k for k in shapes if k in tensors and tuple(tensors[k].shape) != shapes[k]]
     if missing or extra or wrong:
-        first = (f"{wrong[0]} is {tuple(tensors[wrong[0]].shape)} in the weights, {shapes[wrong[0]]} in the spec"
-                 if wrong else f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}")  # fmt: skip
-        raise CheckpointError(f"the architecture recorded in {where} does not fit its weights ({first}); the files "
-                              "are damaged or were edited")  # fmt: skip
+        first = (
+            f"{wrong[0]} is {tuple(tensors[wrong[0]].shape)} in the weights, {shapes[wrong[0]]} in the spec"
+            if wrong
+            else f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {extra[:3]}"
+        )
+        raise CheckpointError(
+            f"the architecture recorded in {where} does not fit its weights ({first}); the files "
+            "are damaged or were edited"
+        )
 
 
 MAX_JSON_BYTES = 64 * 1024 * 1024  # metadata larger than this is not unlogit's
@@ -153,8 +167,10 @@ def read_json(path: Path, what: str = "metadata") -> Any:
     too deep to parse (JSON 200,000 levels deep would otherwise end in a RecursionError)."""
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
-            raise CheckpointError(f"{what} {path} is {path.stat().st_size:,} bytes; unlogit's metadata is far "
-                                  "smaller, so this file is not one of its own")  # fmt: skip
+            raise CheckpointError(
+                f"{what} {path} is {path.stat().st_size:,} bytes; unlogit's metadata is far "
+                "smaller, so this file is not one of its own"
+            )
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{what} {path} is not valid JSON ({exc}); the file is damaged") from exc
@@ -164,8 +180,14 @@ def read_json(path: Path, what: str = "metadata") -> Any:
         raise CheckpointError(f"cannot read {what} {path}: {exc}") from exc
 
 
-ENVELOPE = {"format": str, "format_version": int, "kind": str, "tensor_file": str, "tensor_bytes": int,
-            "tensor_sha256": str}  # fmt: skip
+ENVELOPE = {
+    "format": str,
+    "format_version": int,
+    "kind": str,
+    "tensor_file": str,
+    "tensor_bytes": int,
+    "tensor_sha256": str,
+}
 
 
 def _check_envelope(meta: Any, meta_path: Path) -> None:
@@ -175,8 +197,10 @@ def _check_envelope(meta: Any, meta_path: Path) -> None:
     for key, tp in ENVELOPE.items():
         value = meta.get(key)
         if not isinstance(value, tp) or isinstance(value, bool):
-            raise CheckpointError(f"{meta_path}: field {key!r} is {value!r}, not a {tp.__name__}; the file is "
-                                  "damaged or from another program")  # fmt: skip
+            raise CheckpointError(
+                f"{meta_path}: field {key!r} is {value!r}, not a {tp.__name__}; the file is "
+                "damaged or from another program"
+            )
     if meta["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
             f"{meta_path} was written by a newer unlogit (format {meta['format_version']}); upgrade unlogit"

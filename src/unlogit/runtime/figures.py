@@ -77,8 +77,15 @@ def eval_curve_figure(curves: Mapping[str, Sequence[dict]], target: float | None
         values = [100 * r["own_label_agreement"] for r in records]
         (line,) = ax.plot(minutes, values, marker="o", markersize=3, label=label)
         text = f"{values[-1]:.1f}% after {minutes[-1]:.1f} min"
-        ax.annotate(text, (minutes[-1], values[-1]), textcoords="offset points", xytext=(-6, -14), ha="right",
-                    color=line.get_color(), fontsize=8)  # fmt: skip
+        ax.annotate(
+            text,
+            (minutes[-1], values[-1]),
+            textcoords="offset points",
+            xytext=(-6, -14),
+            ha="right",
+            color=line.get_color(),
+            fontsize=8,
+        )
     if len(curves) == 1:
         every = max(1, len(records) // 6)
         steps = ax.secondary_xaxis("top")  # the same minutes, labelled with the G step reached by then

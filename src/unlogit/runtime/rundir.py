@@ -81,8 +81,10 @@ class RunLayout:
         root = self.path.resolve()
         for file in files:
             if file.exists() and not Path(file).resolve().is_relative_to(root):
-                raise UnlogitError(f"{file} resolves to {Path(file).resolve()}, outside the run directory {root}; "
-                                   "unlogit reads only a run's own files (replace the link by the file)")  # fmt: skip
+                raise UnlogitError(
+                    f"{file} resolves to {Path(file).resolve()}, outside the run directory {root}; "
+                    "unlogit reads only a run's own files (replace the link by the file)"
+                )
 
     def relative(self, file: Path) -> str:
         """``file`` as a path relative to the run (what JSON records, so a copied run stays valid)."""
@@ -191,8 +193,10 @@ class RunLock:
         try:
             fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise UnlogitError(f"cannot lock the run directory {self.file.parent}: {exc}; check its permissions "
-                               "or choose another --out") from exc  # fmt: skip
+            raise UnlogitError(
+                f"cannot lock the run directory {self.file.parent}: {exc}; check its permissions "
+                "or choose another --out"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -217,9 +221,15 @@ class RunLock:
 
 def _run_record(kind: str) -> dict[str, Any]:
     """run.json: what the run is and what made it."""
-    return {"kind": kind, "argv": sys.argv, "started": _dt.datetime.now().isoformat(timespec="seconds"),
-            "unlogit_version": __version__, "torch_version": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
+    return {
+        "kind": kind,
+        "argv": sys.argv,
+        "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        "unlogit_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 class RunDir:
@@ -231,8 +241,9 @@ class RunDir:
     ``resume`` is False afterwards when there was nothing to resume.
     """
 
-    def __init__(self, path: str | Path, kind: str, config: Any, resume: bool = False,
-                 safe_changes: SafeChanges | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, path: str | Path, kind: str, config: Any, resume: bool = False, safe_changes: SafeChanges | None = None
+    ) -> None:
         self.path = Path(path)
         self.layout = RunLayout(self.path)
         self.kind = kind
@@ -278,8 +289,10 @@ class RunDir:
             if not resume:
                 write_json_atomic(self.layout.run_json, _run_record(self.kind))
         except OSError as exc:
-            raise UnlogitError(f"cannot write the run directory {self.path}: {exc}; check its permissions and free "
-                               "space, or choose another --out") from exc  # fmt: skip
+            raise UnlogitError(
+                f"cannot write the run directory {self.path}: {exc}; check its permissions and free "
+                "space, or choose another --out"
+            ) from exc
         return resume
 
     def close(self) -> None:
@@ -356,6 +369,11 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
 def read_evaluations(run: str | Path) -> list[dict[str, Any]]:
     """A run's held-out evaluations in order: the ``"eval": true`` lines (``train.eval_every``) and the
     ``"final": true`` one, each with at least ``step`` and ``own_label_agreement``."""
-    return [r for r in read_metrics(run)
-            if (r.get("eval") or r.get("final")) and "step" in r and "own_label_agreement" in r
-            and ("train_minutes" in r or "elapsed_s" in r)]  # fmt: skip
+    return [
+        r
+        for r in read_metrics(run)
+        if (r.get("eval") or r.get("final"))
+        and "step" in r
+        and "own_label_agreement" in r
+        and ("train_minutes" in r or "elapsed_s" in r)
+    ]

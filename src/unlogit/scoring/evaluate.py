@@ -40,11 +40,23 @@ from .metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_di
 
 def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:
     """The documented columns for these evaluator names (and any extra Frechet feature spaces)."""
-    cols = [Column("inverter"), Column("method"), Column("psnr"), Column("ssim"), Column("logit_error"),
-            Column("own_label_agreement"), Column("median_retrieval_rank@pixels")]  # fmt: skip
+    cols = [
+        Column("inverter"),
+        Column("method"),
+        Column("psnr"),
+        Column("ssim"),
+        Column("logit_error"),
+        Column("own_label_agreement"),
+        Column("median_retrieval_rank@pixels"),
+    ]
     for name in evaluators:
-        cols += [Column(key("true_label_agreement", name)), Column(key("evaluator_label_agreement", name)),
-                 Column(f"median_retrieval_rank@{name}"), Column(f"kid@{name}"), Column(f"frechet@{name}")]  # fmt: skip
+        cols += [
+            Column(key("true_label_agreement", name)),
+            Column(key("evaluator_label_agreement", name)),
+            Column(f"median_retrieval_rank@{name}"),
+            Column(f"kid@{name}"),
+            Column(f"frechet@{name}"),
+        ]
     cols += [Column(f"frechet@{name}") for name in extra_frechet]
     return [*cols, Column("diversity_pixel"), Column("diversity_feature"), Column("seconds_per_image")]
 
@@ -54,8 +66,11 @@ def _per_class(data: ImageDataset, correct: torch.Tensor, img_psnr: torch.Tensor
     for k, name in enumerate(data.classes):
         sel = data.labels == k
         if sel.any():
-            out[name] = {"n": int(sel.sum()), "true_label_agreement": float(correct[sel].mean()),
-                         "psnr": float(img_psnr[sel].mean())}  # fmt: skip
+            out[name] = {
+                "n": int(sel.sum()),
+                "true_label_agreement": float(correct[sel].mean()),
+                "psnr": float(img_psnr[sel].mean()),
+            }
     return out
 
 
@@ -138,10 +153,14 @@ def evaluate(
     for run in runs:
         inv = load_inverter(run, classifier=classifier)
         check_independent(evaluators, inv.classifier, run)
-        rows[Path(run).name] = {"run": str(run), **evaluate_inverter(inv, data, evaluators, seed, samples,
-                                                                      extractors=extractors)}  # fmt: skip
-    provenance = {name: MetricProvenance(f"evaluator:{spec}", judge.weights_digest(), len(data), seed).to_dict()
-                  for (name, judge), spec in zip(evaluators.items(), evaluator_specs)}  # fmt: skip
+        rows[Path(run).name] = {
+            "run": str(run),
+            **evaluate_inverter(inv, data, evaluators, seed, samples, extractors=extractors),
+        }
+    provenance = {
+        name: MetricProvenance(f"evaluator:{spec}", judge.weights_digest(), len(data), seed).to_dict()
+        for (name, judge), spec in zip(evaluators.items(), evaluator_specs)
+    }
     columns = table_columns(list(evaluators), list(extractors))
     table_rows = [{"inverter": name, **row} for name, row in rows.items()]
     result = {
@@ -201,8 +220,9 @@ class _InceptionFeatures(torch.nn.Module):
         except ImportError as exc:  # pragma: no cover - depends on the optional extra
             raise UnlogitError("Inception FID needs torch-fidelity: pip install 'unlogit[fid]'") from exc
         try:
-            self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                          feature_extractor_weights_path=str(weights))  # fmt: skip
+            self.net = NoTrainInceptionV3(
+                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
+            )
         except (ModuleNotFoundError, ImportError) as exc:
             raise UnlogitError("Inception FID needs torch-fidelity: pip install 'unlogit[fid]'") from exc
 

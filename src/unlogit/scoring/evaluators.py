@@ -15,8 +15,9 @@ from ..data.base import ImageDataset
 from ..errors import UnlogitError
 
 
-def check_independent(evaluators: Mapping[str, NormalizedClassifier], inverted: NormalizedClassifier,
-                      what: str | Path) -> None:  # fmt: skip
+def check_independent(
+    evaluators: Mapping[str, NormalizedClassifier], inverted: NormalizedClassifier, what: str | Path
+) -> None:
     """Refuse an evaluator whose weights are the inverted classifier's (compared by digest, not path);
     ``what`` names the inverter (or run) in the message."""
     own = inverted.weights_digest()

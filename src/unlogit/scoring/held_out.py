@@ -34,14 +34,16 @@ class HeldOutScoring:
     def __init__(self) -> None:
         self.evaluators: dict[str, NormalizedClassifier] = {}
 
-    def prepare(self, evaluator_specs: Sequence[str], clf: NormalizedClassifier, eval_ds: ImageDataset,
-                what: str | Path) -> None:  # fmt: skip
+    def prepare(
+        self, evaluator_specs: Sequence[str], clf: NormalizedClassifier, eval_ds: ImageDataset, what: str | Path
+    ) -> None:
         self.evaluators = load_evaluators(evaluator_specs, eval_ds) if evaluator_specs else {}
         check_independent(self.evaluators, clf, what)
 
     @torch.no_grad()
-    def __call__(self, net: nn.Module, encoder: LogitEncoder, data: TrainingData, n: int, device: torch.device,
-                 seed: int) -> dict[str, Any]:  # fmt: skip
+    def __call__(
+        self, net: nn.Module, encoder: LogitEncoder, data: TrainingData, n: int, device: torch.device, seed: int
+    ) -> dict[str, Any]:
         net.eval()
         ds, clf = data.eval_ds, data.clf
         x, y = ds.batch(torch.arange(min(n, len(ds))), device)
@@ -49,8 +51,9 @@ class HeldOutScoring:
         noise = net.sample_noise(len(x), "cpu", torch.Generator().manual_seed(seed))
         x_hat = generate_chunked(net, encoder(logits), noise)
         labels = y if data.labels_apply else None
-        scores = score(x, x_hat, labels, clf, self.evaluators, logits=logits, retrieval=bool(self.evaluators),
-                       seed=seed)  # fmt: skip
+        scores = score(
+            x, x_hat, labels, clf, self.evaluators, logits=logits, retrieval=bool(self.evaluators), seed=seed
+        )
         return {**scores.summary(), "seed": seed}
 
 

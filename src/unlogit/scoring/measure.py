@@ -44,30 +44,61 @@ class Quantity:
 
 QUANTITIES: Registry[Quantity] = Registry("quantity")
 for _q in (
-    Quantity("psnr", f"peak signal-to-noise ratio of x_hat to x (capped at {PSNR_CAP_DB:.0f} dB)", "dB", True,
-             "pixels"),
+    Quantity(
+        "psnr", f"peak signal-to-noise ratio of x_hat to x (capped at {PSNR_CAP_DB:.0f} dB)", "dB", True, "pixels"
+    ),
     Quantity("ssim", "structural similarity (Gaussian window 7 below 64 px, else 11; sigma 1.5)", "", True, "pixels"),
     Quantity("mse", "mean squared pixel error, images in [0,1]", "", False, "pixels"),
     Quantity("colour_error", "mean |mean colour of x_hat - mean colour of x| over channels", "", False, "pixels"),
-    Quantity("own_label_agreement", "argmax f(x_hat) == argmax f(x), f the inverted classifier", "fraction", True,
-             JUDGE_OWN),
-    Quantity("own_true_label_agreement", "argmax f(x_hat) == y, f the inverted classifier", "fraction", True,
-             JUDGE_OWN),
-    Quantity("logit_error", "||c(f(x_hat)) - c(f(x))|| / ||c(f(x))||, c = centring (softmax ignores shifts)", "",
-             False, JUDGE_OWN),
+    Quantity(
+        "own_label_agreement", "argmax f(x_hat) == argmax f(x), f the inverted classifier", "fraction", True, JUDGE_OWN
+    ),
+    Quantity(
+        "own_true_label_agreement", "argmax f(x_hat) == y, f the inverted classifier", "fraction", True, JUDGE_OWN
+    ),
+    Quantity(
+        "logit_error",
+        "||c(f(x_hat)) - c(f(x))|| / ||c(f(x))||, c = centring (softmax ignores shifts)",
+        "",
+        False,
+        JUDGE_OWN,
+    ),
     Quantity("logit_kl", "KL(softmax f(x) || softmax f(x_hat)) in nats", "nats", False, JUDGE_OWN),
-    Quantity("true_label_agreement", "argmax E(x_hat) == y for an independent evaluator E", "fraction", True,
-             "evaluator"),
+    Quantity(
+        "true_label_agreement", "argmax E(x_hat) == y for an independent evaluator E", "fraction", True, "evaluator"
+    ),
     Quantity("evaluator_label_agreement", "argmax E(x_hat) == argmax E(x)", "fraction", True, "evaluator"),
-    Quantity("retrieval_rank", "rank of x among all scored images by distance to x_hat (1 = nearest)", "rank",
-             False, "features", ("median", "top1")),
-    Quantity("retrieval_rank_class", "rank of x among itself and same-class distractors by distance to x_hat",
-             "rank", False, "features", ("median", "top1")),
-    Quantity("retrieval", "1 - (retrieval_rank - 1) / (N - 1): 1 when x is the nearest original, 0.5 by chance",
-             "score", True, "features"),
-    Quantity("retrieval_class", "retrieval_rank_class as a score: 1 when x beats every same-class distractor",
-             "score", True, "features"),
-):  # fmt: skip
+    Quantity(
+        "retrieval_rank",
+        "rank of x among all scored images by distance to x_hat (1 = nearest)",
+        "rank",
+        False,
+        "features",
+        ("median", "top1"),
+    ),
+    Quantity(
+        "retrieval_rank_class",
+        "rank of x among itself and same-class distractors by distance to x_hat",
+        "rank",
+        False,
+        "features",
+        ("median", "top1"),
+    ),
+    Quantity(
+        "retrieval",
+        "1 - (retrieval_rank - 1) / (N - 1): 1 when x is the nearest original, 0.5 by chance",
+        "score",
+        True,
+        "features",
+    ),
+    Quantity(
+        "retrieval_class",
+        "retrieval_rank_class as a score: 1 when x beats every same-class distractor",
+        "score",
+        True,
+        "features",
+    ),
+):
     QUANTITIES.register(_q.name, _q)
 
 
@@ -174,9 +205,14 @@ class Originals:
         return self._memo[(judge, what)]
 
 
-def evaluator_scores(judge: NormalizedClassifier, x: torch.Tensor, x_hat: torch.Tensor,
-                     labels: torch.Tensor | None, originals: Originals | None = None,
-                     name: str = "") -> dict[str, torch.Tensor]:  # fmt: skip
+def evaluator_scores(
+    judge: NormalizedClassifier,
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    labels: torch.Tensor | None,
+    originals: Originals | None = None,
+    name: str = "",
+) -> dict[str, torch.Tensor]:
     """An independent evaluator's labels of x_hat against y and against its own label of x."""
     device = judge.mean.device
     pred_hat = judge.predict_logits(x_hat.to(device)).argmax(1).cpu()
@@ -249,9 +285,15 @@ def rank_score(rank: torch.Tensor, candidates: int) -> torch.Tensor:
     return 1.0 - (rank - 1.0) / max(candidates - 1, 1)
 
 
-def retrieval_scores(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None,
-                     spaces: Mapping[str, torch.nn.Module], distractors: int, seed: int,
-                     originals: Originals | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+def retrieval_scores(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    y: torch.Tensor | None,
+    spaces: Mapping[str, torch.nn.Module],
+    distractors: int,
+    seed: int,
+    originals: Originals | None = None,
+) -> dict[str, torch.Tensor]:
     """``retrieval_rank@S``, ``retrieval@S`` and (with labels) ``retrieval_rank_class@S``, ``retrieval_class@S``
     per image (N,) float64, for S = pixels and each named feature space."""
     out: dict[str, torch.Tensor] = {}
@@ -276,8 +318,13 @@ def labelled_as(judge: NormalizedClassifier, images: torch.Tensor, labels: torch
     return (predicted == labels.cpu()).double()
 
 
-def retrieval_ranks(features: torch.Tensor, features_hat: torch.Tensor, labels: torch.Tensor | None = None,
-                    distractors: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:  # fmt: skip
+def retrieval_ranks(
+    features: torch.Tensor,
+    features_hat: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    distractors: int = 10,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """Instance retrieval: how close G(f(x_i)) is to x_i compared with the other candidates.
 
     features, features_hat: (N,D) of the originals and the reconstructions in one space (pixels or an
@@ -317,7 +364,14 @@ def quantity_table() -> str:
     """:data:`QUANTITIES` as the markdown table docs/architecture.md shows (kept equal by a test)."""
     from ..runtime.tables import Column, markdown
 
-    rows = [{"name": f"`{q.name}`", "judge": q.judge, "unit": q.unit or "-",
-             "better": "higher" if q.higher_is_better else "lower", "meaning": q.description}
-            for q in QUANTITIES.values()]  # fmt: skip
+    rows = [
+        {
+            "name": f"`{q.name}`",
+            "judge": q.judge,
+            "unit": q.unit or "-",
+            "better": "higher" if q.higher_is_better else "lower",
+            "meaning": q.description,
+        }
+        for q in QUANTITIES.values()
+    ]
     return markdown(rows, [Column("name"), Column("judge"), Column("unit"), Column("better"), Column("meaning")])

@@ -124,13 +124,22 @@ def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _mmd2_unbiased(k_rr: torch.Tensor, k_ff: torch.Tensor, k_rf: torch.Tensor) -> float:
     n, m = len(k_rr), len(k_ff)
-    return float((k_rr.sum() - k_rr.diagonal().sum()) / (n * (n - 1)) + (k_ff.sum() - k_ff.diagonal().sum())
-                 / (m * (m - 1)) - 2 * k_rf.mean())  # fmt: skip
+    return float(
+        (k_rr.sum() - k_rr.diagonal().sum()) / (n * (n - 1))
+        + (k_ff.sum() - k_ff.diagonal().sum()) / (m * (m - 1))
+        - 2 * k_rf.mean()
+    )
 
 
 @torch.no_grad()
-def kid_with_se(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, resamples: int = 100, seed: int = 0,
-                batch_size: int = 256) -> dict[str, float]:  # fmt: skip
+def kid_with_se(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    extractor: nn.Module,
+    resamples: int = 100,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """KID (Binkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial kernel between ``real`` and
     ``fake`` (N,C,H,W in [0,1]) in ``extractor``'s features, on every image (no subsets), with its standard
     error from ``resamples`` bootstrap redraws of the images (own RNG) and the 95% interval +/- 1.96 SE."""
@@ -144,13 +153,26 @@ def kid_with_se(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, re
         i, j = torch.randint(len(fr), (len(fr),), generator=gen), torch.randint(len(ff), (len(ff),), generator=gen)
         boots.append(_mmd2_unbiased(k_rr[i][:, i], k_ff[j][:, j], k_rf[i][:, j]))
     se = float(torch.tensor(boots).std())
-    return {"kid": kid, "se": se, "ci_low": kid - 1.96 * se, "ci_high": kid + 1.96 * se, "n": len(fr),
-            "resamples": resamples}  # fmt: skip
+    return {
+        "kid": kid,
+        "se": se,
+        "ci_low": kid - 1.96 * se,
+        "ci_high": kid + 1.96 * se,
+        "n": len(fr),
+        "resamples": resamples,
+    }
 
 
 @torch.no_grad()
-def kernel_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module, subsets: int = 50,
-                    subset_size: int = 100, seed: int = 0, batch_size: int = 256) -> dict[str, float]:  # fmt: skip
+def kernel_distance(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    extractor: nn.Module,
+    subsets: int = 50,
+    subset_size: int = 100,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict[str, float]:
     """Kernel distance (KID, Binkowski et al. 2018) between ``real`` and ``fake`` in ``extractor``'s features.
 
     Unbiased MMD^2 with a cubic polynomial kernel, averaged over ``subsets`` random subsets of
@@ -173,8 +195,14 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Module
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mean, std = (float(v) for v in kid.compute())
-    return {"kid": mean, "kid_std": std, "ci_low": mean - 1.96 * std, "ci_high": mean + 1.96 * std,
-            "subsets": subsets, "subset_size": size}  # fmt: skip
+    return {
+        "kid": mean,
+        "kid_std": std,
+        "ci_low": mean - 1.96 * std,
+        "ci_high": mean + 1.96 * std,
+        "subsets": subsets,
+        "subset_size": size,
+    }
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
@@ -192,5 +220,8 @@ def image_statistics_per_image(x: torch.Tensor) -> dict[str, torch.Tensor]:
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
     lap = torch.nn.functional.conv2d(lum, kernel)
     std = lum.flatten(1).std(1)
-    return {"brightness": lum.flatten(1).mean(1).double(), "contrast": std.double(),
-            "sharpness": (lap.abs().flatten(1).mean(1) / std.clamp_min(1e-3)).double()}  # fmt: skip
+    return {
+        "brightness": lum.flatten(1).mean(1).double(),
+        "contrast": std.double(),
+        "sharpness": (lap.abs().flatten(1).mean(1) / std.clamp_min(1e-3)).double(),
+    }

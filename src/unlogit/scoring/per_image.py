@@ -27,11 +27,19 @@ ValuesFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], Mapping[s
 
 
 @torch.no_grad()
-def per_image_values(inv: Inverter, x: torch.Tensor, y: torch.Tensor | None,
-                    evaluators: Mapping[str, NormalizedClassifier], draws: int = 4, seed: int = 0,
-                    distractors: int = 10, logits: torch.Tensor | None = None, recs: torch.Tensor | None = None,
-                    originals: Originals | None = None,
-                    extra: Sequence[ValuesFn] = ()) -> dict[str, torch.Tensor]:  # fmt: skip
+def per_image_values(
+    inv: Inverter,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    evaluators: Mapping[str, NormalizedClassifier],
+    draws: int = 4,
+    seed: int = 0,
+    distractors: int = 10,
+    logits: torch.Tensor | None = None,
+    recs: torch.Tensor | None = None,
+    originals: Originals | None = None,
+    extra: Sequence[ValuesFn] = (),
+) -> dict[str, torch.Tensor]:
     """Every per-image value (N,) float64 of one inverter on images x (N,C,H,W in [0,1]), labels y.
 
     ``logits`` (N,K) and ``recs`` (N,draws,C,H,W) are computed when not given (a caller that keeps them
@@ -42,8 +50,20 @@ def per_image_values(inv: Inverter, x: torch.Tensor, y: torch.Tensor | None,
     originals = originals if originals is not None else Originals(x)
     totals: dict[str, torch.Tensor] = {}
     for s in range(draws):
-        values = dict(score(x, recs[:, s], y, inv.classifier, evaluators, logits=logits, retrieval=True,
-                            distractors=distractors, seed=seed, originals=originals).per_image)  # fmt: skip
+        values = dict(
+            score(
+                x,
+                recs[:, s],
+                y,
+                inv.classifier,
+                evaluators,
+                logits=logits,
+                retrieval=True,
+                distractors=distractors,
+                seed=seed,
+                originals=originals,
+            ).per_image
+        )
         for fn in extra:
             values.update(fn(x, recs[:, s], y))
         for k, v in values.items():

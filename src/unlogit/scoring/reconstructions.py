@@ -34,8 +34,13 @@ def write_reconstructions(inv: Inverter, x: torch.Tensor, samples: int, seed: in
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, originals=x.numpy(), reconstructions=recon.numpy(),
-                                    logits=logits.cpu().numpy(), seed=np.int64(seed))  # fmt: skip
+                np.savez_compressed(
+                    fh,
+                    originals=x.numpy(),
+                    reconstructions=recon.numpy(),
+                    logits=logits.cpu().numpy(),
+                    seed=np.int64(seed),
+                )
 
         npz = out / NPZ_NAME
         write_atomic(npz, write)

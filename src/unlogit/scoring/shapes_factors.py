@@ -25,8 +25,18 @@ import torch
 from ..data.shapes import SHAPE_CLASSES, coverage
 
 FACTOR_ENDPOINTS = ("mask_iou", "centroid_error", "area_error", "rotation_error")
-SYMMETRY = {"circle": 0, "square": 4, "triangle": 3, "cross": 4, "ring": 0, "star": 5, "hexagon": 6,
-            "crescent": 1, "bar": 2, "semicircle": 1}  # fmt: skip  # 0: every angle (no rotation to read)
+SYMMETRY = {
+    "circle": 0,
+    "square": 4,
+    "triangle": 3,
+    "cross": 4,
+    "ring": 0,
+    "star": 5,
+    "hexagon": 6,
+    "crescent": 1,
+    "bar": 2,
+    "semicircle": 1,
+}  # 0: every angle (no rotation to read)
 ORDER = np.array([SYMMETRY[c] for c in SHAPE_CLASSES])
 THRESHOLD = 0.2  # colour distance (images in [0,1]) from the background that counts as object
 ANGLES = 24  # render-and-compare candidates over one symmetry period
@@ -55,8 +65,9 @@ def geometry(soft: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"pos_x": pos_x, "pos_y": pos_y, "area": area / (h * w)}
 
 
-def rotation(mask: torch.Tensor, labels: torch.Tensor, geo: dict[str, torch.Tensor],
-             scale: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def rotation(
+    mask: torch.Tensor, labels: torch.Tensor, geo: dict[str, torch.Tensor], scale: torch.Tensor
+) -> torch.Tensor:
     """Best-matching angle in [0, 2*pi/k) per image (NaN for classes without a symmetry order)."""
     labels_np = labels.cpu().numpy()
     order = ORDER[labels_np]
@@ -65,8 +76,14 @@ def rotation(mask: torch.Tensor, labels: torch.Tensor, geo: dict[str, torch.Tens
     angles = period[:, None] * steps[None]  # (N, A)
     n = len(labels_np)
     rep = lambda v: np.repeat(np.asarray(v, dtype=np.float32), ANGLES)  # noqa: E731
-    masks, _ = coverage(np.repeat(labels_np, ANGLES), rep(geo["pos_x"]), rep(geo["pos_y"]), rep(scale),
-                        angles.reshape(-1), mask.shape[-1])  # fmt: skip
+    masks, _ = coverage(
+        np.repeat(labels_np, ANGLES),
+        rep(geo["pos_x"]),
+        rep(geo["pos_y"]),
+        rep(scale),
+        angles.reshape(-1),
+        mask.shape[-1],
+    )
     cand = torch.from_numpy(masks[:, 0] > 0.5).view(n, ANGLES, *mask.shape[1:])
     inter = (cand & mask[:, None]).flatten(2).sum(2).double()
     union = (cand | mask[:, None]).flatten(2).sum(2).double().clamp_min(1)
@@ -89,8 +106,9 @@ def read_factors(x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tenso
     return {"mask": mask, **geo, "scale": scale, "rotation": rotation(mask, labels, geo, scale)}
 
 
-def factor_errors(orig: dict[str, torch.Tensor], rec: dict[str, torch.Tensor],
-                  labels: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
+def factor_errors(
+    orig: dict[str, torch.Tensor], rec: dict[str, torch.Tensor], labels: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The four endpoints per image (rotation only for classes with a symmetry order)."""
     inter = (orig["mask"] & rec["mask"]).flatten(1).sum(1).double()
     union = (orig["mask"] | rec["mask"]).flatten(1).sum(1).double().clamp_min(1)

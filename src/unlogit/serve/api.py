@@ -159,8 +159,9 @@ def _grid(result: Exploration) -> torch.Tensor:
 
 
 # long: the routes are closures over one explorer and upload store; the whole API reads in one place
-def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: UploadStore | None = None,
-               hosts: Sequence[str] = ()) -> FastAPI:  # fmt: skip
+def create_app(
+    explorer: Explorer, limits: UploadLimits | None = None, store: UploadStore | None = None, hosts: Sequence[str] = ()
+) -> FastAPI:
     """The FastAPI application serving ``explorer`` (default :class:`UploadLimits`, a fresh store), answering
     requests addressed to the loopback names and ``hosts`` only (see :mod:`.guards`)."""
     limits = limits or UploadLimits()
@@ -245,15 +246,21 @@ def create_app(explorer: Explorer, limits: UploadLimits | None = None, store: Up
         answers = []
         for view in result.views:
             inv = explorer.inverters[view.name]
-            answers.append(InverterAnswer(
-                name=view.name, method=inv.method,
-                top5=top_k(view.logits, explorer.classes), top5_edited=top_k(view.edited, explorer.classes),
-                logits=view.logits.tolist(), edited_logits=view.edited.tolist(),
-                reconstructions=[_data_url(r) for r in view.reconstructions],
-                reconstruction_labels=[explorer.classes[int(y)] for y in view.reconstruction_labels],
-            ))  # fmt: skip
-        return ExploreAnswer(input=_data_url(result.input), inverters=answers,
-                             milliseconds=(time.perf_counter() - t0) * 1000)  # fmt: skip
+            answers.append(
+                InverterAnswer(
+                    name=view.name,
+                    method=inv.method,
+                    top5=top_k(view.logits, explorer.classes),
+                    top5_edited=top_k(view.edited, explorer.classes),
+                    logits=view.logits.tolist(),
+                    edited_logits=view.edited.tolist(),
+                    reconstructions=[_data_url(r) for r in view.reconstructions],
+                    reconstruction_labels=[explorer.classes[int(y)] for y in view.reconstruction_labels],
+                )
+            )
+        return ExploreAnswer(
+            input=_data_url(result.input), inverters=answers, milliseconds=(time.perf_counter() - t0) * 1000
+        )
 
     @app.post("/api/grid.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
     def grid(req: ExploreRequest) -> Response:

@@ -125,9 +125,11 @@ class Explorer:
         if gallery.image_shape != self.image_shape:
             gallery = gallery.adapt(self.image_shape[0], self.image_shape[1])
         self.gallery = gallery
-        self.classes = list(gallery.classes) if gallery.num_classes == self.num_classes else [
-            str(i) for i in range(self.num_classes)
-        ]  # fmt: skip
+        self.classes = (
+            list(gallery.classes)
+            if gallery.num_classes == self.num_classes
+            else [str(i) for i in range(self.num_classes)]
+        )
         images = unit_images if unit_images is not None else gallery.batch(torch.arange(len(gallery)))[0]
         self.units = {name: logit_units(inv.classifier, images) for name, inv in self.inverters.items()}
         self._lock = threading.Lock()

@@ -80,8 +80,12 @@ class SameOrigin:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and dict(scope["headers"]).get(CSRF_HEADER) != b"1":
-            return await _reply(send, 403, "POST requests need the header 'X-Unlogit: 1' (the explorer page sends "
-                                           "it; other web pages cannot, which is the point)")  # fmt: skip
+            return await _reply(
+                send,
+                403,
+                "POST requests need the header 'X-Unlogit: 1' (the explorer page sends "
+                "it; other web pages cannot, which is the point)",
+            )
         return await self.app(scope, receive, send)
 
 

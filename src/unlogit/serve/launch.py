@@ -34,8 +34,9 @@ def load_gallery(run: str | Path, n: int, dataset: str | None = None, data_root:
     return from_dict(DataConfig, data, "data").load("test")
 
 
-def load_unit_images(run: str | Path, shape: tuple[int, int, int], dataset: str | None = None,
-                     data_root: str | None = None):  # fmt: skip
+def load_unit_images(
+    run: str | Path, shape: tuple[int, int, int], dataset: str | None = None, data_root: str | None = None
+):
     """The first :data:`~unlogit.inversion.edits.UNIT_IMAGES` training images (N,C,H,W) in [0,1] of the same
     dataset, at the inverters' image ``shape``: what sets the sliders' logit units."""
     import torch
@@ -44,8 +45,12 @@ def load_unit_images(run: str | Path, shape: tuple[int, int, int], dataset: str 
     from ..data.config import DataConfig
     from ..inversion.edits import UNIT_IMAGES
 
-    data = {**_data_section(run, dataset, data_root), "train_size": UNIT_IMAGES, "channels": shape[0],
-            "image_size": shape[1]}  # fmt: skip
+    data = {
+        **_data_section(run, dataset, data_root),
+        "train_size": UNIT_IMAGES,
+        "channels": shape[0],
+        "image_size": shape[1],
+    }
     train = from_dict(DataConfig, data, "data").load("train")
     return train.batch(torch.arange(min(UNIT_IMAGES, len(train))))[0]
 
@@ -71,10 +76,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, dataset: str | None,
-                   data_root: str | None, device: str, max_upload_mb: float, max_upload_pixels: int,
-                   allowed_hosts: Sequence[str] = (), classifier: str | None = None, header_timeout: float = 10.0,
-                   max_connections: int = 256) -> None:  # fmt: skip
+def serve_explorer(
+    runs: Sequence[str],
+    host: str,
+    port: int,
+    gallery: int,
+    dataset: str | None,
+    data_root: str | None,
+    device: str,
+    max_upload_mb: float,
+    max_upload_pixels: int,
+    allowed_hosts: Sequence[str] = (),
+    classifier: str | None = None,
+    header_timeout: float = 10.0,
+    max_connections: int = 256,
+) -> None:
     """Load the inverters and serve the explorer until interrupted."""
     from ..inversion.inverter import load_inverter
     from .explorer import Explorer
@@ -88,8 +104,9 @@ def serve_explorer(runs: Sequence[str], host: str, port: int, gallery: int, data
         raise UnlogitError("`unlogit serve` needs the web extra: pip install -e '.[serve]'") from exc
     if gallery <= 0 or max_upload_mb <= 0 or max_upload_pixels <= 0:
         raise UnlogitError("--gallery, --max-upload-mb and --max-upload-pixels must be positive")
-    inverters = {name: load_inverter(run, device=device, classifier=classifier)
-                 for name, run in zip(inverter_names(runs), runs)}  # fmt: skip
+    inverters = {
+        name: load_inverter(run, device=device, classifier=classifier) for name, run in zip(inverter_names(runs), runs)
+    }
     images = load_gallery(runs[0], gallery, dataset, data_root)
     first = next(iter(inverters.values()))
     units = load_unit_images(runs[0], first.image_shape, dataset, data_root)
@@ -109,5 +126,8 @@ def server_options(header_timeout: float, max_connections: int) -> dict:
     if header_timeout <= 0 or max_connections <= 0:
         raise UnlogitError("--header-timeout and --max-connections must be positive")
     install_log_limits()
-    return {"http": protocol_with(header_timeout, max_connections), "limit_concurrency": max_connections,
-            "timeout_keep_alive": 5}  # fmt: skip
+    return {
+        "http": protocol_with(header_timeout, max_connections),
+        "limit_concurrency": max_connections,
+        "timeout_keep_alive": 5,
+    }

@@ -65,8 +65,11 @@ class DeadlineH11Protocol(H11Protocol):
 
 def protocol_with(header_timeout: float, max_connections: int) -> type[DeadlineH11Protocol]:
     """A protocol class with these limits (uvicorn takes the class, not an instance)."""
-    return type("ExplorerH11Protocol", (DeadlineH11Protocol,), {"header_timeout": header_timeout,
-                                                                 "max_connections": max_connections})  # fmt: skip
+    return type(
+        "ExplorerH11Protocol",
+        (DeadlineH11Protocol,),
+        {"header_timeout": header_timeout, "max_connections": max_connections},
+    )
 
 
 class RateLimitFilter(logging.Filter):

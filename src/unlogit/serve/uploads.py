@@ -63,8 +63,13 @@ def decode_upload(data: bytes, channels: int, size: int, limits: UploadLimits = 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))  # reads the header only
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError,
-            ValueError) as exc:  # fmt: skip  # ValueError: e.g. a PNG text chunk that decompresses too large
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+    ) as exc:  # ValueError: e.g. a PNG text chunk that decompresses too large
         raise UploadError(415, f"the upload is not a readable PNG or JPEG image ({exc})") from exc
     with im:
         if im.format not in ALLOWED_FORMATS:

@@ -47,14 +47,26 @@ class ArmScores:
         """What the arm's inverters trained for: method, G steps and whether a time cap stopped any."""
         summaries = [u.summary for row in self.units for u in row]
         steps = sorted({int(s.get("steps", 0)) for s in summaries})
-        return {"method": sorted({str(s.get("method")) for s in summaries}), "steps": steps,
-                "capped": any(bool(s.get("capped", s.get("stopped_early", False))) for s in summaries)}  # fmt: skip
+        return {
+            "method": sorted({str(s.get("method")) for s in summaries}),
+            "steps": steps,
+            "capped": any(bool(s.get("capped", s.get("stopped_early", False))) for s in summaries),
+        }
 
 
 @torch.no_grad()
-def score_arm(name: str, inverters: Sequence[Sequence[Inverter]], x: torch.Tensor, y: torch.Tensor | None,
-              evaluators: Mapping[str, NormalizedClassifier], draws: int, distractors: int, seed: int,
-              extra: Sequence[ValuesFn] = (), originals: Originals | None = None) -> ArmScores:  # fmt: skip
+def score_arm(
+    name: str,
+    inverters: Sequence[Sequence[Inverter]],
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    evaluators: Mapping[str, NormalizedClassifier],
+    draws: int,
+    distractors: int,
+    seed: int,
+    extra: Sequence[ValuesFn] = (),
+    originals: Originals | None = None,
+) -> ArmScores:
     """Every inverter's per-image values on the same images and noise (``inverters[k][s]``): ``draws`` noise
     draws per image, ``distractors`` same-class images for class retrieval."""
     originals = originals if originals is not None else Originals(x)
@@ -64,8 +76,7 @@ def score_arm(name: str, inverters: Sequence[Sequence[Inverter]], x: torch.Tenso
     for k, s, inv in progress(flat, desc=f"score {name}"):
         logits = inv.logits(x)
         recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu()
-        values = per_image_values(inv, x, y, evaluators, draws, seed, distractors, logits, recs,
-                                 originals, extra)  # fmt: skip
+        values = per_image_values(inv, x, y, evaluators, draws, seed, distractors, logits, recs, originals, extra)
         if s == 0:
             units.append([])
             per_unit.append([])

@@ -149,8 +149,10 @@ class StudyConfig:
                 raise ConfigError(f"classifiers.{name} needs 'preset' (train it) or 'spec'/'specs' (use them)")
         for name, stage in self.inverters.items():
             if stage.classifier not in self.classifiers:
-                raise ConfigError(f"inverters.{name}.classifier {stage.classifier!r} is not a classifier stage "
-                                  f"({sorted(self.classifiers)})")  # fmt: skip
+                raise ConfigError(
+                    f"inverters.{name}.classifier {stage.classifier!r} is not a classifier stage "
+                    f"({sorted(self.classifiers)})"
+                )
         if not self.inverters:
             raise ConfigError("the study has no inverters")
         if self.claim is not None:
@@ -162,8 +164,10 @@ class StudyConfig:
                 raise ConfigError(f"claim names inverter {side!r}, which is not a stage ({sorted(self.inverters)})")
         arms = [self.inverters[s] for s in (claim.a, claim.b, *claim.dose_response)]
         if len({s.steps for s in arms}) != 1 or arms[0].steps is None:
-            raise ConfigError("the arms of a claim must train for the same stated number of G steps: give every "
-                              f"claim stage the same 'steps' (now {[s.steps for s in arms]})")  # fmt: skip
+            raise ConfigError(
+                "the arms of a claim must train for the same stated number of G steps: give every "
+                f"claim stage the same 'steps' (now {[s.steps for s in arms]})"
+            )
 
     def inverter_seeds(self, name: str) -> int:
         return self.inverters[name].seeds or self.seeds
@@ -179,8 +183,10 @@ class StudyConfig:
             return self.data_config(test_size=size).load("test")
         data = self.data_config()
         if size > data.val_size:
-            raise ConfigError(f"compare.split=val scores {size} images but data.val_size is {data.val_size}; "
-                              f"set data.val_size>={size} or a smaller compare.eval_size")  # fmt: skip
+            raise ConfigError(
+                f"compare.split=val scores {size} images but data.val_size is {data.val_size}; "
+                f"set data.val_size>={size} or a smaller compare.eval_size"
+            )
         val = data.load("val")
         return val.subset(size) if size < len(val) else val
 
@@ -227,11 +233,23 @@ def load_study(name_or_path: str, overrides: dict[str, Any] | None = None) -> St
 
 
 STAGE_GROUPS = ("classifiers", "inverters")
-SMOKE = ("inverters.*.steps=30", "inverters.*.train.eval_size=32", "inverters.*.train.log_every=10",
-         "classifiers.*.train.epochs=1", "classifiers.*.data.train_size=512", "classifiers.*.train.eval_robust_size=16",
-         "data.train_size=1024", "data.val_size=64", "compare.eval_size=64", "compare.n=4", "findings.n=64",
-         "claim.noise_draws=2", "analyze.n=4", "analyze.pool=64",
-         "analyze.train_sample=256")  # fmt: skip
+SMOKE = (
+    "inverters.*.steps=30",
+    "inverters.*.train.eval_size=32",
+    "inverters.*.train.log_every=10",
+    "classifiers.*.train.epochs=1",
+    "classifiers.*.data.train_size=512",
+    "classifiers.*.train.eval_robust_size=16",
+    "data.train_size=1024",
+    "data.val_size=64",
+    "compare.eval_size=64",
+    "compare.n=4",
+    "findings.n=64",
+    "claim.noise_draws=2",
+    "analyze.n=4",
+    "analyze.pool=64",
+    "analyze.train_sample=256",
+)
 
 
 @dataclass
@@ -280,8 +298,10 @@ def scoped_overrides(items: list[str], smoke: bool = False) -> StudyOverrides:
         parts = item.split("=", 1)[0].strip().split(".")
         if parts[0] in STAGE_GROUPS:
             if len(parts) < 3:
-                raise ConfigError(f"override {item!r}: name a stage key, e.g. {parts[0]}.NAME.preset=... or "
-                                  f"{parts[0]}.*.train.steps=20")  # fmt: skip
+                raise ConfigError(
+                    f"override {item!r}: name a stage key, e.g. {parts[0]}.NAME.preset=... or "
+                    f"{parts[0]}.*.train.steps=20"
+                )
             out.stages.setdefault((parts[0], parts[1]), []).append(item.split(".", 2)[2])
         elif parts[0] in study_keys:
             out.study = deep_merge(out.study, parse_overrides([item]))

@@ -45,10 +45,12 @@ def choose_demo(data_root: str | None = None, offline: bool = False) -> DemoChoi
             reason = f"the download failed: {exc}"
     else:
         reason = "offline (--offline or $UNLOGIT_OFFLINE), so nothing was downloaded"
-    print(f"Offline fallback: CIFAR-10 was not found and {reason}. The demo runs the procedural shapes study "
-          f"instead.\n{missing}\nFor the natural-image demo: rerun online (it downloads CIFAR-10, 170 MB, into the "
-          "cache), or point --data-root / UNLOGIT_DATA at cifar10/train.npz + test.npz or torchvision's "
-          "cifar-10-batches-py.", flush=True)  # fmt: skip
-    header = (f"Offline fallback: procedural shapes, not CIFAR-10 ({reason}; see the demo's log for where it "
-              "looked).")  # fmt: skip
+    print(
+        f"Offline fallback: CIFAR-10 was not found and {reason}. The demo runs the procedural shapes study "
+        f"instead.\n{missing}\nFor the natural-image demo: rerun online (it downloads CIFAR-10, 170 MB, into the "
+        "cache), or point --data-root / UNLOGIT_DATA at cifar10/train.npz + test.npz or torchvision's "
+        "cifar-10-batches-py.",
+        flush=True,
+    )
+    header = f"Offline fallback: procedural shapes, not CIFAR-10 ({reason}; see the demo's log for where it looked)."
     return DemoChoice(SHAPES_STUDY, header, data_root)

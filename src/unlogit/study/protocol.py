@@ -50,9 +50,11 @@ from scipy import stats
 
 HOLDS, REVERSED, TIE, UNDECIDED = "holds", "reversed", "tie", "undecided"
 VERDICTS = (HOLDS, REVERSED, TIE, UNDECIDED)
-INFERENCE = {"classifiers": "the training recipes (classifiers are the replicates)",
-             "seeds": "these classifiers' weights (inverter seeds are the replicates)",
-             "images": "these inverters (images are the only replicates)"}  # fmt: skip
+INFERENCE = {
+    "classifiers": "the training recipes (classifiers are the replicates)",
+    "seeds": "these classifiers' weights (inverter seeds are the replicates)",
+    "images": "these inverters (images are the only replicates)",
+}
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,9 @@ def _residual_variance(v: torch.Tensor) -> float:
     return float((resid**2).sum() / ((units - 1) * (n - 1))) / units
 
 
-def crossed_interval(a: torch.Tensor, b: torch.Tensor | None = None, level: float = 0.95,
-                     a_unit_variance: float | None = None) -> Interval:  # fmt: skip
+def crossed_interval(
+    a: torch.Tensor, b: torch.Tensor | None = None, level: float = 0.95, a_unit_variance: float | None = None
+) -> Interval:
     """The interval of mean(a) - mean(b) (or of mean(a) alone) for the crossed design (module docstring).
 
     a, b: (K, S, N) per-image values on the same N images. ``a_unit_variance``: for a one-classifier arm A,
@@ -226,11 +229,29 @@ def compare(endpoint: Endpoint, a: torch.Tensor, b: torch.Tensor, a_unit_varianc
     iv = crossed_interval(sign * a, sign * b, a_unit_variance=a_unit_variance)
     word = verdict((iv.ci_low, iv.ci_high), (iv.ci90_low, iv.ci90_high), endpoint.margin)
     return Comparison(
-        endpoint.key, endpoint.label, endpoint.primary, float(a.mean()), float(b.mean()), iv.estimate, iv.ci_low,
-        iv.ci_high, iv.ci90_low, iv.ci90_high, iv.se, iv.df, a.shape[2], min(a.shape[0], b.shape[0]),
-        min(a.shape[1], b.shape[1]), iv.inference, word, iv.p_value, endpoint.margin, endpoint.chance,
-        reason=endpoint.reason, higher_is_better=endpoint.higher_is_better,
-    )  # fmt: skip
+        endpoint.key,
+        endpoint.label,
+        endpoint.primary,
+        float(a.mean()),
+        float(b.mean()),
+        iv.estimate,
+        iv.ci_low,
+        iv.ci_high,
+        iv.ci90_low,
+        iv.ci90_high,
+        iv.se,
+        iv.df,
+        a.shape[2],
+        min(a.shape[0], b.shape[0]),
+        min(a.shape[1], b.shape[1]),
+        iv.inference,
+        word,
+        iv.p_value,
+        endpoint.margin,
+        endpoint.chance,
+        reason=endpoint.reason,
+        higher_is_better=endpoint.higher_is_better,
+    )
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -243,8 +264,9 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def compare_all(endpoints: Sequence[Endpoint], a: Mapping[str, torch.Tensor],
-                b: Mapping[str, torch.Tensor]) -> list[Comparison]:  # fmt: skip
+def compare_all(
+    endpoints: Sequence[Endpoint], a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
+) -> list[Comparison]:
     """Every endpoint present in both ``a`` and ``b`` (primary first as given); Holm across the secondary ones."""
     rows = [compare(e, a[e.key], b[e.key]) for e in endpoints if e.key in a and e.key in b]
     secondary = [r for r in rows if not r.primary]

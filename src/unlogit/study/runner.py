@@ -38,23 +38,43 @@ def config_provenance(source: Path | None) -> dict[str, Any]:
     path = Path(source).resolve()
     commit = None
     try:
-        out = subprocess.run(["git", "log", "-1", "--format=%H", "--", path.name], cwd=path.parent,
-                             capture_output=True, text=True, timeout=10)  # fmt: skip
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%H", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         commit = out.stdout.strip() or None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", path.name], cwd=path.parent,
-                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         if commit and dirty:
             commit += " (the file has uncommitted changes)"
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"config_file": path.name, "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "config_commit": commit}  # fmt: skip
+    return {
+        "config_file": path.name,
+        "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "config_commit": commit,
+    }
 
 
-def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), from_scratch: bool = False,
-              header: str | None = None, source: Path | None = None, trust_code: bool = False,
-              reporter: Callable[..., Path] | None = None,
-              only: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_study(
+    cfg: StudyConfig,
+    out: Path,
+    extra_overrides: Sequence[str] = (),
+    from_scratch: bool = False,
+    header: str | None = None,
+    source: Path | None = None,
+    trust_code: bool = False,
+    reporter: Callable[..., Path] | None = None,
+    only: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Run (or continue) every stage of a study into ``out``; returns the summary.
 
     ``from_scratch`` trains classifier stages that also name existing weights; ``header`` is a line the report
@@ -77,20 +97,22 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), 
     run_plan(plan, timings)
     first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
     summary = compare_inverters(first, plan, cfg, out)
-    summary.update({"stage_seconds": timings, "seeds": cfg.seeds, "header": header, "note": cfg.note,
-                    "classifiers": {name: plan.classifier_refs(name) for name in cfg.classifiers}})  # fmt: skip
+    summary.update(
+        {
+            "stage_seconds": timings,
+            "seeds": cfg.seeds,
+            "header": header,
+            "note": cfg.note,
+            "classifiers": {name: plan.classifier_refs(name) for name in cfg.classifiers},
+        }
+    )
     write_json_atomic(layout.summary, summary)
     if cfg.claim is not None:
         summary.update(_claim_and_findings(cfg, plan, out, source, timings))
     if cfg.analyze.experiments:
         run_analysis(cfg, first, plan, out)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
-        from ..scoring.evaluate import evaluate
-
-        print("[study] evaluate", flush=True)
-        evaluate(list(first.values()), cfg.test_data(cfg.compare.eval_size),
-                 [plan.classifier_refs(e)[0] for e in cfg.evaluators], seed=cfg.compare.seed, samples=2,
-                 out=layout.evaluate)  # fmt: skip
+        run_evaluate(cfg, first, plan, out)
     summary["stage_seconds"] = timings
     if cfg.report and reporter is not None:
         page = Path(reporter([out], layout.report, title=f"unlogit study: {cfg.name}"))
@@ -99,8 +121,24 @@ def run_study(cfg: StudyConfig, out: Path, extra_overrides: Sequence[str] = (), 
     return summary
 
 
-def _claim_and_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, source: Path | None,
-                        timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+def run_evaluate(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out: Path) -> None:
+    """``unlogit evaluate`` of the first inverter of every stage, judged by the study's evaluators."""
+    from ..scoring.evaluate import evaluate
+
+    print("[study] evaluate", flush=True)
+    evaluate(
+        list(first.values()),
+        cfg.test_data(cfg.compare.eval_size),
+        [plan.classifier_refs(e)[0] for e in cfg.evaluators],
+        seed=cfg.compare.seed,
+        samples=2,
+        out=StudyLayout(out).evaluate,
+    )
+
+
+def _claim_and_findings(
+    cfg: StudyConfig, plan: StudyPlan, out: Path, source: Path | None, timings: dict[str, float]
+) -> dict[str, Any]:
     """The claim (skipped when claim.json exists) and the findings (when configured and not yet written), both
     on the same scored arms."""
     from .claim.stage import claim_images, run_claim_stage
@@ -137,8 +175,12 @@ def run_analysis(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out:
 
 
 COMPARE_COLUMNS = [Column("inverter"), Column("own_label_agreement", "label agreement (own classifier)", percent)]
-COMPARE_TAIL = [Column("colour_correlation", "colour correlation", fixed(2)), Column("psnr", "PSNR (dB)", fixed(1)),
-                Column("ssim", "SSIM", fixed(2)), Column("logit_error", "logit error", fixed(2))]  # fmt: skip
+COMPARE_TAIL = [
+    Column("colour_correlation", "colour correlation", fixed(2)),
+    Column("psnr", "PSNR (dB)", fixed(1)),
+    Column("ssim", "SSIM", fixed(2)),
+    Column("logit_error", "logit error", fixed(2)),
+]
 
 
 def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig, out: Path) -> dict:
@@ -156,22 +198,33 @@ def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig,
     judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
     x, y = test.batch(torch.arange(min(c.eval_size, len(test))))
     recs = {name: inv.reconstruct(x, samples=1, seed=c.seed)[:, 0].cpu() for name, inv in inverters.items()}
-    grid = save_figure(labelled_grid([x[: c.n], *(r[: c.n] for r in recs.values())], ["original", *inverters]),
-                       StudyLayout(out).figure1)  # fmt: skip
+    grid = save_figure(
+        labelled_grid([x[: c.n], *(r[: c.n] for r in recs.values())], ["original", *inverters]),
+        StudyLayout(out).figure1,
+    )
     rows = {}
     for name, inv in inverters.items():
         own = inv.classifier.weights_digest()
         others = {j: judge for j, judge in judges.items() if judge.weights_digest() != own}
-        rows[name] = {**score(x, recs[name], y, inv.classifier, others).summary(),
-                      "train": inv.meta.summary}  # fmt: skip
+        rows[name] = {**score(x, recs[name], y, inv.classifier, others).summary(), "train": inv.meta.summary}
     keys = dict.fromkeys(k for r in rows.values() for k in r if k.startswith("evaluator_label"))
     judge_cols = [Column(k, k.replace("evaluator_label_agreement@", "agreement with "), percent) for k in keys]
     table = markdown([{"inverter": k, **v} for k, v in rows.items()], [*COMPARE_COLUMNS, *judge_cols, *COMPARE_TAIL])
-    write_text_atomic(StudyLayout(out).summary_md, f"# Study {cfg.name}\n\n![reconstructions]({grid.name})\n\n"
-                      "Columns of the figure: original, then one reconstruction per inverter "
-                      f"({', '.join(inverters)}).\n\n{table}\n")  # fmt: skip
-    return {"study": cfg.name, "n_eval": len(x), "inverters": rows, "figure": grid.name, "table": table,
-            "columns": ["original", *inverters], "evaluators": list(cfg.evaluators)}  # fmt: skip
+    write_text_atomic(
+        StudyLayout(out).summary_md,
+        f"# Study {cfg.name}\n\n![reconstructions]({grid.name})\n\n"
+        "Columns of the figure: original, then one reconstruction per inverter "
+        f"({', '.join(inverters)}).\n\n{table}\n",
+    )
+    return {
+        "study": cfg.name,
+        "n_eval": len(x),
+        "inverters": rows,
+        "figure": grid.name,
+        "table": table,
+        "columns": ["original", *inverters],
+        "evaluators": list(cfg.evaluators),
+    }
 
 
 def default_study_dir(name: str) -> Path:

@@ -54,8 +54,9 @@ class StudyPlan:
         return [*trained, *(r for rows in self.inverters.values() for row in rows for r in row)]
 
 
-def plan_study(cfg: StudyConfig, out: Path, overrides: Sequence[str] = (), from_scratch: bool = False,
-               trust_code: bool = False) -> StudyPlan:  # fmt: skip
+def plan_study(
+    cfg: StudyConfig, out: Path, overrides: Sequence[str] = (), from_scratch: bool = False, trust_code: bool = False
+) -> StudyPlan:
     """Build (and so validate) the config of every stage; errors name the stage. Nothing is written."""
     plan = StudyPlan()
     data = {"data": cfg.data} if cfg.data else {}
@@ -63,13 +64,16 @@ def plan_study(cfg: StudyConfig, out: Path, overrides: Sequence[str] = (), from_
         plan.classifiers[name] = _plan_classifier(name, stage, out, data, overrides, from_scratch, trust_code)
     for name, stage in cfg.inverters.items():
         refs = plan.classifier_refs(stage.classifier)
-        plan.inverters[name] = [[_plan_inverter(name, stage, out, data, overrides, ref, k, s)
-                                 for s in range(cfg.inverter_seeds(name))] for k, ref in enumerate(refs)]  # fmt: skip
+        plan.inverters[name] = [
+            [_plan_inverter(name, stage, out, data, overrides, ref, k, s) for s in range(cfg.inverter_seeds(name))]
+            for k, ref in enumerate(refs)
+        ]
     return plan
 
 
-def _plan_classifier(name: str, stage, out: Path, data: dict, overrides: Sequence[str], from_scratch: bool,
-                     trust_code: bool) -> list[str | PlannedRun]:  # fmt: skip
+def _plan_classifier(
+    name: str, stage, out: Path, data: dict, overrides: Sequence[str], from_scratch: bool, trust_code: bool
+) -> list[str | PlannedRun]:
     from ..classifiers.config import ClassifierRunConfig
     from ..classifiers.registry import find_source
 
@@ -77,23 +81,27 @@ def _plan_classifier(name: str, stage, out: Path, data: dict, overrides: Sequenc
         for spec in stage.existing:
             source = find_source(spec)[0]
             if not source.from_file and not trust_code:
-                raise UnlogitError(f"classifiers.{name} names {spec!r}, a {source.name} ({source.executes}); a study "
-                                   "file may not choose code to run. If you trust it, pass --trust-code")  # fmt: skip
+                raise UnlogitError(
+                    f"classifiers.{name} names {spec!r}, a {source.name} ({source.executes}); a study "
+                    "file may not choose code to run. If you trust it, pass --trust-code"
+                )
         return list(stage.existing)
     members: list[str | PlannedRun] = []
     for k in range(stage.replicates):
         seed = [f"train.seed={k}"] if stage.replicates > 1 else []
         try:
-            ccfg = build_config(ClassifierRunConfig, "classifier", stage.preset, [*stage.overrides, *seed, *overrides],
-                                data)  # fmt: skip
+            ccfg = build_config(
+                ClassifierRunConfig, "classifier", stage.preset, [*stage.overrides, *seed, *overrides], data
+            )
         except ConfigError as exc:
             raise ConfigError(f"classifiers.{name}: {exc}") from exc
         members.append(PlannedRun("classifier", name, k, 0, StudyLayout(out).classifier_member(name, k), ccfg))
     return members
 
 
-def _plan_inverter(name: str, stage, out: Path, data: dict, overrides: Sequence[str], classifier: str, member: int,
-                   seed: int) -> PlannedRun:  # fmt: skip
+def _plan_inverter(
+    name: str, stage, out: Path, data: dict, overrides: Sequence[str], classifier: str, member: int, seed: int
+) -> PlannedRun:
     from ..inversion.config import InverterRunConfig
 
     extra = deep_merge(data, {"classifier": classifier})
@@ -101,8 +109,13 @@ def _plan_inverter(name: str, stage, out: Path, data: dict, overrides: Sequence[
         extra = deep_merge(load_preset_dict("inverter", f"methods/{stage.method}"), extra)
     seeded = [f"train.seed={seed}"] if seed else []
     try:
-        icfg = build_config(InverterRunConfig, "inverter", stage.preset,
-                            [*stage.overrides, *stage.run_overrides(), *seeded, *overrides], extra)  # fmt: skip
+        icfg = build_config(
+            InverterRunConfig,
+            "inverter",
+            stage.preset,
+            [*stage.overrides, *stage.run_overrides(), *seeded, *overrides],
+            extra,
+        )
     except ConfigError as exc:
         raise ConfigError(f"inverters.{name}: {exc}") from exc
     return PlannedRun("inverter", name, member, seed, inverter_run(out, name, member, seed), icfg)
@@ -119,8 +132,10 @@ def run_plan(plan: StudyPlan, timings: dict[str, float], only: set[str] | None =
     from ..classifiers.training import train_classifier
     from ..scoring import held_out
 
-    trainers: dict[str, Callable[[Any, Path, bool], Any]] = {"classifier": train_classifier,
-                                                             "inverter": held_out.train_and_score}  # fmt: skip
+    trainers: dict[str, Callable[[Any, Path, bool], Any]] = {
+        "classifier": train_classifier,
+        "inverter": held_out.train_and_score,
+    }
     for run in plan.runs():
         if only is not None and run_label(run) not in only:
             continue

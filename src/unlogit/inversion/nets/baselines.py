@@ -43,14 +43,21 @@ class UpConvDecoder(nn.Module):
         widths = [ch * 2 ** max(n_up - 1 - i, 0) for i in range(n_up + 1)]
         self.c0 = widths[0]
         self.fc = nn.Sequential(
-            nn.Linear(num_classes, 256), nn.LeakyReLU(0.2),
-            nn.Linear(256, 256), nn.LeakyReLU(0.2),
-            nn.Linear(256, self.c0 * self.start**2), nn.LeakyReLU(0.2),
-        )  # fmt: skip
+            nn.Linear(num_classes, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, self.c0 * self.start**2),
+            nn.LeakyReLU(0.2),
+        )
         blocks: list[nn.Module] = []
         for cin, cout in itertools.pairwise(widths):
-            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1),
-                       nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]  # fmt: skip
+            blocks += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.LeakyReLU(0.2),
+            ]
         self.blocks = nn.Sequential(*blocks)
         self.out = nn.Conv2d(widths[-1], out_channels, 3, padding=1)
 
@@ -80,9 +87,17 @@ class OptimizationInverter(nn.Module):
 
     stochastic = True
 
-    def __init__(self, classifier: NormalizedClassifier, resolution: int, out_channels: int, steps: int = 200,
-                 lr: float = 0.1, tv: float = 0.05, l2: float = 0.01,
-                 encoder: LogitEncoder | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        classifier: NormalizedClassifier,
+        resolution: int,
+        out_channels: int,
+        steps: int = 200,
+        lr: float = 0.1,
+        tv: float = 0.05,
+        l2: float = 0.01,
+        encoder: LogitEncoder | None = None,
+    ) -> None:
         super().__init__()
         self.classifier = classifier
         self.num_classes = classifier.num_classes

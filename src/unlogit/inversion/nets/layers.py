@@ -94,8 +94,14 @@ class ConditionalBatchNorm2d(nn.Module):
     forward(x: (N,C,H,W), c: (N,cond_dim)) -> (N,C,H,W)
     """
 
-    def __init__(self, num_features: int, cond_dim: int, hidden: int | None = None, eps: float = 1e-5,
-                 momentum: float | None = 0.1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_features: int,
+        cond_dim: int,
+        hidden: int | None = None,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+    ) -> None:
         super().__init__()
         hidden = hidden or min(max(num_features, cond_dim), 256)
         self.bn = nn.BatchNorm2d(num_features, affine=False, eps=eps, momentum=momentum)

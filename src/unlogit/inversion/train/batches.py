@@ -25,9 +25,17 @@ class BatchStream:
     logits (B,K): from the logit cache when there is one, else from the frozen classifier.
     """
 
-    def __init__(self, ds: ImageDataset, clf: NormalizedClassifier, logits: torch.Tensor | None, batch: int,
-                 seed: int, dist: DistInfo, augment_mode: str = "none",
-                 channels_last: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ds: ImageDataset,
+        clf: NormalizedClassifier,
+        logits: torch.Tensor | None,
+        batch: int,
+        seed: int,
+        dist: DistInfo,
+        augment_mode: str = "none",
+        channels_last: bool = False,
+    ) -> None:
         self.ds, self.clf, self.logits, self.batch, self.seed, self.dist = ds, clf, logits, batch, seed, dist
         self.augment_mode, self.channels_last = augment_mode, channels_last
         self.per_epoch = batches_per_epoch(len(ds), batch, dist.world_size)

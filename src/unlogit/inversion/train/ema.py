@@ -18,8 +18,9 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 @torch.no_grad()
-def standing_stats(generator: nn.Module, sample_inputs: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-                   batches: int) -> None:  # fmt: skip
+def standing_stats(
+    generator: nn.Module, sample_inputs: Callable[[], tuple[torch.Tensor, torch.Tensor]], batches: int
+) -> None:
     """Replace G's BN running statistics by their average over ``batches`` forward passes.
 
     ``sample_inputs()`` returns (logits, z) of one batch. G is left in eval mode.

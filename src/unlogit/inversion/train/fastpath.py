@@ -76,12 +76,23 @@ def cache_file() -> Path:
 
 
 def cache_key(spec: NetSpec, train: Any, method: str) -> str:
-    return json.dumps([cpu_model(), torch.__version__, torch.get_num_threads(), method, train.batch_size,
-                       train.n_dis, spec.to_dict()], sort_keys=True)  # fmt: skip
+    return json.dumps(
+        [
+            cpu_model(),
+            torch.__version__,
+            torch.get_num_threads(),
+            method,
+            train.batch_size,
+            train.n_dis,
+            spec.to_dict(),
+        ],
+        sort_keys=True,
+    )
 
 
-def resolve(train: Any, device: torch.device, trial: Callable[[str, bool], tuple[float, dict]] | None,
-            key: str) -> FastPath:  # fmt: skip
+def resolve(
+    train: Any, device: torch.device, trial: Callable[[str, bool], tuple[float, dict]] | None, key: str
+) -> FastPath:
     """The fast path for this run: fixed switches as given, ``auto`` ones measured (CPU) or bf16/NHWC (CUDA)."""
     if device.type == "cuda":
         amp = "bf16" if train.amp == "auto" else train.amp
@@ -163,8 +174,11 @@ def _write_cache(key: str, path: FastPath) -> None:
         pass
 
 
-def trial_runner(ctx_for: Callable[[str, bool], StepContext], step: Callable[[StepContext], Any],
-                 probe: Callable[[StepContext], dict]) -> Callable[[str, bool], tuple[float, dict]]:  # fmt: skip
+def trial_runner(
+    ctx_for: Callable[[str, bool], StepContext],
+    step: Callable[[StepContext], Any],
+    probe: Callable[[StepContext], dict],
+) -> Callable[[str, bool], tuple[float, dict]]:
     """``trial(amp, channels_last) -> (seconds per step, outputs)``: a fresh copy of the run's state (the same
     initial weights for every candidate) trains on the same batches and noise (a forked RNG). ``probe`` reads
     G's (train mode) and D's outputs on fixed inputs at the initial weights (``init``: what a candidate's
@@ -184,8 +198,9 @@ def trial_runner(ctx_for: Callable[[str, bool], StepContext], step: Callable[[St
             for _ in range(TRIAL_STEPS):
                 step(ctx)
             seconds = (time.perf_counter() - t0) / TRIAL_STEPS
-        moved = {k: float((after[k].float() - before[k].float()).norm() / (before[k].float().norm() + 1e-8))
-                 for k in after}  # fmt: skip
+        moved = {
+            k: float((after[k].float() - before[k].float()).norm() / (before[k].float().norm() + 1e-8)) for k in after
+        }
         return seconds, {"init": before, "moved": moved}
 
     return trial

@@ -72,8 +72,11 @@ class LogHook:
         st = tr.state
         seconds = max(time.perf_counter() - self.t, 1e-9)
         images = (st.batches_drawn - self.drawn) * tr.cfg.train.batch_size * tr.dist.world_size  # real images
-        rec: dict[str, Any] = {"step": st.step, **{k: v / max(self.n, 1) for k, v in self.sums.items()},
-                               "images_per_s": images / seconds}  # fmt: skip
+        rec: dict[str, Any] = {
+            "step": st.step,
+            **{k: v / max(self.n, 1) for k, v in self.sums.items()},
+            "images_per_s": images / seconds,
+        }
         rec["sigma_g_max"] = max(spectral_sigmas(st.G).values(), default=0.0)
         if st.D is not None:
             sig_d = spectral_sigmas(st.D)
@@ -145,5 +148,8 @@ class StopHook:
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
         if tick.out_of_time and not tick.last:
             tr.stopped_early = tick.stop = True
-            print(f"capped: the safety cap train.max_minutes={tr.cfg.train.max_minutes} stopped the run at step "
-                  f"{tick.step} of {tr.cfg.train.steps}; it is marked capped", flush=True)  # fmt: skip
+            print(
+                f"capped: the safety cap train.max_minutes={tr.cfg.train.max_minutes} stopped the run at step "
+                f"{tick.step} of {tr.cfg.train.steps}; it is marked capped",
+                flush=True,
+            )

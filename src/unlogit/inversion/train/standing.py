@@ -13,8 +13,9 @@ from .training import TrainingData
 STANDING_SEED_OFFSET = 7
 
 
-def refresh_standing_stats(net: nn.Module, encoder: LogitEncoder, data: TrainingData, t: InverterTrainConfig,
-                           device: torch.device) -> None:  # fmt: skip
+def refresh_standing_stats(
+    net: nn.Module, encoder: LogitEncoder, data: TrainingData, t: InverterTrainConfig, device: torch.device
+) -> None:
     """Standing BN statistics of ``net`` from ``t.standing_stats_batches`` batches of training logits.
 
     Batches and noise come from a generator seeded by ``t.seed``, never from the global RNG, so an

@@ -76,8 +76,11 @@ class TrainState:
         G = method.build_net(spec, clf, encoder).to(device)
         side_dim = feature_dim(clf, G.image_shape) if method.d_features else 0
         m = cfg.model
-        D = (build_discriminator(spec, m.ch_d, tuple(m.attention), m.d_channels, side_dim).to(device)
-             if method.needs_d(t) else None)  # fmt: skip
+        D = (
+            build_discriminator(spec, m.ch_d, tuple(m.attention), m.d_channels, side_dim).to(device)
+            if method.needs_d(t)
+            else None
+        )
         G_ema = _frozen_copy(G) if t.ema and method.ema else None
         fused = adam_kernel(t.optimizer, device)
         betas = (t.beta1, t.beta2)
@@ -120,8 +123,14 @@ class TrainState:
         tensors.update(prefixed("encoder", self.encoder.state_dict()))
         for prefix, module in self.modules.items():
             tensors.update(prefixed(prefix, module.state_dict()))
-        info = {"step": self.step, "batches_drawn": self.batches_drawn, "elapsed": self.elapsed,
-                "extra": self.extra, "state": skeleton, **meta}  # fmt: skip
+        info = {
+            "step": self.step,
+            "batches_drawn": self.batches_drawn,
+            "elapsed": self.elapsed,
+            "extra": self.extra,
+            "state": skeleton,
+            **meta,
+        }
         save_checkpoint(stem, tensors, info, STATE_KIND)
 
     def restore(self, stem: Path) -> dict[str, Any]:

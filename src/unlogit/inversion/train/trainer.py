@@ -58,8 +58,9 @@ def check_compatible(clf: NormalizedClassifier, ds: ImageDataset) -> None:
     clf.probe(ds.image_shape)
 
 
-def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False,
-                   evaluation: HeldOutEvaluation | None = None) -> dict[str, Any]:  # fmt: skip
+def train_inverter(
+    cfg: InverterRunConfig, out: str | Path, resume: bool = False, evaluation: HeldOutEvaluation | None = None
+) -> dict[str, Any]:
     """Train a logit inverter for ``cfg.classifier`` into run directory ``out``; returns the summary.
 
     ``evaluation`` measures the evaluation net on held-out images (``train.eval_every`` and the final
@@ -68,8 +69,10 @@ def train_inverter(cfg: InverterRunConfig, out: str | Path, resume: bool = False
     if not cfg.classifier:
         raise UnlogitError("no classifier to invert: pass --classifier RUN_DIR_OR_SPEC")
     if cfg.train.evaluators and evaluation is None:
-        raise UnlogitError("train.evaluators needs a held-out evaluation; train through unlogit.train_inverter "
-                           "or the CLI, or pass evaluation=HeldOutScoring()")  # fmt: skip
+        raise UnlogitError(
+            "train.evaluators needs a held-out evaluation; train through unlogit.train_inverter "
+            "or the CLI, or pass evaluation=HeldOutScoring()"
+        )
     configure_cpu(cfg.train.threads)
     device = resolve_device(cfg.train.device)
     dist = init_distributed(device)
@@ -104,17 +107,30 @@ def _load_data(cfg: InverterRunConfig, device: torch.device):
 
 
 SAFE_RESUME_CHANGES: SafeChanges = {
-    "train.steps": not_shorter, "train.max_minutes": always, "train.progress": always, "train.device": always,
-    "train.threads": always, "train.log_every": always, "train.sample_every": always,
-    "train.checkpoint_every": always, "train.eval_every": always, "train.eval_size": always,
+    "train.steps": not_shorter,
+    "train.max_minutes": always,
+    "train.progress": always,
+    "train.device": always,
+    "train.threads": always,
+    "train.log_every": always,
+    "train.sample_every": always,
+    "train.checkpoint_every": always,
+    "train.eval_every": always,
+    "train.eval_size": always,
     "train.evaluators": always,
-}  # fmt: skip
+}
 
 
 # long: one straight sequence of setup steps whose order matters (checks before the run directory, the
 # seed before the weights, the restore after the encoder fit)
-def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torch.device, dist: DistInfo,
-                   evaluation: HeldOutEvaluation | None = None) -> Training:  # fmt: skip
+def build_training(
+    cfg: InverterRunConfig,
+    out: Path,
+    resume: bool,
+    device: torch.device,
+    dist: DistInfo,
+    evaluation: HeldOutEvaluation | None = None,
+) -> Training:
     """Data, classifier, logit cache, the fitted encoder, the (restored) state and the step context.
 
     The data, the classifier and the evaluators are checked before the run directory is created, so a
@@ -131,10 +147,7 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
     seed_everything(t.seed)  # identical initial weights on every rank
     state = TrainState.create(cfg, spec, device, clf)
     if state.encoder.needs_fit:
-        fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
-        state.encoder.check(fit)
-        units = LogitUnits.of(fit)
-        state.encoder.fit(units.mean, units.std)
+        _fit_encoder(state, clf, train_ds, cached, device)
     data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
     fast = _fast_path(cfg, spec, method, device, data, state, layout if resume else None) if method.trains else None
     if resume:
@@ -143,12 +156,22 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
             run.truncate_log("step", state.step)
     else:
         seed_everything(t.seed + 1 + 1000 * dist.rank)  # different noise per rank, same weights
-    tr = Training(cfg, method, spec, layout, run, dist, device, data, state, evaluation=evaluation,
-                  clock=Clock(state.elapsed), fast=fast)  # fmt: skip
+    tr = Training(
+        cfg,
+        method,
+        spec,
+        layout,
+        run,
+        dist,
+        device,
+        data,
+        state,
+        evaluation=evaluation,
+        clock=Clock(state.elapsed),
+        fast=fast,
+    )
     if fast is not None and run is not None:
-        run.log({"step": state.step, "fast_path": fast.to_dict()})
-        print(f"fast path: amp={fast.amp} channels_last={fast.channels_last} compile={fast.compile} "
-              f"({fast.reason})", flush=True)  # fmt: skip
+        _announce(run, state.step, fast)
     if method.trains:
         tr.ctx = _step_context(tr)
     if run is not None and t.logger == "tensorboard":
@@ -158,12 +181,43 @@ def build_training(cfg: InverterRunConfig, out: Path, resume: bool, device: torc
     return tr
 
 
+def _fit_encoder(
+    state: TrainState,
+    clf: NormalizedClassifier,
+    train_ds: ImageDataset,
+    cached: torch.Tensor | None,
+    device: torch.device,
+) -> None:
+    """Standardise with the classifier's logit units on the training images (the cache when there is one)."""
+    fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
+    state.encoder.check(fit)
+    units = LogitUnits.of(fit)
+    state.encoder.fit(units.mean, units.std)
+
+
+def _announce(run: RunDir, step: int, fast: FastPath) -> None:
+    """The chosen fast path, in metrics.jsonl and on the console."""
+    run.log({"step": step, "fast_path": fast.to_dict()})
+    print(
+        f"fast path: amp={fast.amp} channels_last={fast.channels_last} compile={fast.compile} ({fast.reason})",
+        flush=True,
+    )
+
+
 def _step_context(tr: Training) -> StepContext:
     return step_context(tr.cfg, tr.method, tr.state, tr.data, tr.device, tr.dist, tr.fast)
 
 
-def step_context(cfg: InverterRunConfig, method: Method, st: TrainState, d: TrainingData, device: torch.device,
-                 dist: DistInfo, fast: FastPath, position: list[int] | None = None) -> StepContext:  # fmt: skip
+def step_context(
+    cfg: InverterRunConfig,
+    method: Method,
+    st: TrainState,
+    d: TrainingData,
+    device: torch.device,
+    dist: DistInfo,
+    fast: FastPath,
+    position: list[int] | None = None,
+) -> StepContext:
     """What a step needs, on the fast path ``fast``; batches are drawn at ``st.batches_drawn`` (or from a private
     ``position`` counter, for fast-path trials that must not move the run's stream)."""
     t = cfg.train
@@ -184,8 +238,15 @@ def step_context(cfg: InverterRunConfig, method: Method, st: TrainState, d: Trai
     return StepContext(st, G, D, d.clf, draw, autocast_for(fast.amp, device), t, device, D_local, side)
 
 
-def _fast_path(cfg: InverterRunConfig, spec: NetSpec, method: Method, device: torch.device, data: TrainingData,
-               state: TrainState, resumed: RunLayout | None) -> FastPath:  # fmt: skip
+def _fast_path(
+    cfg: InverterRunConfig,
+    spec: NetSpec,
+    method: Method,
+    device: torch.device,
+    data: TrainingData,
+    state: TrainState,
+    resumed: RunLayout | None,
+) -> FastPath:
     """The run's fast path: recorded in its checkpoint when resuming, fixed by the config, or measured."""
     t = cfg.train
     if resumed is not None and resumed.last_json.is_file():
@@ -200,8 +261,9 @@ def _fast_path(cfg: InverterRunConfig, spec: NetSpec, method: Method, device: to
         seed_everything(t.seed)
         trial_state = TrainState.create(cfg, spec, device, data.clf)
         trial_state.encoder.load_state_dict(state.encoder.state_dict())
-        return step_context(cfg, method, trial_state, data, device, single,
-                            FastPath(amp, channels_last, False, "trial"), position=[0])  # fmt: skip
+        return step_context(
+            cfg, method, trial_state, data, device, single, FastPath(amp, channels_last, False, "trial"), position=[0]
+        )
 
     return resolve(t, device, trial_runner(ctx_for, method.step, _probe(data, device)), cache_key(spec, t, method.name))
 
@@ -237,8 +299,11 @@ def train_step(tr: Training) -> dict[str, torch.Tensor]:
     bad = {k: float(v) for k, v in numbers.items() if not torch.isfinite(v)}
     if bad:
         last = tr.layout.last_json
-        kept = (f"the last good checkpoint (step {json.loads(last.read_text())['step']}) is kept in {last.parent}"
-                if last.is_file() else "no checkpoint was written yet")  # fmt: skip
+        kept = (
+            f"the last good checkpoint (step {json.loads(last.read_text())['step']}) is kept in {last.parent}"
+            if last.is_file()
+            else "no checkpoint was written yet"
+        )
         raise TrainingDivergedError(
             f"losses became non-finite at step {st.step} ({bad}); {kept}. Lower train.lr_g/lr_d "
             f"({t.lr_g}/{t.lr_d}) or use train.amp=off"
@@ -263,8 +328,13 @@ def run_loop(tr: Training, hooks: Sequence[Hook] | None = None) -> None:
     """Steps until ``train.steps`` or the time budget, calling every hook after each step."""
     t, st = tr.cfg.train, tr.state
     budget = t.max_minutes * 60 if t.max_minutes else float("inf")
-    bar = progress(range(st.step, t.steps), t.progress and tr.dist.is_main, desc=f"train {tr.method.name}",
-                   initial=st.step, total=t.steps)  # fmt: skip
+    bar = progress(
+        range(st.step, t.steps),
+        t.progress and tr.dist.is_main,
+        desc=f"train {tr.method.name}",
+        initial=st.step,
+        total=t.steps,
+    )
     hooks = hooks if hooks is not None else default_hooks(tr, bar)
     tr.clock = Clock(st.elapsed)
     for _ in bar:
@@ -292,10 +362,19 @@ def finish(tr: Training) -> dict[str, Any]:
         summary = tr.evaluation(net, st.encoder, tr.data, t.eval_size, tr.device, t.seed)
         if not tr.method.trains:
             summary["seconds_per_image"] = (time.perf_counter() - start) / summary["n"]
-    summary.update({"method": tr.method.name, "steps": st.step, "steps_planned": t.steps, "capped": tr.stopped_early,
-                    "stopped_early": tr.stopped_early,
-                    "train_minutes": st.elapsed / 60, "classifier": tr.cfg.classifier, "dataset": tr.cfg.data.name,
-                    "logit_loss": t.logit_loss})  # fmt: skip
+    summary.update(
+        {
+            "method": tr.method.name,
+            "steps": st.step,
+            "steps_planned": t.steps,
+            "capped": tr.stopped_early,
+            "stopped_early": tr.stopped_early,
+            "train_minutes": st.elapsed / 60,
+            "classifier": tr.cfg.classifier,
+            "dataset": tr.cfg.data.name,
+            "logit_loss": t.logit_loss,
+        }
+    )
     save_inverter(tr.run.path, st.encoder, net, tr.spec, tr.cfg.classifier, tr.data.clf, summary)
     final = {"step": st.step, "final": True, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}}
     tr.run.log(final)

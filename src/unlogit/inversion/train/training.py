@@ -68,13 +68,15 @@ class TrainingData:
 class HeldOutEvaluation(Protocol):
     """The held-out numbers of an evaluation net (the final summary and ``train.eval_every``)."""
 
-    def prepare(self, evaluator_specs: Sequence[str], clf: NormalizedClassifier, eval_ds: ImageDataset,
-                what: str | Path) -> None:  # fmt: skip
+    def prepare(
+        self, evaluator_specs: Sequence[str], clf: NormalizedClassifier, eval_ds: ImageDataset, what: str | Path
+    ) -> None:
         """Load the independent evaluators (refusing one with ``clf``'s weights) before the run starts."""
         ...
 
-    def __call__(self, net: nn.Module, encoder: LogitEncoder, data: TrainingData, n: int, device: torch.device,
-                 seed: int) -> dict[str, Any]:  # fmt: skip
+    def __call__(
+        self, net: nn.Module, encoder: LogitEncoder, data: TrainingData, n: int, device: torch.device, seed: int
+    ) -> dict[str, Any]:
         """Numbers of ``net`` on the first ``n`` held-out images (flat name -> value)."""
         ...
 

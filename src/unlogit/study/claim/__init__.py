@@ -11,5 +11,16 @@ from .config import ClaimConfig
 from .endpoints import ENDPOINTS, EndpointFamily, claim_endpoints, endpoint_keys
 from .verdict import decide, dose_response, gate, realism_comparable, recompute, save_values
 
-__all__ = ["ENDPOINTS", "ClaimConfig", "EndpointFamily", "claim_endpoints", "decide", "dose_response",
-           "endpoint_keys", "gate", "realism_comparable", "recompute", "save_values"]  # fmt: skip
+__all__ = [
+    "ENDPOINTS",
+    "ClaimConfig",
+    "EndpointFamily",
+    "claim_endpoints",
+    "decide",
+    "dose_response",
+    "endpoint_keys",
+    "gate",
+    "realism_comparable",
+    "recompute",
+    "save_values",
+]

@@ -32,8 +32,10 @@ class ClaimConfig:
     b: str = "standard"
     statement: str = "the robust classifier's inverter reconstructs more faithfully than the standard one's"
     primary: str = "retrieval@pixels"
-    reason: str = ("judge-free: instance retrieval in 8x8 pixels needs no classifier, so neither arm's "
-                   "recipe can favour its own inverter")  # fmt: skip
+    reason: str = (
+        "judge-free: instance retrieval in 8x8 pixels needs no classifier, so neither arm's "
+        "recipe can favour its own inverter"
+    )
     noise_draws: int = 4
     distractors: int = 10
     agreement_margin: float = 0.03
@@ -49,16 +51,23 @@ class ClaimConfig:
     def __post_init__(self) -> None:
         for key in ("noise_draws", "kid_ratio"):
             check_positive(getattr(self, key), f"claim.{key}")
-        for key in ("agreement_margin", "retrieval_margin", "pixel_margin", "factor_margin", "gate_margin",
-                    "distractors"):  # fmt: skip
+        for key in (
+            "agreement_margin",
+            "retrieval_margin",
+            "pixel_margin",
+            "factor_margin",
+            "gate_margin",
+            "distractors",
+        ):
             check_positive(getattr(self, key), f"claim.{key}", allow_zero=True)
         if not self.reason.strip():
             raise ConfigError("claim.reason must say in one line why claim.primary is the primary endpoint")
         if len(self.dose_values) != len(self.dose_response):
-            raise ConfigError(f"claim.dose_values needs one dose per claim.dose_response stage "
-                              f"({len(self.dose_response)}), got {len(self.dose_values)}")  # fmt: skip
+            raise ConfigError(
+                f"claim.dose_values needs one dose per claim.dose_response stage "
+                f"({len(self.dose_response)}), got {len(self.dose_values)}"
+            )
 
     @property
     def margins(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in ("agreement_margin", "retrieval_margin", "pixel_margin",
-                                              "factor_margin")}  # fmt: skip
+        return {k: getattr(self, k) for k in ("agreement_margin", "retrieval_margin", "pixel_margin", "factor_margin")}

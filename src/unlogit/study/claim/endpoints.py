@@ -57,15 +57,24 @@ def _retrieval(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str,
 
 
 def _retrieval_class(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
-    return [(f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", True, 0.5)
-            for s in (PIXELS, *evaluators)]  # fmt: skip
+    return [
+        (f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", True, 0.5)
+        for s in (PIXELS, *evaluators)
+    ]
 
 
 def _quantities(*names: str):
     def keys(_evaluators: Sequence[str], _data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
         own = " (own classifier)"
-        return [(q, q.replace("_", " ") + (own if quantity_of(q).judge == "own" else ""),
-                 quantity_of(q).higher_is_better, None) for q in names]  # fmt: skip
+        return [
+            (
+                q,
+                q.replace("_", " ") + (own if quantity_of(q).judge == "own" else ""),
+                quantity_of(q).higher_is_better,
+                None,
+            )
+            for q in names
+        ]
 
     return keys
 
@@ -87,16 +96,22 @@ for _family in (
     EndpointFamily("true_label_agreement", _agreement, "agreement_margin"),
     EndpointFamily("retrieval", _retrieval, "retrieval_margin"),
     EndpointFamily("retrieval_class", _retrieval_class, "retrieval_margin"),
-    EndpointFamily("shapes_factors", _shapes_factor_keys, "factor_margin", _shapes_factor_values,
-                   applies=lambda data: bool(data.factors)),
+    EndpointFamily(
+        "shapes_factors",
+        _shapes_factor_keys,
+        "factor_margin",
+        _shapes_factor_values,
+        applies=lambda data: bool(data.factors),
+    ),
     EndpointFamily("pixels", _quantities("psnr", "ssim", "colour_error"), "pixel_margin"),
     EndpointFamily("own_classifier", _quantities("own_label_agreement", "logit_kl"), "agreement_margin"),
-):  # fmt: skip
+):
     ENDPOINTS.register(_family.name, _family)
 
 
-def claim_endpoints(primary: str, reason: str, margins: Mapping[str, float], evaluators: Sequence[str],
-                    data: ImageDataset) -> list[Endpoint]:  # fmt: skip
+def claim_endpoints(
+    primary: str, reason: str, margins: Mapping[str, float], evaluators: Sequence[str], data: ImageDataset
+) -> list[Endpoint]:
     """Every endpoint of every family that applies, the ``primary`` key first (with its ``reason``), the
     others secondary. ``margins``: margin field name -> value (the claim config's)."""
     out: list[Endpoint] = []
@@ -105,8 +120,9 @@ def claim_endpoints(primary: str, reason: str, margins: Mapping[str, float], eva
             continue
         for key, label, higher, chance in family.keys(evaluators, data):
             is_primary = key == primary
-            out.append(Endpoint(key, label, higher, is_primary, margins[family.margin], chance,
-                                reason if is_primary else ""))  # fmt: skip
+            out.append(
+                Endpoint(key, label, higher, is_primary, margins[family.margin], chance, reason if is_primary else "")
+            )
     if not any(e.primary for e in out):
         raise ValueError(f"the primary endpoint {primary!r} is not among {[e.key for e in out]}")
     return sorted(out, key=lambda e: not e.primary)

@@ -49,8 +49,18 @@ class ScoredImages:
                     check_independent(self.judges, inv.classifier, path)
         print(f"[study] scoring {stage} ({len(invs)} classifiers x {len(invs[0])} seeds)", flush=True)
         c = cfg.claim
-        return score_arm(stage, invs, self.x, self.y, self.judges, c.noise_draws, c.distractors, cfg.compare.seed,
-                         extra_values(self.data), self.originals)  # fmt: skip
+        return score_arm(
+            stage,
+            invs,
+            self.x,
+            self.y,
+            self.judges,
+            c.noise_draws,
+            c.distractors,
+            cfg.compare.seed,
+            extra_values(self.data),
+            self.originals,
+        )
 
 
 def claim_images(cfg: StudyConfig, plan: StudyPlan) -> ScoredImages:
@@ -64,8 +74,14 @@ def claim_images(cfg: StudyConfig, plan: StudyPlan) -> ScoredImages:
     return ScoredImages(test, x, y, judges, Originals(x))
 
 
-def run_claim_stage(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, provenance: dict[str, Any],
-                    write_claim: bool = True) -> tuple[dict[str, Any], ArmScores, ArmScores]:  # fmt: skip
+def run_claim_stage(
+    cfg: StudyConfig,
+    plan: StudyPlan,
+    out: Path,
+    images: ScoredImages,
+    provenance: dict[str, Any],
+    write_claim: bool = True,
+) -> tuple[dict[str, Any], ArmScores, ArmScores]:
     """Score both arms, decide the claim and write claim.json with claim_values.safetensors (unless
     ``write_claim`` is False: the claim exists and only the findings need the arms); returns the claim and arms
     A and B."""
@@ -76,8 +92,15 @@ def run_claim_stage(cfg: StudyConfig, plan: StudyPlan, out: Path, images: Scored
     result = decide(a, b, judges, images.data, c)
     primary = next(e for e in claim_endpoints(c.primary, c.reason, c.margins, judges, images.data) if e.primary)
     result["dose_response"] = dose_response(doses, a, b, primary, c.dose_a) if doses else []
-    result.update({"evaluators": {e: plan.classifier_refs(e)[0] for e in judges}, "dataset": images.data.name,
-                   "split": cfg.compare.split, "protocol": _protocol(c), **provenance})  # fmt: skip
+    result.update(
+        {
+            "evaluators": {e: plan.classifier_refs(e)[0] for e in judges},
+            "dataset": images.data.name,
+            "split": cfg.compare.split,
+            "protocol": _protocol(c),
+            **provenance,
+        }
+    )
     if write_claim:
         save_values(layout.claim_values, [a, b, *(arm for _, arm in doses)])
         write_json_atomic(layout.claim, result)
@@ -88,5 +111,8 @@ def run_claim_stage(cfg: StudyConfig, plan: StudyPlan, out: Path, images: Scored
 def _protocol(c) -> dict[str, Any]:
     from ...config import to_dict
 
-    return {**to_dict(c), "interval": "variance components (classifier, seed, image), Welch-Satterthwaite t",
-            "verdict_order": "tie, holds, reversed, undecided"}  # fmt: skip
+    return {
+        **to_dict(c),
+        "interval": "variance components (classifier, seed, image), Welch-Satterthwaite t",
+        "verdict_order": "tie, holds, reversed, undecided",
+    }

@@ -43,8 +43,10 @@ def gate(arm: ArmScores, evaluators: Sequence[str], chance: float, cfg: ClaimCon
         iv = crossed_interval(arm.values[f"true_label_agreement@{e}"])
         rows[e] = {"mean": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high}
         if iv.ci_low <= chance + cfg.gate_margin:
-            reasons.append(f"true-label agreement under {e} is {iv.estimate:.1%} (95% CI {iv.ci_low:.1%}-"
-                           f"{iv.ci_high:.1%}), not above chance {chance:.1%} + {cfg.gate_margin:.0%}")  # fmt: skip
+            reasons.append(
+                f"true-label agreement under {e} is {iv.estimate:.1%} (95% CI {iv.ci_low:.1%}-"
+                f"{iv.ci_high:.1%}), not above chance {chance:.1%} + {cfg.gate_margin:.0%}"
+            )
     return {"passed": not reasons, "reasons": reasons, "agreement": rows, "kid": arm.kid}
 
 
@@ -55,13 +57,15 @@ def realism_comparable(a: ArmScores, b: ArmScores, cfg: ClaimConfig) -> tuple[bo
     ka, kb = max(a.kid["kid"], 1e-9), max(b.kid["kid"], 1e-9)
     overlap = a.kid["ci_low"] <= b.kid["ci_high"] and b.kid["ci_low"] <= a.kid["ci_high"]
     ok = overlap or max(ka / kb, kb / ka) <= cfg.kid_ratio
-    text = (f"KID {a.name} {a.kid['kid']:.4f} (SE {a.kid['se']:.4f}) vs {b.name} {b.kid['kid']:.4f} "
-            f"(SE {b.kid['se']:.4f})")  # fmt: skip
+    text = (
+        f"KID {a.name} {a.kid['kid']:.4f} (SE {a.kid['se']:.4f}) vs {b.name} {b.kid['kid']:.4f} (SE {b.kid['se']:.4f})"
+    )
     return ok, text + ("" if ok else f": more than {cfg.kid_ratio:g}x apart")
 
 
-def decide(a: ArmScores, b: ArmScores, evaluators: Sequence[str], data: ImageDataset,
-           cfg: ClaimConfig) -> dict[str, Any]:  # fmt: skip
+def decide(
+    a: ArmScores, b: ArmScores, evaluators: Sequence[str], data: ImageDataset, cfg: ClaimConfig
+) -> dict[str, Any]:
     """The claim's outcome: gates, realism, one :class:`Comparison` per endpoint, the primary's verdict."""
     endpoints = claim_endpoints(cfg.primary, cfg.reason, cfg.margins, evaluators, data)
     chance = 1.0 / data.num_classes
@@ -74,18 +78,29 @@ def decide(a: ArmScores, b: ArmScores, evaluators: Sequence[str], data: ImageDat
     primary = next(r for r in rows if r.primary)
     (k_a, s_a), (k_b, s_b) = a.shape, b.shape
     return {
-        "a": a.name, "b": b.name, "statement": cfg.statement, "primary": primary.endpoint, "reason": cfg.reason,
-        "verdict": "not compared" if excluded else primary.verdict, "inference": INFERENCE[primary.inference],
-        "gates": gates, "realism": realism, "realism_comparable": comparable, "excluded": excluded,
-        "n_classifiers": {a.name: k_a, b.name: k_b}, "n_seeds": {a.name: s_a, b.name: s_b},
-        "n_images": primary.n_images, "training": {a.name: a.training(), b.name: b.training()},
+        "a": a.name,
+        "b": b.name,
+        "statement": cfg.statement,
+        "primary": primary.endpoint,
+        "reason": cfg.reason,
+        "verdict": "not compared" if excluded else primary.verdict,
+        "inference": INFERENCE[primary.inference],
+        "gates": gates,
+        "realism": realism,
+        "realism_comparable": comparable,
+        "excluded": excluded,
+        "n_classifiers": {a.name: k_a, b.name: k_b},
+        "n_seeds": {a.name: s_a, b.name: s_b},
+        "n_images": primary.n_images,
+        "training": {a.name: a.training(), b.name: b.training()},
         "retrieval": {arm.name: retrieval_summary({k: v[0, 0] for k, v in arm.values.items()}) for arm in (a, b)},
         "endpoints": [r.to_dict() for r in rows],
-    }  # fmt: skip
+    }
 
 
-def dose_response(doses: Sequence[tuple[float, ArmScores]], a: ArmScores, b: ArmScores,
-                  endpoint: Endpoint, dose_a: float | None) -> list[dict[str, Any]]:  # fmt: skip
+def dose_response(
+    doses: Sequence[tuple[float, ArmScores]], a: ArmScores, b: ArmScores, endpoint: Endpoint, dose_a: float | None
+) -> list[dict[str, Any]]:
     """The primary endpoint as a function of the dose (eps): each one-classifier arm vs arm B, borrowing the
     between-classifier variance of arm A's family (same recipe, another dose), plus arm A itself."""
     borrowed = between_classifier_variance(a.values[endpoint.key])
@@ -99,9 +114,19 @@ def dose_response(doses: Sequence[tuple[float, ArmScores]], a: ArmScores, b: Arm
 
 
 def _dose_row(dose: float, arm: ArmScores, c: Comparison, borrowed: bool) -> dict[str, Any]:
-    return {"dose": dose, "arm": arm.name, "n_classifiers": arm.shape[0], "n_seeds": arm.shape[1],
-            "mean": c.a_mean, "estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high, "verdict": c.verdict,
-            "n_images": c.n_images, "borrowed_classifier_variance": borrowed}  # fmt: skip
+    return {
+        "dose": dose,
+        "arm": arm.name,
+        "n_classifiers": arm.shape[0],
+        "n_seeds": arm.shape[1],
+        "mean": c.a_mean,
+        "estimate": c.estimate,
+        "ci_low": c.ci_low,
+        "ci_high": c.ci_high,
+        "verdict": c.verdict,
+        "n_images": c.n_images,
+        "borrowed_classifier_variance": borrowed,
+    }
 
 
 def save_values(path: Path, arms: Sequence[ArmScores]) -> None:
@@ -124,10 +149,14 @@ def recompute(folder: str | Path) -> list[dict[str, Any]]:
     layout = StudyLayout(Path(folder))
     claim = read_json(layout.claim, "claim")
     values = load_file(str(layout.claim_values))
-    endpoints = [Endpoint(e["endpoint"], e["label"], e["higher_is_better"], e["primary"], e["margin"], e["chance"],
-                          e["reason"]) for e in claim["endpoints"]]  # fmt: skip
-    arm = {side: {k.split("/", 1)[1]: v for k, v in values.items() if k.split("/", 1)[0] == claim[side]}
-           for side in ("a", "b")}  # fmt: skip
+    endpoints = [
+        Endpoint(e["endpoint"], e["label"], e["higher_is_better"], e["primary"], e["margin"], e["chance"], e["reason"])
+        for e in claim["endpoints"]
+    ]
+    arm = {
+        side: {k.split("/", 1)[1]: v for k, v in values.items() if k.split("/", 1)[0] == claim[side]}
+        for side in ("a", "b")
+    }
     return [r.to_dict() for r in compare_all(endpoints, arm["a"], arm["b"])]
 
 

@@ -171,25 +171,54 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
     """One finding's row (id, verdict, estimate, ci_low, ci_high, n_images, secondaries) and its values."""
     vals = finding.values(ctx)
     primary = finding.primary(ctx)
-    row: dict[str, Any] = {"id": finding.id, "title": finding.title, "statement": finding.statement,
-                           "primary": primary, "reason": finding.reason, "a": finding.a_label, "b": finding.b_label,
-                           "n_images": vals.n_eligible, "note": vals.note, "secondary": []}  # fmt: skip
+    row: dict[str, Any] = {
+        "id": finding.id,
+        "title": finding.title,
+        "statement": finding.statement,
+        "primary": primary,
+        "reason": finding.reason,
+        "a": finding.a_label,
+        "b": finding.b_label,
+        "n_images": vals.n_eligible,
+        "note": vals.note,
+        "secondary": [],
+    }
     if vals.n_eligible < MIN_IMAGES or primary not in vals.a or primary not in vals.b:
+        undecided = f"{UNDECIDED} (n = {vals.n_eligible})"
         why = vals.note or "too few eligible images"
-        row.update({"verdict": f"{UNDECIDED} (n = {vals.n_eligible})", "estimate": None, "ci_low": None,
-                    "ci_high": None, "why": why})  # fmt: skip
+        row.update({"verdict": undecided, "estimate": None, "ci_low": None, "ci_high": None, "why": why})
         return row, vals
-    main = compare(Endpoint(primary, finding.title, finding.higher_is_better, True, finding.margin, None,
-                            finding.reason), vals.a[primary], vals.b[primary], vals.a_unit_variance)  # fmt: skip
-    row.update({"verdict": main.verdict, "estimate": main.estimate, "ci_low": main.ci_low, "ci_high": main.ci_high,
-                "a_mean": main.a_mean, "b_mean": main.b_mean, "n_classifiers": main.n_classifiers,
-                "n_seeds": main.n_seeds, "inference": main.inference, "margin": finding.margin,
-                "higher_is_better": finding.higher_is_better})  # fmt: skip
+    endpoint = Endpoint(primary, finding.title, finding.higher_is_better, True, finding.margin, None, finding.reason)
+    main = compare(endpoint, vals.a[primary], vals.b[primary], vals.a_unit_variance)
+    row.update(
+        {
+            "verdict": main.verdict,
+            "estimate": main.estimate,
+            "ci_low": main.ci_low,
+            "ci_high": main.ci_high,
+            "a_mean": main.a_mean,
+            "b_mean": main.b_mean,
+            "n_classifiers": main.n_classifiers,
+            "n_seeds": main.n_seeds,
+            "inference": main.inference,
+            "margin": finding.margin,
+            "higher_is_better": finding.higher_is_better,
+        }
+    )
+    row["secondary"] = _secondaries(finding, vals, primary)
+    return row, vals
+
+
+def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str) -> list[dict[str, Any]]:
+    """Every other key both arms have, compared under the finding's margin, with Holm-adjusted p-values."""
     others = [k for k in vals.a if k != primary and k in vals.b]
-    rows = [compare(Endpoint(k, k, _lower(k), False, finding.margin), vals.a[k], vals.b[k], vals.a_unit_variance)
-            for k in others]  # fmt: skip
+    rows = [
+        compare(Endpoint(k, k, _lower(k), False, finding.margin), vals.a[k], vals.b[k], vals.a_unit_variance)
+        for k in others
+    ]
+    out = []
     for r, p in zip(rows, holm([r.p_value for r in rows])):
         r.p_holm = p
-        row["secondary"].append({"endpoint": r.endpoint, "estimate": r.estimate, "ci_low": r.ci_low,
-                                 "ci_high": r.ci_high, "verdict": r.verdict, "p_holm": p})  # fmt: skip
-    return row, vals
+        keep = ("endpoint", "estimate", "ci_low", "ci_high", "verdict")
+        out.append({**{k: getattr(r, k) for k in keep}, "p_holm": p})
+    return out

@@ -21,16 +21,31 @@ from .registry import FINDINGS, decide_finding
 from .values import FindingContext
 
 
-def run_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, a: ArmScores,
-                 b: ArmScores) -> list[dict[str, Any]]:  # fmt: skip
+def run_findings(
+    cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, a: ArmScores, b: ArmScores
+) -> list[dict[str, Any]]:
     """Every configured finding: its row in findings.json, its figure, its per-image values."""
     f, c, layout = cfg.findings, cfg.claim, StudyLayout(out)
     t0 = time.perf_counter()
-    extra = {role: images.score(cfg, plan, stage, check=False)
-             for role, stage in (("baseline", f.baseline), ("architecture", f.architecture)) if stage}  # fmt: skip
+    extra = {
+        role: images.score(cfg, plan, stage, check=False)
+        for role, stage in (("baseline", f.baseline), ("architecture", f.architecture))
+        if stage
+    }
     shape = tuple(images.x.shape[1:])
-    ctx = FindingContext(a, b, images.x, images.y, images.judges, cfg.compare.seed, f.n, _train_images(cfg, shape),
-                         extra, _ood(cfg, shape), f.attack)  # fmt: skip
+    ctx = FindingContext(
+        a,
+        b,
+        images.x,
+        images.y,
+        images.judges,
+        cfg.compare.seed,
+        f.n,
+        _train_images(cfg, shape),
+        extra,
+        _ood(cfg, shape),
+        f.attack,
+    )
     rows, tensors = [], {}
     for fid in f.ids or FINDINGS.names():
         print(f"[study] finding {fid}", flush=True)
@@ -40,8 +55,9 @@ def run_findings(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredIma
             (save_png if torch.is_tensor(vals.figure) else save_figure)(vals.figure, path)
             row["figure"] = path.relative_to(layout.path).as_posix()
         rows.append(row)
-        tensors.update({f"{fid}/{side}/{k}": v.contiguous() for side, m in (("a", vals.a), ("b", vals.b))
-                        for k, v in m.items()})  # fmt: skip
+        tensors.update(
+            {f"{fid}/{side}/{k}": v.contiguous() for side, m in (("a", vals.a), ("b", vals.b)) for k, v in m.items()}
+        )
     minutes = (time.perf_counter() - t0) / 60
     write_json_atomic(layout.findings, {"findings": rows, "cpu_minutes": minutes, "n": f.n, "a": c.a, "b": c.b})
     from safetensors.torch import save_file
@@ -67,5 +83,7 @@ def _ood(cfg: StudyConfig, shape: tuple[int, ...]) -> dict:
     from ...data.config import DataConfig
 
     root, n = cfg.data_config().root, cfg.findings.n
-    return {name: DataConfig(name=name, root=root, test_size=n, channels=shape[0], image_size=shape[1]).load("test")
-            for name in cfg.findings.ood}  # fmt: skip
+    return {
+        name: DataConfig(name=name, root=root, test_size=n, channels=shape[0], image_size=shape[1]).load("test")
+        for name in cfg.findings.ood
+    }

@@ -122,8 +122,9 @@ def noise_spread(ctx: FindingContext) -> FindingValues:
         return out
 
     figure = _grid(x, *ctx.a.units[0][0].recs[:, :4].unbind(1), *ctx.b.units[0][0].recs[:, :4].unbind(1))
-    return FindingValues(per_unit(ctx.a, values), per_unit(ctx.b, values), n, figure,
-                         "columns: original | 4 draws (A) | 4 draws (B)")  # fmt: skip
+    return FindingValues(
+        per_unit(ctx.a, values), per_unit(ctx.b, values), n, figure, "columns: original | 4 draws (A) | 4 draws (B)"
+    )
 
 
 # --- C3: misclassified images ---------------------------------------------------------------------
@@ -138,8 +139,9 @@ def misclassified(ctx: FindingContext) -> FindingValues:
     wrong = torch.stack([p != ctx.y for ps in preds.values() for p in ps]).all(0)
     idx = wrong.nonzero()[:, 0]
     x, y = ctx.x[idx], ctx.y[idx]
-    judges = {name: (clf, clf.predict_logits(x.to(clf.mean.device)).argmax(1).cpu())
-              for name, clf in ctx.evaluators.items()}  # fmt: skip
+    judges = {
+        name: (clf, clf.predict_logits(x.to(clf.mean.device)).argmax(1).cpu()) for name, clf in ctx.evaluators.items()
+    }
 
     def for_arm(arm: ArmScores):
         def values(unit, k: int) -> dict[str, torch.Tensor]:
@@ -152,15 +154,20 @@ def misclassified(ctx: FindingContext) -> FindingValues:
                 _add(out, f"retrieval@{PIXELS}", rank_score(ranks, max(len(x), 2)), recs.shape[1])
                 for name, (clf, _orig) in judges.items():
                     label = clf.predict_logits(r.to(clf.mean.device)).argmax(1).cpu()
-                    _add(out, f"true_minus_predicted@{name}", (label == y).double() - (label == predicted).double(),
-                         recs.shape[1])  # fmt: skip
+                    _add(
+                        out,
+                        f"true_minus_predicted@{name}",
+                        (label == y).double() - (label == predicted).double(),
+                        recs.shape[1],
+                    )
             return out
 
         return per_unit(arm, values) if len(idx) >= 2 else {}
 
     figure = _grid(x, ctx.a.units[0][0].recs[idx, 0], ctx.b.units[0][0].recs[idx, 0]) if len(idx) else None
-    return FindingValues(for_arm(ctx.a), for_arm(ctx.b), len(idx), figure,
-                         "the common misclassified set; columns: original | A | B")  # fmt: skip
+    return FindingValues(
+        for_arm(ctx.a), for_arm(ctx.b), len(idx), figure, "the common misclassified set; columns: original | A | B"
+    )
 
 
 def _add(out: dict[str, torch.Tensor], key: str, value: torch.Tensor, draws: int) -> None:
@@ -179,8 +186,9 @@ def gan_vs_baseline(ctx: FindingContext) -> FindingValues:
 
 
 # --- C6: logit edits ------------------------------------------------------------------------------
-def _edited(ctx: FindingContext, unit, edit: Callable[[torch.Tensor, LogitUnits], torch.Tensor],
-            n: int) -> torch.Tensor:  # fmt: skip
+def _edited(
+    ctx: FindingContext, unit, edit: Callable[[torch.Tensor, LogitUnits], torch.Tensor], n: int
+) -> torch.Tensor:
     """G(edit(l, units)) of a unit's first n images with the findings' fixed noise (edits:
     :mod:`unlogit.inversion.edits`)."""
     inv = unit.inverter
@@ -243,8 +251,9 @@ def logit_scale(ctx: FindingContext) -> FindingValues:
 
     a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
     scales = ", ".join(f"x{s:g}" for s in (SCALES[0], 1.0, SCALES[1]))
-    return FindingValues(a, b, n, _grid(ctx.x, *_arm_columns(ctx, shown)),
-                         f"columns: original | A at {scales} | B at the same")  # fmt: skip
+    return FindingValues(
+        a, b, n, _grid(ctx.x, *_arm_columns(ctx, shown)), f"columns: original | A at {scales} | B at the same"
+    )
 
 
 def logit_perturb(ctx: FindingContext) -> FindingValues:
@@ -288,8 +297,14 @@ def architecture(ctx: FindingContext) -> FindingValues:
     key = next(iter(ctx.b.values))
     borrowed = between_classifier_variance(ctx.b.values[key]) if other.shape[0] == 1 else None
     figure = _grid(ctx.x, other.units[0][0].recs[:, 0], ctx.b.units[0][0].recs[:, 0])
-    return FindingValues(dict(other.values), dict(ctx.b.values), len(ctx.x), figure,
-                         "columns: original | other architecture | B", a_unit_variance=borrowed)  # fmt: skip
+    return FindingValues(
+        dict(other.values),
+        dict(ctx.b.values),
+        len(ctx.x),
+        figure,
+        "columns: original | other architecture | B",
+        a_unit_variance=borrowed,
+    )
 
 
 # --- C8: adversarial examples ----------------------------------------------------------------------
@@ -311,10 +326,16 @@ def adversarial(ctx: FindingContext) -> FindingValues:
         for arm in (ctx.a, ctx.b):
             for k, row in enumerate(arm.units):
                 clf = row[0].inverter.classifier
-                adv[(id(arm), k)] = pgd.build(clf)(x[idx].to(clf.mean.device), target.to(clf.mean.device),
-                                                   targeted=True).cpu()  # fmt: skip
-    success = torch.stack([row[0].inverter.logits(adv[(id(arm), k)]).argmax(1).cpu() == target
-                           for arm in (ctx.a, ctx.b) for k, row in enumerate(arm.units)]).all(0)  # fmt: skip
+                adv[(id(arm), k)] = pgd.build(clf)(
+                    x[idx].to(clf.mean.device), target.to(clf.mean.device), targeted=True
+                ).cpu()
+    success = torch.stack(
+        [
+            row[0].inverter.logits(adv[(id(arm), k)]).argmax(1).cpu() == target
+            for arm in (ctx.a, ctx.b)
+            for k, row in enumerate(arm.units)
+        ]
+    ).all(0)
     keep = success.nonzero()[:, 0]
     judges = dict(ctx.evaluators)
 
@@ -337,8 +358,10 @@ def adversarial(ctx: FindingContext) -> FindingValues:
 
         return per_unit(arm, values) if len(keep) >= 2 else {}
 
-    note = (f"{len(idx)} images right for every classifier; the targeted attack ({ctx.attack}) succeeded against "
-            f"all of them on {len(keep)}; columns: original | A's attack, its reconstruction | B's")  # fmt: skip
+    note = (
+        f"{len(idx)} images right for every classifier; the targeted attack ({ctx.attack}) succeeded against "
+        f"all of them on {len(keep)}; columns: original | A's attack, its reconstruction | B's"
+    )
     a, b = for_arm(ctx.a), for_arm(ctx.b)
     figure = _grid(x[idx][keep], *_arm_columns(ctx, shown)) if shown else None
     return FindingValues(a, b, len(keep), figure, note)
