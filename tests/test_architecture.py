@@ -245,3 +245,10 @@ def test_loading_an_inverter_imports_no_training_machinery():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_one_word_one_module():
+    """A name that means one thing is one module (an endpoint is a claim's; per-image numbers are values)."""
+    stems = [p.stem for p in SRC.rglob("*.py")]
+    for word in ("endpoints", "evaluate", "edits", "spec"):
+        assert stems.count(word) <= 1, f"more than one module is named {word}.py"

@@ -58,3 +58,22 @@ def test_every_readme_command_parses_in_the_current_argument_style(capsys):
                 f"README uses the deprecated positional form: unlogit {' '.join(words)}"
             )
         assert not getattr(args, "download", False), f"README uses the deprecated --download: {words}"
+
+
+def test_architecture_doc_lists_every_logit_edit():
+    import inspect
+
+    from unlogit.inversion import edits
+
+    text = (DOCS / "architecture.md").read_text()
+    table = text[text.index("## The logit edits") : text.index("## Where to add")]
+    public = {
+        name
+        for name, obj in vars(edits).items()
+        if not name.startswith("_")
+        and getattr(obj, "__module__", None) == edits.__name__
+        and (inspect.isfunction(obj) or name == "LogitEdit")
+        and name not in ("logit_units", "noise_draw")
+    }
+    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert listed == public

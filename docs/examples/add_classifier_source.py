@@ -1,6 +1,7 @@
 """Worked example: add a classifier source (docs/architecture.md, "Where to add").
 
-A source is one :class:`unlogit.classifiers.registry.ClassifierSource` in ``SOURCES``, matched by its prefix.
+A source is one loader function and one :class:`unlogit.classifiers.registry.ClassifierSource` row in ``SOURCES``,
+matched by its prefix.
 This one, ``random-linear:K?seed=S``, is a fixed random linear map of the image to K logits (a null model
 for sanity checks). It builds its network from code of this module, not from a file, so ``from_file`` is
 left False: a spec read from a run directory may not select it (what keeps data from choosing code).
@@ -24,11 +25,11 @@ def load(req: SourceRequest):
     return req.external(model, conv, arch="random-linear", num_classes=k)
 
 
-SOURCE = ClassifierSource(
-    "random linear",
-    "a fixed random linear map (an example)",
-    load,
-    "random-linear:",
+SOURCE = ClassifierSource(  # the table row (classifiers/registry.py holds the package's own)
+    name="random linear",
+    summary="a fixed random linear map (an example)",
+    load=load,
+    prefix="random-linear:",
     executes="this example's code",
     examples=("random-linear:K",),
 )

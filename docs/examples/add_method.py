@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from unlogit.inversion.methods import METHODS, Method
+from unlogit.inversion.net_spec import NetSpec
 from unlogit.inversion.nets.net import no_noise
-from unlogit.inversion.spec import NetSpec
 from unlogit.inversion.steps import decoder_step
 
 

@@ -13,7 +13,7 @@ from unlogit.scoring.evaluate import table_columns
 
 @pytest.fixture(scope="module")
 def evaluator_run(tmp_path_factory):
-    from .conftest import _train_tiny_classifier
+    from ..conftest import _train_tiny_classifier
 
     # another width and seed: independent by weights (what evaluate checks), and quick to train
     return _train_tiny_classifier(
@@ -26,7 +26,7 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
     from unlogit.config import build_config, deep_merge, load_preset_dict
     from unlogit.inversion.config import InverterRunConfig
 
-    from .conftest import TINY_GAN_OVERRIDES
+    from ..conftest import TINY_GAN_OVERRIDES
 
     extra = deep_merge(load_preset_dict("inverter", "methods/pixel"), {"classifier": str(tiny_classifier_run)})
     pixel = tmp_path / "pixel"

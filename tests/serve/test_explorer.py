@@ -10,9 +10,9 @@ from unlogit.errors import UnlogitError
 from unlogit.inversion.edits import LogitEdit, logit_units
 from unlogit.inversion.inverter import Inverter, load_inverter
 from unlogit.inversion.metadata import InverterMeta
+from unlogit.inversion.net_spec import NetSpec
 from unlogit.inversion.nets.baselines import UpConvDecoder
 from unlogit.inversion.nets.logit_encoder import LogitEncoder
-from unlogit.inversion.spec import NetSpec
 from unlogit.serve.explorer import AttackEdit, Explorer, ImageEdit, apply_image_edit, top_k
 from unlogit.serve.launch import inverter_names, load_gallery
 

@@ -9,8 +9,8 @@ from ..config import check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
 from .methods import METHODS
+from .net_spec import NetSpec
 from .nets.logit_encoder import EncoderMode
-from .spec import NetSpec
 
 
 @dataclass

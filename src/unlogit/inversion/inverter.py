@@ -20,9 +20,9 @@ from ..runtime.checkpoint import check_shapes, load_checkpoint, read_json, save_
 from ..runtime.rundir import RunLayout
 from .metadata import InverterMeta, read_inverter_meta
 from .methods import build_encoder, get_method
+from .net_spec import NetSpec
 from .nets.logit_encoder import LogitEncoder
 from .nets.net import InverterNet
-from .spec import NetSpec
 
 INVERTER_KIND = "unlogit.inverter"
 ENCODER_PREFIX = "encoder."  # model.safetensors: the encoder's statistics beside the net's weights

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import from_dict
 from ..errors import CheckpointError, ConfigError
 from .methods import METHODS
-from .spec import NetSpec
+from .net_spec import NetSpec
 
 ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
 LEGACY_KEYS = {"generator": "net"}  # model.json of unlogit <= 0.1 stored every net's spec under "generator"

@@ -18,12 +18,12 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..runtime.registry import Registry
+from .net_spec import NetSpec
 from .nets.baselines import OptimizationInverter, UpConvDecoder
 from .nets.discriminator import ProjectionDiscriminator
 from .nets.generator import Generator
 from .nets.logit_encoder import LogitEncoder
 from .nets.net import InverterNet
-from .spec import NetSpec
 from .steps import StepContext, StepSettings, decoder_step, gan_step
 
 StepFn = Callable[[StepContext], dict[str, torch.Tensor]]

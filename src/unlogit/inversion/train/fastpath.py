@@ -27,7 +27,7 @@ import torch
 from ...runtime.atomic import write_json_atomic
 from ...runtime.device import compile_toolchain_missing
 from ...runtime.placement import autocast_for
-from ..spec import NetSpec
+from ..net_spec import NetSpec
 from ..steps import StepContext
 
 TRIAL_STEPS, WARMUP_STEPS = 6, 2

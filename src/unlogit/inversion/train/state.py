@@ -27,9 +27,9 @@ from ...runtime.checkpoint import (
 from ...runtime.seeding import rng_state, set_rng_state
 from ..config import InverterRunConfig
 from ..methods import build_discriminator, build_encoder, feature_dim, get_method
+from ..net_spec import NetSpec
 from ..nets.discriminator import ProjectionDiscriminator
 from ..nets.logit_encoder import LogitEncoder
-from ..spec import NetSpec
 
 STATE_KIND = "unlogit.inverter-train-state"
 

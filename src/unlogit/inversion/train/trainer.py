@@ -39,7 +39,7 @@ from ..config import InverterRunConfig
 from ..edits import LogitUnits
 from ..inverter import save_inverter
 from ..methods import Method, classifier_features, get_method
-from ..spec import NetSpec
+from ..net_spec import NetSpec
 from ..steps import StepContext
 from .batches import BatchStream, all_logits
 from .ema import ema_update

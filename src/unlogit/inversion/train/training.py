@@ -27,8 +27,8 @@ from ...runtime.dist import DistInfo
 from ...runtime.rundir import RunDir, RunLayout
 from ..config import InverterRunConfig
 from ..methods import Method
+from ..net_spec import NetSpec
 from ..nets.logit_encoder import LogitEncoder
-from ..spec import NetSpec
 from ..steps import StepContext
 from .state import TrainState
 

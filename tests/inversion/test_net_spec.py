@@ -13,8 +13,8 @@ from unlogit.errors import CheckpointError, ConfigError
 from unlogit.inversion.config import InverterModelConfig, InverterRunConfig
 from unlogit.inversion.metadata import read_inverter_meta
 from unlogit.inversion.methods import METHODS
+from unlogit.inversion.net_spec import NetSpec
 from unlogit.inversion.nets.generator import Generator
-from unlogit.inversion.spec import NetSpec
 
 
 def test_the_config_hands_every_shared_field_to_the_spec_by_name():
