@@ -31,33 +31,15 @@ def demonstrate(folder: Path) -> None:
     """Register the experiment and run it on a freshly trained (tiny) inverter."""
     import json
 
-    from _helpers import untrained_classifier_run
+    from _helpers import quick_inverter_config, untrained_classifier_run
 
     import unlogit
     from unlogit.analysis import AnalyzeConfig, run_experiment
-    from unlogit.config import build_config
-    from unlogit.inversion.config import InverterRunConfig
 
     EXPERIMENTS.register("colour", colour)
     try:
         clf = untrained_classifier_run(folder / "clf")
-        cfg = build_config(
-            InverterRunConfig,
-            "inverter",
-            "tiny",
-            [
-                "model.method=pixel",
-                "train.steps=3",
-                "train.progress=false",
-                "data.train_size=256",
-                "data.val_size=32",
-                "train.eval_size=16",
-                "train.amp=off",
-                "train.channels_last=false",
-                "train.compile=false",
-            ],
-            {"classifier": str(clf)},
-        )
+        cfg = quick_inverter_config(clf, "model.method=pixel", "train.steps=3")
         unlogit.train_inverter(cfg, folder / "inv")
         run_experiment("colour", [folder / "inv"], AnalyzeConfig(["colour"], n=6, pool=6), folder / "analysis")
         metrics = json.loads((folder / "analysis" / "colour" / "metrics.json").read_text())

@@ -50,33 +50,14 @@ METHOD = Method(
 
 def demonstrate(folder: Path) -> None:
     """Register the method, train it for a few steps on shapes, reload it and reconstruct."""
-    from _helpers import untrained_classifier_run
+    from _helpers import quick_inverter_config, untrained_classifier_run
 
     import unlogit
-    from unlogit.config import build_config
-    from unlogit.inversion.config import InverterRunConfig
 
     METHODS.register(METHOD.name, METHOD)
     try:
         clf = untrained_classifier_run(folder / "clf")
-        cfg = build_config(
-            InverterRunConfig,
-            "inverter",
-            "tiny",
-            [
-                "model.method=softmax-mean",
-                "train.steps=5",
-                "train.ema=false",
-                "train.progress=false",
-                "data.train_size=256",
-                "data.val_size=32",
-                "train.eval_size=16",
-                "train.amp=off",
-                "train.channels_last=false",
-                "train.compile=false",
-            ],
-            {"classifier": str(clf)},
-        )
+        cfg = quick_inverter_config(clf, "model.method=softmax-mean", "train.steps=5", "train.ema=false")
         summary = unlogit.train_inverter(cfg, folder / "inv")
         inv = unlogit.load_inverter(folder / "inv")
         x = torch.rand(3, 3, 32, 32)
