@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import UnlogitError
+from ..runtime.checkpoint import check_finite
 from ..runtime.registry import Registry
 from . import external, runs
 from .normalized import NormalizedClassifier
@@ -86,6 +87,26 @@ def find_source(spec: str) -> tuple[ClassifierSource, str, dict[str, str]]:
     raise UnlogitError(f"cannot resolve classifier {spec!r}: not {spec_forms()}")
 
 
+FROM_FILE_FIX = (
+    "If you trust it, name it yourself: --classifier SPEC on the command line, or load_classifier(SPEC) in Python"
+)
+
+
+def check_spec_from_file(spec: str, where: str, fix: str = FROM_FILE_FIX) -> ClassifierSource:
+    """The allow-list, in one place: a classifier spec read from a file (``where`` names the file or the config
+    key) may only name a source whose loading reads data (``from_file``), never one that carries or runs code.
+    Returns the source; raises an :class:`UnlogitError` naming the spec, the source and ``fix``."""
+    if not isinstance(spec, str) or not spec:
+        raise UnlogitError(f"{where}: a classifier spec must be a non-empty string, got {spec!r}")
+    source = find_source(spec)[0]
+    if not source.from_file:
+        raise UnlogitError(
+            f"{where} names the classifier {spec!r}, a {source.name} ({source.executes}); unlogit never loads code "
+            f"because a data file points at it. {fix}"
+        )
+    return source
+
+
 def spec_forms() -> str:
     """Every accepted spec form, in words (for help texts and errors)."""
     return ", ".join(e for source in SOURCES.values() for e in source.examples)
@@ -108,15 +129,13 @@ def load_classifier(
     """
     if not isinstance(spec, str) or not spec:
         raise UnlogitError(f"a classifier spec must be a non-empty string, got {spec!r}")
+    if from_data:
+        check_spec_from_file(spec, "a data file")
     source, base, options = find_source(spec)
-    if from_data and not source.from_file:
-        raise UnlogitError(
-            f"the classifier spec {spec!r} read from a file names a {source.name} ({source.executes}); unlogit "
-            "never loads code because a data file points at it. If you trust it, name it yourself: "
-            "--classifier SPEC on the command line, or load_classifier(SPEC) in Python"
-        )
     request = SourceRequest(spec, base, options, source.prefix, classes, mean, std, num_classes)
-    return source.load(request).to(device).frozen()
+    clf = source.load(request)
+    check_finite(dict(clf.model.state_dict()), f"classifier {spec!r}")
+    return clf.to(device).frozen()
 
 
 # The table: one row per spec form, matched in this order.

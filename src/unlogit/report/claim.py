@@ -11,6 +11,7 @@ from typing import Any
 
 from ..runtime.figures import save_figure
 from ..runtime.tables import Column, html_table, percent
+from .files import inside, safe_name
 
 METHOD = (
     "Method: the difference of the two arms' means (A minus B, oriented so that positive favours A) on the same "
@@ -137,7 +138,8 @@ def claim_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], s
         )
         + "</p>"
     )
-    parts.append(img(forest_plot(claim, out / f"claim_{claim['a']}_vs_{claim['b']}.png"), "endpoints, 95% CI"))
+    name = f"claim_{safe_name(claim['a'])}_vs_{safe_name(claim['b'])}.png"  # names from a file: one component
+    parts.append(img(forest_plot(claim, out / name), "endpoints, 95% CI"))
     if claim.get("dose_response"):
         parts.append(dose_section(claim, out, img))
     return parts
@@ -176,30 +178,34 @@ def dose_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], st
     )
 
 
+def anchor(text: object) -> str:
+    """An HTML id / fragment from a name read from a file (:func:`safe_name`: nothing that ends the attribute)."""
+    return safe_name(str(text))
+
+
 def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path, str], str]) -> list[str]:
     """The findings table (verdict, estimate, CI, n), each row linked to its figure below."""
     rows = []
     for f in findings["findings"]:
-        link = f"<a href='#finding-{f['id']}'>{html.escape(f['id'])}</a>"
-        rows.append(
-            {
-                "id": link,
-                "finding": f["statement"],
-                "primary endpoint": f["primary"],
-                "difference [95% CI]": interval_text(f),
-                "n images": f["n_images"],
-                "verdict": f["verdict"],
-            }
-        )
+        link = f"<a href='#finding-{anchor(f['id'])}'>{html.escape(str(f['id']))}</a>"
+        cells = {
+            "finding": f["statement"],
+            "primary endpoint": f["primary"],
+            "difference [95% CI]": interval_text(f),
+            "n images": f["n_images"],
+            "verdict": f["verdict"],
+        }
+        rows.append({"id": link, **{k: html.escape(str(v)) for k, v in cells.items()}})  # the table is raw HTML
     parts = [
         "<h2 id='findings'>Findings</h2>",
         html_table(rows, [Column(k) for k in rows[0]], escape=False) if rows else "<p>No findings.</p>",
     ]
     for f in findings["findings"]:
-        body = f"<h3 id='finding-{f['id']}'>{html.escape(f['id'])}: {html.escape(f['title'])}</h3>"
-        body += f"<p>{html.escape(f.get('note') or '')}</p>"
-        if f.get("figure") and (study / f["figure"]).is_file():
-            body += img(study / f["figure"], f"{f['id']}: {f.get('note') or f['title']}")
+        body = f"<h3 id='finding-{anchor(f['id'])}'>{html.escape(str(f['id']))}: {html.escape(str(f['title']))}</h3>"
+        body += f"<p>{html.escape(str(f.get('note') or ''))}</p>"
+        figure = inside(study, str(f.get("figure") or ""))
+        if figure is not None:
+            body += img(figure, f"{f['id']}: {f.get('note') or f['title']}")
         parts.append(body)
     return parts
 

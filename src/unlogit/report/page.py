@@ -33,6 +33,7 @@ from ..runtime.rundir import (
 )
 from ..runtime.tables import html_table as _table
 from ..version import __version__
+from .files import inside, safe_name
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.2rem auto;max-width:1180px;color:#222;padding:0 1rem}
@@ -176,13 +177,34 @@ class ReportInputs:
     findings: list[tuple[Path, dict]]  # (study folder, findings.json)
 
 
+MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError)  # what a hand-edited input raises
+
+
+def read_input(path: Path) -> dict:
+    """A JSON object the report reads, or one named error (not JSON, not UTF-8, not an object)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UnlogitError(f"report input {path} cannot be read as JSON ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise UnlogitError(f"report input {path} holds a {type(data).__name__}, not a JSON object")
+    return data
+
+
+def _malformed(where: Path, exc: Exception) -> UnlogitError:
+    return UnlogitError(
+        f"report input under {where} is malformed ({type(exc).__name__}: {exc}); it was not written by this "
+        "unlogit or was edited since: regenerate it, or leave it out of the report"
+    )
+
+
 def collect(roots: Sequence[Path]) -> ReportInputs:
     """Find every run, study summary, analysis and evaluation under ``roots``."""
     missing = [str(r) for r in roots if not r.exists()]
     if missing:
         raise UnlogitError(f"report inputs not found: {missing}")
     classifiers, inverters = _models(roots)
-    summaries = [(p.parent, json.loads(p.read_text())) for p in _find(roots, SUMMARY_JSON)]
+    summaries = [(p.parent, read_input(p)) for p in _find(roots, SUMMARY_JSON)]
     analyses = []
     for path in _find(roots, EXPERIMENT_JSON, max_depth=5):
         try:
@@ -191,9 +213,9 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
             continue
         if isinstance(metrics, dict) and "experiment" in metrics:
             analyses.append((path.parent, metrics))
-    evaluations = [json.loads(p.read_text()) for p in _find(roots, EVALUATE_JSON)]
-    claims = [(p.parent, json.loads(p.read_text())) for p in _find(roots, CLAIM_JSON)]
-    findings = [(p.parent, json.loads(p.read_text())) for p in _find(roots, FINDINGS_JSON)]
+    evaluations = [read_input(p) for p in _find(roots, EVALUATE_JSON)]
+    claims = [(p.parent, read_input(p)) for p in _find(roots, CLAIM_JSON)]
+    findings = [(p.parent, read_input(p)) for p in _find(roots, FINDINGS_JSON)]
     analyses.sort(key=lambda fm: _paper_order(fm[1]["experiment"]))
     found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations, claims, findings)
     if not (classifiers or inverters or summaries or analyses or evaluations):
@@ -254,8 +276,8 @@ def _study_section(folder: Path, summary: dict, found: ReportInputs, out: Path) 
         parts.append(f"<p>{html.escape(summary['note'])}</p>")
     detail = findings_section(findings[0], folder, _img) if findings else []
     parts += detail[:2]  # the findings table, on the first screen
-    figure = folder / str(summary.get("figure", ""))
-    if summary.get("figure") and figure.is_file():
+    figure = inside(folder, str(summary.get("figure") or ""))
+    if figure is not None:
         cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
         parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, "columns: " + " | ".join(cols)))
     for claim in claims:
@@ -279,9 +301,9 @@ def _summary_table(summary: dict) -> str:
 def _analysis_section(folder: Path, metrics: dict) -> list[str]:
     parts = [f"<h2>Experiment: {html.escape(metrics['experiment'])}</h2>"]
     for key, fig in (metrics.get("figures") or {}).items():
-        path = Path(fig) if Path(fig).is_file() else folder / f"{key}.png"
-        if path.is_file():
-            parts.append(_img(path, key))
+        path = inside(folder, str(fig)) or inside(folder, f"{safe_name(key)}.png")
+        if path is not None:
+            parts.append(_img(path, str(key)))
     return [*parts, _experiment_tables(metrics)]
 
 
@@ -305,11 +327,20 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>"]
     for folder, summary in found.summaries:
-        parts += _study_section(folder, summary, found, out)
+        try:
+            parts += _study_section(folder, summary, found, out)
+        except MALFORMED as exc:
+            raise _malformed(folder, exc) from exc
     for folder, metrics in found.analyses:
-        parts += _analysis_section(folder, metrics)
+        try:
+            parts += _analysis_section(folder, metrics)
+        except MALFORMED as exc:
+            raise _malformed(folder, exc) from exc
     for ev in found.evaluations:
-        parts += _evaluate_section(ev)
+        try:
+            parts += _evaluate_section(ev)
+        except MALFORMED as exc:
+            raise _malformed(out, exc) from exc
     parts += _setup_section(found, roots, out)
     parts.append(
         f"<p class='small'>unlogit {__version__} &middot; sources: {html.escape(', '.join(str(r) for r in roots))}</p>"

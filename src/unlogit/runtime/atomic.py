@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,3 +86,26 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def open_own_file(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
+    """``os.open`` for a file a run or study owns (its lock, its log): never through a symlink, and only a
+    regular file, so a folder shared by someone else cannot make unlogit write elsewhere or block on a FIFO.
+    Refused with an :class:`~unlogit.errors.UnlogitError` that names the file."""
+    from ..errors import UnlogitError
+
+    path = Path(path)
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if path.is_symlink():
+            raise UnlogitError(
+                f"{path} is a symbolic link; unlogit writes only a run's own files, never through a link "
+                "(remove the link, or choose another --out)"
+            ) from exc
+        raise UnlogitError(f"cannot open {path}: {exc}; check its permissions, or choose another --out") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnlogitError(f"{path} is not a regular file; remove it, or choose another --out")
+    os.set_blocking(fd, True)
+    return fd

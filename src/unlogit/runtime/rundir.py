@@ -32,7 +32,7 @@ import torch
 from ..config import dump_yaml
 from ..errors import UnlogitError
 from ..version import __version__
-from .atomic import write_json_atomic, write_text_atomic
+from .atomic import open_own_file, write_json_atomic, write_text_atomic
 from .resume import SafeChanges, check_resume, config_changes
 
 MODEL_JSON, SUMMARY_JSON, CLAIM_JSON, FINDINGS_JSON = "model.json", "summary.json", "claim.json", "findings.json"
@@ -189,14 +189,8 @@ class RunLock:
     def acquire(self) -> None:
         import fcntl
 
-        self.created = not self.file.exists()
-        try:
-            fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UnlogitError(
-                f"cannot lock the run directory {self.file.parent}: {exc}; check its permissions "
-                "or choose another --out"
-            ) from exc
+        self.created = not self.file.exists() and not self.file.is_symlink()
+        fd = open_own_file(self.file, os.O_RDWR | os.O_CREAT)  # never through a link, never a FIFO
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -323,8 +317,9 @@ class RunDir:
         return self.layout.figures
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one JSON line to ``metrics.jsonl`` (flushed at once)."""
-        with self.layout.metrics.open("a") as fh:
+        """Append one JSON line to ``metrics.jsonl`` (written at once; never through a link)."""
+        fd = open_own_file(self.layout.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        with os.fdopen(fd, "a") as fh:
             fh.write(json.dumps(record, default=float) + "\n")
 
     def truncate_log(self, keep_while: str, upto: int) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..analysis.config import AnalyzeConfig
-from ..config import check_positive, from_dict, presets_dir, read_yaml_mapping
+from ..config import check_name, check_positive, from_dict, presets_dir, read_yaml_mapping
 from ..data.config import DataConfig
 from ..errors import ConfigError
 from ..runtime.rundir import StudyLayout
@@ -141,6 +141,10 @@ class StudyConfig:
         # The section stays as written (it is overlaid on each stage's preset); parsed once, here.
         self._data_config = from_dict(DataConfig, self.data, "data.")
         check_positive(self.seeds, "seeds")
+        check_name(self.name, "name")
+        for group in ("classifiers", "inverters"):  # stage names become folder names
+            for stage in getattr(self, group):
+                check_name(stage, f"{group}.{stage}")
         for e in self.evaluators:
             if e not in self.classifiers:
                 raise ConfigError(f"evaluator {e!r} is not one of the classifier stages {sorted(self.classifiers)}")
@@ -157,6 +161,10 @@ class StudyConfig:
             raise ConfigError("the study has no inverters")
         if self.claim is not None:
             self._check_claim(self.claim)
+        for key in ("baseline", "architecture"):
+            stage = getattr(self.findings, key, None)
+            if stage is not None and stage not in self.inverters:
+                raise ConfigError(f"findings.{key} {stage!r} is not an inverter stage ({sorted(self.inverters)})")
 
     def _check_claim(self, claim: ClaimConfig) -> None:
         for side in (claim.a, claim.b, *claim.dose_response):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import build_config, deep_merge, load_preset_dict
-from ..errors import ConfigError, UnlogitError
+from ..errors import ConfigError
 from ..runtime.rundir import RunLayout, StudyLayout
 from .config import StudyConfig, inverter_run
 
@@ -61,31 +61,49 @@ def plan_study(
     plan = StudyPlan()
     data = {"data": cfg.data} if cfg.data else {}
     for name, stage in cfg.classifiers.items():
-        plan.classifiers[name] = _plan_classifier(name, stage, out, data, overrides, from_scratch, trust_code)
+        plan.classifiers[name] = _plan_classifier(name, stage, out, data, overrides, from_scratch)
     for name, stage in cfg.inverters.items():
         refs = plan.classifier_refs(stage.classifier)
         plan.inverters[name] = [
             [_plan_inverter(name, stage, out, data, overrides, ref, k, s) for s in range(cfg.inverter_seeds(name))]
             for k, ref in enumerate(refs)
         ]
+    if not trust_code:
+        check_study_specs(cfg, plan)
     return plan
 
 
+STUDY_FIX = "A study file may not choose code to run; if you trust it, pass --trust-code"
+
+
+def check_study_specs(cfg: StudyConfig, plan: StudyPlan) -> None:
+    """Every classifier spec a study reaches, whatever the route (a classifier stage, an inverter stage's
+    ``classifier=`` override, ``train.evaluators``, ``analyze.classifier`` / ``analyze.evaluator``), through
+    the one allow-list (:func:`~unlogit.classifiers.registry.check_spec_from_file`), before anything runs.
+    The classifier runs the study trains itself are its own."""
+    from ..classifiers.registry import check_spec_from_file
+
+    own = {str(r.run) for r in plan.runs() if r.kind == "classifier"}
+    reached = [(f"classifiers.{name}", spec) for name in plan.classifiers for spec in plan.classifier_refs(name)]
+    for run in plan.runs():
+        if run.kind == "inverter":
+            reached.append((f"inverters.{run.stage} (classifier)", run.cfg.classifier))
+            reached += [(f"inverters.{run.stage} (train.evaluators)", e) for e in run.cfg.train.evaluators]
+    for key in ("classifier", "evaluator"):
+        if getattr(cfg.analyze, key):
+            reached.append((f"analyze.{key}", getattr(cfg.analyze, key)))
+    for where, spec in reached:
+        if spec not in own:
+            check_spec_from_file(spec, where, STUDY_FIX)
+
+
 def _plan_classifier(
-    name: str, stage, out: Path, data: dict, overrides: Sequence[str], from_scratch: bool, trust_code: bool
+    name: str, stage, out: Path, data: dict, overrides: Sequence[str], from_scratch: bool
 ) -> list[str | PlannedRun]:
     from ..classifiers.config import ClassifierRunConfig
-    from ..classifiers.registry import find_source
 
     if stage.existing and not (from_scratch and stage.preset):
-        for spec in stage.existing:
-            source = find_source(spec)[0]
-            if not source.from_file and not trust_code:
-                raise UnlogitError(
-                    f"classifiers.{name} names {spec!r}, a {source.name} ({source.executes}); a study "
-                    "file may not choose code to run. If you trust it, pass --trust-code"
-                )
-        return list(stage.existing)
+        return list(stage.existing)  # checked with every other spec the study reaches (check_study_specs)
     members: list[str | PlannedRun] = []
     for k in range(stage.replicates):
         seed = [f"train.seed={k}"] if stage.replicates > 1 else []

@@ -1,0 +1,24 @@
+"""What a report may read and how it names what it writes: inputs only from inside the folder being reported,
+output names as single file-name components (names inside claim.json or a study config come from a file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def inside(folder: Path, name: str) -> Path | None:
+    """``folder/name`` when it is a file of the folder being reported: a relative name, no symbolic link, resolved
+    inside ``folder``. Anything else (an absolute path, ``../``, a link to elsewhere) is never embedded, so a
+    shared results folder cannot put a local file into a page meant to be mailed."""
+    if not name or Path(name).is_absolute():
+        return None
+    path = folder / name
+    if path.is_symlink() or not path.resolve().is_relative_to(folder.resolve()) or not path.is_file():
+        return None
+    return path
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file-name component: letters, digits, ``.``, ``_`` and ``-`` kept, the rest ``_``."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in str(text))
+    return cleaned.strip(".") or "_"
