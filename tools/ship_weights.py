@@ -52,6 +52,7 @@ def ship(run: Path, name: str, what: str, family: str | None = None, minutes: fl
         "family": family,
         "minutes_on_2_cores": minutes,
         "sha256": file_sha256(folder / "model.safetensors"),
+        "json_sha256": file_sha256(folder / "model.json"),
         "bytes": (folder / "model.safetensors").stat().st_size,
         "arch": meta["arch"],
         "summary": meta["summary"],
@@ -139,7 +140,8 @@ def model_card(name: str, entry: dict) -> str:
 - **Limitations**: {limitation}; one seed per name (families `-s0`, `-s1`, `-s2` are replicates of one
   recipe).
 - **Licence**: MIT, as unlogit; {licence}.
-- **SHA-256** of model.safetensors: `{entry["sha256"]}` (checked on every load).
+- **SHA-256** of model.safetensors: `{entry["sha256"]}`, and of model.json (normalisation, class order):
+  `{entry["json_sha256"]}` (both checked on every load).
 
 Reproduce ({needs}):
 

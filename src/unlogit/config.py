@@ -58,10 +58,23 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return size
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, with a value that Python refuses to build (a date like 2001-13-45, an integer of more
+    than 4,300 digits) turned into a YAML error at that value's line, like any other syntax error."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{exc} (the value {str(node.value)[:40]!r})", node.start_mark
+            ) from exc
+
+
 def safe_yaml(text: str) -> Any:
     """``yaml.safe_load`` that refuses a document whose aliases would expand it past :data:`MAX_YAML_NODES`
     values (a "billion laughs" file) before constructing it; YAML errors pass through as ``yaml.YAMLError``."""
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -130,10 +143,11 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Turn ``["train.lr=1e-4", "data.name=cifar10"]`` into a nested dict (values parsed as YAML)."""
     nested: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
+    for full in items:
+        item = full if len(full) <= 120 else full[:100] + "..."  # as errors show it: one line
+        if "=" not in full:
             raise ConfigError(f"override {item!r} is not of the form key.path=value (e.g. train.lr=1e-4)")
-        key, raw = item.split("=", 1)
+        key, raw = full.split("=", 1)
         key = key.strip()
         if not key:
             raise ConfigError(f"override {item!r} has an empty key")
@@ -160,7 +174,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, path: str = "") -> T
     data = dict(data or {})
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)  # keys read from YAML may be numbers
     if unknown:
         where = f" in {path.rstrip('.')}" if path else ""
         raise ConfigError(f"unknown config key '{path}{unknown[0]}'{where}; allowed keys: {sorted(fields)}")
@@ -319,6 +333,32 @@ def _parse_number(text: str) -> float:
         num, den = text.split("/", 1)
         return float(num) / float(den)
     return float(text)
+
+
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def check_name(value: str, key: str) -> None:
+    """Raise ConfigError unless ``value`` can name a folder or file inside a run: letters, digits, ``.``, ``_`` and
+    ``-`` only, not starting with a dot (so never ``..``, a path or a hidden file), at most 100 characters."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > 100
+        or value.startswith(".")
+        or ".." in value
+        or not set(value) <= NAME_CHARACTERS
+    ):
+        raise ConfigError(
+            f"config key {key!r} must be a name of letters, digits, '.', '_' and '-' (not starting with '.', "
+            f"at most 100 characters), got {value!r}"
+        )
+
+
+def check_at_most(value: float, key: str, top: float) -> None:
+    """Raise ConfigError when ``value`` is above its stated limit ``top`` (sizes that allocate memory)."""
+    if value > top:
+        raise ConfigError(f"config key {key!r} must be at most {top:,}, got {value:,}")
 
 
 def check_positive(value: float, key: str, allow_zero: bool = False) -> None:

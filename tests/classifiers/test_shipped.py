@@ -63,3 +63,17 @@ def test_unlogit_models_lists_the_zoo(capsys):
         assert f"unlogit:{name} " in listed and entry["sha256"][:12] in listed
     assert main(["models", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == ZOO
+
+
+def test_an_edited_model_json_of_a_shipped_classifier_is_refused(tmp_path, monkeypatch):
+    """The manifest covers the metadata too: swapping two class names, or the normalisation, is caught."""
+    name = "shapes-standard"
+    shutil.copytree(runs.WEIGHTS_DIR / name, tmp_path / name)
+    shutil.copy(runs.WEIGHTS_DIR / "MANIFEST.json", tmp_path / "MANIFEST.json")
+    meta_file = tmp_path / name / "model.json"
+    meta = json.loads(meta_file.read_text())
+    meta["classes"][0], meta["classes"][1] = meta["classes"][1], meta["classes"][0]
+    meta_file.write_text(json.dumps(meta))
+    monkeypatch.setattr(runs, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(CheckpointError, match=r"model\.json does not match its recorded SHA-256"):
+        load_classifier(f"unlogit:{name}")

@@ -200,6 +200,7 @@ def _kaiming(module: nn.Module) -> None:
 
 
 MAX_CLASSES = 100_000
+ARCH_LIMITS = {"width": 4096, "depth": 1000, "widen": 64}  # the sizes an ArchSpec (and a config) may ask for
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ class ArchSpec:
         if self.in_channels not in (1, 3):
             raise ConfigError(f"config key 'arch.in_channels' must be 1 or 3, got {self.in_channels}")
         _bounded("image_size", self.image_size, 8, 1024)
-        for key, top in (("width", 4096), ("depth", 1000), ("widen", 64)):
+        for key, top in ARCH_LIMITS.items():
             if getattr(self, key) is not None:
                 _bounded(key, getattr(self, key), 1, top)
         if not 0 <= self.dropout < 1:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from ..config import check_positive
+from ..config import check_at_most, check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
-from .archs import ARCHS
+from .archs import ARCH_LIMITS, ARCHS
 from .attacks import AttackConfig
 
 
@@ -25,9 +25,10 @@ class ClassifierModelConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ConfigError(f"config key 'model.arch': {ARCHS.unknown(self.arch)}")
-        for key in ("width", "depth", "widen"):
+        for key, top in ARCH_LIMITS.items():
             if getattr(self, key) is not None:
                 check_positive(getattr(self, key), f"model.{key}")
+                check_at_most(getattr(self, key), f"model.{key}", top)
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"config key 'model.dropout' must be in [0, 1), got {self.dropout}")
 
@@ -61,6 +62,7 @@ class ClassifierTrainConfig:
     def __post_init__(self) -> None:
         check_positive(self.epochs, "train.epochs")
         check_positive(self.batch_size, "train.batch_size")
+        check_at_most(self.batch_size, "train.batch_size", 65_536)
         check_positive(self.lr, "train.lr")
         for key in ("momentum", "weight_decay", "eps_warmup_epochs"):
             check_positive(getattr(self, key), f"train.{key}", allow_zero=True)

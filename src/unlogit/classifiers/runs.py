@@ -50,10 +50,12 @@ def shipped_path(name: str) -> Path:
         raise UnlogitError(
             f"no shipped classifier {name!r}; the package has {sorted(known)} (`unlogit models` lists them)"
         )
-    folder = WEIGHTS_DIR / name
-    digest = file_sha256(RunLayout(folder).model.with_suffix(".safetensors"))
-    if digest != known[name]["sha256"]:
-        raise CheckpointError(f"shipped weights {folder} do not match their recorded SHA-256; reinstall unlogit")
+    folder, entry = WEIGHTS_DIR / name, known[name]
+    layout = RunLayout(folder)
+    files = ((layout.model.with_suffix(".safetensors"), "sha256"), (layout.model_json, "json_sha256"))
+    for file, key in files:  # the tensors, and the metadata they are read with (mean, std, class order)
+        if key not in entry or file_sha256(file) != entry[key]:
+            raise CheckpointError(f"shipped file {file} does not match its recorded SHA-256; reinstall unlogit")
     return folder
 
 

@@ -9,6 +9,9 @@ from .base import ImageDataset
 from .registry import get_dataset, is_procedural
 from .splits import PROCEDURAL_PART_B, SPLITS, Part, carve, class_interleaved
 
+# Stated limits, checked before anything is read or rendered: ImageNet's 1.28M images fit, a typo does not.
+SIZE_LIMITS = {"train_size": 20_000_000, "test_size": 20_000_000, "val_size": 20_000_000, "image_size": 1024}
+
 
 @dataclass
 class DataConfig:
@@ -40,10 +43,10 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {self.channels}")
-        for key in ("train_size", "test_size", "image_size", "val_size"):
+        for key, top in SIZE_LIMITS.items():
             value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise ConfigError(f"config key 'data.{key}' must be a positive integer, got {value}")
+            if value is not None and not 0 < value <= top:
+                raise ConfigError(f"config key 'data.{key}' must be a positive integer up to {top:,}, got {value}")
 
     def _files(self) -> dict:
         return {"skip_bad": self.skip_bad, "image_size": self.image_size} if self.name.startswith("images:") else {}

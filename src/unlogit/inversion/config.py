@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..config import check_positive
+from ..config import check_at_most, check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
 from .methods import METHODS
-from .net_spec import NetSpec
+from .net_spec import SIZE_LIMITS, NetSpec
 from .nets.logit_encoder import EncoderMode
 
 
@@ -50,11 +50,20 @@ class InverterModelConfig:
         for key in ("g_channels", "d_channels", "attention"):
             for i, v in enumerate(getattr(self, key) or []):
                 check_positive(v, f"model.{key}[{i}]")
+                check_at_most(v, f"model.{key}[{i}]", 1024)
+        for key, (_low, high) in {**SIZE_LIMITS, "ch_d": (1, 1024)}.items():
+            if getattr(self, key, None) is not None:  # the net spec's limits, stated before any data is read
+                check_at_most(getattr(self, key), f"model.{key}", high)
 
     def net_spec(self, num_classes: int, channels: int, resolution: int) -> NetSpec:
         """The net's spec (what model.json stores under ``net`` and ``Method.build_net`` reads): every
         field of :class:`NetSpec` this config has, by name, plus the data's shape."""
         return NetSpec.from_fields(self, num_classes=num_classes, channels=channels, resolution=resolution)
+
+
+# Sizes that allocate memory, bounded before anything runs (far above any run here, far below a crash).
+TRAIN_LIMITS = {"batch_size": 65_536, "accumulate": 1_024, "n_dis": 100, "eval_size": 1_000_000,
+                "standing_stats_batches": 10_000, "steps": 10**9}  # fmt: skip
 
 
 @dataclass
@@ -117,6 +126,8 @@ class InverterTrainConfig:
             check_positive(getattr(self, key), f"train.{key}", allow_zero=key == "ema_start")
         if self.max_minutes is not None:
             check_positive(self.max_minutes, "train.max_minutes")
+        for key, top in TRAIN_LIMITS.items():
+            check_at_most(getattr(self, key), f"train.{key}", top)
         check_positive(self.eval_every, "train.eval_every", allow_zero=True)
         check_positive(self.standing_stats_batches, "train.standing_stats_batches", allow_zero=True)
         if not 0 <= self.ema_decay < 1:

@@ -16,7 +16,7 @@ import torch
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
 from ..errors import CheckpointError, UnlogitError
-from ..runtime.checkpoint import check_shapes, load_checkpoint, read_json, save_checkpoint
+from ..runtime.checkpoint import check_finite, check_shapes, load_checkpoint, read_json, save_checkpoint
 from ..runtime.rundir import RunLayout
 from .metadata import InverterMeta, read_inverter_meta
 from .methods import build_encoder, get_method
@@ -152,7 +152,13 @@ class Inverter:
             noise = self.sample_noise(len(logits), seed)
         elif tuple(noise.shape) != (len(logits), self.net.dim_z):
             raise UnlogitError(f"noise must have shape ({len(logits)}, {self.net.dim_z}), got {tuple(noise.shape)}")
-        return generate_chunked(self.net, self.encoder(logits), noise)
+        images = generate_chunked(self.net, self.encoder(logits), noise)
+        if not bool(torch.isfinite(images).all()):
+            raise UnlogitError(
+                f"the inverter ({self.method}, of {self.meta.classifier}) made images with NaN or infinite pixels; "
+                "its weights are damaged or the logits are far outside what it was trained on"
+            )
+        return images
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor, samples: int = 1, seed: int | None = 0) -> torch.Tensor:
@@ -204,6 +210,7 @@ def _build(spec: NetSpec, clf: NormalizedClassifier, tensors: dict[str, torch.Te
     if method.trains:
         with torch.device("meta"):
             check_shapes(method.build_net(spec, clf, build_encoder(spec)), net_state, str(where))
+    check_finite(tensors, str(where.with_suffix(".safetensors")))
     encoder = build_encoder(spec)
     try:
         net = method.build_net(spec, clf, encoder)

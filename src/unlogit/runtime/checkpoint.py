@@ -229,3 +229,14 @@ def split_prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, t
 def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Add ``prefix + '/'`` to every key."""
     return {f"{prefix}/{k}": v for k, v in tensors.items()}
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse weights holding NaN or infinity (a diverged or damaged save would make up every number computed
+    from it): a :class:`CheckpointError` naming ``where`` and the first such tensor."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{where}: the weights {name!r} hold NaN or infinite values; the run diverged or the file was "
+                "damaged, so nothing computed from it would mean anything (retrain, or restore an earlier copy)"
+            )

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -44,7 +44,7 @@ CANDIDATES = (("off", False), ("off", True), ("bf16", False), ("bf16", True))  #
 class FastPath:
     """The resolved switches and why."""
 
-    amp: str
+    amp: Literal["off", "bf16"]
     channels_last: bool
     compile: bool
     reason: str
@@ -52,6 +52,19 @@ class FastPath:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def parse(cls, recorded: Any, where: str) -> FastPath:
+        """A fast path recorded in a file (a checkpoint, the measurement cache), type-checked field by field."""
+        from ...config import from_dict
+        from ...errors import CheckpointError, ConfigError
+
+        if not isinstance(recorded, dict):
+            raise CheckpointError(f"{where}: the recorded fast path is a {type(recorded).__name__}, not a mapping")
+        try:
+            return from_dict(cls, recorded, "fast_path.")
+        except ConfigError as exc:
+            raise CheckpointError(f"{where}: {exc}; the file is damaged or was edited") from exc
 
 
 def needs_choice(train: Any) -> bool:
@@ -101,7 +114,7 @@ def resolve(
     key = f"{key}|candidates={train.amp},{train.channels_last}"  # a fixed-switch run measures fewer paths
     cached = _read_cache().get(key)
     if cached is not None:
-        path = FastPath(**cached)
+        path = FastPath.parse(cached, str(cache_file()))
         path.reason = "cached: " + path.reason
     else:
         path = _measure(train, trial)

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ...classifiers.normalized import NormalizedClassifier
+from ...errors import CheckpointError
 from ...runtime.checkpoint import (
     flatten_state,
     load_checkpoint,
@@ -143,11 +144,30 @@ class TrainState:
         for key, opt in self.optimizers.items():
             opt.load_state_dict(state[key])
         set_rng_state(state["rng"])
-        self.step, self.batches_drawn = int(meta["step"]), int(meta["batches_drawn"])
-        self.elapsed, self.extra = float(meta["elapsed"]), dict(meta.get("extra", {}))
+        self.step, self.batches_drawn, self.elapsed = _counters(meta, stem.with_suffix(".json"))
+        self.extra = dict(meta.get("extra") or {})
         return meta
 
 
 def _load(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     device = next(iter(module.state_dict().values())).device if module.state_dict() else torch.device("cpu")
     module.load_state_dict({k: v.to(device) for k, v in tensors.items()})
+
+
+MAX_STEP = 10**9  # the limit of train.steps
+
+
+def _counters(meta: dict[str, Any], where: Path) -> tuple[int, int, float]:
+    """The checkpoint's position (G steps, batches drawn, training seconds), each checked: a hand-edited
+    ``last.json`` with a negative, fractional or huge step is refused instead of trusted on resume."""
+    import math
+
+    step, drawn, elapsed = meta.get("step"), meta.get("batches_drawn"), meta.get("elapsed")
+    for name, value in (("step", step), ("batches_drawn", drawn)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_STEP * 1000:
+            raise CheckpointError(f"{where}: '{name}' must be a whole number >= 0, got {value!r}; the file was edited")
+    if not isinstance(elapsed, (int, float)) or isinstance(elapsed, bool) or not math.isfinite(elapsed) or elapsed < 0:
+        raise CheckpointError(f"{where}: 'elapsed' must be a number of seconds >= 0, got {elapsed!r}")
+    if step > MAX_STEP:
+        raise CheckpointError(f"{where}: 'step' {step} is beyond any run ({MAX_STEP:,}); the file was edited")
+    return step, drawn, float(elapsed)

@@ -252,7 +252,7 @@ def _fast_path(
     if resumed is not None and resumed.last_json.is_file():
         recorded = read_json(resumed.last_json).get("fast_path")
         if recorded:
-            return FastPath(**recorded)
+            return FastPath.parse(recorded, str(resumed.last_json))
     if not needs_choice(t):
         return FastPath(t.amp, bool(t.channels_last), bool(t.compile), "as configured")
     single = DistInfo()

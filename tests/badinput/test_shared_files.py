@@ -1,0 +1,307 @@
+"""Second round of hostile inputs (#33): a study file, a run folder or a results folder shared by someone else.
+
+Each test builds its own hostile file and checks the refusal (exit 2 or a named error), that the payload had no
+effect, and that nothing outside the folder changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from unlogit.errors import ConfigError, UnlogitError
+from unlogit.runtime.rundir import RunDir, RunLayout
+
+from ..conftest import mini_study_spec
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "shapes-demo-offline"
+
+
+def _study_file(tmp_path: Path, change) -> Path:
+    import copy
+
+    spec = copy.deepcopy(mini_study_spec(analyze=False))  # its override lists are shared module constants
+    change(spec)
+    path = tmp_path / "shared.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+ROUTES = {
+    "an inverter stage's classifier= override": lambda s: s["inverters"]["robust"]["overrides"].append(
+        "classifier=os:abort"
+    ),
+    "train.evaluators": lambda s: s["inverters"]["standard"]["overrides"].append("train.evaluators=[os:abort]"),
+    "analyze.classifier": lambda s: s.update(analyze={"classifier": "os:abort"}),
+    "a classifier stage": lambda s: s["classifiers"].update(standard={"spec": "os:abort"}),
+}
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_a_study_file_reaches_no_code_by_any_route(route, tmp_path):
+    """Each route that reaches load_classifier is refused at plan time, before anything runs (os.abort would
+    kill the process with SIGABRT); --trust-code is the one switch that lets it through."""
+    path = _study_file(tmp_path, ROUTES[route])
+    argv = [sys.executable, "-m", "unlogit", "study", str(path), "--out", str(tmp_path / "s"), "--list-runs"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "os:abort" in out.stderr and "--trust-code" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "s").exists()  # nothing written
+    trusted = subprocess.run([*argv, "--trust-code"], capture_output=True, text=True, timeout=120)
+    assert trusted.returncode == 0, trusted.stderr  # planning loads nothing, so it lists the runs
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/b", ".hidden", "x" * 101, "sp ace"])
+def test_stage_and_study_names_are_names_not_paths(name, tmp_path):
+    from unlogit.study.config import load_study
+
+    renamed = _study_file(tmp_path, lambda s: s["inverters"].update({name: s["inverters"].pop("standard")}))
+    with pytest.raises(ConfigError, match="letters, digits"):
+        load_study(str(renamed))
+    called = _study_file(tmp_path, lambda s: s.update(name=name))
+    with pytest.raises(ConfigError, match="'name' must be a name"):
+        load_study(str(called))
+
+
+def test_a_lock_that_is_a_link_or_a_fifo_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    os.symlink(victim, RunLayout(run).lock)
+    with pytest.raises(UnlogitError, match="symbolic link"):
+        RunDir(run, "inverter", {"x": 1})
+    assert victim.read_text() == "precious\n"  # not truncated, no PID written
+    os.unlink(RunLayout(run).lock)
+    os.mkfifo(RunLayout(run).lock)
+    with pytest.raises(UnlogitError, match="not a regular file"):
+        RunDir(run, "inverter", {"x": 1})  # refused at once, never blocking on the pipe
+
+
+def test_a_linked_metrics_log_gets_no_line_appended(tmp_path):
+    run_dir = RunDir(tmp_path / "run", "inverter", {"x": 1})
+    victim = tmp_path / "victim.jsonl"
+    victim.write_text("mine\n")
+    run_dir.log({"step": 1})
+    RunLayout(run_dir.path).metrics.unlink()
+    os.symlink(victim, RunLayout(run_dir.path).metrics)
+    with pytest.raises(UnlogitError, match="symbolic link"):
+        run_dir.log({"step": 2})
+    run_dir.close()
+    assert victim.read_text() == "mine\n"
+
+
+@pytest.fixture
+def shared_results(tmp_path) -> Path:
+    """A copy of a released study folder, to be made hostile."""
+    folder = tmp_path / "shared" / "study"
+    shutil.copytree(RESULTS, folder)
+    return folder
+
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_report_writes_nothing_outside_its_folder_whatever_the_arm_names(shared_results, tmp_path):
+    from unlogit.report.page import build_report
+
+    names = {"robust": "../../../escaped", "standard": "../x"}
+
+    def rename(obj):  # the arms renamed everywhere, so the claim is otherwise well-formed
+        if isinstance(obj, dict):
+            return {names.get(k, k): rename(v) for k, v in obj.items()}
+        return [rename(v) for v in obj] if isinstance(obj, list) else names.get(obj, obj)
+
+    claim = json.loads((shared_results / "claim.json").read_text())
+    assert {claim["a"], claim["b"]} == set(names)
+    (shared_results / "claim.json").write_text(json.dumps(rename(claim)))
+    out = tmp_path / "report"
+    build_report([shared_results], out)
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")} - {
+        p.relative_to(tmp_path).as_posix() for p in (tmp_path / "shared").rglob("*.png")
+    }
+    assert written and all(w.startswith("report/") for w in written), written
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_the_report_escapes_every_name_from_a_shared_file(shared_results, tmp_path):
+    from unlogit.report.page import build_report
+
+    def poison(findings):
+        f = findings["findings"][0]
+        f.update(id="C2'><script>alert(1)</script>", statement=XSS, primary=XSS, verdict=XSS, title=XSS, note=XSS)
+
+    _edit_json(shared_results / "findings.json", poison)
+    page = build_report([shared_results], tmp_path / "report").read_text()
+    assert "<script>alert(1)" not in page and XSS not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown as text
+
+
+def test_the_report_embeds_only_files_inside_the_reported_folder(shared_results, tmp_path):
+    from PIL import Image
+
+    from unlogit.report.page import build_report
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(secret)
+    os.symlink(secret, shared_results / "linked.png")
+    _edit_json(shared_results / "summary.json", lambda s: s.update(figure=str(secret)))
+    _edit_json(shared_results / "findings.json", lambda f: f["findings"][0].update(figure="linked.png"))
+    _edit_json(shared_results / "findings.json", lambda f: f["findings"][1].update(figure="../../secret.png"))
+    page = build_report([shared_results], tmp_path / "report").read_text()
+    import base64
+
+    assert base64.b64encode(secret.read_bytes()).decode()[:200] not in page
+
+
+@pytest.mark.parametrize(
+    "content", ['{"a": ', "[1, 2]", '{"findings": [{"id": 3}]}', "\udcff".encode("utf-8", "surrogatepass")]
+)
+def test_a_malformed_report_input_is_one_named_error(shared_results, tmp_path, content):
+    target = shared_results / "findings.json"
+    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    out = subprocess.run(
+        [sys.executable, "-m", "unlogit", "report", str(shared_results), "-o", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "findings.json" in out.stderr or str(shared_results) in out.stderr
+    assert not (tmp_path / "r" / "index.html").exists()
+
+
+# --- integrity and numbers -------------------------------------------------------------------------
+def _resaved(run: Path, dst: Path, kind: str, change) -> Path:
+    """A copy of a run whose model checkpoint is changed by ``change(tensors)`` and saved again with fresh
+    hashes: what someone who edits weights on purpose hands over."""
+    from unlogit.runtime.checkpoint import load_checkpoint, save_checkpoint
+
+    shutil.copytree(run, dst)
+    tensors, meta = load_checkpoint(dst / "model", kind)
+    change(tensors)
+    envelope = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
+    save_checkpoint(dst / "model", tensors, {k: v for k, v in meta.items() if k not in envelope}, kind)
+    return dst
+
+
+def test_an_inverter_with_nan_weights_is_refused_before_any_number_is_made(tmp_path, tiny_inverter_run):
+    import torch
+
+    def poison(tensors):
+        name = next(k for k, v in tensors.items() if not k.startswith("encoder.") and v.is_floating_point())
+        tensors[name] = torch.full_like(tensors[name], float("nan"))
+
+    run = _resaved(tiny_inverter_run, tmp_path / "nan", "unlogit.inverter", poison)
+    argv = ["reconstruct", "--inverter", str(run), "--dataset", "shapes", "--n", "4", "--out", str(tmp_path / "rec")]
+    out = subprocess.run([sys.executable, "-m", "unlogit", *argv], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "NaN or infinite" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "rec").exists() or not any((tmp_path / "rec").rglob("*.png"))
+
+
+def test_a_classifier_with_infinite_weights_is_refused(tmp_path, tiny_classifier_run):
+    import torch
+
+    from unlogit.classifiers.registry import load_classifier
+    from unlogit.errors import CheckpointError
+
+    def poison(tensors):
+        name = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel() > 1)
+        tensors[name][0] = float("inf")
+
+    run = _resaved(tiny_classifier_run, tmp_path / "inf", "unlogit.classifier", poison)
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_classifier(str(run))
+    assert torch.isfinite(load_classifier(str(tiny_classifier_run)).mean).all()
+
+
+def test_images_with_nan_pixels_stop_with_a_named_error(tiny_inverter_run):
+    import torch
+
+    from unlogit.inversion.inverter import load_inverter
+
+    inv = load_inverter(tiny_inverter_run)
+    with torch.no_grad():
+        next(p for p in inv.net.parameters() if p.is_floating_point()).fill_(float("nan"))
+    with pytest.raises(UnlogitError, match="NaN or infinite pixels"):
+        inv.generate(torch.zeros(2, inv.num_classes))
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        (lambda m: m.update(step=-3), "'step' must be a whole number"),
+        (lambda m: m.update(step=2.5), "'step' must be a whole number"),
+        (lambda m: m.update(elapsed="soon"), "'elapsed'"),
+        (lambda m: m.update(fast_path={"amp": "fp64", "channels_last": True, "compile": False, "reason": "x"}),
+         "fast_path.amp"),
+        (lambda m: m.update(fast_path={"amp": "off", "evil": 1}), "fast_path.evil"),
+    ],
+)  # fmt: skip
+def test_an_edited_last_json_is_refused_on_resume(change, named, tmp_path, tiny_classifier_run, capsys):
+    """last.json is read against a schema: a negative or fractional step, a bad fast path, unknown keys."""
+    from unlogit.cli import main
+
+    from ..conftest import TINY_GAN_OVERRIDES
+
+    out = tmp_path / "inv"
+    base = ["train", "--classifier", str(tiny_classifier_run), "--out", str(out), "--preset", "tiny"]
+    assert main([*base, *TINY_GAN_OVERRIDES, "train.steps=3", "train.checkpoint_every=3"]) == 0
+    (out / "model.json").unlink()  # as if it stopped after its checkpoint
+    (out / "model.safetensors").unlink()
+    last = out / "checkpoints" / "last.json"
+    meta = json.loads(last.read_text())
+    change(meta)
+    last.write_text(json.dumps(meta))
+    before = last.read_text()
+    assert main([*base, "--resume", *TINY_GAN_OVERRIDES, "train.steps=4", "train.checkpoint_every=3"]) == 2
+    assert named in capsys.readouterr().err
+    assert last.read_text() == before and not (out / "model.json").exists()
+
+
+# --- YAML the safe loader cannot build, and sizes that would allocate before any check ------------------
+@pytest.mark.parametrize(
+    "line,named", [("note: 2001-13-45", "month must be in 1..12"), ("seeds: " + "9" * 5000, "4300 digits")]
+)
+def test_yaml_values_python_refuses_are_one_named_error_with_the_line(line, named, tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(f"name: x\ndata: {{name: shapes}}\n{line}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "unlogit", "study", str(path), "--list-runs"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and "line 3" in out.stderr and named in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_mixed_key_types_are_named_not_a_traceback(tmp_path):
+    from unlogit.study.config import load_study
+
+    path = tmp_path / "study.yaml"
+    path.write_text("1: a\nfoo: b\nname: x\n")
+    with pytest.raises(ConfigError, match="unknown config key '1'"):
+        load_study(str(path))
+
+
+@pytest.mark.parametrize(
+    "override,named",
+    [("model.ch_g=100000", "model.ch_g"), ("model.dim_z=1000000000", "model.dim_z"),
+     ("data.image_size=100000", "data.image_size"), ("data.train_size=10000000000", "data.train_size"),
+     ("train.batch_size=10000000", "train.batch_size"), ("model.g_channels=[4,2,1,100000]", "g_channels")],
+)  # fmt: skip
+def test_sizes_are_bounded_before_anything_is_read_or_allocated(override, named, tmp_path):
+    argv = ["train", "--classifier", "unlogit:shapes-standard", "--preset", "tiny", "--out", str(tmp_path / "inv")]
+    out = subprocess.run([sys.executable, "-m", "unlogit", *argv, override], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and named in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "inv").exists()
