@@ -305,3 +305,23 @@ def test_sizes_are_bounded_before_anything_is_read_or_allocated(override, named,
     out = subprocess.run([sys.executable, "-m", "unlogit", *argv, override], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and named in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert not (tmp_path / "inv").exists()
+
+
+def test_a_study_rerun_with_another_config_is_refused_and_study_yaml_kept(tmp_path):
+    """study.yaml is written once; a rerun into the folder must be the same study (where the data lives may
+    move), so claim.json always belongs to it; its SHA-256 is what the claim records."""
+    from unlogit.runtime.rundir import StudyLayout
+    from unlogit.study.config import load_study
+    from unlogit.study.runner import settle_study_yaml
+
+    path = _study_file(tmp_path, lambda s: None)
+    layout = StudyLayout(tmp_path / "study")
+    digest = settle_study_yaml(layout, load_study(str(path)))
+    written = layout.study_yaml.read_text()
+    assert settle_study_yaml(layout, load_study(str(path))) == digest  # the same study resumes
+    moved = _study_file(tmp_path, lambda s: s["data"].update(root=str(tmp_path / "elsewhere")))
+    assert settle_study_yaml(layout, load_study(str(moved))) == digest
+    argv = [sys.executable, "-m", "unlogit", "study", str(path), "--out", str(layout.path), "seeds=2"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "seeds: 1 -> 2" in out.stderr and "new --out" in out.stderr, out.stderr
+    assert layout.study_yaml.read_text() == written and not (layout.path / "classifiers").exists()

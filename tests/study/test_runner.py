@@ -53,6 +53,10 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     assert judged == {"evaluator_label_agreement@evaluator", "evaluator_label_agreement@robust-evaluator"}
     assert (out / "figure1_reconstructions.png").is_file() and (out / "summary.md").is_file()
     assert json.loads((out / "summary.json").read_text())["study"] == "mini"
+    import hashlib
+
+    claim = json.loads((out / "claim.json").read_text())  # the claim names the study.yaml it belongs to
+    assert claim["study_yaml_sha256"] == hashlib.sha256((out / "study.yaml").read_bytes()).hexdigest()
 
 
 def test_bad_study_files_are_explained(tmp_path):

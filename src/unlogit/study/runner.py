@@ -85,8 +85,7 @@ def run_study(
     trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs)."""
     plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
     layout = StudyLayout(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(layout.study_yaml, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    settled = settle_study_yaml(layout, cfg)
     timings: dict[str, float] = {}
     if only is not None:
         unknown = set(only) - {run_label(r) for r in plan.runs()}
@@ -108,7 +107,8 @@ def run_study(
     )
     write_json_atomic(layout.summary, summary)
     if cfg.claim is not None:
-        summary.update(_claim_and_findings(cfg, plan, out, source, timings))
+        provenance = {**config_provenance(source), "study_yaml_sha256": settled}
+        summary.update(_claim_and_findings(cfg, plan, out, provenance, timings))
     if cfg.analyze.experiments:
         run_analysis(cfg, first, plan, out)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
@@ -136,8 +136,39 @@ def run_evaluate(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out:
     )
 
 
+WHERE_NOT_WHAT = {"data.root"}  # where the data is found may change between reruns; what the data is may not
+
+
+def settle_study_yaml(layout: StudyLayout, cfg: StudyConfig) -> str:
+    """``study.yaml``, the resolved study a folder holds: written once, atomically, when the study starts; a
+    rerun into the folder must resolve to the same study (it resumes) or is refused with the changed keys,
+    before anything is written, so the folder's claim always belongs to its study.yaml. Returns its SHA-256
+    (recorded in claim.json)."""
+    from ..config import safe_yaml
+    from ..runtime.resume import config_changes
+
+    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    if layout.study_yaml.is_file():
+        try:
+            old = safe_yaml(layout.study_yaml.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise UnlogitError(f"{layout.study_yaml} is not the YAML unlogit wrote ({exc}); use another --out") from exc
+        changes = config_changes(old if isinstance(old, dict) else {}, yaml.safe_load(text))
+        changes = {k: v for k, v in changes.items() if k not in WHERE_NOT_WHAT}
+        if changes:
+            listed = "\n  ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changes.items())[:20])
+            raise UnlogitError(
+                f"{layout.path} holds another study (its study.yaml); these keys differ:\n  {listed}\n"
+                "Rerun with the same study and overrides to resume it, or give a new --out for the changed study"
+            )
+    else:
+        layout.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(layout.study_yaml, text)
+    return hashlib.sha256(layout.study_yaml.read_bytes()).hexdigest()
+
+
 def _claim_and_findings(
-    cfg: StudyConfig, plan: StudyPlan, out: Path, source: Path | None, timings: dict[str, float]
+    cfg: StudyConfig, plan: StudyPlan, out: Path, provenance: dict[str, Any], timings: dict[str, float]
 ) -> dict[str, Any]:
     """The claim (skipped when claim.json exists) and the findings (when configured and not yet written), both
     on the same scored arms."""
@@ -152,7 +183,7 @@ def _claim_and_findings(
     else:
         t0 = time.perf_counter()
         images = claim_images(cfg, plan)
-        _, a, b = run_claim_stage(cfg, plan, out, images, config_provenance(source), write_claim=not done_claim)
+        _, a, b = run_claim_stage(cfg, plan, out, images, provenance, write_claim=not done_claim)
         if not done_findings:
             run_findings(cfg, plan, out, images, a, b)
         timings["claim+findings"] = time.perf_counter() - t0
