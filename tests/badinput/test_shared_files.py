@@ -325,3 +325,89 @@ def test_a_study_rerun_with_another_config_is_refused_and_study_yaml_kept(tmp_pa
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "seeds: 1 -> 2" in out.stderr and "new --out" in out.stderr, out.stderr
     assert layout.study_yaml.read_text() == written and not (layout.path / "classifiers").exists()
+
+
+# --- torch.export archives -------------------------------------------------------------------------
+def _export_archive(tmp_path: Path) -> Path:
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(3 * 32 * 32, 10)
+
+        def forward(self, x):
+            return self.lin(x.flatten(1))
+
+    good = tmp_path / "good.pt2"
+    torch.export.save(torch.export.export(Net(), (torch.zeros(1, 3, 32, 32),)), str(good))
+    return good
+
+
+class _Marker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))  # unpickling it creates the marker file
+
+
+def _rewritten(good: Path, evil: Path, config_edit, extra: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(evil, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("weights_config.json"):
+                config = json.loads(data)
+                config_edit(config["config"], info.filename.rsplit("/", 1)[0])
+                data = json.dumps(config).encode()
+            dst.writestr(info, data)
+        for name, data in extra.items():
+            dst.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return evil
+
+
+def test_a_pt2_whose_config_routes_a_raw_entry_to_pickle_is_refused(tmp_path):
+    """The bypass: an entry with use_pickle false whose path_name torch reads by its prefix as a pickled
+    object. Refused from the config, before torch opens the archive; the payload never runs."""
+    import pickle
+
+    from unlogit.classifiers.registry import load_classifier
+
+    marker = tmp_path / "ran"
+    payload = pickle.dumps(_Marker(str(marker)))
+    good = _export_archive(tmp_path)
+
+    def route(config, folder):
+        key = next(iter(config))
+        config[key]["path_name"] = "opaque_obj_0/payload"
+        route.member = f"{folder}/opaque_obj_0/payload"
+
+    evil = _rewritten(good, tmp_path / "evil.pt2", route, {})
+    import zipfile
+
+    with zipfile.ZipFile(evil, "a") as z:
+        z.writestr(route.member, payload)
+    with pytest.raises(UnlogitError, match="unpickle"):
+        load_classifier(f"export:{evil}")
+    renamed = _rewritten(good, tmp_path / "renamed.pt2", lambda c, _f: c[next(iter(c))].update(path_name="x_0"), {})
+    with pytest.raises(UnlogitError, match="raw weight_"):
+        load_classifier(f"export:{renamed}")
+    assert not marker.exists()
+    assert load_classifier(f"export:{good}", num_classes=10).num_classes == 10  # the honest archive loads
+
+
+def test_a_pt2_that_decompresses_past_the_cap_is_refused_streaming(tmp_path):
+    from unlogit.classifiers.registry import load_classifier
+
+    good = _export_archive(tmp_path)
+    bomb = _rewritten(good, tmp_path / "bomb.pt2", lambda c, f: None, {"extra/zeros.bin": bytes(8 << 20)})
+    assert bomb.stat().st_size < 1 << 20  # 8 MB of zeros, stored in a few kB
+    with pytest.raises(UnlogitError, match=r"over the 0.004 GB .*max_gb=N"):
+        load_classifier(f"export:{bomb}?max_gb=0.004")
+    from unlogit.classifiers.external import check_export_archive
+
+    check_export_archive(bomb, 0.02 * 1024**3)  # raised above it, the archive passes the check
+    with pytest.raises(UnlogitError, match="max_gb must be a positive number"):
+        load_classifier(f"export:{good}?max_gb=lots")

@@ -11,6 +11,8 @@ the user name them.
 from __future__ import annotations
 
 import importlib
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -258,66 +260,129 @@ def load_torchscript(req: SourceRequest) -> NormalizedClassifier:
     return req.external(model, conv)
 
 
-PICKLE_PROTOCOL = b"\x80"  # every pickle of protocol 2+ starts so; torch.save zip payloads start with PK
+MAX_ARCHIVE_GB = 2.0  # what a .pt2 may decompress to before it is refused; `export:PATH?max_gb=N` raises it
+SAFE_PAYLOADS = {"weights": "weight_", "constants": "tensor_"}  # the path_name prefixes torch reads as raw bytes
+CODE_OPCODES = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD", "EXT1", "EXT2",
+                "EXT4"}  # fmt: skip  # the pickle opcodes that import or call
 
 
-def check_export_archive(path: Path) -> None:
+def check_export_archive(path: Path, max_bytes: float = MAX_ARCHIVE_GB * 1024**3) -> None:
     """Refuse a ``.pt2`` archive before ``torch.export.load`` reads it if any part of it would be unpickled.
 
-    torch's loader unpickles (``weights_only=False``) weights and constants marked ``use_pickle``, opaque and
-    custom objects, and falls back to a full unpickle for any embedded ``torch.save`` payload that the
-    restricted loader refuses. So: the archive must be a zip; no payload config may mark ``use_pickle``; no
-    constant may be an opaque or custom object; and every embedded ``torch.save`` payload (sample inputs,
-    legacy state dicts) must load with ``weights_only=True``."""
-    import io
-    import json
+    torch chooses how to read a payload from its config's ``path_name`` *prefix* (``weight_``/``tensor_``: raw
+    bytes; ``custom_obj_``/``opaque_obj_``: an unpickle) and its ``use_pickle`` flag, and loads embedded
+    ``torch.save`` payloads. So: the archive must be a zip; every payload config entry must be a raw tensor
+    (``use_pickle`` false, a ``path_name`` of the raw prefix, one file-name component); no member may sit
+    under a pickled-object name; every member that starts like a pickle is scanned, opcode by opcode, for
+    imports and calls; every ``.pt``/``.pkl`` member must load with ``weights_only=True``. Members are read as
+    bounded streams: more than ``max_bytes`` in all, declared or decompressed, is refused before it is read."""
     import zipfile
 
     if not zipfile.is_zipfile(path):
         raise UnlogitError(f"{path} is not a torch.export archive (not a zip file); save one with torch.export.save")
     with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            name = info.filename
-            if name.endswith("_config.json") and "/data/" in f"/{name}":
-                try:
-                    config = json.loads(archive.read(info)).get("config", {})
-                except (ValueError, AttributeError) as exc:
-                    raise UnlogitError(f"{path}: {name} is not a payload config ({exc})") from exc
-                pickled = [k for k, v in config.items() if isinstance(v, dict) and v.get("use_pickle")]
-                if pickled:
-                    raise UnlogitError(
-                        f"{path} stores {pickled[:3]} as pickles, which torch would unpickle and "
-                        "could run code; unlogit refuses it (re-export plain tensors)"
-                    )
-            leaf = name.rsplit("/", 1)[-1]
-            if leaf.startswith(("opaque_obj_", "custom_obj_")):
-                raise UnlogitError(
-                    f"{path} holds a pickled object ({name}); unlogit refuses archives that would be unpickled"
-                )
-            if _torch_payload(name, archive.read(info)[:1]):
-                try:
-                    torch.load(io.BytesIO(archive.read(info)), weights_only=True)
-                except Exception as exc:  # the restricted unpickler refused something: torch would unpickle it
-                    raise UnlogitError(
-                        f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch "
-                        "would unpickle it and could run code, so unlogit refuses the "
-                        "archive"
-                    ) from exc
+        infos = archive.infolist()
+        declared = sum(i.file_size for i in infos)
+        if declared > max_bytes:
+            raise UnlogitError(_too_large(path, declared, max_bytes))
+        budget = [max_bytes]
+        for info in infos:
+            _check_member(path, archive, info, budget)
 
 
-def _torch_payload(name: str, head: bytes) -> bool:
-    """Whether an archive member is (or may be) a ``torch.save`` payload or a pickle: ``.pt``/``.pkl`` files,
-    and anything outside the raw tensor folders that starts with a pickle opcode."""
-    raw = any(part in f"/{name}" for part in ("/data/weights/", "/data/constants/"))
-    return name.endswith((".pt", ".pkl")) or (head == PICKLE_PROTOCOL and not raw)
+def _too_large(path: Path, size: float, max_bytes: float) -> str:
+    return (
+        f"{path} decompresses to more than {size / 1024**3:.2f} GB, over the {max_bytes / 1024**3:g} GB unlogit reads "
+        "from an archive; if you expect a model that large, raise it: export:PATH?max_gb=N"
+    )
+
+
+def _check_member(path: Path, archive, info, budget: list[float]) -> None:
+    """One archive member: its name, its payload config (if it is one), its pickle opcodes."""
+    name = info.filename
+    if any(part.startswith(("opaque_obj_", "custom_obj_")) for part in name.split("/")):
+        raise UnlogitError(f"{path} holds a pickled object ({name}); unlogit refuses archives that would be unpickled")
+    data = _read_bounded(path, archive, info, budget)
+    if name.endswith("_config.json") and "/data/" in f"/{name}":
+        _check_payload_config(path, name, data)
+    elif name.endswith((".pt", ".pkl")) or _pickle_calls(data):
+        try:
+            torch.load(io.BytesIO(data), weights_only=True)
+        except Exception as exc:  # the restricted unpickler refused something: torch would unpickle it
+            raise UnlogitError(
+                f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch would unpickle it and "
+                "could run code, so unlogit refuses the archive"
+            ) from exc
+
+
+def _read_bounded(path: Path, archive, info, budget: list[float]) -> bytes:
+    """A member read in chunks against the archive's remaining budget (a member that lies about its size in the
+    zip directory is stopped as it passes the limit). Its bytes are kept only where they are checked further
+    (a payload config, a ``.pt``/``.pkl`` payload, anything that starts like a pickle); raw tensor data is
+    counted and dropped, so memory stays at one chunk."""
+    chunks, size, keep = [], 0, None
+    with archive.open(info) as fh:
+        while chunk := fh.read(1 << 20):
+            if keep is None:
+                pickled = chunk[:1] == b"\x80"
+                keep = pickled or info.filename.endswith(("_config.json", ".pt", ".pkl"))
+            size += len(chunk)
+            if size > budget[0]:
+                raise UnlogitError(_too_large(path, size, budget[0]))
+            if keep:
+                chunks.append(chunk)
+    budget[0] -= size
+    return b"".join(chunks)
+
+
+def _check_payload_config(path: Path, name: str, data: bytes) -> None:
+    """Every entry of a weights or constants config is a raw tensor that torch reads without unpickling."""
+    try:
+        config = json.loads(data).get("config", {})
+    except (ValueError, AttributeError) as exc:
+        raise UnlogitError(f"{path}: {name} is not a payload config ({exc})") from exc
+    prefix = SAFE_PAYLOADS["weights" if "/data/weights/" in f"/{name}" else "constants"]
+    for key, entry in config.items() if isinstance(config, dict) else [("?", config)]:
+        path_name = entry.get("path_name") if isinstance(entry, dict) else None
+        raw = isinstance(path_name, str) and path_name.startswith(prefix) and "/" not in path_name
+        if not raw or entry.get("use_pickle") is not False:
+            raise UnlogitError(
+                f"{path}: {name} stores {key!r} as {path_name!r} (use_pickle {entry.get('use_pickle')!r}), which "
+                f"torch would unpickle and could run code; unlogit reads only raw {prefix}* tensors (re-export "
+                "plain tensors)"
+            )
+
+
+def _pickle_calls(data: bytes) -> bool:
+    """Whether ``data`` is a complete pickle whose opcodes import or call something (raw tensor bytes that
+    happen to start like a pickle do not parse as one)."""
+    import pickletools
+
+    if len(data) < 2 or data[0] != 0x80 or data[1] not in (2, 3, 4, 5):
+        return False
+    try:
+        return any(op.name in CODE_OPCODES for op, _arg, _pos in pickletools.genops(data))
+    except Exception:  # not a well-formed pickle: torch would not unpickle it either
+        return False
+
+
+def _positive_number(value: object, key: str, spec: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise UnlogitError(f"classifier {spec!r}: {key} must be a positive number, got {value!r}")
+    return number
 
 
 def load_export(req: SourceRequest) -> NormalizedClassifier:
-    conv = req.convention()
     path = Path(req.target).expanduser()
     if not path.is_file():
         raise UnlogitError(f"torch.export program {path} not found")
-    check_export_archive(path)  # refuses pickled entries before torch reads anything
+    conv = req.convention(allowed=("max_gb",))
+    max_gb = _positive_number(req.options.get("max_gb", MAX_ARCHIVE_GB), "max_gb", req.spec)
+    check_export_archive(path, max_gb * 1024**3)  # refuses pickled entries before torch reads anything
     try:
         model = torch.export.load(str(path)).module()
     except Exception as exc:  # torch.export raises many kinds for foreign files
