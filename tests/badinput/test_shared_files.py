@@ -411,3 +411,23 @@ def test_a_pt2_that_decompresses_past_the_cap_is_refused_streaming(tmp_path):
     check_export_archive(bomb, 0.02 * 1024**3)  # raised above it, the archive passes the check
     with pytest.raises(UnlogitError, match="max_gb must be a positive number"):
         load_classifier(f"export:{good}?max_gb=lots")
+
+
+def test_a_run_folder_never_chooses_the_explorers_gallery_path(tmp_path, tiny_inverter_run):
+    """A downloaded run whose config.yaml names a private folder (images:/...) or a root: serve refuses to show
+    that folder unless the user names the data; the recorded root is ignored."""
+    from unlogit.serve.launch import load_gallery
+
+    private = tmp_path / "private"
+    private.mkdir()
+    run = tmp_path / "run"
+    shutil.copytree(tiny_inverter_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"].update(name=f"images:{private}", root=str(private))
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(UnlogitError, match="pass --dataset"):
+        load_gallery(run, 4)
+    config["data"]["name"] = "shapes"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert len(load_gallery(run, 4)) == 4  # a registered dataset; the recorded root is not used
+    assert len(load_gallery(run, 3, dataset="shapes")) == 3

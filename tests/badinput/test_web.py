@@ -126,6 +126,61 @@ def test_slow_clients_are_timed_out_and_a_normal_request_succeeds_again():
         thread.join(timeout=5)
 
 
+def test_a_slow_body_cannot_hold_its_connection_past_the_request_deadline():
+    """A complete head, then one body byte at a time: the request's one deadline (head time plus the declared
+    body at the minimum rate) closes it; a normal POST in the meantime is answered."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from unlogit.serve.launch import server_options
+
+    async def echo(request) -> JSONResponse:
+        return JSONResponse({"bytes": len(await request.body())})
+
+    app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    options = server_options(header_timeout=1.0, max_connections=8, min_body_rate=100_000, max_body=1 << 20)
+    server = uvicorn.Server(uvicorn.Config(app, **options, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        slow = []
+        for _ in range(6):  # 42 kB declared: allowed 1.0 + 0.42 s in all
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 42000\r\n\r\nx")
+            slow.append(s)
+        start, closed = time.monotonic(), set()
+        while len(closed) < len(slow) and time.monotonic() - start < 6:
+            for i, s in enumerate(slow):
+                if i in closed:
+                    continue
+                try:
+                    s.sendall(b"x")  # one byte now and then: uvicorn alone would wait for ever
+                except OSError:
+                    closed.add(i)
+            time.sleep(0.3)
+        assert len(closed) == len(slow) and time.monotonic() - start < 4, (len(closed), time.monotonic() - start)
+        answer = httpx.post(f"http://127.0.0.1:{port}/echo", content=b"y" * 42000, timeout=5)
+        assert answer.json() == {"bytes": 42000}
+    finally:
+        for s in slow:
+            s.close()
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
 def test_the_failed_accept_message_is_rate_limited(caplog):
     import logging
 
@@ -140,3 +195,53 @@ def test_the_failed_accept_message_is_rate_limited(caplog):
         assert len([r for r in caplog.records if "accept" in r.getMessage()]) == 1 and limiter.dropped == 999
     finally:
         logging.getLogger("asyncio").removeFilter(limiter)
+
+
+def test_uploads_decode_a_few_at_a_time_and_overload_is_503_with_retry_after(tiny_inverter_run, monkeypatch):
+    """Decoding is bounded (each decode may hold ~8 bytes per declared pixel): past ``max_decodes`` busy slots
+    an upload waits ``wait_seconds`` and is then answered 503 with Retry-After, never 500."""
+    import threading
+
+    import unlogit.serve.api as api
+
+    gallery = DataConfig(name="shapes", test_size=4).load("test")
+    app = create_app(
+        Explorer({"a": load_inverter(tiny_inverter_run)}, gallery),
+        UploadLimits(max_bytes=100_000, max_decodes=1, wait_seconds=0.2),
+    )
+    client = TestClient(app, base_url="http://127.0.0.1", headers={"X-Unlogit": "1"})
+    release, entered = threading.Event(), threading.Event()
+    real = api.decode_upload
+
+    def slow_decode(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "decode_upload", slow_decode)
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (9, 9, 9)).save(buf, format="PNG")
+    files = {"file": ("a.png", buf.getvalue(), "image/png")}
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(client.post("/api/uploads", files=files)))
+    worker.start()
+    assert entered.wait(10)
+    busy = client.post("/api/uploads", files=files)
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "2" and "busy" in busy.json()["detail"]
+    release.set()
+    worker.join(10)
+    assert first[0].status_code == 201
+    assert client.post("/api/uploads", files=files).status_code == 201  # the slot is free again
+
+
+def test_running_out_of_memory_is_503_with_retry_after(client, monkeypatch):
+    import unlogit.serve.api as api
+
+    def exhausted(*_args, **_kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(api, "decode_upload", exhausted)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    answer = client.post("/api/uploads", files={"file": ("a.png", buf.getvalue(), "image/png")})
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"

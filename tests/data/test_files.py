@@ -124,3 +124,18 @@ def test_adapt_channels_and_size():
     grey = ds.adapt(channels=1, size=28)
     assert grey.image_shape == (1, 28, 28)
     assert grey.adapt(channels=3).image_shape == (3, 28, 28)
+
+
+def test_16_bit_pixels_scale_to_8_bits_exactly_as_the_float_formula_in_integers():
+    import numpy as np
+
+    from unlogit.data.files import scale_to_8_bits
+
+    every = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    reference = np.clip(np.rint(every.astype(np.float64) * (255.0 / 65535)), 0, 255).astype(np.uint8)
+    assert (scale_to_8_bits(every, "I;16") == reference).all()
+    wide = np.arange(-1000, 70000, dtype=np.int32).reshape(-1, 71)  # 32-bit storage, out of range both ways
+    reference = np.clip(np.rint(wide.astype(np.float64) * (255.0 / 65535)), 0, 255).astype(np.uint8)
+    assert (scale_to_8_bits(wide, "I") == reference).all()
+    eight = np.arange(256, dtype=np.int32).reshape(16, 16)  # 32-bit storage of 8-bit values stays as it is
+    assert (scale_to_8_bits(eight, "I") == eight.astype(np.uint8)).all()

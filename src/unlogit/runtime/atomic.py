@@ -88,10 +88,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def open_own_file(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
+def open_own_file(path: str | os.PathLike[str], flags: int, mode: int = 0o644, purpose: str = "") -> int:
     """``os.open`` for a file a run or study owns (its lock, its log): never through a symlink, and only a
     regular file, so a folder shared by someone else cannot make unlogit write elsewhere or block on a FIFO.
-    Refused with an :class:`~unlogit.errors.UnlogitError` that names the file."""
+    Refused with an :class:`~unlogit.errors.UnlogitError` that names the file (and ``purpose``, what opening it
+    was for)."""
     from ..errors import UnlogitError
 
     path = Path(path)
@@ -103,7 +104,8 @@ def open_own_file(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -
                 f"{path} is a symbolic link; unlogit writes only a run's own files, never through a link "
                 "(remove the link, or choose another --out)"
             ) from exc
-        raise UnlogitError(f"cannot open {path}: {exc}; check its permissions, or choose another --out") from exc
+        doing = purpose or f"open {path}"
+        raise UnlogitError(f"cannot {doing}: {exc}; check its permissions, or choose another --out") from exc
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise UnlogitError(f"{path} is not a regular file; remove it, or choose another --out")

@@ -190,7 +190,8 @@ class RunLock:
         import fcntl
 
         self.created = not self.file.exists() and not self.file.is_symlink()
-        fd = open_own_file(self.file, os.O_RDWR | os.O_CREAT)  # never through a link, never a FIFO
+        purpose = f"lock the run directory {self.file.parent}"
+        fd = open_own_file(self.file, os.O_RDWR | os.O_CREAT, purpose=purpose)  # never through a link or a FIFO
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -149,6 +150,9 @@ def _data_url(image: torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(_png_bytes(image)).decode("ascii")
 
 
+RETRY = {"Retry-After": "2"}  # seconds a client should wait when the explorer is overloaded
+
+
 def _grid(result: Exploration) -> torch.Tensor:
     """One row per inverter: classifier input | reconstructions."""
     n = len(result.views)
@@ -166,6 +170,7 @@ def create_app(
     requests addressed to the loopback names and ``hosts`` only (see :mod:`.guards`)."""
     limits = limits or UploadLimits()
     store = store or UploadStore()
+    decodes = threading.BoundedSemaphore(limits.max_decodes)
     app = FastAPI(
         title="unlogit explorer",
         version="1",
@@ -232,10 +237,14 @@ def create_app(
     def upload(file: Annotated[UploadFile, File(description="a PNG or JPEG image")]) -> UploadAnswer:
         """Upload an image; it is centre-cropped and resized to the inverters' size and kept in memory."""
         data = file.file.read(limits.max_bytes + 1)
+        if not decodes.acquire(timeout=limits.wait_seconds):  # bounded memory: a few decodes at a time
+            raise HTTPException(503, "the explorer is busy decoding other uploads; retry shortly", headers=RETRY)
         try:
             img = decode_upload(data, explorer.image_shape[0], explorer.image_shape[1], limits)
         except UploadError as exc:
             raise HTTPException(exc.status, exc.message) from exc
+        finally:
+            decodes.release()
         return UploadAnswer(id=store.add(img), width=img.shape[2], height=img.shape[1])
 
     @app.post("/api/explore", response_model=ExploreAnswer, response_model_by_alias=True)
@@ -268,6 +277,10 @@ def create_app(
         png = _png_bytes(_grid(_explore(req)))
         disposition = {"Content-Disposition": 'attachment; filename="unlogit-grid.png"'}
         return Response(png, media_type="image/png", headers=disposition)
+
+    @app.exception_handler(MemoryError)
+    def _overloaded(_request, _exc: MemoryError) -> JSONResponse:
+        return JSONResponse({"detail": "the explorer ran out of memory for this request; retry"}, 503, RETRY)
 
     @app.exception_handler(UnlogitError)
     def _unlogit_error(_request, exc: UnlogitError) -> JSONResponse:

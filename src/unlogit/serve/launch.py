@@ -11,17 +11,29 @@ from ..errors import UnlogitError
 
 
 def _data_section(run: str | Path, dataset: str | None, data_root: str | None) -> dict:
-    """The data section the explorer reads: ``dataset`` when given, else the one the inverter run trained on."""
+    """The data section the explorer reads: ``dataset`` when the user names one, else the registered dataset the
+    inverter run trained on. A run folder may come from someone else, so it never chooses a path: a run whose
+    data is a folder or file (``images:``, ``imagefolder:``, ``npz:``) needs ``--dataset``, and its recorded
+    ``root`` is not used (``--data-root`` and ``$UNLOGIT_DATA`` are)."""
     from ..config import read_yaml_mapping
     from ..runtime.rundir import RunLayout
 
-    cfg_path = RunLayout(Path(run)).config
-    data = read_yaml_mapping(cfg_path, "the inverter's config").get("data", {}) if cfg_path.is_file() else {}
-    data = {"name": dataset} if dataset else {k: v for k, v in data.items() if k not in ("train_size", "test_size")}
+    if dataset:
+        data = {"name": dataset}
+    else:
+        cfg_path = RunLayout(Path(run)).config
+        recorded = read_yaml_mapping(cfg_path, "the inverter's config").get("data", {}) if cfg_path.is_file() else {}
+        if not isinstance(recorded, dict) or "name" not in recorded:
+            raise UnlogitError(f"{run} records no dataset (no config.yaml); pass --dataset NAME for the gallery")
+        if ":" in str(recorded["name"]):
+            raise UnlogitError(
+                f"{run} was trained on {recorded['name']!r}, a path its config.yaml names; the explorer shows only "
+                "data you name yourself: pass --dataset (the same spec, if you trust it)"
+            )
+        kept = ("name", "part", "val_size", "seed", "channels", "image_size")
+        data = {k: v for k, v in recorded.items() if k in kept}
     if data_root:
         data["root"] = data_root
-    if "name" not in data:
-        raise UnlogitError(f"{run} records no dataset (no config.yaml); pass --dataset NAME for the gallery")
     return data
 
 
@@ -99,7 +111,7 @@ def serve_explorer(
     try:
         import uvicorn
 
-        from .api import create_app
+        from .api import MULTIPART_OVERHEAD, create_app
     except ImportError as exc:
         raise UnlogitError("`unlogit serve` needs the web extra: pip install -e '.[serve]'") from exc
     if gallery <= 0 or max_upload_mb <= 0 or max_upload_pixels <= 0:
@@ -116,18 +128,23 @@ def serve_explorer(
     if not is_loopback(host):
         print(f"warning: serving on {host}: anyone who can reach this machine can use the explorer")
     print(f"unlogit explorer: http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)", flush=True)
-    uvicorn.run(app, **server_options(header_timeout, max_connections), host=host, port=port, log_level="warning")
+    options = server_options(header_timeout, max_connections, max_body=limits.max_bytes + MULTIPART_OVERHEAD)
+    uvicorn.run(app, **options, host=host, port=port, log_level="warning")
 
 
-def server_options(header_timeout: float, max_connections: int) -> dict:
-    """uvicorn settings that keep slow or half-open clients from taking the explorer down (serve/protocol.py)."""
+def server_options(
+    header_timeout: float, max_connections: int, min_body_rate: float = 16_384.0, max_body: int = 6 * 1024 * 1024
+) -> dict:
+    """uvicorn settings that keep slow or half-open clients from taking the explorer down (serve/protocol.py):
+    a deadline for each request's head and body (the body at ``min_body_rate`` bytes a second, up to
+    ``max_body``), a bound on connections."""
     from .protocol import install_log_limits, protocol_with
 
-    if header_timeout <= 0 or max_connections <= 0:
-        raise UnlogitError("--header-timeout and --max-connections must be positive")
+    if header_timeout <= 0 or max_connections <= 0 or min_body_rate <= 0:
+        raise UnlogitError("--header-timeout, --max-connections and the body rate must be positive")
     install_log_limits()
     return {
-        "http": protocol_with(header_timeout, max_connections),
+        "http": protocol_with(header_timeout, max_connections, min_body_rate, max_body),
         "limit_concurrency": max_connections,
         "timeout_keep_alive": 5,
     }

@@ -4,7 +4,10 @@ and a bound on open connections, so slow or half-open clients cannot take the se
 uvicorn times out only idle keep-alive connections, and resets even that timer on every byte received; a
 client that never finishes its headers holds its connection (and a file descriptor) for ever. Here every
 connection must deliver a complete request head within ``header_timeout`` seconds of opening (and of the
-previous response), or it is closed; past ``max_connections`` open connections a new one is closed at once.
+previous response), and then its whole body at no less than ``min_body_rate`` bytes a second: the request's
+one deadline is ``header_timeout + length / min_body_rate`` after it began (the length declared, or
+``max_body`` when it is not), so a client that sends one body byte every two seconds is closed like one that
+never finishes its head. Past ``max_connections`` open connections a new one is closed at once.
 The asyncio message logged for every failed ``accept()`` when descriptors run out is rate-limited.
 """
 
@@ -23,6 +26,8 @@ class DeadlineH11Protocol(H11Protocol):
 
     header_timeout: float = 10.0
     max_connections: int = 256
+    min_body_rate: float = 16_384.0  # bytes per second a request body must keep up (a slow mobile link does)
+    max_body: int = 6 * 1024 * 1024  # the body allowance when no Content-Length is declared
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -35,7 +40,14 @@ class DeadlineH11Protocol(H11Protocol):
 
     def _arm(self) -> None:
         self._disarm()
+        self._began = self.loop.time()
         self._head_deadline = self.loop.call_later(self.header_timeout, self._expire)
+
+    def _arm_body(self, declared: int | None) -> None:
+        """The rest of the request's one deadline: its head's allowance plus the body's at the minimum rate."""
+        self._disarm()
+        allowance = min(declared if declared is not None else self.max_body, self.max_body) / self.min_body_rate
+        self._head_deadline = self.loop.call_at(self._began + self.header_timeout + allowance, self._expire)
 
     def _disarm(self) -> None:
         if getattr(self, "_head_deadline", None) is not None:
@@ -49,8 +61,16 @@ class DeadlineH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        if self.cycle is not None and self.cycle is not self._served:  # a complete request head arrived
-            self._served = self.cycle
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if cycle is not self._served:  # a complete request head arrived
+            self._served = cycle
+            if cycle.more_body:
+                self._arm_body(_content_length(cycle.scope.get("headers", [])))
+            else:
+                self._disarm()
+        elif not cycle.more_body and self._head_deadline is not None:  # the whole body arrived in time
             self._disarm()
 
     def on_response_complete(self) -> None:
@@ -63,12 +83,23 @@ class DeadlineH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
-def protocol_with(header_timeout: float, max_connections: int) -> type[DeadlineH11Protocol]:
+def _content_length(headers) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return max(0, int(value))
+            except ValueError:
+                return None
+    return None
+
+
+def protocol_with(
+    header_timeout: float, max_connections: int, min_body_rate: float = 16_384.0, max_body: int = 6 * 1024 * 1024
+) -> type[DeadlineH11Protocol]:
     """A protocol class with these limits (uvicorn takes the class, not an instance)."""
+    limits = {"header_timeout": header_timeout, "max_connections": max_connections}
     return type(
-        "ExplorerH11Protocol",
-        (DeadlineH11Protocol,),
-        {"header_timeout": header_timeout, "max_connections": max_connections},
+        "ExplorerH11Protocol", (DeadlineH11Protocol,), {**limits, "min_body_rate": min_body_rate, "max_body": max_body}
     )
 
 

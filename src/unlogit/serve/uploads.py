@@ -42,10 +42,14 @@ class UploadError(Exception):
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """``max_bytes``: file size; ``max_pixels``: declared width x height (decompression-bomb guard)."""
+    """``max_bytes``: file size; ``max_pixels``: declared width x height (decompression-bomb guard);
+    ``max_decodes``: uploads decoded at once (each may hold ~8 bytes per declared pixel); ``wait_seconds``: how
+    long an upload waits for a decode slot before the answer is 503 with Retry-After."""
 
     max_bytes: int = 5 * 1024 * 1024
     max_pixels: int = 4096 * 4096
+    max_decodes: int = 2
+    wait_seconds: float = 5.0
 
 
 def decode_upload(data: bytes, channels: int, size: int, limits: UploadLimits = UploadLimits()) -> torch.Tensor:
