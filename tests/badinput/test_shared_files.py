@@ -431,3 +431,27 @@ def test_a_run_folder_never_chooses_the_explorers_gallery_path(tmp_path, tiny_in
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     assert len(load_gallery(run, 4)) == 4  # a registered dataset; the recorded root is not used
     assert len(load_gallery(run, 3, dataset="shapes")) == 3
+
+
+def test_a_full_disk_during_report_or_evaluate_is_one_named_error(shared_results, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import unlogit.report.page as page
+    from unlogit.cli import main
+
+    def full(path, *_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(page, "write_text_atomic", full)
+    assert main(["report", str(shared_results), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "free some disk space" in err and "Traceback" not in err
+
+
+def test_a_report_of_a_folder_whose_name_is_not_utf8(shared_results, tmp_path):
+    from unlogit.report.page import build_report
+
+    odd = tmp_path / os.fsdecode(b"caf\xe9-study")  # a Latin-1 name on a UTF-8 system
+    shared_results.rename(odd)
+    page = build_report([odd], tmp_path / "r").read_text(encoding="utf-8")
+    assert "caf" in page

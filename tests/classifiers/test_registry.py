@@ -96,3 +96,15 @@ def test_torchvision_imagenet_model_from_the_local_cache_takes_64px_images(tmp_p
     logits = clf(torch.rand(2, 3, 64, 64))  # Tiny ImageNet's size
     assert logits.shape == (2, 1000) and torch.isfinite(logits).all()
     assert clf.classes[0] == weights.meta["categories"][0] and len(clf.classes) == 1000
+
+
+def test_a_program_exported_for_batch_one_runs_one_image_at_a_time(tiny_classifier_run, images, tmp_path):
+    """torch.export specialises to its example input: exported with one image, the graph guards the batch size.
+    It is run per image (like a batch-1 ONNX graph) instead of failing on the first batch."""
+    from unlogit.classifiers.external import PerSample
+
+    clf = load_classifier(str(tiny_classifier_run))
+    torch.export.save(torch.export.export(clf, (images[:1],)), str(tmp_path / "one.pt2"))
+    ex = load_classifier(str(tmp_path / "one.pt2"), classes=clf.classes)
+    assert isinstance(ex.model, PerSample)
+    assert torch.allclose(ex(images), clf(images), atol=1e-5)

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..errors import UnlogitError
 from .normalized import NormalizedClassifier
-from .spec import SourceRequest
+from .spec import InputConvention, SourceRequest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
@@ -387,7 +387,26 @@ def load_export(req: SourceRequest) -> NormalizedClassifier:
         model = torch.export.load(str(path)).module()
     except Exception as exc:  # torch.export raises many kinds for foreign files
         raise UnlogitError(f"{path} is not a torch.export program ({type(exc).__name__}: {exc})") from exc
-    return req.external(model, conv)
+    return req.external(_batched(model, conv), conv)
+
+
+def _batched(model: nn.Module, conv: InputConvention) -> nn.Module:
+    """A program exported with a fixed batch of one (``torch.export`` specialises to its example input unless
+    told otherwise) runs one image at a time; a batch-agnostic one is returned as it is."""
+    channels = len(conv.mean or conv.std or (0, 0, 0))
+    size = conv.size or 32
+    shape = (size, size, channels) if conv.layout == "nhwc" else (channels, size, size)
+    with torch.no_grad():
+        try:
+            model(torch.zeros(2, *shape))
+            return model
+        except Exception:  # a graph guard on the batch size, or another input size altogether
+            pass
+        try:
+            model(torch.zeros(1, *shape))
+        except Exception:
+            return model  # not a batch problem: let the first real call name what the graph needs
+    return PerSample(model)
 
 
 def looks_like_factory(base: str) -> bool:

@@ -10,6 +10,7 @@ exit with status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What the machine refused when a file was written, and what to do (every write is atomic: nothing half-made).
+WRITE_ERRNOS = {
+    errno.ENOSPC: "free some disk space and run the command again",
+    errno.EDQUOT: "the disk quota is full: free some space and run the command again",
+    errno.EROFS: "the file system is read-only: choose another --out",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``unlogit`` console script."""
     parser = build_parser()
@@ -65,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except UnlogitError as exc:
         print(f"unlogit: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        print(
+            f"unlogit: error: cannot write {exc.filename or 'a file'}: {exc.strerror}; {WRITE_ERRNOS[exc.errno]}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         print("unlogit: interrupted; resume with --resume --out RUN_DIR", file=sys.stderr)

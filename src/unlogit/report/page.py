@@ -349,5 +349,6 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
     )
-    write_text_atomic(out / "index.html", page)
+    # a path that is not UTF-8 (a foreign file name) is shown with replacement characters, not a traceback
+    write_text_atomic(out / "index.html", page.encode("utf-8", "replace").decode("utf-8"))
     return out / "index.html"
