@@ -203,7 +203,7 @@ def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path,
     for f in findings["findings"]:
         body = f"<h3 id='finding-{anchor(f['id'])}'>{html.escape(str(f['id']))}: {html.escape(str(f['title']))}</h3>"
         body += f"<p>{html.escape(str(f.get('note') or ''))}</p>"
-        figure = inside(study, str(f.get("figure") or ""))
+        figure = inside(study, f.get("figure"))
         if figure is not None:
             body += img(figure, f"{f['id']}: {f.get('note') or f['title']}")
         parts.append(body)

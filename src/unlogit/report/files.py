@@ -6,14 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def inside(folder: Path, name: str) -> Path | None:
+def inside(folder: Path, name: object) -> Path | None:
     """``folder/name`` when it is a file of the folder being reported: a relative name, no symbolic link, resolved
     inside ``folder``. Anything else (an absolute path, ``../``, a link to elsewhere) is never embedded, so a
     shared results folder cannot put a local file into a page meant to be mailed."""
-    if not name or Path(name).is_absolute():
+    if not isinstance(name, str) or not name or len(name) > 1024 or "\x00" in name or Path(name).is_absolute():
         return None
     path = folder / name
-    if path.is_symlink() or not path.resolve().is_relative_to(folder.resolve()) or not path.is_file():
+    try:
+        if path.is_symlink() or not path.resolve().is_relative_to(folder.resolve()) or not path.is_file():
+            return None
+    except (OSError, RuntimeError):  # a name too long for the file system, a link loop
         return None
     return path
 

@@ -276,7 +276,7 @@ def _study_section(folder: Path, summary: dict, found: ReportInputs, out: Path) 
         parts.append(f"<p>{html.escape(summary['note'])}</p>")
     detail = findings_section(findings[0], folder, _img) if findings else []
     parts += detail[:2]  # the findings table, on the first screen
-    figure = inside(folder, str(summary.get("figure") or ""))
+    figure = inside(folder, summary.get("figure"))
     if figure is not None:
         cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
         parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, "columns: " + " | ".join(cols)))
@@ -301,7 +301,7 @@ def _summary_table(summary: dict) -> str:
 def _analysis_section(folder: Path, metrics: dict) -> list[str]:
     parts = [f"<h2>Experiment: {html.escape(metrics['experiment'])}</h2>"]
     for key, fig in (metrics.get("figures") or {}).items():
-        path = inside(folder, str(fig)) or inside(folder, f"{safe_name(key)}.png")
+        path = inside(folder, fig) or inside(folder, f"{safe_name(key)}.png")
         if path is not None:
             parts.append(_img(path, str(key)))
     return [*parts, _experiment_tables(metrics)]
