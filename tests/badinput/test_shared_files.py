@@ -455,3 +455,29 @@ def test_a_report_of_a_folder_whose_name_is_not_utf8(shared_results, tmp_path):
     shared_results.rename(odd)
     page = build_report([odd], tmp_path / "r").read_text(encoding="utf-8")
     assert "caf" in page
+
+
+def test_a_model_too_large_for_the_device_is_refused_on_the_meta_device(tmp_path, tiny_classifier_run, monkeypatch):
+    """Within every per-field limit, a combination can still need more memory than the device has: G and D are
+    built on the meta device and counted first, before the run directory exists."""
+    import torch
+
+    import unlogit.runtime.device as device
+    from unlogit.config import build_config
+    from unlogit.inversion.config import InverterRunConfig
+    from unlogit.inversion.train.state import check_fits
+    from unlogit.scoring.held_out import train_and_score
+
+    from ..conftest import TINY_GAN_OVERRIDES
+
+    cfg = build_config(
+        InverterRunConfig, "inverter", "tiny", TINY_GAN_OVERRIDES, {"classifier": str(tiny_classifier_run)}
+    )
+    monkeypatch.setattr(device, "device_memory_bytes", lambda _device: 64 * 1024)  # a 64 kB device
+    with pytest.raises(UnlogitError, match=r"needs about .* GiB .* more than"):
+        train_and_score(cfg, tmp_path / "inv")
+    assert not (tmp_path / "inv").exists()
+    monkeypatch.undo()
+    state = torch.random.get_rng_state()
+    check_fits(cfg, cfg.model.net_spec(10, 3, 32), torch.device("cpu"), None)  # the real machine: it fits
+    assert torch.equal(torch.random.get_rng_state(), state)  # counting on the meta device draws no random numbers

@@ -46,3 +46,14 @@ def compile_toolchain_missing(device: torch.device) -> str | None:
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
         return "the Python headers, Python.h (install python3-dev for this Python)"
     return None
+
+
+def device_memory_bytes(device: torch.device) -> int | None:
+    """The memory of ``device``, in bytes: a GPU's total memory, or the machine's physical memory for the CPU
+    (None where the system does not say)."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None

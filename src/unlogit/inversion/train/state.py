@@ -72,11 +72,10 @@ class TrainState:
         cls, cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf: NormalizedClassifier | None = None
     ) -> TrainState:
         """Fresh modules and optimizers for ``spec`` (weights drawn from the global torch RNG)."""
-        t, method = cfg.train, get_method(spec.method)
+        t, method, m = cfg.train, get_method(spec.method), cfg.model
+        side_dim = side_features(clf, spec) if method.d_features else 0
         encoder = build_encoder(spec).to(device)
         G = method.build_net(spec, clf, encoder).to(device)
-        side_dim = feature_dim(clf, G.image_shape) if method.d_features else 0
-        m = cfg.model
         D = (
             build_discriminator(spec, m.ch_d, tuple(m.attention), m.d_channels, side_dim).to(device)
             if method.needs_d(t)
@@ -171,3 +170,36 @@ def _counters(meta: dict[str, Any], where: Path) -> tuple[int, int, float]:
     if step > MAX_STEP:
         raise CheckpointError(f"{where}: 'step' {step} is beyond any run ({MAX_STEP:,}); the file was edited")
     return step, drawn, float(elapsed)
+
+
+def side_features(clf: NormalizedClassifier, spec: NetSpec) -> int:
+    """How many side features per image D gets (``gan-features``): the classifier's feature length."""
+    return feature_dim(clf, (spec.channels, spec.resolution, spec.resolution))
+
+
+def check_fits(cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf: NormalizedClassifier) -> None:
+    """Build G and D on the meta device, count what training holds (weights, gradients and Adam's two moments of
+    each, plus G's EMA copy) in fp32, and refuse a model that cannot fit the device's memory, before any of it
+    is allocated."""
+    from ...errors import UnlogitError
+    from ...runtime.device import device_memory_bytes
+
+    method = get_method(spec.method)
+    if not method.trains:
+        return
+    m, side_dim = cfg.model, side_features(clf, spec) if method.d_features else 0
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):  # the weights' RNG stream is left as it was
+        g = sum(p.numel() for p in method.build_net(spec, clf, build_encoder(spec)).parameters())
+        d = 0
+        if method.needs_d(cfg.train):
+            d = sum(
+                p.numel() for p in build_discriminator(spec, m.ch_d, m.attention, m.d_channels, side_dim).parameters()
+            )
+    need = 4 * (g * (5 if cfg.train.ema and method.ema else 4) + d * 4)
+    have = device_memory_bytes(device)
+    if have is not None and need > have:
+        raise UnlogitError(
+            f"this inverter needs about {need / 2**30:.1f} GiB for its weights and optimiser state alone "
+            f"(G {g / 1e6:.1f}M, D {d / 1e6:.1f}M parameters), more than the {have / 2**30:.1f} GiB of {device}; "
+            "lower model.ch_g / model.ch_d, or use a device with more memory"
+        )

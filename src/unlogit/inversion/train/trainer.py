@@ -46,7 +46,7 @@ from .ema import ema_update
 from .fastpath import FastPath, cache_key, needs_choice, resolve, trial_runner
 from .hooks import CheckpointHook, EvalHook, Hook, LogHook, SampleHook, StopHook, Tick
 from .standing import refresh_standing_stats
-from .state import TrainState
+from .state import TrainState, check_fits
 from .training import Clock, HeldOutEvaluation, Training, TrainingData
 
 ENCODER_FIT_IMAGES = 10_000  # training images whose logits fit the encoder when there is no logit cache
@@ -139,6 +139,7 @@ def build_training(
     train_ds, eval_ds, clf, spec = _load_data(cfg, device)
     if evaluation is not None:
         evaluation.prepare(t.evaluators, clf, eval_ds, out)
+    check_fits(cfg, spec, device, clf)  # G and D counted on the meta device, before the run directory exists
     layout = RunLayout(out)
     run = RunDir(out, "inverter", cfg, resume=resume, safe_changes=SAFE_RESUME_CHANGES) if dist.is_main else None
     resume = run.resume if run is not None else resume and layout.last_json.is_file()
