@@ -22,6 +22,8 @@ import torch
 from unlogit.cli import main
 from unlogit.errors import UnlogitError
 
+from .programs import Marker, export_linear
+
 MARKER = "PAYLOAD_RAN"
 
 
@@ -70,29 +72,11 @@ def test_a_factory_spec_with_options_in_model_json_is_refused_and_its_module_nev
     assert not (tmp_path / MARKER).exists() and not (tmp_path / "o").exists()
 
 
-class _Payload:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))  # unpickling it creates the marker file
-
-
 def _pickled_pt2(tmp_path: Path) -> Path:
     """A torch.export archive whose weight is marked ``use_pickle`` and holds a payload."""
-
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = torch.nn.Linear(3 * 32 * 32, 10)
-
-        def forward(self, x):
-            return self.lin(x.flatten(1))
-
-    good = tmp_path / "good.pt2"
-    torch.export.save(torch.export.export(Net(), (torch.zeros(1, 3, 32, 32),)), str(good))
+    good = export_linear(tmp_path / "good.pt2")
     evil = tmp_path / "evil.pt2"
-    payload = pickle.dumps(_Payload(str(tmp_path / MARKER)))
+    payload = pickle.dumps(Marker(str(tmp_path / MARKER)))
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(evil, "w") as dst:
         configs = [i for i in src.infolist() if i.filename.endswith("weights_config.json")]
         weights = set()

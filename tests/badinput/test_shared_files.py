@@ -20,6 +20,7 @@ from unlogit.errors import ConfigError, UnlogitError
 from unlogit.runtime.rundir import RunDir, RunLayout
 
 from ..conftest import mini_study_spec
+from .programs import Marker, export_linear
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "shapes-demo-offline"
 
@@ -328,30 +329,6 @@ def test_a_study_rerun_with_another_config_is_refused_and_study_yaml_kept(tmp_pa
 
 
 # --- torch.export archives -------------------------------------------------------------------------
-def _export_archive(tmp_path: Path) -> Path:
-    import torch
-
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = torch.nn.Linear(3 * 32 * 32, 10)
-
-        def forward(self, x):
-            return self.lin(x.flatten(1))
-
-    good = tmp_path / "good.pt2"
-    torch.export.save(torch.export.export(Net(), (torch.zeros(1, 3, 32, 32),)), str(good))
-    return good
-
-
-class _Marker:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))  # unpickling it creates the marker file
-
-
 def _rewritten(good: Path, evil: Path, config_edit, extra: dict[str, bytes]) -> Path:
     import zipfile
 
@@ -376,8 +353,8 @@ def test_a_pt2_whose_config_routes_a_raw_entry_to_pickle_is_refused(tmp_path):
     from unlogit.classifiers.registry import load_classifier
 
     marker = tmp_path / "ran"
-    payload = pickle.dumps(_Marker(str(marker)))
-    good = _export_archive(tmp_path)
+    payload = pickle.dumps(Marker(str(marker)))
+    good = export_linear(tmp_path / "good.pt2")
 
     def route(config, folder):
         key = next(iter(config))
@@ -401,7 +378,7 @@ def test_a_pt2_whose_config_routes_a_raw_entry_to_pickle_is_refused(tmp_path):
 def test_a_pt2_that_decompresses_past_the_cap_is_refused_streaming(tmp_path):
     from unlogit.classifiers.registry import load_classifier
 
-    good = _export_archive(tmp_path)
+    good = export_linear(tmp_path / "good.pt2")
     bomb = _rewritten(good, tmp_path / "bomb.pt2", lambda c, f: None, {"extra/zeros.bin": bytes(8 << 20)})
     assert bomb.stat().st_size < 1 << 20  # 8 MB of zeros, stored in a few kB
     with pytest.raises(UnlogitError, match=r"over the 0.004 GB .*max_gb=N"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zlib
@@ -80,31 +81,43 @@ def test_an_index_that_is_not_an_integer_is_refused(client, index):
     assert response.status_code == 422
 
 
-def test_slow_clients_are_timed_out_and_a_normal_request_succeeds_again():
-    """Partial request heads on loopback (a bounded Slowloris): each is closed after the header timeout, past
-    the connection bound new ones are closed at once, and a normal request is answered again."""
+@contextlib.contextmanager
+def _served(app, **options):
+    """``app`` served by uvicorn with the explorer's protocol limits on a free loopback port; yields the port."""
     import socket
     import threading
     import time
 
-    import httpx
     import uvicorn
-    from fastapi import FastAPI
 
     from unlogit.serve.launch import server_options
 
-    app = FastAPI()
-    app.get("/ping")(lambda: {"ok": True})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, **server_options(header_timeout=1.0, max_connections=8), log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, **server_options(**options), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
     try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+def test_slow_clients_are_timed_out_and_a_normal_request_succeeds_again():
+    """Partial request heads on loopback (a bounded Slowloris): each is closed after the header timeout, past
+    the connection bound new ones are closed at once, and a normal request is answered again."""
+    import socket
+    import time
+
+    import httpx
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.get("/ping")(lambda: {"ok": True})
+    with _served(app, header_timeout=1.0, max_connections=8) as port:
         slow = []
         for _ in range(20):
             s = socket.create_connection(("127.0.0.1", port))
@@ -121,42 +134,25 @@ def test_slow_clients_are_timed_out_and_a_normal_request_succeeds_again():
             s.close()
         assert closed == len(slow)
         assert httpx.get(f"http://127.0.0.1:{port}/ping", timeout=5).json() == {"ok": True}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 def test_a_slow_body_cannot_hold_its_connection_past_the_request_deadline():
     """A complete head, then one body byte at a time: the request's one deadline (head time plus the declared
     body at the minimum rate) closes it; a normal POST in the meantime is answered."""
     import socket
-    import threading
     import time
 
     import httpx
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
-
-    from unlogit.serve.launch import server_options
 
     async def echo(request) -> JSONResponse:
         return JSONResponse({"bytes": len(await request.body())})
 
     app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    options = server_options(header_timeout=1.0, max_connections=8, min_body_rate=100_000, max_body=1 << 20)
-    server = uvicorn.Server(uvicorn.Config(app, **options, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        slow = []
+    slow: list = []
+    with _served(app, header_timeout=1.0, max_connections=8, min_body_rate=100_000, max_body=1 << 20) as port:
         for _ in range(6):  # 42 kB declared: allowed 1.0 + 0.42 s in all
             s = socket.create_connection(("127.0.0.1", port))
             s.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 42000\r\n\r\nx")
@@ -174,11 +170,8 @@ def test_a_slow_body_cannot_hold_its_connection_past_the_request_deadline():
         assert len(closed) == len(slow) and time.monotonic() - start < 4, (len(closed), time.monotonic() - start)
         answer = httpx.post(f"http://127.0.0.1:{port}/echo", content=b"y" * 42000, timeout=5)
         assert answer.json() == {"bytes": 42000}
-    finally:
-        for s in slow:
-            s.close()
-        server.should_exit = True
-        thread.join(timeout=5)
+    for s in slow:
+        s.close()
 
 
 def test_the_failed_accept_message_is_rate_limited(caplog):
