@@ -188,13 +188,12 @@ def test_a_malformed_report_input_is_one_named_error(shared_results, tmp_path, c
 def _resaved(run: Path, dst: Path, kind: str, change) -> Path:
     """A copy of a run whose model checkpoint is changed by ``change(tensors)`` and saved again with fresh
     hashes: what someone who edits weights on purpose hands over."""
-    from unlogit.runtime.checkpoint import load_checkpoint, save_checkpoint
+    from unlogit.runtime.checkpoint import checkpoint_body, load_checkpoint, save_checkpoint
 
     shutil.copytree(run, dst)
     tensors, meta = load_checkpoint(dst / "model", kind)
     change(tensors)
-    envelope = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
-    save_checkpoint(dst / "model", tensors, {k: v for k, v in meta.items() if k not in envelope}, kind)
+    save_checkpoint(dst / "model", tensors, checkpoint_body(meta), kind)
     return dst
 
 

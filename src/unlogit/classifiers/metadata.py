@@ -15,9 +15,8 @@ from typing import Any
 
 from ..config import from_dict
 from ..errors import CheckpointError, ConfigError
+from ..runtime.checkpoint import checkpoint_body
 from .archs import ArchSpec
-
-ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
 
 
 @dataclass
@@ -55,7 +54,7 @@ class ClassifierMeta:
 
 def read_classifier_meta(raw: dict[str, Any], where: Path) -> ClassifierMeta:
     """``raw`` (a loaded model.json) as a :class:`ClassifierMeta`, or an error naming ``where`` and the field."""
-    body = {k: v for k, v in raw.items() if k not in ENVELOPE_KEYS}
+    body = checkpoint_body(raw)
     try:
         return from_dict(ClassifierMeta, body)
     except ConfigError as exc:

@@ -98,7 +98,10 @@ def check_spec_from_file(spec: str, where: str, fix: str = FROM_FILE_FIX) -> Cla
     Returns the source; raises an :class:`UnlogitError` naming the spec, the source and ``fix``."""
     if not isinstance(spec, str) or not spec:
         raise UnlogitError(f"{where}: a classifier spec must be a non-empty string, got {spec!r}")
-    source = find_source(spec)[0]
+    return _data_only(find_source(spec)[0], spec, where, fix)
+
+
+def _data_only(source: ClassifierSource, spec: str, where: str, fix: str) -> ClassifierSource:
     if not source.from_file:
         raise UnlogitError(
             f"{where} names the classifier {spec!r}, a {source.name} ({source.executes}); unlogit never loads code "
@@ -129,9 +132,9 @@ def load_classifier(
     """
     if not isinstance(spec, str) or not spec:
         raise UnlogitError(f"a classifier spec must be a non-empty string, got {spec!r}")
-    if from_data:
-        check_spec_from_file(spec, "a data file")
     source, base, options = find_source(spec)
+    if from_data:
+        _data_only(source, spec, "a data file", FROM_FILE_FIX)
     request = SourceRequest(spec, base, options, source.prefix, classes, mean, std, num_classes)
     clf = source.load(request)
     check_finite(dict(clf.model.state_dict()), f"classifier {spec!r}")

@@ -12,10 +12,10 @@ from typing import Any
 
 from ..config import from_dict
 from ..errors import CheckpointError, ConfigError
+from ..runtime.checkpoint import checkpoint_body
 from .methods import METHODS
 from .net_spec import NetSpec
 
-ENVELOPE_KEYS = ("format", "format_version", "kind", "unlogit_version", "tensor_file", "tensor_bytes", "tensor_sha256")
 LEGACY_KEYS = {"generator": "net"}  # model.json of unlogit <= 0.1 stored every net's spec under "generator"
 
 
@@ -49,7 +49,7 @@ class InverterMeta:
 def read_inverter_meta(raw: dict[str, Any], where: Path) -> InverterMeta:
     """``raw`` (a loaded model.json) as :class:`InverterMeta` (legacy keys renamed), or an error naming
     ``where`` and the field."""
-    body = {k: v for k, v in raw.items() if k not in ENVELOPE_KEYS}
+    body = checkpoint_body(raw)
     for old, new in LEGACY_KEYS.items():
         if old in body and new not in body:
             body[new] = body.pop(old)

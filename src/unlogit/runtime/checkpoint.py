@@ -190,6 +190,12 @@ ENVELOPE = {
 }
 
 
+def checkpoint_body(meta: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's metadata without the envelope :func:`save_checkpoint` adds (format, kind, version, the
+    tensor file's name, size and SHA-256): what the caller saved, to read against its schema or save again."""
+    return {k: v for k, v in meta.items() if k not in ENVELOPE and k != "unlogit_version"}
+
+
 def _check_envelope(meta: Any, meta_path: Path) -> None:
     """The checkpoint fields every metadata file has, with their types (before any value is used)."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
