@@ -335,7 +335,7 @@ def _parse_number(text: str) -> float:
     return float(text)
 
 
-NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")  # and report names
 
 
 def check_name(value: str, key: str) -> None:

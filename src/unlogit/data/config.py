@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import check_at_most, check_positive
 from ..errors import ConfigError
 from .base import ImageDataset
 from .registry import get_dataset, is_procedural
@@ -44,9 +45,9 @@ class DataConfig:
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {self.channels}")
         for key, top in SIZE_LIMITS.items():
-            value = getattr(self, key)
-            if value is not None and not 0 < value <= top:
-                raise ConfigError(f"config key 'data.{key}' must be a positive integer up to {top:,}, got {value}")
+            if getattr(self, key) is not None:
+                check_positive(getattr(self, key), f"data.{key}")
+                check_at_most(getattr(self, key), f"data.{key}", top)
 
     def _files(self) -> dict:
         return {"skip_bad": self.skip_bad, "image_size": self.image_size} if self.name.startswith("images:") else {}

@@ -9,7 +9,7 @@ from ..config import check_at_most, check_positive
 from ..data.config import DataConfig
 from ..errors import ConfigError
 from .methods import METHODS
-from .net_spec import SIZE_LIMITS, NetSpec
+from .net_spec import MAX_WIDTH, RESOLUTIONS, SIZE_LIMITS, NetSpec
 from .nets.logit_encoder import EncoderMode
 
 
@@ -43,15 +43,17 @@ class InverterModelConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"config key 'model.method': {METHODS.unknown(self.method)}")
-        if self.resolution is not None and self.resolution not in (28, 32, 64, 128):
-            raise ConfigError(f"config key 'model.resolution' must be one of [28, 32, 64, 128], got {self.resolution}")
+        if self.resolution is not None and self.resolution not in RESOLUTIONS:
+            raise ConfigError(
+                f"config key 'model.resolution' must be one of {list(RESOLUTIONS)}, got {self.resolution}"
+            )
         for key in ("ch_g", "ch_d", "dim_z"):
             check_positive(getattr(self, key), f"model.{key}")
         for key in ("g_channels", "d_channels", "attention"):
             for i, v in enumerate(getattr(self, key) or []):
                 check_positive(v, f"model.{key}[{i}]")
-                check_at_most(v, f"model.{key}[{i}]", 1024)
-        for key, (_low, high) in {**SIZE_LIMITS, "ch_d": (1, 1024)}.items():
+                check_at_most(v, f"model.{key}[{i}]", MAX_WIDTH)
+        for key, (_low, high) in {**SIZE_LIMITS, "ch_d": (1, MAX_WIDTH)}.items():
             if getattr(self, key, None) is not None:  # the net spec's limits, stated before any data is read
                 check_at_most(getattr(self, key), f"model.{key}", high)
 

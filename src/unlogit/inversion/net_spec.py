@@ -17,9 +17,10 @@ from .nets.logit_encoder import EncoderMode
 
 RESOLUTIONS = (28, 32, 64, 128)
 MAX_CLASSES = 100_000
+MAX_WIDTH = 1024  # a channel width, multiplier or attention resolution
 # Upper bounds of the sizes a spec may ask for: far above any net here, far below an allocation failure.
 SIZE_LIMITS = {
-    "ch_g": (1, 1024),
+    "ch_g": (1, MAX_WIDTH),
     "dim_z": (0, 4096),
     "shared_dim": (0, 4096),
     "cbn_hidden": (1, 4096),
@@ -77,7 +78,7 @@ class NetSpec:
             _bounded(key, getattr(self, key), low, high)
         for key in ("g_channels", "attention"):
             for v in getattr(self, key) or ():
-                _bounded(key, v, 1, 1024)
+                _bounded(key, v, 1, MAX_WIDTH)
         _bounded("temperature", self.temperature, 1e-6, 1e6)
 
     @classmethod

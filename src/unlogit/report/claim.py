@@ -178,16 +178,11 @@ def dose_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], st
     )
 
 
-def anchor(text: object) -> str:
-    """An HTML id / fragment from a name read from a file (:func:`safe_name`: nothing that ends the attribute)."""
-    return safe_name(str(text))
-
-
 def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path, str], str]) -> list[str]:
     """The findings table (verdict, estimate, CI, n), each row linked to its figure below."""
     rows = []
     for f in findings["findings"]:
-        link = f"<a href='#finding-{anchor(f['id'])}'>{html.escape(str(f['id']))}</a>"
+        link = f"<a href='#finding-{safe_name(f['id'])}'>{html.escape(str(f['id']))}</a>"
         cells = {
             "finding": f["statement"],
             "primary endpoint": f["primary"],
@@ -201,7 +196,7 @@ def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path,
         html_table(rows, [Column(k) for k in rows[0]], escape=False) if rows else "<p>No findings.</p>",
     ]
     for f in findings["findings"]:
-        body = f"<h3 id='finding-{anchor(f['id'])}'>{html.escape(str(f['id']))}: {html.escape(str(f['title']))}</h3>"
+        body = f"<h3 id='finding-{safe_name(f['id'])}'>{html.escape(str(f['id']))}: {html.escape(str(f['title']))}</h3>"
         body += f"<p>{html.escape(str(f.get('note') or ''))}</p>"
         figure = inside(study, f.get("figure"))
         if figure is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import NAME_CHARACTERS
+
 
 def inside(folder: Path, name: object) -> Path | None:
     """``folder/name`` when it is a file of the folder being reported: a relative name, no symbolic link, resolved
@@ -23,5 +25,5 @@ def inside(folder: Path, name: object) -> Path | None:
 
 def safe_name(text: str) -> str:
     """``text`` as one file-name component: letters, digits, ``.``, ``_`` and ``-`` kept, the rest ``_``."""
-    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in str(text))
+    cleaned = "".join(c if c in NAME_CHARACTERS else "_" for c in str(text))
     return cleaned.strip(".") or "_"
