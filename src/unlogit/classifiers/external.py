@@ -285,9 +285,9 @@ def check_export_archive(path: Path, max_bytes: float = MAX_ARCHIVE_GB * 1024**3
         declared = sum(i.file_size for i in infos)
         if declared > max_bytes:
             raise UnlogitError(_too_large(path, declared, max_bytes))
-        budget = [max_bytes]
+        read = 0
         for info in infos:
-            _check_member(path, archive, info, budget)
+            read = _check_member(path, archive, info, read, max_bytes)
 
 
 def _too_large(path: Path, size: float, max_bytes: float) -> str:
@@ -297,12 +297,13 @@ def _too_large(path: Path, size: float, max_bytes: float) -> str:
     )
 
 
-def _check_member(path: Path, archive, info, budget: list[float]) -> None:
-    """One archive member: its name, its payload config (if it is one), its pickle opcodes."""
+def _check_member(path: Path, archive, info, read: int, max_bytes: float) -> int:
+    """One archive member: its name, its payload config (if it is one), its pickle opcodes. ``read``: the bytes
+    decompressed so far; returns it with this member's added."""
     name = info.filename
     if any(part.startswith(("opaque_obj_", "custom_obj_")) for part in name.split("/")):
         raise UnlogitError(f"{path} holds a pickled object ({name}); unlogit refuses archives that would be unpickled")
-    data = _read_bounded(path, archive, info, budget)
+    data, read = _read_bounded(path, archive, info, read, max_bytes)
     if name.endswith("_config.json") and "/data/" in f"/{name}":
         _check_payload_config(path, name, data)
     elif name.endswith((".pt", ".pkl")) or _pickle_calls(data):
@@ -313,26 +314,26 @@ def _check_member(path: Path, archive, info, budget: list[float]) -> None:
                 f"{path}: {name} is not plain tensor data ({type(exc).__name__}); torch would unpickle it and "
                 "could run code, so unlogit refuses the archive"
             ) from exc
+    return read
 
 
-def _read_bounded(path: Path, archive, info, budget: list[float]) -> bytes:
-    """A member read in chunks against the archive's remaining budget (a member that lies about its size in the
-    zip directory is stopped as it passes the limit). Its bytes are kept only where they are checked further
-    (a payload config, a ``.pt``/``.pkl`` payload, anything that starts like a pickle); raw tensor data is
-    counted and dropped, so memory stays at one chunk."""
-    chunks, size, keep = [], 0, None
+def _read_bounded(path: Path, archive, info, read: int, max_bytes: float) -> tuple[bytes, int]:
+    """A member read in chunks, ``read`` bytes of the archive already decompressed, against ``max_bytes`` in all
+    (a member that lies about its size in the zip directory is stopped as it passes the limit). Its bytes are
+    kept only where they are checked further (a payload config, a ``.pt``/``.pkl`` payload, anything that starts
+    like a pickle); raw tensor data is counted and dropped, so memory stays at one chunk."""
+    chunks, keep = [], None
     with archive.open(info) as fh:
         while chunk := fh.read(1 << 20):
             if keep is None:
                 pickled = chunk[:1] == b"\x80"
                 keep = pickled or info.filename.endswith(("_config.json", ".pt", ".pkl"))
-            size += len(chunk)
-            if size > budget[0]:
-                raise UnlogitError(_too_large(path, size, budget[0]))
+            read += len(chunk)
+            if read > max_bytes:
+                raise UnlogitError(_too_large(path, read, max_bytes))
             if keep:
                 chunks.append(chunk)
-    budget[0] -= size
-    return b"".join(chunks)
+    return b"".join(chunks), read
 
 
 def _check_payload_config(path: Path, name: str, data: bytes) -> None:
