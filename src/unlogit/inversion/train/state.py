@@ -26,7 +26,7 @@ from ...runtime.checkpoint import (
     unflatten_state,
 )
 from ...runtime.seeding import rng_state, set_rng_state
-from ..config import InverterRunConfig
+from ..config import TRAIN_LIMITS, InverterRunConfig
 from ..methods import build_discriminator, build_encoder, feature_dim, get_method
 from ..net_spec import NetSpec
 from ..nets.discriminator import ProjectionDiscriminator
@@ -72,15 +72,11 @@ class TrainState:
         cls, cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf: NormalizedClassifier | None = None
     ) -> TrainState:
         """Fresh modules and optimizers for ``spec`` (weights drawn from the global torch RNG)."""
-        t, method, m = cfg.train, get_method(spec.method), cfg.model
-        side_dim = side_features(clf, spec) if method.d_features else 0
+        t, method = cfg.train, get_method(spec.method)
         encoder = build_encoder(spec).to(device)
         G = method.build_net(spec, clf, encoder).to(device)
-        D = (
-            build_discriminator(spec, m.ch_d, tuple(m.attention), m.d_channels, side_dim).to(device)
-            if method.needs_d(t)
-            else None
-        )
+        D = _discriminator(cfg, spec, clf)
+        D = D.to(device) if D is not None else None
         G_ema = _frozen_copy(G) if t.ema and method.ema else None
         fused = adam_kernel(t.optimizer, device)
         betas = (t.beta1, t.beta2)
@@ -153,7 +149,7 @@ def _load(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     module.load_state_dict({k: v.to(device) for k, v in tensors.items()})
 
 
-MAX_STEP = 10**9  # the limit of train.steps
+MAX_STEP = TRAIN_LIMITS["steps"]
 
 
 def _counters(meta: dict[str, Any], where: Path) -> tuple[int, int, float]:
@@ -172,9 +168,14 @@ def _counters(meta: dict[str, Any], where: Path) -> tuple[int, int, float]:
     return step, drawn, float(elapsed)
 
 
-def side_features(clf: NormalizedClassifier, spec: NetSpec) -> int:
-    """How many side features per image D gets (``gan-features``): the classifier's feature length."""
-    return feature_dim(clf, (spec.channels, spec.resolution, spec.resolution))
+def _discriminator(cfg: InverterRunConfig, spec: NetSpec, clf: NormalizedClassifier | None) -> nn.Module | None:
+    """The method's D for this config (None when it trains none), built where torch's default device says; its
+    side features (``gan-features``) are as long as the classifier's features."""
+    method, m = get_method(spec.method), cfg.model
+    if not method.needs_d(cfg.train):
+        return None
+    side_dim = feature_dim(clf, (spec.channels, spec.resolution, spec.resolution)) if method.d_features else 0
+    return build_discriminator(spec, m.ch_d, tuple(m.attention), m.d_channels, side_dim)
 
 
 def check_fits(cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf: NormalizedClassifier) -> None:
@@ -187,14 +188,10 @@ def check_fits(cfg: InverterRunConfig, spec: NetSpec, device: torch.device, clf:
     method = get_method(spec.method)
     if not method.trains:
         return
-    m, side_dim = cfg.model, side_features(clf, spec) if method.d_features else 0
     with torch.random.fork_rng(devices=[]), torch.device("meta"):  # the weights' RNG stream is left as it was
         g = sum(p.numel() for p in method.build_net(spec, clf, build_encoder(spec)).parameters())
-        d = 0
-        if method.needs_d(cfg.train):
-            d = sum(
-                p.numel() for p in build_discriminator(spec, m.ch_d, m.attention, m.d_channels, side_dim).parameters()
-            )
+        D = _discriminator(cfg, spec, clf)
+        d = sum(p.numel() for p in D.parameters()) if D is not None else 0
     need = 4 * (g * (5 if cfg.train.ema and method.ema else 4) + d * 4)
     have = device_memory_bytes(device)
     if have is not None and need > have:
