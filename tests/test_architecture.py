@@ -252,3 +252,18 @@ def test_one_word_one_module():
     stems = [p.stem for p in SRC.rglob("*.py")]
     for word in ("endpoints", "evaluate", "edits", "spec"):
         assert stems.count(word) <= 1, f"more than one module is named {word}.py"
+
+
+def test_the_report_s_markup_lives_only_in_its_template():
+    """The report's HTML is drawn by one autoescaping template; a tag written in Python would be markup that no
+    escaping guards (a value from a shared file pasted into it)."""
+    import re
+
+    tag = re.compile(r"<(/?)(a|b|p|h[1-6]|td|th|tr|table|div|img|figure|code|script|style)[ >]", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(SRC).as_posix()}:{n}: {line.strip()}"
+        for path in (SRC / "report").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if tag.search(line)
+    ]
+    assert not found, "HTML written in Python instead of report/templates:\n" + "\n".join(found)

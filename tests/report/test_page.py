@@ -54,7 +54,7 @@ def test_claim_section_shows_every_endpoint_with_its_interval_and_the_gate(mini_
     assert len(rows) == len(claim["endpoints"]) and {"robust", "standard", "difference [95% CI]"} <= set(rows[0])
     page = (mini_study_dir / "report" / "index.html").read_text()
     assert "The claim:" in page and "variance components of the crossed design" in page
-    assert page.index("class='verdict'") < page.index("Figure 1") < page.index("Setup")  # the answer comes first
+    assert page.index('class="verdict"') < page.index("Figure 1") < page.index("Setup")  # the answer comes first
     assert ("Gate passed" in page) != bool(claim["excluded"])  # either compared, or the reason is shown
 
 

@@ -1,28 +1,20 @@
 """The claim and findings sections of the report: the verdict first, then every endpoint with its interval,
-the gate, the dose-response, and the findings table (each row linked to its figure)."""
+the gate, the dose-response, and the findings table (each row linked to its figure). They are built as views
+(:mod:`unlogit.report.views`); the template draws and escapes them."""
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..runtime.figures import save_figure
-from ..runtime.tables import Column, html_table, percent
+from ..runtime.tables import grid
 from .files import inside, safe_name
+from .views import ClaimView, DoseView, FigureView, FindingsView, FindingView, MethodView, VerdictView
 
-METHOD = (
-    "Method: the difference of the two arms' means (A minus B, oriented so that positive favours A) on the same "
-    "{n} test images and noise; {design}; each value averaged over {draws} noise draws. 95% interval from the "
-    "variance components of the crossed design (classifiers, seeds, images; Welch-Satterthwaite t), about "
-    "{inference}. <b>tie</b>: the 90% interval lies inside the stated margin; <b>holds</b>: the 95% interval lies "
-    "above 0; <b>reversed</b>: below 0; <b>undecided</b>: otherwise. The claim's verdict is its one primary "
-    "endpoint's, fixed in the study config before the run; secondary endpoints carry Holm-adjusted p-values. "
-    "Every judge is an independent evaluator (other architecture and recipe than the inverted classifiers), "
-    "except rows marked own classifier."
-)
+Embed = Callable[[Path, str], FigureView]  # (a PNG file, its caption) -> the embedded figure
 
 
 def sig(value: float | None, se: float | None = None) -> str:
@@ -57,11 +49,11 @@ def claim_rows(claim: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "endpoint": e["label"] + (" (primary)" if e["primary"] else ""),
-                "chance": e["chance"],
-                claim["a"]: e["a_mean"],
-                claim["b"]: e["b_mean"],
+                "chance": e.get("chance"),
+                claim["a"]: e.get("a_mean"),
+                claim["b"]: e.get("b_mean"),
                 "difference [95% CI]": interval_text(e),
-                "margin": e["margin"],
+                "margin": e.get("margin"),
                 "verdict": e["verdict"],
                 "p (Holm)": f"{e['p_holm']:.3f}" if e.get("p_holm") is not None else "",
             }
@@ -73,7 +65,12 @@ def forest_plot(claim: dict[str, Any], path: Path) -> Path:
     """The primary endpoint and the judge-based secondaries with their 95% intervals (0 and the margin marked)."""
     from matplotlib.figure import Figure
 
-    rows = [e for e in claim["endpoints"] if e["primary"] or e["endpoint"].startswith(("retrieval", "true_label"))]
+    rows = [
+        e
+        for e in claim["endpoints"]
+        if (e["primary"] or e["endpoint"].startswith(("retrieval", "true_label")))
+        and None not in (e["estimate"], e["ci_low"], e["ci_high"])
+    ]
     fig = Figure(figsize=(7, 0.35 * len(rows) + 1.2))
     ax = fig.subplots()
     for i, e in enumerate(rows):
@@ -92,63 +89,50 @@ def forest_plot(claim: dict[str, Any], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def verdict_sentence(claim: dict[str, Any]) -> str:
+def verdict_view(claim: dict[str, Any]) -> VerdictView:
     """The answer in one sentence: the primary endpoint's verdict, its estimate and interval, what it is about."""
     p = next(e for e in claim["endpoints"] if e["primary"])
-    k = claim.get("n_classifiers", {})
-    design = ", ".join(f"{name}: {n} classifier(s)" for name, n in k.items()) if isinstance(k, dict) else ""
-    about = claim.get("inference", "")
-    return (
-        f"<b>{html.escape(claim['verdict'])}</b> — {html.escape(claim['statement'])}: {html.escape(p['label'])} "
-        f"{html.escape(interval_text(p))} ({html.escape(design)}; about {html.escape(about)})."
+    k = claim["n_classifiers"]
+    return VerdictView(
+        verdict=claim["verdict"],
+        statement=claim["statement"],
+        endpoint=p["label"],
+        interval=interval_text(p),
+        design=", ".join(f"{name}: {n} classifier(s)" for name, n in k.items()),
+        about=claim.get("inference") or "",
     )
 
 
-def claim_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], str]) -> list[str]:
-    """HTML for one claim.json; ``img(path, caption)`` embeds a figure."""
-    parts = [
-        f"<h2 id='claim'>The claim: {html.escape(claim['statement'])}</h2>",
-        f"<p class='verdict'>{verdict_sentence(claim)}</p>",
-    ]
-    if claim.get("reason"):
-        parts.append(
-            f"<p class='small'>Primary endpoint <code>{html.escape(claim['primary'])}</code>, fixed before "
-            f"the run: {html.escape(claim['reason'])}.</p>"
-        )
-    if claim["excluded"]:
-        parts.append("<p><b>Not compared</b> (the gate): " + html.escape("; ".join(claim["excluded"])) + "</p>")
-    else:
-        parts.append(
-            f"<p>Gate passed: every arm's true-label agreement is above chance by the stated margin "
-            f"under every evaluator, and {html.escape(claim['realism'])}.</p>"
-        )
-    parts.append(html_table(claim_rows(claim)))
-    protocol = claim.get("protocol", {})
+def claim_view(claim: dict[str, Any], out: Path, embed: Embed) -> ClaimView:
+    """One claim.json as the report shows it; its figures are drawn into ``out``."""
     design = "; ".join(
-        f"{a}: {claim['n_classifiers'][a]} classifier(s) x {claim['n_seeds'][a]} seed(s)"
+        f"{a}: {claim['n_classifiers'].get(a, '?')} classifier(s) x {claim['n_seeds'].get(a, '?')} seed(s)"
         for a in (claim["a"], claim["b"])
     )
-    parts.append(
-        "<p class='small'>"
-        + METHOD.format(
-            n=claim["n_images"],
-            design=design,
-            inference=claim.get("inference", "?"),
-            draws=protocol.get("noise_draws", "?"),
-        )
-        + "</p>"
-    )
     name = f"claim_{safe_name(claim['a'])}_vs_{safe_name(claim['b'])}.png"  # names from a file: one component
-    parts.append(img(forest_plot(claim, out / name), "endpoints, 95% CI"))
-    if claim.get("dose_response"):
-        parts.append(dose_section(claim, out, img))
-    return parts
+    return ClaimView(
+        statement=claim["statement"],
+        verdict=verdict_view(claim),
+        primary=claim["primary"],
+        reason=claim.get("reason") or "",
+        excluded=tuple(claim["excluded"]),
+        realism=claim.get("realism") or "",
+        table=grid(claim_rows(claim)),
+        method=MethodView(
+            n_images=claim["n_images"],
+            design=design,
+            inference=claim.get("inference") or "?",
+            draws=str(claim.get("protocol", {}).get("noise_draws", "?")),
+        ),
+        forest=embed(forest_plot(claim, out / name), "endpoints, 95% CI"),
+        dose=dose_view(claim, out, embed) if claim.get("dose_response") else None,
+    )
 
 
-def dose_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], str]) -> str:
+def dose_view(claim: dict[str, Any], out: Path, embed: Embed) -> DoseView:
     from matplotlib.figure import Figure
 
-    rows = claim["dose_response"]
+    rows = [r for r in claim["dose_response"] if None not in (r["estimate"], r["ci_low"], r["ci_high"])]
     fig = Figure(figsize=(5, 3))
     ax = fig.subplots()
     ax.errorbar(
@@ -169,40 +153,43 @@ def dose_section(claim: dict[str, Any], out: Path, img: Callable[[Path, str], st
             "difference [95% CI]": interval_text(r),
             "verdict": r["verdict"],
         }
-        for r in rows
+        for r in claim["dose_response"]
     ]
-    return (
-        "<h3>Dose-response</h3>"
-        + img(save_figure(fig, out / "dose_response.png"), "effect against eps, 95% CI")
-        + html_table(table)
-    )
+    return DoseView(embed(save_figure(fig, out / "dose_response.png"), "effect against eps, 95% CI"), grid(table))
 
 
-def findings_section(findings: dict[str, Any], study: Path, img: Callable[[Path, str], str]) -> list[str]:
-    """The findings table (verdict, estimate, CI, n), each row linked to its figure below."""
-    rows = []
-    for f in findings["findings"]:
-        link = f"<a href='#finding-{safe_name(f['id'])}'>{html.escape(str(f['id']))}</a>"
-        cells = {
+def finding_anchor(finding_id: str) -> str:
+    return f"finding-{safe_name(finding_id)}"
+
+
+def findings_view(findings: dict[str, Any], study: Path, embed: Embed) -> FindingsView:
+    """The findings table (verdict, estimate, CI, n), each id linked to its detail, and the details."""
+    rows = [
+        {
+            "id": f["id"],
             "finding": f["statement"],
             "primary endpoint": f["primary"],
             "difference [95% CI]": interval_text(f),
-            "n images": f["n_images"],
+            "n images": f.get("n_images"),
             "verdict": f["verdict"],
         }
-        rows.append({"id": link, **{k: html.escape(str(v)) for k, v in cells.items()}})  # the table is raw HTML
-    parts = [
-        "<h2 id='findings'>Findings</h2>",
-        html_table(rows, [Column(k) for k in rows[0]], escape=False) if rows else "<p>No findings.</p>",
+        for f in findings["findings"]
     ]
+    table = grid(rows, links={"id": lambda v: "#" + finding_anchor(v)}) if rows else None
+    details = []
     for f in findings["findings"]:
-        body = f"<h3 id='finding-{safe_name(f['id'])}'>{html.escape(str(f['id']))}: {html.escape(str(f['title']))}</h3>"
-        body += f"<p>{html.escape(str(f.get('note') or ''))}</p>"
+        note = f.get("note") or ""
         figure = inside(study, f.get("figure"))
-        if figure is not None:
-            body += img(figure, f"{f['id']}: {f.get('note') or f['title']}")
-        parts.append(body)
-    return parts
+        details.append(
+            FindingView(
+                id=f["id"],
+                anchor=finding_anchor(f["id"]),
+                title=f["title"],
+                note=note,
+                figure=None if figure is None else embed(figure, f"{f['id']}: {note or f['title']}"),
+            )
+        )
+    return FindingsView(table, tuple(details))
 
 
-__all__ = ["claim_rows", "claim_section", "findings_section", "percent"]
+__all__ = ["claim_rows", "claim_view", "findings_view", "fixed_interval_text", "interval_text", "verdict_view"]

@@ -12,7 +12,6 @@ PNGs are embedded as data URIs, so the single ``index.html`` can be mailed or ar
 from __future__ import annotations
 
 import base64
-import html
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,38 +30,28 @@ from ..runtime.rundir import (
     SUMMARY_JSON,
     read_evaluations,
 )
-from ..runtime.tables import html_table as _table
+from ..runtime.tables import Column, Grid, fixed, format_value, grid, percent
 from ..version import __version__
+from . import schemas
 from .files import inside, safe_name
-
-CSS = """
-body{font-family:system-ui,sans-serif;margin:1.2rem auto;max-width:1180px;color:#222;padding:0 1rem}
-.table-wrap{max-width:100%;overflow-x:auto}
-.verdict{font-size:1.15rem;background:#f6f8fa;padding:.6rem;border-left:4px solid #2a7}
-.header{font-size:1.05rem;background:#fff4e5;padding:.5rem;border-left:4px solid #e90}
-td{max-width:22rem;overflow-wrap:anywhere} pre{white-space:pre-wrap}
-h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem} td,th{border:1px solid #ccc;padding:.25rem .5rem}
-th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{display:inline-block;margin:.4rem;vertical-align:top} figcaption{font-size:.8rem;color:#555}
-img{image-rendering:pixelated;max-width:100%;border:1px solid #eee} .claim-yes{color:#0a6} .claim-no{color:#c33}
-.small{font-size:.8rem;color:#666}
-"""
+from .render import render_page
+from .views import AnalysisView, EvaluateView, FigureView, PageView, SetupView, StudyView, TitledGrid
 
 
-def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-    )
+def embed(path: Path, caption: str) -> FigureView:
+    """A PNG file as a figure embedded in the page (a data URI), so the page stands alone."""
+    return FigureView("data:image/png;base64," + base64.b64encode(path.read_bytes()).decode(), caption)
 
 
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(obj: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Nested dicts as one row: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists of dicts are left out, and nesting
+    deeper than ``MAX_DEPTH`` levels is shown as a note instead of followed."""
     out: dict[str, Any] = {}
-    if isinstance(obj, dict):
+    if depth > MAX_DEPTH:
+        out[prefix.rstrip(".")] = f"(nested deeper than {MAX_DEPTH} levels)"
+    elif isinstance(obj, dict):
         for k, v in obj.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(_flatten(v, f"{prefix}{k}.", depth + 1))
     elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
         return {}
     else:
@@ -70,6 +59,7 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+MAX_DEPTH = 6
 BROKEN = {"r2": -1.0, "fraction_of_ceiling": 1.5}  # an R^2 below -1 or a fraction above 1.5 is a broken estimate
 
 
@@ -85,20 +75,20 @@ def flag_broken(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _experiment_tables(metrics: dict[str, Any]) -> str:
+def _experiment_tables(metrics: dict[str, Any]) -> list[TitledGrid]:
     """Tables for an experiment's per-inverter numbers (curves become one row per point)."""
-    parts = []
+    tables = []
+    if "originals" in metrics:
+        tables.append(TitledGrid("originals (probe quality)", grid([metrics["originals"]])))
     for inv_name, value in (metrics.get("inverters") or {}).items():
         if isinstance(value, list):  # a curve
-            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table([flag_broken(v) for v in value]))
+            rows = [flag_broken(_flatten(v)) for v in value]
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             rows = [flag_broken({"": k, **_flatten(v)}) for k, v in value.items()]
-            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table(rows))
         else:
-            parts.append(f"<h4>{html.escape(inv_name)}</h4>" + _table([flag_broken(_flatten(value))]))
-    if "originals" in metrics:
-        parts.insert(0, "<h4>originals (probe quality)</h4>" + _table([metrics["originals"]]))
-    return "".join(parts)
+            rows = [flag_broken(_flatten(value))]
+        tables.append(TitledGrid(str(inv_name), grid(rows)))
+    return tables
 
 
 def _find(roots: Iterable[Path], name: str, max_depth: int = 4) -> list[Path]:
@@ -116,7 +106,7 @@ def _find(roots: Iterable[Path], name: str, max_depth: int = 4) -> list[Path]:
 def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
     classifiers, inverters = [], []
     for path in _find(roots, MODEL_JSON):
-        meta = json.loads(path.read_text())
+        meta = read_input(path, schemas.MODEL)
         run = path.parent
         if meta.get("kind") == "unlogit.classifier":
             s = meta.get("summary", {})
@@ -157,7 +147,7 @@ def _training_curves(roots: Sequence[Path]) -> dict[str, list[dict]]:
     one), for runs that logged at least two."""
     curves = {}
     for path in _find(roots, MODEL_JSON):
-        if json.loads(path.read_text()).get("kind") == "unlogit.inverter":
+        if read_input(path, schemas.MODEL)["kind"] == "unlogit.inverter":
             records = read_evaluations(path.parent)
             if len(records) > 1:
                 curves[path.parent.name] = records
@@ -177,75 +167,73 @@ class ReportInputs:
     findings: list[tuple[Path, dict]]  # (study folder, findings.json)
 
 
-MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError)  # what a hand-edited input raises
-
-
-def read_input(path: Path) -> dict:
-    """A JSON object the report reads, or one named error (not JSON, not UTF-8, not an object)."""
+def read_input(path: Path, schema: schemas.Schema) -> dict:
+    """A JSON object the report reads, checked against its schema, or one named error (not JSON, not UTF-8,
+    not an object, a field of the wrong type)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UnlogitError(f"report input {path} cannot be read as JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict):
         raise UnlogitError(f"report input {path} holds a {type(data).__name__}, not a JSON object")
-    return data
+    return schemas.check_input(data, schema, path)
 
 
-def _malformed(where: Path, exc: Exception) -> UnlogitError:
-    return UnlogitError(
-        f"report input under {where} is malformed ({type(exc).__name__}: {exc}); it was not written by this "
-        "unlogit or was edited since: regenerate it, or leave it out of the report"
-    )
+def _analyses(roots: Sequence[Path]) -> list[tuple[Path, dict]]:
+    """``analyze`` outputs: the ``metrics.json`` files that name an experiment (a run's own metrics do not)."""
+    found = []
+    for path in _find(roots, EXPERIMENT_JSON, max_depth=5):
+        try:
+            is_experiment = "experiment" in json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, TypeError):
+            continue  # not an analysis: not ours to refuse
+        if is_experiment:
+            found.append((path.parent, read_input(path, schemas.EXPERIMENT)))
+    return sorted(found, key=lambda fm: _paper_order(fm[1]["experiment"]))
 
 
 def collect(roots: Sequence[Path]) -> ReportInputs:
-    """Find every run, study summary, analysis and evaluation under ``roots``."""
+    """Find every run, study summary, analysis and evaluation under ``roots``; each input is schema-checked."""
     missing = [str(r) for r in roots if not r.exists()]
     if missing:
         raise UnlogitError(f"report inputs not found: {missing}")
     classifiers, inverters = _models(roots)
-    summaries = [(p.parent, read_input(p)) for p in _find(roots, SUMMARY_JSON)]
-    analyses = []
-    for path in _find(roots, EXPERIMENT_JSON, max_depth=5):
-        try:
-            metrics = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(metrics, dict) and "experiment" in metrics:
-            analyses.append((path.parent, metrics))
-    evaluations = [read_input(p) for p in _find(roots, EVALUATE_JSON)]
-    claims = [(p.parent, read_input(p)) for p in _find(roots, CLAIM_JSON)]
-    findings = [(p.parent, read_input(p)) for p in _find(roots, FINDINGS_JSON)]
-    analyses.sort(key=lambda fm: _paper_order(fm[1]["experiment"]))
-    found = ReportInputs(classifiers, inverters, summaries, analyses, evaluations, claims, findings)
-    if not (classifiers or inverters or summaries or analyses or evaluations):
+    found = ReportInputs(
+        classifiers,
+        inverters,
+        summaries=[(p.parent, read_input(p, schemas.SUMMARY)) for p in _find(roots, SUMMARY_JSON)],
+        analyses=_analyses(roots),
+        evaluations=[read_input(p, schemas.EVALUATE) for p in _find(roots, EVALUATE_JSON)],
+        claims=[(p.parent, read_input(p, schemas.CLAIM)) for p in _find(roots, CLAIM_JSON)],
+        findings=[(p.parent, read_input(p, schemas.FINDINGS)) for p in _find(roots, FINDINGS_JSON)],
+    )
+    if not (classifiers or inverters or found.summaries or found.analyses or found.evaluations):
         raise UnlogitError(
             f"nothing to report under {[str(r) for r in roots]}: no run, study, analysis or evaluate output"
         )
     return found
 
 
-def _setup_section(found: ReportInputs, roots: Sequence[Path], out: Path) -> list[str]:
-    from ..runtime.tables import Column, fixed, percent
+def _setup(found: ReportInputs, roots: Sequence[Path], out: Path) -> SetupView:
+    def formatted(rows: list[dict], fmt_of) -> Grid | None:
+        return grid(rows, [Column(k, k, fmt_of(k) or format_value) for k in rows[0]]) if rows else None
 
-    parts = ["<h2>Setup</h2>"]
-    if found.classifiers:
-        cols = [
-            Column(k, k, percent if k.endswith("accuracy") else fixed(0) if k == "epochs" else None)
-            for k in found.classifiers[0]
-        ]
-        parts.append("<h3>Classifiers</h3>" + _table(found.classifiers, [_col(c) for c in cols]))
-    if found.inverters:
-        cols = [
-            Column(k, k, percent if "agreement" in k else fixed(1) if k in ("minutes", "PSNR (dB)") else None)
-            for k in found.inverters[0]
-        ]
-        parts.append("<h3>Inverters</h3>" + _table(found.inverters, [_col(c) for c in cols]))
     curves = _training_curves(roots)
-    if curves:
-        figure = save_figure(eval_curve_figure(curves), out / "training_curves.png")
-        parts.append("<h3>Training curves</h3>" + _img(figure, "label agreement on held-out images during training"))
-    return parts
+    return SetupView(
+        classifiers=formatted(
+            found.classifiers, lambda k: percent if k.endswith("accuracy") else fixed(0) if k == "epochs" else None
+        ),
+        inverters=formatted(
+            found.inverters,
+            lambda k: percent if "agreement" in k else fixed(1) if k in ("minutes", "PSNR (dB)") else None,
+        ),
+        curves=embed(
+            save_figure(eval_curve_figure(curves), out / "training_curves.png"),
+            "label agreement on held-out images during training",
+        )
+        if curves
+        else None,
+    )
 
 
 def _paper_order(experiment: str) -> int:
@@ -255,68 +243,50 @@ def _paper_order(experiment: str) -> int:
     return names.index(experiment) if experiment in names else len(names)
 
 
-def _col(c):
-    from ..runtime.tables import Column, format_value
-
-    return Column(c.key, c.title, c.fmt or format_value)
-
-
-def _study_section(folder: Path, summary: dict, found: ReportInputs, out: Path) -> list[str]:
+def _study(folder: Path, summary: dict, found: ReportInputs, out: Path) -> StudyView:
     """The answer first: header line, verdict, findings table, Figure 1; then the claim's and findings' details."""
-    from .claim import claim_section, findings_section, verdict_sentence
+    from .claim import claim_view, findings_view, verdict_view
 
-    parts = []
-    if summary.get("header"):
-        parts.append(f"<p class='header'>{html.escape(summary['header'])}</p>")
     claims = [c for f, c in found.claims if f == folder]
     findings = [f for d, f in found.findings if d == folder]
-    for claim in claims:
-        parts.append(f"<p class='verdict'>The claim: {verdict_sentence(claim)}</p>")
-    if summary.get("note"):
-        parts.append(f"<p>{html.escape(summary['note'])}</p>")
-    detail = findings_section(findings[0], folder, _img) if findings else []
-    parts += detail[:2]  # the findings table, on the first screen
     figure = inside(folder, summary.get("figure"))
-    if figure is not None:
-        cols = summary.get("columns") or ["original", *summary.get("inverters", {})]
-        parts.append("<h2>Figure 1: reconstructions</h2>" + _img(figure, "columns: " + " | ".join(cols)))
-    for claim in claims:
-        parts += claim_section(claim, out, _img)
-    parts += detail[2:]
-    if summary.get("inverters"):
-        parts.append("<h2>Every inverter on the same images</h2>" + _summary_table(summary))
-    return parts
+    columns = summary.get("columns") or ["original", *summary.get("inverters", {})]
+    return StudyView(
+        header=summary.get("header") or "",
+        verdicts=tuple(verdict_view(c) for c in claims),
+        note=summary.get("note") or "",
+        findings=findings_view(findings[0], folder, embed) if findings else None,
+        figure1=None if figure is None else embed(figure, "columns: " + " | ".join(columns)),
+        claims=tuple(claim_view(c, out, embed) for c in claims),
+        summary_table=_summary_table(summary) if summary.get("inverters") else None,
+    )
 
 
-def _summary_table(summary: dict) -> str:
-    from ..runtime.tables import Column, percent
+def _summary_table(summary: dict) -> Grid:
     from ..study.runner import COMPARE_COLUMNS, COMPARE_TAIL
 
     rows = [{"inverter": k, **v} for k, v in summary["inverters"].items()]
     keys = dict.fromkeys(k for r in rows for k in r if k.startswith("evaluator_label"))
     judges = [Column(k, k.replace("evaluator_label_agreement@", "agreement with "), percent) for k in keys]
-    return _table(rows, [*COMPARE_COLUMNS, *judges, *COMPARE_TAIL])
+    return grid(rows, [*COMPARE_COLUMNS, *judges, *COMPARE_TAIL])
 
 
-def _analysis_section(folder: Path, metrics: dict) -> list[str]:
-    parts = [f"<h2>Experiment: {html.escape(metrics['experiment'])}</h2>"]
+def _analysis(folder: Path, metrics: dict) -> AnalysisView:
+    figures = []
     for key, fig in (metrics.get("figures") or {}).items():
         path = inside(folder, fig) or inside(folder, f"{safe_name(key)}.png")
         if path is not None:
-            parts.append(_img(path, str(key)))
-    return [*parts, _experiment_tables(metrics)]
+            figures.append(embed(path, str(key)))
+    return AnalysisView(metrics["experiment"], tuple(figures), tuple(_experiment_tables(metrics)))
 
 
-def _evaluate_section(ev: dict) -> list[str]:
+def _evaluation(ev: dict) -> EvaluateView:
     rows = [
         {"inverter": k, **{c: v for c, v in row.items() if not isinstance(v, (dict, list))}}
-        for k, row in ev.get("inverters", {}).items()
+        for k, row in ev["inverters"].items()
     ]
     judges = ", ".join(f"{k}: {v['spec']}" for k, v in (ev.get("evaluators") or {}).items())
-    return [
-        f"<h2>Evaluate ({html.escape(str(ev.get('dataset')))}, n={ev.get('n')}, "
-        f"evaluators {html.escape(judges)})</h2>" + _table(rows)
-    ]
+    return EvaluateView(str(ev.get("dataset")), format_value(ev.get("n")), judges, grid(rows))
 
 
 def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unlogit report") -> Path:
@@ -325,30 +295,16 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
     found = collect(roots)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [f"<h1>{html.escape(title)}</h1>"]
-    for folder, summary in found.summaries:
-        try:
-            parts += _study_section(folder, summary, found, out)
-        except MALFORMED as exc:
-            raise _malformed(folder, exc) from exc
-    for folder, metrics in found.analyses:
-        try:
-            parts += _analysis_section(folder, metrics)
-        except MALFORMED as exc:
-            raise _malformed(folder, exc) from exc
-    for ev in found.evaluations:
-        try:
-            parts += _evaluate_section(ev)
-        except MALFORMED as exc:
-            raise _malformed(out, exc) from exc
-    parts += _setup_section(found, roots, out)
-    parts.append(
-        f"<p class='small'>unlogit {__version__} &middot; sources: {html.escape(', '.join(str(r) for r in roots))}</p>"
-    )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    page = PageView(
+        title=title,
+        studies=tuple(_study(folder, summary, found, out) for folder, summary in found.summaries),
+        analyses=tuple(_analysis(folder, metrics) for folder, metrics in found.analyses),
+        evaluations=tuple(_evaluation(ev) for ev in found.evaluations),
+        setup=_setup(found, roots, out),
+        version=__version__,
+        sources=", ".join(str(r) for r in roots),
     )
     # a path that is not UTF-8 (a foreign file name) is shown with replacement characters, not a traceback
-    write_text_atomic(out / "index.html", page.encode("utf-8", "replace").decode("utf-8"))
+    html = render_page(page).encode("utf-8", "replace").decode("utf-8")
+    write_text_atomic(out / "index.html", html)
     return out / "index.html"

@@ -364,12 +364,17 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
 
 def read_evaluations(run: str | Path) -> list[dict[str, Any]]:
     """A run's held-out evaluations in order: the ``"eval": true`` lines (``train.eval_every``) and the
-    ``"final": true`` one, each with at least ``step`` and ``own_label_agreement``."""
+    ``"final": true`` one, each with at least a numeric ``step`` and ``own_label_agreement`` (a line that lacks
+    them, or holds them as other types, is not an evaluation)."""
     return [
         r
         for r in read_metrics(run)
         if (r.get("eval") or r.get("final"))
-        and "step" in r
-        and "own_label_agreement" in r
-        and ("train_minutes" in r or "elapsed_s" in r)
+        and _is_number(r.get("step"))
+        and _is_number(r.get("own_label_agreement"))
+        and (_is_number(r.get("train_minutes")) or _is_number(r.get("elapsed_s")))
     ]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

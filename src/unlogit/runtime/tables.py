@@ -1,9 +1,9 @@
-"""One table renderer: rows of values, columns that say how to show them, as markdown, CSV or HTML."""
+"""One table renderer: rows of values, columns that say how to show them, as markdown, CSV or a grid of cells
+(the report's HTML template draws a grid)."""
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,21 +78,38 @@ def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None
     return buf.getvalue()
 
 
-def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column] | None = None, escape: bool = True) -> str:
-    """An HTML table in a box that scrolls sideways when it is wider than the page (class ``table-wrap``);
-    numeric cells are right-aligned (class ``num``). ``escape=False`` keeps cells' own markup (links). Empty
-    rows give an empty string."""
-    if not rows:
-        return ""
+@dataclass(frozen=True)
+class Cell:
+    """One table cell as shown: its text, whether it is a number (right-aligned), and where it links (or None)."""
+
+    text: str
+    numeric: bool = False
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table ready to render: the headings and the rows of cells (the report's template draws it)."""
+
+    headings: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+def grid(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[Column] | None = None,
+    links: Mapping[str, Formatter] | None = None,
+) -> Grid:
+    """``rows`` as a :class:`Grid`: cells formatted by their column, numbers marked, and a cell of a column named
+    in ``links`` linked to ``links[key](value)``. Text stays text: escaping is the renderer's job."""
     columns = list(columns or columns_of(rows))
-    head = "".join(f"<th>{html.escape(c.heading)}</th>" for c in columns)
+    links = links or {}
     body = []
     for r, cells in zip(rows, _cells(rows, columns)):
-        tds = []
-        for c, cell in zip(columns, cells):
+        line = []
+        for c, text in zip(columns, cells):
             v = r.get(c.key)
-            num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            attr = ' class="num"' if num else ""
-            tds.append(f"<td{attr}>{html.escape(cell) if escape else cell}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    return f"<div class='table-wrap'><table><tr>{head}</tr>{''.join(body)}</table></div>"
+            numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
+            line.append(Cell(text, numeric, links[c.key](v) if c.key in links and v is not None else None))
+        body.append(tuple(line))
+    return Grid(tuple(c.heading for c in columns), tuple(body))
