@@ -69,3 +69,71 @@ def test_a_truncated_idx_header_is_named(tmp_path):
         fh.write(bytes([0, 0, 8, 3, 0, 0]))  # a header cut off after 6 bytes
     with pytest.raises(UnlogitError, match="truncated header"):
         get_dataset("mnist", "test", data_root=tmp_path)
+
+
+# --- ImageNet-layout folders and prepare-data ---------------------------------------------------------
+def _prepare(capsys, tree, out, *extra: str) -> tuple[int, str]:
+    from unlogit.cli import main
+
+    code = main(["prepare-data", "--dataset", f"imagefolder:{tree}", "--size", "16", "--out", str(out), *extra])
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) <= 1, err
+    return code, err
+
+
+@pytest.fixture
+def tree(tmp_path):
+    from ..data.imagenet_tree import make_imagenet_tree
+
+    return make_imagenet_tree(tmp_path / "tree", classes=3, train=3, val=1)
+
+
+def test_cmyk_greyscale_and_alpha_images_are_converted_not_refused(tree, tmp_path, capsys):
+    from PIL import Image
+
+    folder = next((tree / "train").iterdir())
+    Image.new("CMYK", (50, 40), (10, 200, 30, 0)).save(folder / "cmyk.JPEG")
+    Image.new("L", (40, 50), 90).save(folder / "grey.JPEG")
+    Image.new("RGBA", (30, 30), (1, 2, 3, 0)).save(folder / "alpha.png")
+    assert _prepare(capsys, tree, tmp_path / "out")[0] == 0
+    assert np.load(tmp_path / "out" / "train.images.npy").shape == (12, 3, 16, 16)
+
+
+def test_a_truncated_jpeg_is_refused_by_path_or_skipped_and_listed(tree, tmp_path, capsys):
+    bad = next((tree / "train").iterdir()) / "broken.JPEG"
+    whole = next(bad.parent.glob("*_0.JPEG")).read_bytes()
+    bad.write_bytes(whole[: len(whole) // 2])
+    code, err = _prepare(capsys, tree, tmp_path / "out")
+    assert code == 2 and "broken.JPEG" in err and "--skip-bad" in err
+    assert not (tmp_path / "out" / "prepared.json").exists()  # nothing that reads as a dataset
+    code, _ = _prepare(capsys, tree, tmp_path / "skipping", "--skip-bad")
+    manifest = __import__("json").loads((tmp_path / "skipping" / "prepared.json").read_text())
+    assert code == 0 and manifest["splits"]["train"]["n"] == 9
+    assert [p.rsplit("/", 1)[-1] for p in manifest["splits"]["train"]["skipped"]] == ["broken.JPEG"]
+
+
+def test_an_empty_class_folder_is_refused_by_name(tree, tmp_path, capsys):
+    (tree / "train" / "n09999999").mkdir()
+    (tree / "val" / "n09999999").mkdir()
+    code, err = _prepare(capsys, tree, tmp_path / "out")
+    assert code == 2 and "n09999999 holds no images" in err
+
+
+def test_a_val_folder_with_other_classes_is_refused(tree, tmp_path, capsys):
+    first = next((tree / "val").iterdir())
+    first.rename(first.with_name("n09999999"))
+    code, err = _prepare(capsys, tree, tmp_path / "out")
+    assert code == 2 and "differ" in err and "n09999999" in err
+
+
+def test_pointing_at_one_split_of_a_tree_is_refused(tree):
+    with pytest.raises(UnlogitError, match="one split of"):
+        get_dataset(f"imagefolder:{tree / 'train'}", "test")
+
+
+def test_a_folder_of_another_program_is_not_a_prepared_dataset(tmp_path, capsys):
+    from unlogit.cli import main
+
+    (tmp_path / "prepared.json").write_text('{"format": "something else"}')
+    assert main(["train-classifier", "--preset", "tiny", f"data.name=prepared:{tmp_path}"]) == 2
+    assert "not a prepared-data manifest" in capsys.readouterr().err

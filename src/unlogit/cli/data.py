@@ -1,4 +1,4 @@
-"""``unlogit datasets`` and ``unlogit models``."""
+"""``unlogit datasets``, ``unlogit models`` and ``unlogit prepare-data``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_data(args: argparse.Namespace) -> int:
+    from ..data.prepare import PrepareOptions, prepare_data
+
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    options = PrepareOptions(args.dataset, args.size, splits, args.skip_bad, args.data_root)
+    manifest = prepare_data(options, args.out, workers=args.workers)
+    for split, entry in manifest["splits"].items():
+        skipped = f", {len(entry['skipped'])} unreadable left out" if entry["skipped"] else ""
+        size = entry["images"]["bytes"] / 1024**2
+        print(f"{split}: {entry['n']} images {'x'.join(map(str, entry['shape'][1:]))} ({size:,.1f} MB){skipped}")
+    print(f"prepared {len(manifest['classes'])} classes into {args.out}; use it as --dataset prepared:{args.out}")
+    return 0
+
+
 def register(add: AddCommand) -> None:
     add("datasets", cmd_datasets, "list the dataset registry", "unlogit datasets")
     p = add(
@@ -46,3 +60,16 @@ def register(add: AddCommand) -> None:
         "unlogit models",
     )
     p.add_argument("--json", action="store_true", help="print the manifest entries as JSON")
+    p = add(
+        "prepare-data",
+        cmd_prepare_data,
+        "decode a dataset once, in parallel, into memory-mapped arrays (then --dataset prepared:DIR)",
+        "unlogit prepare-data --dataset imagefolder:/data/ILSVRC2012 --size 64 --out data/imagenet64 --workers 16",
+    )
+    p.add_argument("--dataset", required=True, help="any dataset spec; ImageNet: imagefolder:DIR with train/ and val/")
+    p.add_argument("--size", type=int, required=True, help="side of the stored images (center square, resized)")
+    p.add_argument("--out", required=True, help="the prepared folder (resumed if a run into it was interrupted)")
+    p.add_argument("--workers", type=int, default=2, help="decoding processes (0: decode in this process)")
+    p.add_argument("--splits", default="train,test", help="comma-separated: train, test (ImageNet's val/ is test)")
+    p.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed) instead of stopping")
+    p.add_argument("--data-root", default=None, help="extra folder searched for named datasets")

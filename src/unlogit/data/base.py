@@ -86,11 +86,15 @@ class ImageDataset:
 
     def labels_for(self, classes: list[str]) -> bool:
         """Whether this data's labels mean the classes of a classifier with these class names (same count;
-        same names where both sides have real names, not just numbers)."""
+        same names where both sides have real names, not just numbers; ImageNet wnids and torchvision's words
+        for them are the same names)."""
+        from .imagenet import readable_classes
+
         if not self.labelled or len(classes) != self.num_classes:
             return False
         numbered = [str(i) for i in range(len(classes))]
-        return classes == self.classes or numbered in (classes, self.classes)
+        ours, theirs = readable_classes(self.classes), readable_classes(classes)  # ImageNet wnids as words
+        return ours == theirs or numbered in (theirs, ours)
 
     def to(self, device: torch.device | str) -> ImageDataset:
         """Move images and labels (e.g. onto the GPU for a GPU-resident pipeline)."""

@@ -50,7 +50,11 @@ class DataConfig:
                 check_at_most(getattr(self, key), f"data.{key}", top)
 
     def _files(self) -> dict:
-        return {"skip_bad": self.skip_bad, "image_size": self.image_size} if self.name.startswith("images:") else {}
+        """What file sources decode with: ``images:`` and ``imagefolder:`` center-crop to ``image_size`` while
+        decoding (images of mixed sizes then load at all); ``images:`` can skip unreadable files."""
+        if self.name.startswith("images:"):
+            return {"skip_bad": self.skip_bad, "image_size": self.image_size}
+        return {"image_size": self.image_size} if self.name.startswith("imagefolder:") else {}
 
     def load(self, split: str) -> ImageDataset:
         """Load ``split`` (train, val or test; see :mod:`unlogit.data.splits`) with this config's sizes and

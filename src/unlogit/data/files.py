@@ -6,6 +6,7 @@ import functools
 import gzip
 import io
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -132,6 +133,34 @@ def to_mode(im: Image.Image, mode: str, name: str) -> Image.Image:
     return im.convert(mode)
 
 
+def center_square(im: Image.Image, size: int) -> Image.Image:
+    """The central square of ``im`` (cut from its long edge) resized to ``size`` x ``size``: Pillow's bicubic
+    resize, which widens its kernel by the reduction factor, so downscaling is antialiased. The aspect ratio
+    is kept (a 500x375 photo loses 62 columns on each side), as in ImageNet's usual center crop."""
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    if (w, h) == (size, size):
+        return im
+    return im.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side))
+
+
+DRAFT_MARGIN = 2  # a JPEG is decoded at a reduced scale only while its short edge stays >= 2x the target size
+
+
+def reduce_while_decoding(im: Image.Image, size: int) -> None:
+    """Let libjpeg decode a JPEG at 1/2, 1/4 or 1/8 scale (Pillow's draft mode) when the short edge still keeps
+    at least ``DRAFT_MARGIN`` x ``size`` pixels, so the antialiased resize that follows decides the result; a
+    500x375 photo for 64 px decodes at 250x188, several times faster. Other formats are decoded whole."""
+    if im.format != "JPEG":
+        return
+    w, h = im.size
+    side = min(w, h)
+    want = DRAFT_MARGIN * size
+    if side >= 2 * want:
+        im.draft(im.mode, (-(-w * want // side), -(-h * want // side)))
+
+
 def load_image_file(
     path: Path | bytes, mode: str = "RGB", size: int | None = None, name: str | None = None
 ) -> np.ndarray:
@@ -148,10 +177,12 @@ def load_image_file(
                     f"image {name} declares {im.size[0]}x{im.size[1]} pixels, more than the "
                     f"{MAX_IMAGE_PIXELS:,} unlogit decodes; downscale it first"
                 )
+            if size is not None:
+                reduce_while_decoding(im, size)
             im.load()
             im = to_mode(im, mode, name)
-            if size is not None and im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
+            if size is not None:
+                im = center_square(im, size)
             arr = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UnlogitError(f"cannot read image {name}: {exc}; remove or replace the file") from exc
@@ -170,37 +201,96 @@ def interleave_classes(files: list[tuple[T, int]]) -> list[tuple[T, int]]:
     return [(item, label) for _, label, item in ranked]
 
 
-def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDataset:
-    """``root/<class>/<image>`` (or ``root/<split>/<class>/<image>`` when that exists), sorted classes;
-    images ordered round-robin over classes (see :func:`interleave_classes`)."""
-    if (root / split).is_dir():
-        root = root / split
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}  # ImageNet's val/ is its test split
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of one split of a class-per-folder tree, before anything is decoded.
+
+    Attributes:
+        root: the folder whose subfolders are the classes.
+        classes: the class folder names, sorted (ImageNet: wnids, so index k is output k of an ImageNet model).
+        files: (path, label) pairs in :func:`interleave_classes` order.
+    """
+
+    root: Path
+    classes: list[str]
+    files: list[tuple[Path, int]]
+
+
+def split_folder(root: Path, split: str) -> Path:
+    """The folder that holds ``split``'s classes: ``root/train`` and ``root/test`` (or ImageNet's ``root/val``)
+    when ``root`` has split folders, else ``root`` itself (a small folder is both splits). Pointing at one split
+    folder of a tree that has others is refused: its test split would be its training images."""
+    names = [f for f in ("train", "val", "test") if (root / f).is_dir()]
+    if names:
+        for folder in SPLIT_FOLDERS[split]:
+            if (root / folder).is_dir():
+                return root / folder
+        raise UnlogitError(
+            f"image folder {root} has split folders {names} but none for the {split} split "
+            f"(looked for {list(SPLIT_FOLDERS[split])}); add one, or point at a folder of class folders"
+        )
+    siblings = [f for f in ("train", "val", "test") if f != root.name and (root.parent / f).is_dir()]
+    if root.name in ("train", "val", "test") and siblings:
+        raise UnlogitError(
+            f"image folder {root} is one split of {root.parent} (which also has {siblings}); point at "
+            f"{root.parent} instead, so that {root.name}/ and {siblings[0]}/ are read as separate splits"
+        )
+    return root
+
+
+def class_folders(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def list_imagefolder(root: Path, split: str) -> FolderListing:
+    """The files of ``split`` under ``root`` (see :func:`split_folder`), without decoding any. An empty class
+    folder, or a test split whose classes differ from the training split's, is refused by name."""
+    folder = split_folder(root, split)
+    classes = class_folders(folder)
     if not classes:
-        raise UnlogitError(f"image folder {root} has no class subfolders; expected ROOT/<class>/<image files>")
+        raise UnlogitError(f"image folder {folder} has no class subfolders; expected {folder}/<class>/<image files>")
+    if split == "test" and folder != root:
+        train = class_folders(split_folder(root, "train"))
+        if train != classes:
+            extra, missing = sorted(set(classes) - set(train)), sorted(set(train) - set(classes))
+            raise UnlogitError(
+                f"the classes of {folder} differ from those of {root / 'train'} (only in {folder.name}/: "
+                f"{extra[:5]}, missing there: {missing[:5]}); both splits need the same class folders"
+            )
     files: list[tuple[Path, int]] = []
     for k, cls in enumerate(classes):
-        for p in sorted((root / cls).rglob("*")):
-            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
-                files.append((p, k))
-    if not files:
-        raise UnlogitError(f"image folder {root} has class folders but no images ({sorted(IMAGE_EXTENSIONS)})")
-    files = interleave_classes(files)
-    arrays = []
-    first_shape = None
-    for path, _ in files:
-        arr = load_image_file(path, "RGB", size)
-        if first_shape is None:
-            first_shape = arr.shape
-        elif arr.shape != first_shape:
+        found = [p for p in sorted((folder / cls).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+        if not found:
             raise UnlogitError(
-                f"image {path} is {arr.shape[1]}x{arr.shape[0]} but earlier images are "
-                f"{first_shape[1]}x{first_shape[0]}; pass data.image_size=N to resize all images"
+                f"class folder {folder / cls} holds no images ({sorted(IMAGE_EXTENSIONS)}); remove it or add images"
+            )
+        files += [(p, k) for p in found]
+    return FolderListing(folder, classes, interleave_classes(files))
+
+
+def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDataset:
+    """``root/<class>/<image>`` or ImageNet's ``root/train/<class>/...`` + ``root/val/<class>/...`` (see
+    :func:`list_imagefolder`), decoded into memory: each image center-cropped to ``size`` when given. For
+    ImageNet-scale folders, ``unlogit prepare-data`` decodes once, in parallel, into a memory map instead."""
+    listing = list_imagefolder(root, split)
+    arrays = []
+    first = None
+    for path, _ in listing.files:
+        arr = load_image_file(path, "RGB", size)
+        if first is None:
+            first = (path, arr.shape)
+        elif arr.shape != first[1]:
+            raise UnlogitError(
+                f"image {path} is {arr.shape[1]}x{arr.shape[0]} but {first[0]} is {first[1][1]}x{first[1][0]}; "
+                "set data.image_size=N to center-crop and resize every image to N x N"
             )
         arrays.append(arr)
     x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
-    y = torch.tensor([k for _, k in files])
-    return ImageDataset(x, y, classes, f"imagefolder:{root}", split, source=str(root))
+    y = torch.tensor([k for _, k in listing.files])
+    return ImageDataset(x, y, listing.classes, f"imagefolder:{root}", split, source=str(listing.root))
 
 
 def load_image_collection(root: Path, size: int | None = None, skip_bad: bool = False) -> ImageDataset:

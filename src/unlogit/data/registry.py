@@ -2,7 +2,8 @@
 
 Two registries: :data:`DATASETS` (named datasets: ``shapes``, ``fashion-mnist``, ``mnist``, ``cifar10``,
 ``cifar100``, ``svhn``, ``tinyimagenet``) and :data:`DATA_SOURCES` (a prefix and a path: ``npz:PATH``,
-``imagefolder:PATH``, ``images:PATH``). A name is resolved by its prefix first, then as a dataset name.
+``imagefolder:PATH``, ``images:PATH``, ``prepared:DIR``). A name is resolved by its prefix first, then as a
+dataset name.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def get_dataset(
         seed: the procedural seed (``shapes`` only).
         download: allow torchvision to download when the files are not found locally.
         start: procedural datasets: the first sample index rendered.
-        skip_bad / image_size: ``images:PATH`` only: leave unreadable files out (counted); resize on load.
+        skip_bad: ``images:PATH`` only: leave unreadable files out (counted).
+        image_size: ``images:`` and ``imagefolder:``: center-crop and resize each image while decoding.
 
     File datasets have the splits ``train`` and ``test``; :class:`~unlogit.data.config.DataConfig`
     carves the validation split from ``train``. Procedural ones render ``val`` too.
@@ -233,7 +235,13 @@ def _load_images(root: Path, split: str, opts: dict) -> ImageDataset:
 def _load_imagefolder(root: Path, split: str, opts: dict) -> ImageDataset:
     if not root.is_dir():
         raise not_found(opts["name"], [root], "give the folder that holds one subfolder of images per class")
-    return load_imagefolder(root, split)
+    return load_imagefolder(root, split, opts["image_size"])
+
+
+def _load_prepared(root: Path, split: str, opts: dict) -> ImageDataset:
+    from .prepared import load_prepared
+
+    return load_prepared(root, split, opts["name"])
 
 
 DATA_SOURCES: Registry[DataSource] = Registry("data source")
@@ -246,6 +254,11 @@ for _source in (
     ),
     DataSource(
         "images:", "any folder of PNG/JPEG images, no labels (inversion needs only images and logits)", _load_images
+    ),
+    DataSource(
+        "prepared:",
+        "a folder made by `unlogit prepare-data` (ImageNet scale): memory-mapped, shared by every process",
+        _load_prepared,
     ),
 ):
     DATA_SOURCES.register(_source.prefix, _source)

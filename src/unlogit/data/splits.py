@@ -26,13 +26,16 @@ PROCEDURAL_PART_B = 10_000_000  # shapes: part b renders sample indices from her
 
 
 def class_interleaved(ds: ImageDataset) -> ImageDataset:
-    """``ds`` reordered round-robin over classes (each class keeps its own order)."""
+    """``ds`` reordered round-robin over classes (each class keeps its own order). Data already in that order
+    (a prepared split) is returned as it is: no copy of its images."""
     labels = ds.labels.cpu()
     rank = torch.empty_like(labels)
     for k in labels.unique():
         sel = (labels == k).nonzero()[:, 0]
         rank[sel] = torch.arange(len(sel))
     order = torch.argsort(rank * (int(labels.max()) + 1 if len(labels) else 1) + labels, stable=True)
+    if torch.equal(order, torch.arange(len(labels))):
+        return ds
     return ds.subset(order)
 
 

@@ -1,0 +1,157 @@
+"""``prepared:DIR``: a dataset that ``unlogit prepare-data`` decoded once, opened as a memory map.
+
+A prepared folder holds, per split, one uint8 array of images (N, C, S, S) and one int64 array of labels as
+``.npy`` files, and ``prepared.json``, written last, that says what they are: the source and options, the class
+ids and names, and each file's size and SHA-256. Without ``prepared.json`` (a prepare still running, or killed)
+the folder is not a dataset.
+
+Opening one maps the image file read-only into the process (copy-on-write, so nothing can write back to it):
+the images are a :class:`torch.Tensor` over the page cache, so 8 ranks on one node share one copy, a process's
+own (anonymous) memory does not grow with the dataset's size, and a subset (``data.train_size``, the test
+split's first N, the training split minus validation) is a view, not a copy. ImageNet's ``val/`` is the
+``test`` split.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import UnlogitError
+from .base import ImageDataset
+
+MANIFEST = "prepared.json"
+FORMAT = "unlogit.prepared"
+FORMAT_VERSION = 1
+PREPARED_SPLITS = ("train", "test")
+
+
+def images_file(split: str) -> str:
+    return f"{split}.images.npy"
+
+
+def labels_file(split: str) -> str:
+    return f"{split}.labels.npy"
+
+
+FILE_ENTRY = {
+    "type": "object",
+    "required": ["file", "bytes", "sha256"],
+    "properties": {
+        "file": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"},
+        "bytes": {"type": "integer", "minimum": 0},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    },
+}
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "format_version", "source", "options", "classes", "class_names", "splits"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "format_version": {"type": "integer"},
+        "source": {"type": "string"},
+        "options": {"type": "object"},
+        "classes": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100_000},
+        "class_names": {"type": "array", "items": {"type": "string"}},
+        "splits": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "patternProperties": {
+                "^(train|test)$": {
+                    "type": "object",
+                    "required": ["n", "shape", "images", "labels"],
+                    "properties": {
+                        "n": {"type": "integer", "minimum": 1},
+                        "shape": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 4},
+                        "images": FILE_ENTRY,
+                        "labels": FILE_ENTRY,
+                        "skipped": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            },
+        },
+    },
+}
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """``folder/prepared.json``, checked: one named error for a folder that is not (yet) a prepared dataset, one
+    from another program or a newer unlogit, or a damaged manifest."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    from ..runtime.checkpoint import CheckpointError, read_json
+
+    path = folder / MANIFEST
+    if not path.is_file():
+        hint = (
+            "a prepare-data run into it has not finished: run the same command again to resume it"
+            if any(folder.glob("*.partial")) or (folder / ".prepare").is_dir()
+            else "make one with `unlogit prepare-data --dataset SPEC --size N --out DIR`"
+        )
+        raise UnlogitError(f"{folder} is not a prepared dataset (no {MANIFEST}): {hint}")
+    try:
+        manifest = read_json(path, "prepared-data manifest")
+    except CheckpointError as exc:
+        raise UnlogitError(str(exc)) from exc
+    if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
+        if isinstance(manifest.get("format_version"), int) and manifest["format_version"] > FORMAT_VERSION:
+            raise UnlogitError(
+                f"{path} was written by a newer unlogit (format {manifest['format_version']}); upgrade unlogit"
+            )
+    error = best_match(Draft202012Validator(SCHEMA).iter_errors(manifest))
+    if error is not None:
+        raise UnlogitError(
+            f"{path} is not a prepared-data manifest of this unlogit (at {error.json_path}: "
+            f"{' '.join(error.message.split())[:200]}); prepare the data again with `unlogit prepare-data`"
+        )
+    return manifest
+
+
+def _open_array(folder: Path, entry: dict, split_entry: dict, what: str) -> np.ndarray:
+    """One of a split's arrays as a copy-on-write memory map, checked against the manifest (size on disk,
+    dtype, shape); the SHA-256 is checked by ``unlogit prepare-data --verify``, which reads every byte."""
+    path = folder / entry["file"]
+    if not path.is_file() or path.stat().st_size != entry["bytes"]:
+        found = path.stat().st_size if path.is_file() else "missing"
+        raise UnlogitError(
+            f"{path} does not match {folder / MANIFEST} (size {found}, recorded {entry['bytes']}); the folder "
+            "was changed after it was prepared: prepare it again"
+        )
+    try:
+        array = np.load(path, mmap_mode="c", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UnlogitError(f"{path} is not a .npy array ({exc}); prepare the data again") from exc
+    n = split_entry["n"]
+    want = (np.uint8, tuple(split_entry["shape"])) if what == "images" else (np.int64, (split_entry["shape"][0],))
+    if array.dtype != want[0] or array.shape != want[1] or array.shape[0] < n:
+        raise UnlogitError(
+            f"{path} holds {array.dtype} {array.shape}, not the {np.dtype(want[0])} {want[1]} its manifest records; "
+            "prepare the data again"
+        )
+    return array[:n]
+
+
+def load_prepared(folder: Path, split: str, name: str) -> ImageDataset:
+    """The ``split`` of a prepared folder: images as a memory-mapped uint8 tensor (N, C, S, S), labels in memory."""
+    manifest = read_manifest(folder)
+    entry = manifest["splits"].get(split)
+    if entry is None:
+        raise UnlogitError(
+            f"{folder} was prepared without its {split} split (it has {sorted(manifest['splits'])}); run "
+            f"`unlogit prepare-data` with --splits {','.join(PREPARED_SPLITS)}"
+        )
+    images = _open_array(folder, entry["images"], entry, "images")
+    labels = np.array(_open_array(folder, entry["labels"], entry, "labels"))  # small: read into memory
+    classes = manifest["classes"]
+    if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise UnlogitError(f"{folder}: {split} labels span [{labels.min()}, {labels.max()}] for {len(classes)} classes")
+    with warnings.catch_warnings():  # a copy-on-write map is writable; torch's warning is for read-only ones
+        warnings.simplefilter("ignore", UserWarning)
+        x = torch.from_numpy(images)
+    return ImageDataset(x, torch.from_numpy(labels), list(classes), name, split, source=str(folder))
