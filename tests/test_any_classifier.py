@@ -33,7 +33,7 @@ def _random_resnet18(path, seed: int) -> str:
 
     torch.manual_seed(seed)
     torch.save(tvm.resnet18(weights=None).state_dict(), path)
-    return f"torchvision:resnet18?weights={path}"
+    return f"torchvision:resnet18?weights={path}&size=64"  # fed 64-px images as they are, on purpose
 
 
 def test_a_1000_logit_resnet_is_inverted_on_tiny_imagenet_and_evaluated_without_labels(tmp_path, capsys):

@@ -119,6 +119,88 @@ def test_a_robustbench_layout_folder(tmp_path, monkeypatch):
         assert torch.allclose(clf.predict_logits(x), _net(3)(x), atol=1e-5)  # RobustBench models take [0,1]
 
 
+class _ImageNormalizer(torch.nn.Module):
+    """Built like RobustBench's ImageNet wrapper: constant buffers the checkpoints do not carry."""
+
+    def __init__(self, mean, std) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+def _imagenet_entry(seed: int = 0) -> torch.nn.Module:
+    """``normalize_model(net, mu, sigma)`` as RobustBench's ImageNet zoo builds its entries (1000 outputs)."""
+    from collections import OrderedDict
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 1000)
+    )
+    wrapper = _ImageNormalizer((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    return torch.nn.Sequential(OrderedDict([("normalize", wrapper), ("model", net)])).eval()
+
+
+def _fake_robustbench(monkeypatch, dataset: str, name: str, factory) -> None:
+    zoo = types.ModuleType("robustbench.model_zoo")
+    enums = types.ModuleType("robustbench.model_zoo.enums")
+    enums.BenchmarkDataset, enums.ThreatModel = str, str
+    zoo.model_dicts = {dataset: {"Linf": {name: {"model": factory}}}}
+    for module_name, module in (
+        ("robustbench", types.ModuleType("robustbench")),
+        ("robustbench.model_zoo", zoo),
+        ("robustbench.model_zoo.enums", enums),
+    ):
+        monkeypatch.setitem(sys.modules, module_name, module)
+
+
+@pytest.mark.parametrize("layout", ["net keys, as RobustBench ships them", "wrapper keys without the normaliser"])
+def test_a_robustbench_imagenet_model_loads_from_either_key_layout(tmp_path, monkeypatch, layout):
+    _fake_robustbench(monkeypatch, "imagenet", "Engstrom2019Robustness", _imagenet_entry)
+    reference = _imagenet_entry(7)
+    state = reference.state_dict()
+    if layout.startswith("net"):
+        state = {"state_dict": {f"module.{k[len('model.') :]}": v for k, v in state.items() if k.startswith("model.")}}
+    else:
+        state = {k: v for k, v in state.items() if not k.startswith("normalize.")}
+    (tmp_path / "imagenet" / "Linf").mkdir(parents=True)
+    torch.save(state, tmp_path / "imagenet" / "Linf" / "Engstrom2019Robustness.pt")
+    spec = f"robustbench:Engstrom2019Robustness?dataset=imagenet&threat=Linf&model_dir={tmp_path}"
+    clf = load_classifier(spec)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(clf.predict_logits(x), reference(x), atol=1e-5)
+    assert clf.classes[:2] == ["tench", "goldfish"]  # torchvision's names: wnid-labelled data has labels for it
+    with pytest.raises(UnlogitError, match="trained on 224x224 images, but the data is 64x64.*size=224"):
+        clf.probe((3, 64, 64))  # a 224-px network is not fed 64-px images silently
+    load_classifier(spec + "&size=224").probe((3, 64, 64))  # resized to its size: accepted
+
+
+def test_a_robustbench_checkpoint_of_another_model_is_refused_by_key(tmp_path, monkeypatch):
+    _fake_robustbench(monkeypatch, "imagenet", "Salman2020Do_R50", _imagenet_entry)
+    (tmp_path / "imagenet" / "Linf").mkdir(parents=True)
+    torch.save({"fc.weight": torch.zeros(3)}, tmp_path / "imagenet" / "Linf" / "Salman2020Do_R50.pt")
+    with pytest.raises(UnlogitError, match="does not fit RobustBench's model.*missing.*unexpected"):
+        load_classifier(f"robustbench:Salman2020Do_R50?dataset=imagenet&threat=Linf&model_dir={tmp_path}")
+
+
+def test_a_robustbench_that_fails_to_import_is_named_not_called_missing(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing(name, *args, **kwargs):
+        if name.startswith("robustbench"):
+            raise ModuleNotFoundError("No module named 'pkg_resources'", name="pkg_resources")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing)
+    with pytest.raises(UnlogitError, match="installed but cannot be imported.*setuptools<81"):
+        load_classifier("robustbench:Standard?dataset=cifar10&threat=Linf&model_dir=models")
+
+
 def test_eval_classifier_on_an_onnx_model_with_its_normalisation(tmp_path, capsys):
     pytest.importorskip("onnx2torch", reason="needs the onnx extra (onnx, onnx2torch)")
     import json

@@ -144,9 +144,17 @@ def load_timm(req: SourceRequest) -> NormalizedClassifier:
             "initialised network; save the weights once (timm.create_model(NAME, pretrained=True).state_dict(), "
             "as safetensors) on a machine that is online and give ?weights=FILE"
         )
-    return req.external(
-        model, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"), arch=f"timm:{req.target}"
-    )
+    clf = req.external(model, conv, default_mean=cfg.get("mean"), default_std=cfg.get("std"), arch=f"timm:{req.target}")
+    return with_native_size(clf, conv, (cfg.get("input_size") or (3, None))[1])
+
+
+def with_native_size(clf: NormalizedClassifier, conv: InputConvention, size: int | None) -> NormalizedClassifier:
+    """Record the image size a network was trained at (224 for ImageNet models), unless the spec says which size
+    it is fed (``size=``): :meth:`NormalizedClassifier.probe` then refuses smaller data instead of letting a
+    224-px network classify 64-px images silently."""
+    if size and conv.size is None:
+        clf.info["native_size"] = int(size)
+    return clf
 
 
 # --- RobustBench -----------------------------------------------------------------------------------
@@ -155,16 +163,57 @@ def robustbench_checkpoint(model_dir: Path, dataset: str, threat: str, name: str
     return model_dir / dataset / threat / f"{name}.pt"
 
 
-def robustbench_model(name: str, model_dir: Path, dataset: str, threat: str) -> nn.Module:
-    """A RobustBench model from a local model directory (its own layout), weights read with
-    ``weights_only=True``; never downloaded (RobustBench's own loader would fetch missing weights)."""
+def import_robustbench_zoo():
+    """RobustBench's model zoo and its enums. A missing package is a missing extra; a package that is installed
+    but fails to import (robustbench imports ``pkg_resources``, which setuptools >= 81 no longer ships) is that
+    failure, named."""
     try:
         from robustbench.model_zoo import model_dicts
         from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
     except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "robustbench":
+            raise UnlogitError(
+                "robustbench: specs need the robustbench package: pip install 'unlogit[robustbench]'"
+            ) from exc
         raise UnlogitError(
-            "robustbench: specs need the robustbench package: pip install 'unlogit[robustbench]'"
+            f"robustbench is installed but cannot be imported: {type(exc).__name__}: {exc}"
+            + (
+                "; robustbench imports pkg_resources, which setuptools >= 81 removed: pip install 'setuptools<81'"
+                if exc.name == "pkg_resources"
+                else ""
+            )
         ) from exc
+    return model_dicts, BenchmarkDataset, ThreatModel
+
+
+# RobustBench wraps ImageNet models as Sequential(normalize=ImageNormalizer(mean, std), model=net): the checkpoints
+# hold the net's keys (RobustBench adds the "model." prefix as it loads) and the normaliser's constant buffers are
+# set by the wrapper itself, so a checkpoint may lack them.
+WRAPPER_PREFIX = "model."
+WRAPPER_OWN_KEYS = {"normalize.mean", "normalize.std"}
+
+
+def robustbench_state(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """A RobustBench checkpoint's state dict in the key layout of ``model`` (either layout RobustBench writes)."""
+    state = load_state(path)  # containers and DataParallel's "module." removed
+    expected = model.state_dict()
+    wrapped = any(k.startswith(WRAPPER_PREFIX) for k in expected)
+    if wrapped and not any(k.startswith(WRAPPER_PREFIX) for k in state):
+        state = {WRAPPER_PREFIX + k: v for k, v in state.items()}
+    missing = [k for k in expected if k not in state and k not in WRAPPER_OWN_KEYS]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise UnlogitError(
+            f"{path} does not fit RobustBench's model: {len(missing)} key(s) missing (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}); is it the checkpoint of this model name?"
+        )
+    return state
+
+
+def robustbench_model(name: str, model_dir: Path, dataset: str, threat: str) -> nn.Module:
+    """A RobustBench model from a local model directory (its own layout), weights read with
+    ``weights_only=True``; never downloaded (RobustBench's own loader would fetch missing weights)."""
+    model_dicts, BenchmarkDataset, ThreatModel = import_robustbench_zoo()
     path = robustbench_checkpoint(model_dir, dataset, threat, name)
     if not path.is_file():
         raise UnlogitError(
@@ -178,10 +227,13 @@ def robustbench_model(name: str, model_dir: Path, dataset: str, threat: str) -> 
         raise UnlogitError(f"RobustBench has no model {name!r} for {dataset}/{threat}") from exc
     model = entry["model"]()
     try:
-        model.load_state_dict(load_state(path))
+        model.load_state_dict(robustbench_state(path, model), strict=False)  # strict except WRAPPER_OWN_KEYS
     except RuntimeError as exc:
         raise UnlogitError(f"{path} does not fit RobustBench's {name}: {exc}") from exc
     return model
+
+
+IMAGENET_SIZE = 224  # the crop ImageNet classifiers are trained and evaluated at
 
 
 def load_robustbench(req: SourceRequest) -> NormalizedClassifier:
@@ -191,8 +243,14 @@ def load_robustbench(req: SourceRequest) -> NormalizedClassifier:
     o = req.options
     conv = req.convention(allowed=("dataset", "threat", "model_dir"))
     model_dir = Path(o.get("model_dir") or os.environ.get("UNLOGIT_ROBUSTBENCH_DIR") or "models").expanduser()
-    model = robustbench_model(req.target, model_dir, o.get("dataset", "cifar10"), o.get("threat", "Linf"))
-    return req.external(model, conv, arch=f"robustbench:{req.target}")  # RobustBench models take [0,1] images
+    dataset = o.get("dataset", "cifar10")
+    model = robustbench_model(req.target, model_dir, dataset, o.get("threat", "Linf"))
+    clf = req.external(model, conv, arch=f"robustbench:{req.target}")  # RobustBench models take [0,1] images
+    if dataset == "imagenet" and not conv.classes and clf.num_classes == 1000:
+        from ..data.imagenet import imagenet_names
+
+        clf.classes = list(imagenet_names())  # the labels of torchvision's ImageNet models, in the same order
+    return with_native_size(clf, conv, IMAGENET_SIZE if dataset == "imagenet" else None)
 
 
 # --- torchvision -----------------------------------------------------------------------------------
@@ -244,7 +302,7 @@ def load_torchvision(req: SourceRequest) -> NormalizedClassifier:
     if not conv.classes and len(categories) == clf.num_classes:
         clf.classes = categories
     clf.info["weights"] = str(file)
-    return clf
+    return with_native_size(clf, conv, (getattr(weights.transforms, "keywords", {}) or {}).get("crop_size"))
 
 
 # --- programs that carry code: TorchScript, torch.export, factories ------------------------------

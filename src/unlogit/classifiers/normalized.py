@@ -77,6 +77,14 @@ class NormalizedClassifier(nn.Module):
     def probe(self, shape: tuple[int, int, int]) -> None:
         """Run one blank image of ``shape`` (C,H,W) through the network, or raise an error naming the spec and
         the input convention (a wrong ``size=`` or layout fails here, not inside training)."""
+        native = self.info.get("native_size")
+        if native and min(shape[1:]) < native:
+            raise UnlogitError(
+                f"classifier {self.info.get('spec', '?')} was trained on {native}x{native} images, but the data is "
+                f"{shape[1]}x{shape[2]}: its logits on these would not be the ones it gives to real inputs. Add "
+                f"size={native} to the spec (each image resized to {native} px before it is classified), or "
+                f"size={shape[1]} to feed them as they are on purpose"
+            )
         x = torch.zeros(1, *shape, device=self.mean.device)
         self.check_input(x)
         try:

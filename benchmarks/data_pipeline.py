@@ -1,0 +1,206 @@
+"""The ImageNet data path on this machine: prepare-data throughput, memory of training from a memory map, and the
+cost of a batch from it, each against today's in-memory path measured in the same run.
+
+    python -m benchmarks.data_pipeline --out docs/results/prepare-data/cpu.json
+
+1. **Throughput.** ``unlogit prepare-data`` on a synthetic ImageNet-layout tree (``--images`` JPEGs at 500x375,
+   333x500 and 640x480, smooth content that compresses like photos) with 1 and 2 decoding workers, against a bare
+   PIL decode + resize of the same files in one process (the work without draft mode, the pool and the writes).
+   Target: 2 workers >= 1.7x one.
+2. **Memory.** A process opens ``prepared:DIR`` (arrays of ``--memory-mb``), trains an inverter for a few steps
+   and reads every image once; its anonymous memory growth against the array size, next to the same data read
+   through ``npz:`` (today's in-memory path). Target: growth <= 10% of the array.
+3. **Batches.** Milliseconds to gather a random batch of 64-px images (uint8 -> float) from the memory map and
+   from memory, with a warm page cache.
+
+The projection for the full ILSVRC2012 (1,281,167 + 50,000 images) scales the measured per-image cost; it is a
+projection, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ILSVRC = {"train": 1_281_167, "test": 50_000}
+
+
+def make_tree(root: Path, images: int, classes: int = 20) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    sizes = ((500, 375), (333, 500), (640, 480), (500, 333))
+    per_class = images // classes
+    for split, n in (("train", per_class), ("val", 2)):
+        for k in range(classes):
+            folder = root / split / f"n{k:08d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                w, h = sizes[(i + k) % len(sizes)]
+                small = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+                Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC).save(folder / f"{i}.JPEG", quality=90)
+    return root
+
+
+def bare_pil_ms(files: list[Path], size: int) -> float:
+    from PIL import Image
+
+    start = time.perf_counter()
+    for path in files:
+        with Image.open(path) as im:
+            np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
+    return 1000 * (time.perf_counter() - start) / len(files)
+
+
+def throughput(tree: Path, size: int, work: Path) -> dict[str, Any]:
+    from unlogit.data.prepare import PrepareOptions, prepare_data
+
+    files = sorted((tree / "train").rglob("*.JPEG"))
+    out: dict[str, Any] = {"images": len(files), "size": size, "bare_pil_ms_per_image": bare_pil_ms(files, size)}
+    for workers in (1, 2):
+        start = time.perf_counter()
+        prepare_data(PrepareOptions(f"imagefolder:{tree}", size, ("train",)), work / f"w{workers}", workers=workers)
+        seconds = time.perf_counter() - start
+        out[f"workers_{workers}"] = {"seconds": seconds, "images_per_s": len(files) / seconds}
+    out["ratio_2_over_1"] = out["workers_2"]["images_per_s"] / out["workers_1"]["images_per_s"]
+    out["target_ratio"] = 1.7
+    out["ms_per_image_1_worker"] = 1000 / out["workers_1"]["images_per_s"]
+    return out
+
+
+MEMORY_PROBE = """
+import json, sys, torch
+from unlogit import train_inverter
+from unlogit.config import build_config
+from unlogit.data.config import DataConfig
+from unlogit.inversion.config import InverterRunConfig
+
+def rss():
+    status = {l.split(':')[0]: int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('Rss')}
+    return status['RssAnon'], status['RssFile']
+
+spec, out = sys.argv[1], sys.argv[2]
+anon0, file0 = rss()
+cfg = build_config(InverterRunConfig, 'inverter', 'tiny', [
+    f'data.name={spec}', 'data.val_size=500', 'data.test_size=64', 'model.ch_g=4', 'model.ch_d=4',
+    'model.dim_z=16', 'train.steps=20', 'train.batch_size=16', 'train.eval_size=32', 'train.progress=false',
+    'train.logit_cache=false', 'train.standing_stats_batches=2'], {'classifier': 'unlogit:cifar10-eval-standard'})
+train_inverter(cfg, out)
+train = DataConfig(name=spec, val_size=500).load('train')
+for start in range(0, len(train), 4096):  # every image read once
+    train.batch(torch.arange(start, min(start + 4096, len(train))))
+anon1, file1 = rss()
+print(json.dumps({'anon_growth': anon1 - anon0, 'file_growth': file1 - file0}))
+"""
+
+
+def _probe(spec: str, run: Path) -> dict[str, int]:
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, spec, str(run)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory(work: Path, megabytes: int) -> dict[str, Any]:
+    """The memory a dataset adds to a training process: the same probe on data of ``megabytes`` and of a tenth
+    of it; the difference of the two growths over the difference of the two arrays is what each byte of data
+    costs the process (the training machinery's own memory cancels)."""
+    from unlogit.data.prepare import PrepareOptions, prepare_data
+
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {"target_growth_fraction": 0.10}
+    sizes = {}
+    for label, mb in (("small", megabytes // 10), ("large", megabytes)):
+        n = mb * 1024**2 // (32 * 32 * 3)
+        folder = work / label
+        folder.mkdir()
+        x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        np.savez(folder / "train.npz", x=x, y=np.arange(n) % 10)
+        np.savez(folder / "test.npz", x=x[:1000], y=np.arange(1000) % 10)
+        del x
+        prepare_data(PrepareOptions(f"npz:{folder}", 32), folder / "prep")
+        sizes[label] = n * 32 * 32 * 3
+        for name, spec in (("prepared", f"prepared:{folder / 'prep'}"), ("in_memory_npz", f"npz:{folder}")):
+            out.setdefault(name, {})[label] = _probe(spec, folder / f"run-{name}")
+    out["array_bytes"] = sizes
+    extra = sizes["large"] - sizes["small"]
+    for name in ("prepared", "in_memory_npz"):
+        grown = out[name]["large"]["anon_growth"] - out[name]["small"]["anon_growth"]
+        out[name]["anon_bytes_per_data_byte"] = grown / extra
+    return out
+
+
+def batches(prepared: Path, iters: int = 200) -> dict[str, Any]:
+    import torch
+
+    from unlogit.data.config import DataConfig
+
+    mapped = DataConfig(name=f"prepared:{prepared}", val_size=10).load("train")
+    in_memory = mapped.subset(slice(None))
+    in_memory.images = mapped.images.clone()
+    out = {}
+    for name, ds in (("prepared", mapped), ("in_memory", in_memory)):
+        times = []
+        for _ in range(iters):
+            index = torch.randint(0, len(ds), (64,))
+            start = time.perf_counter()
+            ds.batch(index)
+            times.append(1000 * (time.perf_counter() - start))
+        out[f"{name}_ms_per_batch64"] = statistics.median(times)
+    out["image_shape"] = list(mapped.image_shape)
+    return out
+
+
+def projection(ms_per_image_1: float) -> dict[str, Any]:
+    """Full ILSVRC2012 from the measured per-image cost of one worker: hours with 1 worker and with 16 at ideal
+    (linear) scaling, and the disk each stored size takes. The synthetic JPEGs are smooth and decode faster than
+    photos, so these hours are a lower bound."""
+    images = sum(ILSVRC.values())
+    out: dict[str, Any] = {"label": "projection from the measured per-image cost, not a measurement"}
+    out["hours_1_worker"] = images * ms_per_image_1 / 1000 / 3600
+    out["hours_16_workers_linear"] = out["hours_1_worker"] / 16
+    for size in (64, 128):
+        out[f"disk_gb_{size}px"] = images * 3 * size * size / 1e9
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.data_pipeline", description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--images", type=int, default=2000)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--memory-mb", type=int, default=400)
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="unlogit-data-bench-") as tmp:
+        work = Path(tmp)
+        print("building the synthetic tree ...", flush=True)
+        tree = make_tree(work / "tree", args.images)
+        print("throughput ...", flush=True)
+        result: dict[str, Any] = {"throughput": throughput(tree, args.size, work)}
+        result["batches"] = batches(work / "w2")
+        print("memory ...", flush=True)
+        (work / "mem").mkdir()
+        result["memory"] = memory(work / "mem", args.memory_mb)
+    t = result["throughput"]
+    result["projection"] = projection(t["ms_per_image_1_worker"])
+    result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    result["command"] = "python -m benchmarks.data_pipeline " + " ".join(argv or sys.argv[1:])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
