@@ -7,9 +7,10 @@ cost of a batch from it, each against today's in-memory path measured in the sam
    333x500 and 640x480, smooth content that compresses like photos) with 1 and 2 decoding workers, against a bare
    PIL decode + resize of the same files in one process (the work without draft mode, the pool and the writes).
    Target: 2 workers >= 1.7x one.
-2. **Memory.** A process opens ``prepared:DIR`` (arrays of ``--memory-mb``), trains an inverter for a few steps
-   and reads every image once; its anonymous memory growth against the array size, next to the same data read
-   through ``npz:`` (today's in-memory path). Target: growth <= 10% of the array.
+2. **Memory.** A process (and each of 2 gloo ranks under torchrun) opens ``prepared:DIR``, trains an inverter for
+   a few steps and reads every image once; the anonymous memory each byte of data adds (arrays of
+   ``--memory-mb`` against a tenth of that), next to the same data read through ``npz:`` (today's in-memory
+   path). Target: <= 0.10 bytes per byte of data.
 3. **Batches.** Milliseconds to gather a random batch of 64-px images (uint8 -> float) from the memory map and
    from memory, with a warm page cache.
 
@@ -80,7 +81,7 @@ def throughput(tree: Path, size: int, work: Path) -> dict[str, Any]:
 
 
 MEMORY_PROBE = """
-import json, sys, torch
+import json, os, sys, torch
 from unlogit import train_inverter
 from unlogit.config import build_config
 from unlogit.data.config import DataConfig
@@ -101,15 +102,24 @@ train = DataConfig(name=spec, val_size=500).load('train')
 for start in range(0, len(train), 4096):  # every image read once
     train.batch(torch.arange(start, min(start + 4096, len(train))))
 anon1, file1 = rss()
-print(json.dumps({'anon_growth': anon1 - anon0, 'file_growth': file1 - file0}))
+rank = int(os.environ.get('RANK', 0))
+print(json.dumps({'rank': rank, 'anon_growth': anon1 - anon0, 'file_growth': file1 - file0}))
 """
 
 
-def _probe(spec: str, run: Path) -> dict[str, int]:
-    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, spec, str(run)], capture_output=True, text=True)
+def _probe(spec: str, run: Path, ranks: int = 1) -> list[dict[str, int]]:
+    """The probe's record per process: one process, or ``ranks`` gloo ranks under torchrun."""
+    script = run.with_suffix(".py")
+    script.write_text(MEMORY_PROBE)
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks > 1 else []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "UNLOGIT_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, *launcher, str(script), spec, str(run)], capture_output=True, text=True, env=env
+    )
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return sorted(records, key=lambda r: r["rank"])
 
 
 def memory(work: Path, megabytes: int) -> dict[str, Any]:
@@ -127,18 +137,26 @@ def memory(work: Path, megabytes: int) -> dict[str, Any]:
         folder.mkdir()
         x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
         np.savez(folder / "train.npz", x=x, y=np.arange(n) % 10)
-        np.savez(folder / "test.npz", x=x[:1000], y=np.arange(1000) % 10)
+        np.savez(folder / "test.npz", x=x[:1000], y=np.arange(min(n, 1000)) % 10)
         del x
         prepare_data(PrepareOptions(f"npz:{folder}", 32), folder / "prep")
         sizes[label] = n * 32 * 32 * 3
-        for name, spec in (("prepared", f"prepared:{folder / 'prep'}"), ("in_memory_npz", f"npz:{folder}")):
-            out.setdefault(name, {})[label] = _probe(spec, folder / f"run-{name}")
+        for name, spec, ranks in PROBES:
+            out.setdefault(name, {})[label] = _probe(spec.format(folder=folder), folder / f"run-{name}", ranks)
     out["array_bytes"] = sizes
     extra = sizes["large"] - sizes["small"]
-    for name in ("prepared", "in_memory_npz"):
-        grown = out[name]["large"]["anon_growth"] - out[name]["small"]["anon_growth"]
-        out[name]["anon_bytes_per_data_byte"] = grown / extra
+    for name, _, ranks in PROBES:
+        out[name]["anon_bytes_per_data_byte"] = [
+            (out[name]["large"][r]["anon_growth"] - out[name]["small"][r]["anon_growth"]) / extra for r in range(ranks)
+        ]
     return out
+
+
+PROBES = (  # (name, dataset spec, processes)
+    ("prepared", "prepared:{folder}/prep", 1),
+    ("prepared_2_gloo_ranks", "prepared:{folder}/prep", 2),
+    ("in_memory_npz", "npz:{folder}", 1),
+)
 
 
 def batches(prepared: Path, iters: int = 200) -> dict[str, Any]:
@@ -175,6 +193,14 @@ def projection(ms_per_image_1: float) -> dict[str, Any]:
     return out
 
 
+def machine() -> dict[str, Any]:
+    """The CPU model and the vector extensions that decide its speed (machines here differ several-fold)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f" {f}" in info]
+    return {"cpu": model or platform.machine(), "flags": flags, "cores": os.cpu_count()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.data_pipeline", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -194,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         result["memory"] = memory(work / "mem", args.memory_mb)
     t = result["throughput"]
     result["projection"] = projection(t["ms_per_image_1_worker"])
-    result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    result["machine"] = machine()
     result["command"] = "python -m benchmarks.data_pipeline " + " ".join(argv or sys.argv[1:])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

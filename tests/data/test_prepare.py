@@ -88,7 +88,14 @@ def test_a_prepared_folder_checks_its_files_against_the_manifest(tree, tmp_path)
     prepare_data(PrepareOptions(f"imagefolder:{tree}", 16, ("test",)), out, workers=0)
     with pytest.raises(UnlogitError, match="without its train split"):
         DataConfig(name=f"prepared:{out}").load("train")
-    with (out / "test.images.npy").open("ab") as fh:
+    assert main(["prepare-data", "--verify", str(out)]) == 0
+    images = out / "test.images.npy"
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF  # one byte changed, same size: only the hash sees it
+    images.write_bytes(bytes(data))
+    assert main(["prepare-data", "--verify", str(out)]) == 2
+    assert main(["prepare-data", "--out", str(out)]) == 2  # neither --verify nor --dataset/--size
+    with images.open("ab") as fh:
         fh.write(b"\0")
     with pytest.raises(UnlogitError, match="does not match"):
         DataConfig(name=f"prepared:{out}").load("test")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -37,8 +38,11 @@ def test_reading_every_image_adds_no_anonymous_copy(tmp_path):
     np.savez(tmp_path / "test.npz", x=x[:200], y=np.arange(200) % 10)
     prepare_data(PrepareOptions(f"npz:{tmp_path}", side), tmp_path / "prep")
     array_bytes = n * 3 * side * side  # 55 MB
+    # glibc keeps freed batch buffers in its heap once its dynamic mmap threshold has grown (tens of MB that are
+    # the allocator's, not the data's); a fixed threshold hands every large buffer back when it is freed
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
     out = subprocess.run(
-        [sys.executable, "-c", READ_ALL, str(tmp_path / "prep")], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", READ_ALL, str(tmp_path / "prep")], capture_output=True, text=True, timeout=300, env=env
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

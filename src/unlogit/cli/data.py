@@ -38,8 +38,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
-    from ..data.prepare import PrepareOptions, prepare_data
+    from pathlib import Path
 
+    from ..data.prepare import PrepareOptions, prepare_data
+    from ..data.prepared import verify_prepared
+    from ..errors import UnlogitError
+
+    if args.verify:
+        manifest = verify_prepared(Path(args.verify))
+        files = 2 * len(manifest["splits"])
+        print(f"{args.verify}: the {files} files match the SHA-256 recorded when the folder was prepared")
+        return 0
+    missing = [f"--{k}" for k in ("dataset", "size", "out") if getattr(args, k) is None]
+    if missing:
+        raise UnlogitError(f"prepare-data needs {', '.join(missing)} (or --verify DIR to check a prepared folder)")
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
     options = PrepareOptions(args.dataset, args.size, splits, args.skip_bad, args.data_root)
     manifest = prepare_data(options, args.out, workers=args.workers)
@@ -66,10 +78,11 @@ def register(add: AddCommand) -> None:
         "decode a dataset once, in parallel, into memory-mapped arrays (then --dataset prepared:DIR)",
         "unlogit prepare-data --dataset imagefolder:/data/ILSVRC2012 --size 64 --out data/imagenet64 --workers 16",
     )
-    p.add_argument("--dataset", required=True, help="any dataset spec; ImageNet: imagefolder:DIR with train/ and val/")
-    p.add_argument("--size", type=int, required=True, help="side of the stored images (center square, resized)")
-    p.add_argument("--out", required=True, help="the prepared folder (resumed if a run into it was interrupted)")
+    p.add_argument("--dataset", help="any dataset spec; ImageNet: imagefolder:DIR with train/ and val/")
+    p.add_argument("--size", type=int, help="side of the stored images (center square, resized)")
+    p.add_argument("--out", help="the prepared folder (resumed if a run into it was interrupted)")
     p.add_argument("--workers", type=int, default=2, help="decoding processes (0: decode in this process)")
     p.add_argument("--splits", default="train,test", help="comma-separated: train, test (ImageNet's val/ is test)")
     p.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed) instead of stopping")
     p.add_argument("--data-root", default=None, help="extra folder searched for named datasets")
+    p.add_argument("--verify", metavar="DIR", help="instead: read a prepared folder whole and check every SHA-256")

@@ -155,3 +155,21 @@ def load_prepared(folder: Path, split: str, name: str) -> ImageDataset:
         warnings.simplefilter("ignore", UserWarning)
         x = torch.from_numpy(images)
     return ImageDataset(x, torch.from_numpy(labels), list(classes), name, split, source=str(folder))
+
+
+def verify_prepared(folder: Path) -> dict[str, Any]:
+    """Read every byte of a prepared folder and compare each file's SHA-256 with its manifest; returns the
+    manifest, or raises naming the first file that differs."""
+    from ..runtime.checkpoint import file_sha256
+
+    manifest = read_manifest(folder)
+    for split, entry in manifest["splits"].items():
+        for key in ("images", "labels"):
+            path = folder / entry[key]["file"]
+            digest = file_sha256(path) if path.is_file() else "missing"
+            if digest != entry[key]["sha256"]:
+                raise UnlogitError(
+                    f"{path} ({split} {key}) does not match its SHA-256 in {folder / MANIFEST}: the file was changed "
+                    "or damaged after it was prepared; prepare the data again"
+                )
+    return manifest
