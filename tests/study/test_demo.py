@@ -124,3 +124,23 @@ def test_the_offline_demo_loads_the_shipped_shapes_classifiers_and_trains_them_o
     assert not [r for r in plan_study(cfg, tmp_path / "b").runs() if r.kind == "classifier"]
     scratch = [r for r in plan_study(cfg, tmp_path / "c", from_scratch=True).runs() if r.kind == "classifier"]
     assert sorted(r.stage for r in scratch) == sorted(cfg.classifiers)
+
+
+def test_a_capped_arm_gets_no_verdict_and_a_non_zero_exit(tmp_path, capsys):
+    """The demo with one arm stopped by a time cap: claim.json, every finding and the report's first line say
+    "not comparable" and name the cap; the command exits 3 with the fix, not 0 with a verdict."""
+    from unlogit.cli import main
+
+    out = tmp_path / "capped"
+    argv = ["study", "demo", "--smoke", "--out", str(out), "inverters.standard.max_minutes=0.001"]
+    assert main([*argv, "train.amp=off", "train.channels_last=false", "train.progress=false"]) == 3
+    err = capsys.readouterr().err
+    assert "no verdict" in err and "standard capped at" in err and "without max_minutes" in err
+    claim = json.loads((out / "claim.json").read_text())
+    assert claim["verdict"] == "not comparable"
+    assert any(r.startswith("not comparable: standard capped at") for r in claim["excluded"])
+    findings = json.loads((out / "findings.json").read_text())["findings"]
+    assert findings and all(f["verdict"] == "not comparable" and "capped" in f["why"] for f in findings)
+    page = (out / "report" / "index.html").read_text()
+    first = page[page.index('class="verdict"') :][:600]
+    assert "not comparable" in first and "standard capped at" in first

@@ -142,3 +142,44 @@ def test_c6_logit_edits_leave_a_generator_that_ignores_them_unchanged_and_draw_b
         assert vals.figure is not None and vals.figure.shape[-1] >= 7 * 64  # original + both arms' columns
     shift = fv.logit_shift(ctx)
     assert torch.all(shift.a["contrast_response"] == 0)
+
+
+def test_a_secondary_s_direction_comes_from_its_quantity_never_from_its_name():
+    import pytest
+
+    from unlogit.errors import UnlogitError
+    from unlogit.study.findings.registry import higher_is_better
+
+    for key in ("logit_error", "logit_kl", "mse@pixels", "colour_error", "retrieval_rank@pixels", "noise_spread@x"):
+        assert not higher_is_better(key), key  # lower is better: a larger value is worse for arm A
+    for key in ("psnr", "ssim", "retrieval@pixels:svhn", "keeps_source@eval", "contrast_response"):
+        assert higher_is_better(key), key
+    with pytest.raises(UnlogitError, match="unknown quantity"):
+        higher_is_better("some_new_value@pixels")  # a new key must state its direction
+
+
+def test_decided_secondaries_carry_both_means_and_never_call_a_worse_value_a_hold(mini_study_dir):
+    import json
+
+    findings = json.loads((mini_study_dir / "findings.json").read_text())["findings"]
+    secondaries = [s for f in findings for s in f["secondary"]]
+    assert secondaries
+    for s in secondaries:
+        assert {"a_mean", "b_mean", "higher_is_better"} <= set(s)
+        worse_for_a = s["a_mean"] < s["b_mean"] if s["higher_is_better"] else s["a_mean"] > s["b_mean"]
+        assert not (worse_for_a and s["verdict"] == "holds"), s
+
+
+def test_c7_borrows_each_endpoint_s_own_between_classifier_variance():
+    from unlogit.study.protocol import between_classifier_variance
+
+    x, y, g = _data()
+    n = len(x)
+    b = _arm("standard", [[torch.rand(n, 1, *SHAPE, generator=g)] for _ in range(3)], torch.zeros(n, 10))
+    b.values = {"retrieval@pixels": torch.rand(3, 1, n, generator=g), "psnr": 30 * torch.rand(3, 1, n, generator=g)}
+    other = _arm("resnet", [[torch.rand(n, 1, *SHAPE, generator=g)]], torch.zeros(n, 10))
+    other.values = {k: v[:1] for k, v in b.values.items()}
+    vals = fv.architecture(_ctx(other, b, x, y, extra_arms={"architecture": other}))
+    for key in ("retrieval@pixels", "psnr"):  # in its own units: a PSNR in dB does not borrow a retrieval score's
+        assert vals.borrowed(key) == between_classifier_variance(b.values[key])
+    assert vals.borrowed("psnr") > 10 * vals.borrowed("retrieval@pixels")

@@ -58,7 +58,27 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
         print(f"report: {out / summary['report']}")
     runs = " ".join(f"--inverter {layout.inverter(name)}" for name in cfg.inverters)
     print(f"explore in a browser (pip install -e '.[serve]'): unlogit serve {runs}")
-    return 0
+    return _verdict_status(summary.get("claim"))
+
+
+NOT_COMPARABLE_EXIT = 3  # the study finished, but its arms did not train alike: no verdict was given
+
+
+def _verdict_status(claim: dict | None) -> int:
+    """0, or :data:`NOT_COMPARABLE_EXIT` with the reason and the fix when the arms did not train alike."""
+    import sys
+
+    from ..study.arms import NOT_COMPARABLE
+
+    if not claim or claim.get("verdict") != NOT_COMPARABLE:
+        return 0
+    reasons = "; ".join(r.removeprefix(f"{NOT_COMPARABLE}: ") for r in claim.get("excluded", []))
+    print(
+        f"unlogit: no verdict: the arms did not train alike ({reasons}). Give every inverter the same G steps: "
+        "rerun into a new --out without max_minutes (steps decide, however long they take)",
+        file=sys.stderr,
+    )
+    return NOT_COMPARABLE_EXIT
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -93,8 +93,10 @@ def verdict_view(claim: dict[str, Any]) -> VerdictView:
     """The answer in one sentence: the primary endpoint's verdict, its estimate and interval, what it is about."""
     p = next(e for e in claim["endpoints"] if e["primary"])
     k = claim["n_classifiers"]
+    decided = claim["verdict"] in ("holds", "reversed", "tie", "undecided")
     return VerdictView(
         verdict=claim["verdict"],
+        why="" if decided else "; ".join(claim["excluded"]),
         statement=claim["statement"],
         endpoint=p["label"],
         interval=interval_text(p),

@@ -26,9 +26,11 @@ class TitledGrid:
 
 @dataclass(frozen=True)
 class VerdictView:
-    """The answer in one sentence: ``verdict — statement: endpoint interval (design; about inference)``."""
+    """The answer in one sentence: ``verdict (why) — statement: endpoint interval (design; about inference)``;
+    ``why`` names what kept the arms from being compared (a capped arm, unequal G steps, a failed gate)."""
 
     verdict: str
+    why: str
     statement: str
     endpoint: str
     interval: str

@@ -54,6 +54,30 @@ class ArmScores:
         }
 
 
+NOT_COMPARABLE = "not comparable"  # the verdict word when the arms did not train alike
+
+
+def training_differences(a: ArmScores, b: ArmScores) -> list[str]:
+    """Why two arms' inverters did not train alike: a unit its time cap stopped (``train.max_minutes``), or G
+    steps that differ between units. A verdict on such arms would compare how long each trained, not what the
+    classifiers keep, so the claim and every finding on them say this instead of holds, reversed or tie."""
+    reasons = []
+    for arm in (a, b):
+        for k, row in enumerate(arm.units):
+            for s, unit in enumerate(row):
+                summary = unit.summary
+                if summary.get("capped", summary.get("stopped_early", False)):
+                    steps, planned = summary.get("steps", "?"), summary.get("steps_planned", "?")
+                    reasons.append(
+                        f"{arm.name} capped at {steps} of {planned} G steps by train.max_minutes "
+                        f"(classifier {k + 1}, seed {s + 1})"
+                    )
+    steps = {arm.name: sorted({int(u.summary.get("steps", 0)) for row in arm.units for u in row}) for arm in (a, b)}
+    if len({*steps[a.name], *steps[b.name]}) > 1:
+        reasons.append(f"unequal training: {a.name} {steps[a.name]} G steps, {b.name} {steps[b.name]}")
+    return reasons
+
+
 @torch.no_grad()
 def score_arm(
     name: str,

@@ -188,7 +188,8 @@ def _claim_and_findings(
             run_findings(cfg, plan, out, images, a, b)
         timings["claim+findings"] = time.perf_counter() - t0
     claim = read_json(layout.claim, "claim")
-    return {"claim": {"statement": claim["statement"], "verdict": claim["verdict"], "primary": claim["primary"]}}
+    keep = ("statement", "verdict", "primary", "excluded")
+    return {"claim": {k: claim[k] for k in keep}}
 
 
 def run_analysis(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out: Path) -> None:

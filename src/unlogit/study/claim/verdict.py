@@ -1,8 +1,9 @@
 """The study's claim stage: arm A vs arm B under the protocol, with a gate, one primary endpoint and its verdict.
 
 The claim's verdict is the verdict of its **one primary endpoint** (``claim.primary``, named with its reason
-in the study config before the run; :mod:`.endpoints` lists the candidates). Every other endpoint is
-secondary, with Holm-adjusted p-values. The gate: an arm enters the comparison only if its true-label
+in the study config before the run; :mod:`.endpoints` lists the candidates), unless the arms did not train alike
+(a unit stopped by its time cap, or unequal G steps): then it is ``not comparable``, with the reason. Every
+other endpoint is secondary, with Holm-adjusted p-values. The gate: an arm enters the comparison only if its true-label
 agreement under every evaluator is above chance by ``gate_margin`` (lower end of its 95% interval) and the
 two arms' realism is comparable (KID in the first evaluator's features within ``kid_ratio`` of each
 other, or overlapping 95% intervals from the image-bootstrap standard error).
@@ -22,7 +23,7 @@ from ...runtime.atomic import write_atomic
 from ...runtime.checkpoint import read_json
 from ...runtime.rundir import StudyLayout
 from ...scoring.per_image import retrieval_summary
-from ..arms import ArmScores
+from ..arms import NOT_COMPARABLE, ArmScores, training_differences
 from ..protocol import (
     INFERENCE,
     Comparison,
@@ -71,7 +72,9 @@ def decide(
     chance = 1.0 / data.num_classes
     gates = {arm.name: gate(arm, evaluators, chance, cfg) for arm in (a, b)}
     comparable, realism = realism_comparable(a, b, cfg)
-    excluded = [f"{name}: {'; '.join(g['reasons'])}" for name, g in gates.items() if not g["passed"]]
+    unequal = training_differences(a, b)
+    excluded = [f"{NOT_COMPARABLE}: {reason}" for reason in unequal]
+    excluded += [f"{name}: {'; '.join(g['reasons'])}" for name, g in gates.items() if not g["passed"]]
     if not comparable:
         excluded.append(realism)
     rows = compare_all(endpoints, a.values, b.values)
@@ -83,7 +86,7 @@ def decide(
         "statement": cfg.statement,
         "primary": primary.endpoint,
         "reason": cfg.reason,
-        "verdict": "not compared" if excluded else primary.verdict,
+        "verdict": NOT_COMPARABLE if unequal else "not compared" if excluded else primary.verdict,
         "inference": INFERENCE[primary.inference],
         "gates": gates,
         "realism": realism,

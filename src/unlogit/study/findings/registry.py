@@ -35,6 +35,7 @@ from typing import Any
 
 from ...runtime.registry import Registry
 from ...scoring.measure import PIXELS
+from ..arms import NOT_COMPARABLE, training_differences
 from ..protocol import UNDECIDED, Endpoint, compare, holm
 from . import values as fv
 
@@ -57,9 +58,29 @@ class Finding:
     b_label: str = "standard"
 
 
-def _lower(key: str) -> bool:
-    """Direction of a secondary key (higher is better unless it measures change, spread, error or bias)."""
-    return not any(w in key for w in ("spread", "change", "bias2", "variance", "follows_target"))
+# The findings' own quantities and whether a higher value favours arm A's side of its statement (the scoring
+# quantities, retrieval, errors, ranks, KL, say so in unlogit.scoring.measure.QUANTITIES).
+FINDING_QUANTITIES: dict[str, bool] = {
+    "noise_spread": False,
+    "bias2": False,
+    "variance": False,
+    "content_change": False,
+    "contrast_change": False,
+    "pixel_change": False,
+    "follows_target": False,
+    "keeps_source": True,
+    "true_minus_predicted": True,
+    **{f"{stat}_{kind}": True for stat in ("contrast", "sharpness", "brightness") for kind in ("response", "slope")},
+}
+
+
+def higher_is_better(key: str) -> bool:
+    """A value key's direction (``name``, ``name@judge`` or ``name@judge:dataset``), from the findings' own
+    quantities or the scoring registry; a key in neither is an error that names the known ones."""
+    from ...scoring.measure import QUANTITIES
+
+    name = key.split("@")[0]
+    return FINDING_QUANTITIES[name] if name in FINDING_QUANTITIES else QUANTITIES.get(name).higher_is_better
 
 
 FINDINGS: Registry[Finding] = Registry("finding")
@@ -187,9 +208,9 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
         undecided = f"{UNDECIDED} (n = {vals.n_eligible})"
         why = vals.note or "too few eligible images"
         row.update({"verdict": undecided, "estimate": None, "ci_low": None, "ci_high": None, "why": why})
-        return row, vals
+        return _unless_unequal(row, ctx), vals
     endpoint = Endpoint(primary, finding.title, finding.higher_is_better, True, finding.margin, None, finding.reason)
-    main = compare(endpoint, vals.a[primary], vals.b[primary], vals.a_unit_variance)
+    main = compare(endpoint, vals.a[primary], vals.b[primary], vals.borrowed(primary))
     row.update(
         {
             "verdict": main.verdict,
@@ -206,19 +227,28 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
         }
     )
     row["secondary"] = _secondaries(finding, vals, primary)
-    return row, vals
+    return _unless_unequal(row, ctx), vals
+
+
+def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, Any]:
+    """``row`` with its verdict withheld (``not comparable``, and why) when the arms did not train alike; the
+    interval stays for the reader."""
+    unequal = training_differences(ctx.a, ctx.b)
+    if unequal:
+        row.update({"verdict": NOT_COMPARABLE, "why": "; ".join(unequal)})
+    return row
 
 
 def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str) -> list[dict[str, Any]]:
     """Every other key both arms have, compared under the finding's margin, with Holm-adjusted p-values."""
     others = [k for k in vals.a if k != primary and k in vals.b]
     rows = [
-        compare(Endpoint(k, k, _lower(k), False, finding.margin), vals.a[k], vals.b[k], vals.a_unit_variance)
+        compare(Endpoint(k, k, higher_is_better(k), False, finding.margin), vals.a[k], vals.b[k], vals.borrowed(k))
         for k in others
     ]
     out = []
     for r, p in zip(rows, holm([r.p_value for r in rows])):
         r.p_holm = p
-        keep = ("endpoint", "estimate", "ci_low", "ci_high", "verdict")
-        out.append({**{k: getattr(r, k) for k in keep}, "p_holm": p})
+        keep = ("endpoint", "estimate", "ci_low", "ci_high", "verdict", "a_mean", "b_mean")
+        out.append({**{k: getattr(r, k) for k in keep}, "higher_is_better": higher_is_better(r.endpoint), "p_holm": p})
     return out

@@ -75,7 +75,11 @@ class FindingValues:
     n_eligible: int
     figure: Any = None
     note: str = ""
-    a_unit_variance: float | None = None  # for a one-classifier arm A (borrowed from a family)
+    # for a one-classifier arm A: each key's between-classifier variance, borrowed from a family (its own units)
+    a_unit_variance: Mapping[str, float | None] = field(default_factory=dict)
+
+    def borrowed(self, key: str) -> float | None:
+        return self.a_unit_variance.get(key)
 
 
 def per_unit(arm: ArmScores, fn: Callable[[Any, int], Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -294,8 +298,9 @@ def architecture(ctx: FindingContext) -> FindingValues:
     other = ctx.extra_arms.get("architecture")
     if other is None:
         return FindingValues({}, {}, 0, note="no architecture stage (findings.architecture)")
-    key = next(iter(ctx.b.values))
-    borrowed = between_classifier_variance(ctx.b.values[key]) if other.shape[0] == 1 else None
+    borrowed = {}
+    if other.shape[0] == 1:  # every key borrows its own variance, in its own units (dB, SSIM, a fraction ...)
+        borrowed = {key: between_classifier_variance(values) for key, values in ctx.b.values.items()}
     figure = _grid(ctx.x, other.units[0][0].recs[:, 0], ctx.b.units[0][0].recs[:, 0])
     return FindingValues(
         dict(other.values),
