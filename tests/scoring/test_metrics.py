@@ -20,7 +20,7 @@ class _Identity(nn.Module):
 def test_identical_images_psnr_inf_ssim_one():
     x = torch.rand(3, 3, 32, 32)
     assert torch.isinf(psnr(x, x)).all()
-    assert torch.allclose(ssim(x, x), torch.ones(3))
+    assert torch.allclose(ssim(x, x), torch.ones(3, dtype=torch.float64))
 
 
 def test_psnr_matches_definition():
@@ -75,3 +75,35 @@ def test_kernel_distance_is_near_zero_within_a_distribution_and_positive_between
     assert far["subset_size"] == 100 and far["ci_low"] < far["kid"] < far["ci_high"]
     again = kernel_distance(real, other, flat, subsets=20, subset_size=100)
     assert again["kid"] == far["kid"]  # subsets come from the seed, not the global RNG
+
+
+def _wang_ssim_float64(x, y) -> float:
+    """SSIM as scikit-image computes it with Wang's settings (``structural_similarity(..., gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=0)``), in float64 numpy/scipy: filter with
+    ``gaussian_filter(truncate=3.5, mode='reflect')``, crop the 5-pixel border, average, then over channels."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    def blur(a):
+        return gaussian_filter(a, sigma=1.5, truncate=3.5, mode="reflect")
+
+    values = []
+    for a, b in zip(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)):
+        mu_a, mu_b = blur(a), blur(b)
+        var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+        c1, c2 = 0.01**2, 0.03**2
+        s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+        values.append(s[5:-5, 5:-5].mean())
+    return float(np.mean(values))
+
+
+def test_ssim_is_wang_s_as_scikit_image_computes_it_on_the_project_s_images():
+    from unlogit.data.shapes import load_shapes
+
+    x = load_shapes("test", size=64, seed=0).images.float() / 255  # 64 of the project's own images
+    gen = torch.Generator().manual_seed(0)
+    x_hat = (0.6 * x + 0.4 * torch.rand(x.shape, generator=gen)).clamp(0, 1)  # a blurred-ish reconstruction
+    ours = ssim(x, x_hat)
+    reference = torch.tensor([_wang_ssim_float64(a, b) for a, b in zip(x, x_hat)], dtype=torch.float64)
+    assert (ours - reference).abs().max() < 1e-4
+    assert 0.05 < float(ours.mean()) < 0.95  # a case where the window's weighting matters

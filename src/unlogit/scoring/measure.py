@@ -47,7 +47,13 @@ for _q in (
     Quantity(
         "psnr", f"peak signal-to-noise ratio of x_hat to x (capped at {PSNR_CAP_DB:.0f} dB)", "dB", True, "pixels"
     ),
-    Quantity("ssim", "structural similarity (Gaussian window 7 below 64 px, else 11; sigma 1.5)", "", True, "pixels"),
+    Quantity(
+        "ssim",
+        "structural similarity (Wang et al. 2004: 11-tap Gaussian window, sigma 1.5, valid positions)",
+        "",
+        True,
+        "pixels",
+    ),
     Quantity("mse", "mean squared pixel error, images in [0,1]", "", False, "pixels"),
     Quantity("colour_error", "mean |mean colour of x_hat - mean colour of x| over channels", "", False, "pixels"),
     Quantity(

@@ -4,7 +4,7 @@ Every function takes images in [0,1] as (N,C,H,W) float tensors. Results that de
 extractor carry a :class:`MetricProvenance` (extractor name, weights hash, sample count, seed) so two
 numbers are only compared when they should be.
 
-- pixel fidelity: :func:`psnr`, :func:`ssim` (torchmetrics)
+- pixel fidelity: :func:`psnr` (torchmetrics), :func:`ssim` (Wang et al. 2004, as scikit-image computes it)
 - top-k agreement of any logits with labels: :func:`topk_agreement`
 - realism: :func:`frechet_distance` in any feature space (torchmetrics' FID machinery)
 - what the logits leave open: :func:`diversity` of several reconstructions of the same logits
@@ -43,15 +43,39 @@ def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return peak_signal_noise_ratio(x_hat.float(), x.float(), data_range=1.0, reduction="none", dim=(1, 2, 3))
 
 
-def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM (N,) in [-1, 1]: torchmetrics' Gaussian window (sigma 1.5) of size 7 for images
-    under 64 px, else 11 (the window must fit the image: 11 at 28 px leaves 18 valid positions)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
+SSIM_SIGMA = 1.5  # Wang et al. (2004): Gaussian window, sigma 1.5
+SSIM_RADIUS = int(3.5 * SSIM_SIGMA + 0.5)  # 5: truncated at 3.5 sigma, as scikit-image does (an 11-tap window)
+SSIM_K1, SSIM_K2 = 0.01, 0.03
 
-    kernel = 7 if min(x.shape[-2:]) < 64 else 11
-    return structural_similarity_index_measure(
-        x_hat.float(), x.float(), data_range=1.0, reduction="none", kernel_size=kernel
-    )
+
+def _gaussian_window(dtype: torch.dtype) -> torch.Tensor:
+    taps = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=dtype)
+    window = torch.exp(-(taps**2) / (2 * SSIM_SIGMA**2))
+    return window / window.sum()
+
+
+def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM (N,) in [-1, 1] as Wang et al. (2004) and scikit-image define it (``gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=1``): local statistics under an 11-tap Gaussian window,
+    the SSIM map averaged over the positions where the window lies inside the image, then over channels.
+    Computed here in float64, so it does not depend on the installed torchmetrics (whose SSIM averages over a
+    reflect-padded image since 1.4.2). Images need at least 11 x 11 pixels."""
+    if min(x.shape[-2:]) < 2 * SSIM_RADIUS + 1:
+        raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} px, got {tuple(x.shape[-2:])}")
+    a, b = x.double(), x_hat.double()
+    n, c = a.shape[:2]
+    window = _gaussian_window(torch.float64).to(a.device)
+    rows, cols = window.view(1, 1, -1, 1).expand(c, 1, -1, 1), window.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:  # separable Gaussian, valid positions only
+        return torch.nn.functional.conv2d(torch.nn.functional.conv2d(t, rows, groups=c), cols, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = SSIM_K1**2, SSIM_K2**2  # data range 1
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return ssim_map.reshape(n, c, -1).mean(-1).mean(-1)
 
 
 def topk_agreement(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
