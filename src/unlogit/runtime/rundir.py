@@ -66,6 +66,10 @@ class RunLayout:
     def last_json(self) -> Path:
         return self.last.with_suffix(".json")
 
+    def rank_rng(self, rank: int) -> Path:
+        """The stem (.json + .safetensors) of a DDP rank's RNG streams at the last checkpoint (ranks > 0)."""
+        return self.checkpoints / f"rank{rank}_rng"
+
     def rank_digest(self, rank: int) -> Path:
         """Where a DDP rank records the digest of its weights (the test that ranks stay identical)."""
         return self.checkpoints / f"rank{rank}_params.json"

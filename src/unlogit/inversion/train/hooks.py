@@ -18,6 +18,7 @@ import torch
 from ...runtime.figures import comparison_grid, save_png
 from ..nets.layers import spectral_sigmas
 from .standing import refresh_standing_stats
+from .state import save_rank_rng
 from .training import Training
 
 SHEET_SIZE = 16
@@ -137,9 +138,13 @@ class CheckpointHook:
     """``checkpoints/last`` every ``train.checkpoint_every`` steps and at the end (exact resume)."""
 
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
-        if tr.run is not None and tick.every(tr.cfg.train.checkpoint_every):
+        if not tick.every(tr.cfg.train.checkpoint_every):
+            return
+        if tr.run is not None:
             fast = tr.fast.to_dict() if tr.fast is not None else None
             tr.state.save(tr.layout.last, {"spec": tr.spec.to_dict(), "fast_path": fast})
+        elif tr.dist.enabled:  # the other ranks keep their own noise streams
+            save_rank_rng(tr.layout.rank_rng(tr.dist.rank), tr.state.step)
 
 
 class StopHook:

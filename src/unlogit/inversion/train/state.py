@@ -144,6 +144,29 @@ class TrainState:
         return meta
 
 
+RANK_RNG_KIND = "unlogit.rank-rng"
+
+
+def save_rank_rng(stem: Path, step: int) -> None:
+    """This DDP rank's RNG streams (CPU, CUDA, NumPy, Python) at G step ``step``: every rank but 0 writes its own
+    at each checkpoint (rank 0's are in ``checkpoints/last``), so a resumed rank draws the noise it would have
+    drawn without the interruption, not rank 0's."""
+    skeleton, tensors = flatten_state({"rng": rng_state()}, "rng")
+    save_checkpoint(stem, tensors, {"step": step, "state": skeleton}, RANK_RNG_KIND)
+
+
+def restore_rank_rng(stem: Path, step: int) -> bool:
+    """Restore what :func:`save_rank_rng` wrote at ``step``; False when there is none of that step (a rank killed
+    before writing it, a checkpoint from another world size or an older unlogit)."""
+    if not stem.with_suffix(".json").is_file():
+        return False
+    tensors, meta = load_checkpoint(stem, RANK_RNG_KIND)
+    if meta.get("step") != step:
+        return False
+    set_rng_state(unflatten_state(meta["state"], tensors)["rng"])
+    return True
+
+
 def _load(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     device = next(iter(module.state_dict().values())).device if module.state_dict() else torch.device("cpu")
     module.load_state_dict({k: v.to(device) for k, v in tensors.items()})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from .ema import ema_update
 from .fastpath import FastPath, cache_key, needs_choice, resolve, trial_runner
 from .hooks import CheckpointHook, EvalHook, Hook, LogHook, SampleHook, StopHook, Tick
 from .standing import refresh_standing_stats
-from .state import TrainState, check_fits
+from .state import TrainState, check_fits, restore_rank_rng
 from .training import Clock, HeldOutEvaluation, Training, TrainingData
 
 ENCODER_FIT_IMAGES = 10_000  # training images whose logits fit the encoder when there is no logit cache
@@ -152,9 +153,7 @@ def build_training(
     data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
     fast = _fast_path(cfg, spec, method, device, data, state, layout if resume else None) if method.trains else None
     if resume:
-        state.restore(layout.last)
-        if run is not None:
-            run.truncate_log("step", state.step)
+        _resume(state, layout, run, dist, t.seed)
     else:
         seed_everything(t.seed + 1 + 1000 * dist.rank)  # different noise per rank, same weights
     tr = Training(
@@ -237,6 +236,21 @@ def step_context(
 
     side = classifier_features(d.clf) if method.d_features else None
     return StepContext(st, G, D, d.clf, draw, autocast_for(fast.amp, device), t, device, D_local, side)
+
+
+def _resume(state: TrainState, layout: RunLayout, run: RunDir | None, dist: DistInfo, seed: int) -> None:
+    """Restore the last checkpoint: weights, optimisers, counters and rank 0's RNG streams on every rank, then each
+    other rank's own streams (``checkpoints/rankR_rng``), so no two ranks draw the same noise after a resume."""
+    state.restore(layout.last)
+    if run is not None:
+        run.truncate_log("step", state.step)
+    elif not restore_rank_rng(layout.rank_rng(dist.rank), state.step):
+        warnings.warn(
+            f"rank {dist.rank} has no RNG state of step {state.step} (a checkpoint of another world size or an "
+            "older unlogit): its noise is reseeded, so this resume is not bit-exact",
+            stacklevel=2,
+        )
+        seed_everything(seed + 1 + 1000 * dist.rank + state.step)
 
 
 def _fast_path(
