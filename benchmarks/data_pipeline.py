@@ -96,7 +96,8 @@ anon0, file0 = rss()
 cfg = build_config(InverterRunConfig, 'inverter', 'tiny', [
     f'data.name={spec}', 'data.val_size=500', 'data.test_size=64', 'model.ch_g=4', 'model.ch_d=4',
     'model.dim_z=16', 'train.steps=20', 'train.batch_size=16', 'train.eval_size=32', 'train.progress=false',
-    'train.logit_cache=false', 'train.standing_stats_batches=2'], {'classifier': 'unlogit:cifar10-eval-standard'})
+    'train.logit_cache=false', 'train.standing_stats_batches=2', 'train.device=cpu'],
+    {'classifier': 'unlogit:cifar10-eval-standard'})  # host memory is what is measured: the CPU, also on a GPU node
 train_inverter(cfg, out)
 train = DataConfig(name=spec, val_size=500).load('train')
 for start in range(0, len(train), 4096):  # every image read once

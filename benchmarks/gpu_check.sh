@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The GPU check: what only a GPU can show, in one script sized for about 12 minutes on one H100/H200.
+#
+#   bash benchmarks/gpu_check.sh            # on the GPU machine; JSON under $OUT (default: $OUT or runs/gpu-check)
+#   bash benchmarks/gpu_check.sh --dry-run  # every step at toy size on the CPU (CI runs this, so it cannot rot)
+#
+# 1. Inverter training throughput at imagenet64 and imagenet128: eager fp32, bf16, torch.compile and all fast paths
+#    together; images/s, peak memory and model FLOP utilisation (benchmarks.run).
+# 2. The ImageNet data path: prepare-data throughput with 1 and 2 workers, and the memory a training process
+#    (and each of 2 ranks) gains from prepared data (benchmarks.data_pipeline).
+# 3. Retrieval's peak memory at N = 1k / 5k / 20k (benchmarks.metric_memory).
+# Not here yet (#34, #35): the replication study with every stage on the GPU (scoring is CPU-only today) and
+# prepare-data's stored logits at 224 px (not built). Commit $OUT's JSON under docs/results/gpu/ with this command.
+set -euo pipefail
+DRY=0
+if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; fi
+OUT="${OUT:-runs/gpu-check}"
+mkdir -p "$OUT"
+if (( DRY )); then
+  DEVICE=cpu PRESETS=(tiny) VARIANTS=(eager-fp32) ITERS=1 REPEATS=1 EXTRA=(--quick --no-compile)
+  IMAGES=40 MEMORY_MB=20 SIZES=200,400
+else
+  DEVICE=cuda PRESETS=(imagenet64 imagenet128) VARIANTS=(eager-fp32 bf16 compile all) ITERS=10 REPEATS=3 EXTRA=()
+  IMAGES=4000 MEMORY_MB=2000 SIZES=1000,5000,20000
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv" || true
+fi
+step() { echo "[gpu_check] $1 ($(date +%T))"; }
+step "1/3 training throughput: ${PRESETS[*]} on $DEVICE"
+python -m benchmarks.run --device "$DEVICE" --presets "${PRESETS[@]}" --variants "${VARIANTS[@]}" \
+  --iters "$ITERS" --repeats "$REPEATS" "${EXTRA[@]}" --out "$OUT/throughput.json"
+step "2/3 data pipeline: $IMAGES JPEGs, ${MEMORY_MB} MB arrays"
+python -m benchmarks.data_pipeline --out "$OUT/data_pipeline.json" --images "$IMAGES" --memory-mb "$MEMORY_MB"
+step "3/3 retrieval memory at N = $SIZES"
+python -m benchmarks.metric_memory --out "$OUT/metric_memory.json" --sizes "$SIZES"
+step "done: $OUT"
