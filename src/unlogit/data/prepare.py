@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -30,12 +29,21 @@ import torch
 
 from ..errors import UnlogitError
 from ..runtime.atomic import write_json_atomic
+from ..runtime.checkpoint import read_json
 from ..version import __version__
 from .files import FolderListing, list_imagefolder, load_image_file
 from .imagenet import readable_classes
-from .prepared import FORMAT, FORMAT_VERSION, MANIFEST, PREPARED_SPLITS, images_file, labels_file, read_manifest
+from .prepared import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    PREPARED_SPLITS,
+    WORK,
+    images_file,
+    labels_file,
+    read_manifest,
+)
 
-WORK = ".prepare"  # DIR/.prepare/progress.json while a prepare runs
 FLUSH_EVERY = 16  # batches between saved positions (a kill loses at most this much decoding)
 BATCH = 64  # images a worker decodes per batch
 
@@ -116,7 +124,9 @@ class Progress:
         self.options = options.record()
         self.splits: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
-            saved = json.loads(self.path.read_text())
+            saved = read_json(self.path, "prepare-data progress")
+            if not isinstance(saved, dict):
+                raise UnlogitError(f"{self.path} is damaged; delete {out / WORK} and the *.partial files to start over")
             changed = changed_keys(saved.get("options", {}), self.options)
             if changed:
                 raise UnlogitError(

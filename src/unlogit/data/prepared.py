@@ -28,6 +28,7 @@ MANIFEST = "prepared.json"
 FORMAT = "unlogit.prepared"
 FORMAT_VERSION = 1
 PREPARED_SPLITS = ("train", "test")
+WORK = ".prepare"  # DIR/.prepare/progress.json while a prepare runs (the folder is not a dataset yet)
 
 
 def images_file(split: str) -> str:
@@ -82,40 +83,36 @@ SCHEMA = {
 def read_manifest(folder: Path) -> dict[str, Any]:
     """``folder/prepared.json``, checked: one named error for a folder that is not (yet) a prepared dataset, one
     from another program or a newer unlogit, or a damaged manifest."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
-
-    from ..runtime.checkpoint import CheckpointError, read_json
+    from ..runtime.checkpoint import read_json
+    from ..runtime.json_schema import first_problem
 
     path = folder / MANIFEST
     if not path.is_file():
         hint = (
             "a prepare-data run into it has not finished: run the same command again to resume it"
-            if any(folder.glob("*.partial")) or (folder / ".prepare").is_dir()
+            if any(folder.glob("*.partial")) or (folder / WORK).is_dir()
             else "make one with `unlogit prepare-data --dataset SPEC --size N --out DIR`"
         )
         raise UnlogitError(f"{folder} is not a prepared dataset (no {MANIFEST}): {hint}")
-    try:
-        manifest = read_json(path, "prepared-data manifest")
-    except CheckpointError as exc:
-        raise UnlogitError(str(exc)) from exc
+    manifest = read_json(path, "prepared-data manifest")  # a CheckpointError (an UnlogitError) names a bad file
     if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
         if isinstance(manifest.get("format_version"), int) and manifest["format_version"] > FORMAT_VERSION:
             raise UnlogitError(
                 f"{path} was written by a newer unlogit (format {manifest['format_version']}); upgrade unlogit"
             )
-    error = best_match(Draft202012Validator(SCHEMA).iter_errors(manifest))
-    if error is not None:
+    problem = first_problem(manifest, SCHEMA)
+    if problem is not None:
         raise UnlogitError(
-            f"{path} is not a prepared-data manifest of this unlogit (at {error.json_path}: "
-            f"{' '.join(error.message.split())[:200]}); prepare the data again with `unlogit prepare-data`"
+            f"{path} is not a prepared-data manifest of this unlogit ({problem}); prepare the data again with "
+            "`unlogit prepare-data`"
         )
     return manifest
 
 
-def _open_array(folder: Path, entry: dict, split_entry: dict, what: str) -> np.ndarray:
-    """One of a split's arrays as a copy-on-write memory map, checked against the manifest (size on disk,
-    dtype, shape); the SHA-256 is checked by ``unlogit prepare-data --verify``, which reads every byte."""
+def _open_array(folder: Path, entry: dict, dtype: type, shape: tuple[int, ...], n: int) -> np.ndarray:
+    """The first ``n`` rows of one of a split's arrays as a copy-on-write memory map, checked against the
+    manifest (size on disk, ``dtype``, ``shape``); the SHA-256 is checked by ``unlogit prepare-data --verify``,
+    which reads every byte."""
     path = folder / entry["file"]
     if not path.is_file() or path.stat().st_size != entry["bytes"]:
         found = path.stat().st_size if path.is_file() else "missing"
@@ -127,11 +124,9 @@ def _open_array(folder: Path, entry: dict, split_entry: dict, what: str) -> np.n
         array = np.load(path, mmap_mode="c", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise UnlogitError(f"{path} is not a .npy array ({exc}); prepare the data again") from exc
-    n = split_entry["n"]
-    want = (np.uint8, tuple(split_entry["shape"])) if what == "images" else (np.int64, (split_entry["shape"][0],))
-    if array.dtype != want[0] or array.shape != want[1] or array.shape[0] < n:
+    if array.dtype != dtype or array.shape != shape or array.shape[0] < n:
         raise UnlogitError(
-            f"{path} holds {array.dtype} {array.shape}, not the {np.dtype(want[0])} {want[1]} its manifest records; "
+            f"{path} holds {array.dtype} {array.shape}, not the {np.dtype(dtype)} {shape} its manifest records; "
             "prepare the data again"
         )
     return array[:n]
@@ -146,8 +141,9 @@ def load_prepared(folder: Path, split: str, name: str) -> ImageDataset:
             f"{folder} was prepared without its {split} split (it has {sorted(manifest['splits'])}); run "
             f"`unlogit prepare-data` with --splits {','.join(PREPARED_SPLITS)}"
         )
-    images = _open_array(folder, entry["images"], entry, "images")
-    labels = np.array(_open_array(folder, entry["labels"], entry, "labels"))  # small: read into memory
+    shape, n = tuple(entry["shape"]), entry["n"]
+    images = _open_array(folder, entry["images"], np.uint8, shape, n)
+    labels = np.array(_open_array(folder, entry["labels"], np.int64, shape[:1], n))  # small: read into memory
     classes = manifest["classes"]
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise UnlogitError(f"{folder}: {split} labels span [{labels.min()}, {labels.max()}] for {len(classes)} classes")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from ..errors import UnlogitError
+from ..runtime.json_schema import first_problem
 
 Schema = dict[str, Any]
 
@@ -163,13 +163,10 @@ for _schema in (CLAIM, FINDINGS, SUMMARY, EXPERIMENT, EVALUATE, MODEL):
 
 def check_input(data: Any, schema: Schema, path: Path) -> dict:
     """``data`` when it matches ``schema``; otherwise one named error with the first problem's place in the file."""
-    error = best_match(Draft202012Validator(schema).iter_errors(data))
-    if error is None:
+    problem = first_problem(data, schema)
+    if problem is None:
         return data
-    message = " ".join(error.message.split())
-    if len(message) > 200:
-        message = message[:200] + "..."
     raise UnlogitError(
-        f"report input {path} is malformed at {error.json_path}: {message}; it was not written by this unlogit or "
-        "was edited since: regenerate it, or leave it out of the report"
+        f"report input {path} is malformed {problem}; it was not written by this unlogit or was edited since: "
+        "regenerate it, or leave it out of the report"
     )
