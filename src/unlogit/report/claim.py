@@ -11,6 +11,7 @@ from typing import Any
 
 from ..runtime.figures import save_figure
 from ..runtime.tables import grid
+from ..study.protocol import VERDICTS
 from .files import inside, safe_name
 from .views import ClaimView, DoseView, FigureView, FindingsView, FindingView, MethodView, VerdictView
 
@@ -93,7 +94,7 @@ def verdict_view(claim: dict[str, Any]) -> VerdictView:
     """The answer in one sentence: the primary endpoint's verdict, its estimate and interval, what it is about."""
     p = next(e for e in claim["endpoints"] if e["primary"])
     k = claim["n_classifiers"]
-    decided = claim["verdict"] in ("holds", "reversed", "tie", "undecided")
+    decided = claim["verdict"] in VERDICTS
     return VerdictView(
         verdict=claim["verdict"],
         why="" if decided else "; ".join(claim["excluded"]),

@@ -103,8 +103,10 @@ def _find(roots: Iterable[Path], name: str, max_depth: int = 4) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
-    classifiers, inverters = [], []
+def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict], list[Path]]:
+    """The setup tables' rows (classifier runs, inverter runs) and the inverter run folders, each model.json read
+    and checked once."""
+    classifiers, inverters, inverter_runs = [], [], []
     for path in _find(roots, MODEL_JSON):
         meta = read_input(path, schemas.MODEL)
         run = path.parent
@@ -126,6 +128,7 @@ def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
             )
         elif meta.get("kind") == "unlogit.inverter":
             s = meta.get("summary", {})
+            inverter_runs.append(run)
             inverters.append(
                 {
                     "run": run.name,
@@ -139,18 +142,17 @@ def _models(roots: Sequence[Path]) -> tuple[list[dict], list[dict]]:
                     "PSNR (dB)": s.get("psnr"),
                 }
             )
-    return classifiers, inverters
+    return classifiers, inverters, inverter_runs
 
 
-def _training_curves(roots: Sequence[Path]) -> dict[str, list[dict]]:
+def _training_curves(inverter_runs: Sequence[Path]) -> dict[str, list[dict]]:
     """Inverter run name -> its held-out evaluations in order (``train.eval_every`` lines and the final
     one), for runs that logged at least two."""
     curves = {}
-    for path in _find(roots, MODEL_JSON):
-        if read_input(path, schemas.MODEL)["kind"] == "unlogit.inverter":
-            records = read_evaluations(path.parent)
-            if len(records) > 1:
-                curves[path.parent.name] = records
+    for run in inverter_runs:
+        records = read_evaluations(run)
+        if len(records) > 1:
+            curves[run.name] = records
     return curves
 
 
@@ -160,6 +162,7 @@ class ReportInputs:
 
     classifiers: list[dict]
     inverters: list[dict]
+    inverter_runs: list[Path]  # the inverter run folders (their training curves)
     summaries: list[tuple[Path, dict]]  # (study folder, summary.json)
     analyses: list[tuple[Path, dict]]  # (experiment folder, metrics.json)
     evaluations: list[dict]
@@ -167,28 +170,34 @@ class ReportInputs:
     findings: list[tuple[Path, dict]]  # (study folder, findings.json)
 
 
-def read_input(path: Path, schema: schemas.Schema) -> dict:
-    """A JSON object the report reads, checked against its schema, or one named error (not JSON, not UTF-8,
-    not an object, a field of the wrong type)."""
+def parse_input(path: Path) -> dict:
+    """A JSON object from ``path``, or one named error (not JSON, not UTF-8, not an object)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UnlogitError(f"report input {path} cannot be read as JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict):
         raise UnlogitError(f"report input {path} holds a {type(data).__name__}, not a JSON object")
-    return schemas.check_input(data, schema, path)
+    return data
+
+
+def read_input(path: Path, schema: schemas.Schema) -> dict:
+    """A JSON object the report reads, checked against its schema, or one named error (not JSON, not UTF-8,
+    not an object, a field of the wrong type)."""
+    return schemas.check_input(parse_input(path), schema, path)
 
 
 def _analyses(roots: Sequence[Path]) -> list[tuple[Path, dict]]:
-    """``analyze`` outputs: the ``metrics.json`` files that name an experiment (a run's own metrics do not)."""
+    """``analyze`` outputs: the ``metrics.json`` files that name an experiment (a run's own metrics do not), each
+    read once and then checked."""
     found = []
     for path in _find(roots, EXPERIMENT_JSON, max_depth=5):
         try:
-            is_experiment = "experiment" in json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError, TypeError):
+            metrics = parse_input(path)
+        except UnlogitError:
             continue  # not an analysis: not ours to refuse
-        if is_experiment:
-            found.append((path.parent, read_input(path, schemas.EXPERIMENT)))
+        if "experiment" in metrics:
+            found.append((path.parent, schemas.check_input(metrics, schemas.EXPERIMENT, path)))
     return sorted(found, key=lambda fm: _paper_order(fm[1]["experiment"]))
 
 
@@ -197,10 +206,11 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
     missing = [str(r) for r in roots if not r.exists()]
     if missing:
         raise UnlogitError(f"report inputs not found: {missing}")
-    classifiers, inverters = _models(roots)
+    classifiers, inverters, inverter_runs = _models(roots)
     found = ReportInputs(
         classifiers,
         inverters,
+        inverter_runs,
         summaries=[(p.parent, read_input(p, schemas.SUMMARY)) for p in _find(roots, SUMMARY_JSON)],
         analyses=_analyses(roots),
         evaluations=[read_input(p, schemas.EVALUATE) for p in _find(roots, EVALUATE_JSON)],
@@ -214,11 +224,11 @@ def collect(roots: Sequence[Path]) -> ReportInputs:
     return found
 
 
-def _setup(found: ReportInputs, roots: Sequence[Path], out: Path) -> SetupView:
+def _setup(found: ReportInputs, out: Path) -> SetupView:
     def formatted(rows: list[dict], fmt_of) -> Grid | None:
         return grid(rows, [Column(k, k, fmt_of(k) or format_value) for k in rows[0]]) if rows else None
 
-    curves = _training_curves(roots)
+    curves = _training_curves(found.inverter_runs)
     return SetupView(
         classifiers=formatted(
             found.classifiers, lambda k: percent if k.endswith("accuracy") else fixed(0) if k == "epochs" else None
@@ -300,7 +310,7 @@ def build_report(roots: Sequence[str | Path], out: str | Path, title: str = "unl
         studies=tuple(_study(folder, summary, found, out) for folder, summary in found.summaries),
         analyses=tuple(_analysis(folder, metrics) for folder, metrics in found.analyses),
         evaluations=tuple(_evaluation(ev) for ev in found.evaluations),
-        setup=_setup(found, roots, out),
+        setup=_setup(found, out),
         version=__version__,
         sources=", ".join(str(r) for r in roots),
     )

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...runtime.registry import Registry
-from ...scoring.measure import PIXELS
+from ...scoring.measure import PIXELS, QUANTITIES
 from ..arms import NOT_COMPARABLE, training_differences
 from ..protocol import UNDECIDED, Endpoint, compare, holm
 from . import values as fv
@@ -77,8 +77,6 @@ FINDING_QUANTITIES: dict[str, bool] = {
 def higher_is_better(key: str) -> bool:
     """A value key's direction (``name``, ``name@judge`` or ``name@judge:dataset``), from the findings' own
     quantities or the scoring registry; a key in neither is an error that names the known ones."""
-    from ...scoring.measure import QUANTITIES
-
     name = key.split("@")[0]
     return FINDING_QUANTITIES[name] if name in FINDING_QUANTITIES else QUANTITIES.get(name).higher_is_better
 
