@@ -202,6 +202,7 @@ def interleave_classes(files: list[tuple[T, int]]) -> list[tuple[T, int]]:
 
 
 SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}  # ImageNet's val/ is its test split
+SPLIT_FOLDER_NAMES = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def split_folder(root: Path, split: str) -> Path:
     """The folder that holds ``split``'s classes: ``root/train`` and ``root/test`` (or ImageNet's ``root/val``)
     when ``root`` has split folders, else ``root`` itself (a small folder is both splits). Pointing at one split
     folder of a tree that has others is refused: its test split would be its training images."""
-    names = [f for f in ("train", "val", "test") if (root / f).is_dir()]
+    names = [f for f in SPLIT_FOLDER_NAMES if (root / f).is_dir()]
     if names:
         for folder in SPLIT_FOLDERS[split]:
             if (root / folder).is_dir():
@@ -232,8 +233,8 @@ def split_folder(root: Path, split: str) -> Path:
             f"image folder {root} has split folders {names} but none for the {split} split "
             f"(looked for {list(SPLIT_FOLDERS[split])}); add one, or point at a folder of class folders"
         )
-    siblings = [f for f in ("train", "val", "test") if f != root.name and (root.parent / f).is_dir()]
-    if root.name in ("train", "val", "test") and siblings:
+    siblings = [f for f in SPLIT_FOLDER_NAMES if f != root.name and (root.parent / f).is_dir()]
+    if root.name in SPLIT_FOLDER_NAMES and siblings:
         raise UnlogitError(
             f"image folder {root} is one split of {root.parent} (which also has {siblings}); point at "
             f"{root.parent} instead, so that {root.name}/ and {siblings[0]}/ are read as separate splits"
@@ -271,24 +272,25 @@ def list_imagefolder(root: Path, split: str) -> FolderListing:
     return FolderListing(folder, classes, interleave_classes(files))
 
 
+def stack_images(decoded: list[tuple[Path, np.ndarray]]) -> torch.Tensor:
+    """Decoded images ((path, (H,W,C) uint8), all one size) as one (N,C,H,W) uint8 tensor. An image of another
+    size is refused, naming it, the first image and the fix."""
+    first_path, first = decoded[0]
+    for path, arr in decoded:
+        if arr.shape != first.shape:
+            raise UnlogitError(
+                f"image {path} is {arr.shape[1]}x{arr.shape[0]} but {first_path} is {first.shape[1]}x{first.shape[0]}; "
+                "set data.image_size=N to center-crop and resize every image to N x N"
+            )
+    return torch.from_numpy(np.stack([arr for _, arr in decoded]).transpose(0, 3, 1, 2).copy())
+
+
 def load_imagefolder(root: Path, split: str, size: int | None = None) -> ImageDataset:
     """``root/<class>/<image>`` or ImageNet's ``root/train/<class>/...`` + ``root/val/<class>/...`` (see
     :func:`list_imagefolder`), decoded into memory: each image center-cropped to ``size`` when given. For
     ImageNet-scale folders, ``unlogit prepare-data`` decodes once, in parallel, into a memory map instead."""
     listing = list_imagefolder(root, split)
-    arrays = []
-    first = None
-    for path, _ in listing.files:
-        arr = load_image_file(path, "RGB", size)
-        if first is None:
-            first = (path, arr.shape)
-        elif arr.shape != first[1]:
-            raise UnlogitError(
-                f"image {path} is {arr.shape[1]}x{arr.shape[0]} but {first[0]} is {first[1][1]}x{first[1][0]}; "
-                "set data.image_size=N to center-crop and resize every image to N x N"
-            )
-        arrays.append(arr)
-    x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+    x = stack_images([(path, load_image_file(path, "RGB", size)) for path, _ in listing.files])
     y = torch.tensor([k for _, k in listing.files])
     return ImageDataset(x, y, listing.classes, f"imagefolder:{root}", split, source=str(listing.root))
 
@@ -301,27 +303,19 @@ def load_image_collection(root: Path, size: int | None = None, skip_bad: bool = 
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise UnlogitError(f"no images under {root} ({sorted(IMAGE_EXTENSIONS)}); give a folder of image files")
-    arrays, skipped = [], []
+    decoded, skipped = [], []
     for path in files:
         try:
-            arr = load_image_file(path, "RGB", size)
+            decoded.append((path, load_image_file(path, "RGB", size)))
         except UnlogitError:
             if not skip_bad:
                 raise
             skipped.append(path)
-            continue
-        if arrays and arr.shape != arrays[0].shape:
-            first = f"{arrays[0].shape[1]}x{arrays[0].shape[0]}"
-            raise UnlogitError(
-                f"{path} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is {first}; "
-                "set data.image_size to resize them all"
-            )
-        arrays.append(arr)
     if skipped:
         print(f"skipped {len(skipped)} unreadable image(s) under {root} (--skip-bad), e.g. {skipped[0]}", flush=True)
-    if not arrays:
+    if not decoded:
         raise UnlogitError(f"none of the {len(files)} files under {root} could be read")
-    x = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+    x = stack_images(decoded)
     return ImageDataset(
         x,
         torch.zeros(len(x), dtype=torch.long),
