@@ -50,8 +50,14 @@ class ArmScores:
         return {
             "method": sorted({str(s.get("method")) for s in summaries}),
             "steps": steps,
-            "capped": any(bool(s.get("capped", s.get("stopped_early", False))) for s in summaries),
+            "capped": any(was_capped(s) for s in summaries),
         }
+
+
+def was_capped(summary: dict[str, Any]) -> bool:
+    """Whether an inverter's time cap (``train.max_minutes``) stopped it before its planned G steps (older runs
+    recorded this as ``stopped_early``)."""
+    return bool(summary.get("capped", summary.get("stopped_early", False)))
 
 
 NOT_COMPARABLE = "not comparable"  # the verdict word when the arms did not train alike
@@ -66,15 +72,15 @@ def training_differences(a: ArmScores, b: ArmScores) -> list[str]:
         for k, row in enumerate(arm.units):
             for s, unit in enumerate(row):
                 summary = unit.summary
-                if summary.get("capped", summary.get("stopped_early", False)):
+                if was_capped(summary):
                     steps, planned = summary.get("steps", "?"), summary.get("steps_planned", "?")
                     reasons.append(
                         f"{arm.name} capped at {steps} of {planned} G steps by train.max_minutes "
                         f"(classifier {k + 1}, seed {s + 1})"
                     )
-    steps = {arm.name: sorted({int(u.summary.get("steps", 0)) for row in arm.units for u in row}) for arm in (a, b)}
-    if len({*steps[a.name], *steps[b.name]}) > 1:
-        reasons.append(f"unequal training: {a.name} {steps[a.name]} G steps, {b.name} {steps[b.name]}")
+    steps_a, steps_b = a.training()["steps"], b.training()["steps"]
+    if len({*steps_a, *steps_b}) > 1:
+        reasons.append(f"unequal training: {a.name} {steps_a} G steps, {b.name} {steps_b}")
     return reasons
 
 

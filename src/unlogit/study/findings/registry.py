@@ -239,14 +239,14 @@ def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, An
 
 def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str) -> list[dict[str, Any]]:
     """Every other key both arms have, compared under the finding's margin, with Holm-adjusted p-values."""
-    others = [k for k in vals.a if k != primary and k in vals.b]
+    direction = {k: higher_is_better(k) for k in vals.a if k != primary and k in vals.b}
     rows = [
-        compare(Endpoint(k, k, higher_is_better(k), False, finding.margin), vals.a[k], vals.b[k], vals.borrowed(k))
-        for k in others
+        compare(Endpoint(k, k, higher, False, finding.margin), vals.a[k], vals.b[k], vals.borrowed(k))
+        for k, higher in direction.items()
     ]
     out = []
     for r, p in zip(rows, holm([r.p_value for r in rows])):
         r.p_holm = p
         keep = ("endpoint", "estimate", "ci_low", "ci_high", "verdict", "a_mean", "b_mean")
-        out.append({**{k: getattr(r, k) for k in keep}, "higher_is_better": higher_is_better(r.endpoint), "p_holm": p})
+        out.append({**{k: getattr(r, k) for k in keep}, "higher_is_better": direction[r.endpoint], "p_holm": p})
     return out
