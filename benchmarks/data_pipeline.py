@@ -34,24 +34,18 @@ from typing import Any
 
 import numpy as np
 
+from .synthetic_imagenet import make_imagenet_tree
+
 ILSVRC = {"train": 1_281_167, "test": 50_000}
 
 
-def make_tree(root: Path, images: int, classes: int = 20) -> Path:
-    from PIL import Image
+BENCH_SIZES = ((500, 375), (333, 500), (640, 480), (500, 333))
 
-    rng = np.random.default_rng(0)
-    sizes = ((500, 375), (333, 500), (640, 480), (500, 333))
-    per_class = images // classes
-    for split, n in (("train", per_class), ("val", 2)):
-        for k in range(classes):
-            folder = root / split / f"n{k:08d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                w, h = sizes[(i + k) % len(sizes)]
-                small = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
-                Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC).save(folder / f"{i}.JPEG", quality=90)
-    return root
+
+def make_tree(root: Path, images: int, classes: int = 20) -> Path:
+    """``images`` training JPEGs in ``classes`` folders (and 2 per class in val/), about 43 kB each."""
+    names = [f"n{k:08d}" for k in range(classes)]
+    return make_imagenet_tree(root, classes, images // classes, 2, 0, BENCH_SIZES, 16, names)
 
 
 def bare_pil_ms(files: list[Path], size: int) -> float:

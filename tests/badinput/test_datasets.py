@@ -83,7 +83,7 @@ def _prepare(capsys, tree, out, *extra: str) -> tuple[int, str]:
 
 @pytest.fixture
 def tree(tmp_path):
-    from ..data.imagenet_tree import make_imagenet_tree
+    from benchmarks.synthetic_imagenet import make_imagenet_tree
 
     return make_imagenet_tree(tmp_path / "tree", classes=3, train=3, val=1)
 

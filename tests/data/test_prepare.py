@@ -11,13 +11,12 @@ import pytest
 import torch
 
 import unlogit.data.prepare as prepare
+from benchmarks.synthetic_imagenet import make_imagenet_tree, wnids
 from unlogit.cli import main
 from unlogit.data.config import DataConfig
 from unlogit.data.prepare import PrepareOptions, prepare_data
 from unlogit.data.prepared import MANIFEST
 from unlogit.errors import UnlogitError
-
-from .imagenet_tree import make_imagenet_tree, wnids
 
 
 @pytest.fixture(scope="module")

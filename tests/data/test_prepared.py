@@ -51,6 +51,7 @@ def test_reading_every_image_adds_no_anonymous_copy(tmp_path):
 
 
 def test_a_classifier_and_an_inverter_train_from_prepared_data(tmp_path):
+    from benchmarks.synthetic_imagenet import make_imagenet_tree
     from unlogit import train_inverter
     from unlogit.classifiers.config import ClassifierRunConfig
     from unlogit.classifiers.training import train_classifier
@@ -58,7 +59,6 @@ def test_a_classifier_and_an_inverter_train_from_prepared_data(tmp_path):
     from unlogit.inversion.config import InverterRunConfig
 
     from ..conftest import TINY_GAN_OVERRIDES
-    from .imagenet_tree import make_imagenet_tree
 
     tree = make_imagenet_tree(tmp_path / "tree", classes=4, train=10, val=3)
     prepare_data(PrepareOptions(f"imagefolder:{tree}", 32), tmp_path / "prep", workers=0)
