@@ -79,5 +79,5 @@ def test_a_classifier_and_an_inverter_train_from_prepared_data(tmp_path):
         {"classifier": str(tmp_path / "clf")},
     )
     summary = train_inverter(inv_cfg, tmp_path / "inv")
-    assert summary["steps"] == 6
+    assert summary["steps"] == 6 and summary["logits"]["source"] == "computed"  # none stored: from the images
     assert json.loads((tmp_path / "inv" / "model.json").read_text())["kind"] == "unlogit.inverter"

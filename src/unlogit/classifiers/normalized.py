@@ -8,8 +8,24 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..errors import UnlogitError
+
+
+class AdaptedModel(nn.Module):
+    """Resizes and/or permutes normalised NCHW images into what the wrapped model takes."""
+
+    def __init__(self, model: nn.Module, layout: str = "nchw", size: int | None = None) -> None:
+        super().__init__()
+        self.model, self.layout, self.size = model, layout, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size is not None and tuple(x.shape[-2:]) != (self.size, self.size):
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        if self.layout == "nhwc":
+            x = x.permute(0, 2, 3, 1).contiguous()
+        return self.model(x)
 
 
 class NormalizedClassifier(nn.Module):
@@ -169,11 +185,14 @@ class NormalizedClassifier(nn.Module):
         """SHA-256 over the network's state dict (names, dtypes, shapes, values), whatever its source.
 
         Two classifiers are the same judge exactly when their digests are equal: this is how evaluator
-        independence is checked (never by path). Computed once and cached in ``info``.
+        independence is checked (never by path), and how stored logits are matched to a classifier. An input
+        adapter (``size=``, ``layout=``) holds no weights and does not change it. Computed once and cached in
+        ``info``.
         """
         if "weights_digest" not in self.info:
             h = hashlib.sha256()
-            for name, tensor in sorted(self.model.state_dict().items()):
+            net = self.model.model if isinstance(self.model, AdaptedModel) else self.model
+            for name, tensor in sorted(net.state_dict().items()):
                 t = tensor.detach().cpu().contiguous()
                 h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
                 h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")

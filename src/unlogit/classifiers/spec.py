@@ -22,11 +22,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import UnlogitError
-from .normalized import NormalizedClassifier
+from .normalized import AdaptedModel, NormalizedClassifier
 
 CONVENTION_KEYS = ("mean", "std", "layout", "size", "classes")
 
@@ -109,21 +107,6 @@ def _classes(value: str | None, spec: str) -> tuple[str, ...] | None:
     if not names:
         raise UnlogitError(f"classifier {spec!r}: the class file {path} is empty")
     return tuple(names)
-
-
-class AdaptedModel(nn.Module):
-    """Resizes and/or permutes normalised NCHW images into what the wrapped model takes."""
-
-    def __init__(self, model: nn.Module, layout: str = "nchw", size: int | None = None) -> None:
-        super().__init__()
-        self.model, self.layout, self.size = model, layout, size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.size is not None and tuple(x.shape[-2:]) != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        if self.layout == "nhwc":
-            x = x.permute(0, 2, 3, 1).contiguous()
-        return self.model(x)
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,12 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.prepare import PrepareOptions, prepare_data
-    from ..data.prepared import verify_prepared
+    from ..data.prepared import prepared_files, verify_prepared
     from ..errors import UnlogitError
 
     if args.verify:
         manifest = verify_prepared(Path(args.verify))
-        files = 2 * len(manifest["splits"])
+        files = len(prepared_files(manifest))
         print(f"{args.verify}: the {files} files match the SHA-256 recorded when the folder was prepared")
         return 0
     missing = [f"--{k}" for k in ("dataset", "size", "out") if getattr(args, k) is None]
@@ -54,13 +54,32 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
         raise UnlogitError(f"prepare-data needs {', '.join(missing)} (or --verify DIR to check a prepared folder)")
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
     options = PrepareOptions(args.dataset, args.size, splits, args.skip_bad, args.data_root)
-    manifest = prepare_data(options, args.out, workers=args.workers)
+    manifest = prepare_data(options, args.out, workers=args.workers, logits=_logit_writers(args))
     for split, entry in manifest["splits"].items():
         skipped = f", {len(entry['skipped'])} unreadable left out" if entry["skipped"] else ""
         size = entry["images"]["bytes"] / 1024**2
         print(f"{split}: {entry['n']} images {'x'.join(map(str, entry['shape'][1:]))} ({size:,.1f} MB){skipped}")
+    for entry in manifest.get("logits", {}).values():
+        size = sum(f["bytes"] for f in entry["splits"].values()) / 1024**2
+        print(f"logits of {entry['spec']}: {entry['size']}-px {entry['origin']} images ({size:,.1f} MB)")
     print(f"prepared {len(manifest['classes'])} classes into {args.out}; use it as --dataset prepared:{args.out}")
     return 0
+
+
+def _logit_writers(args: argparse.Namespace):
+    """The classifiers of ``--logits``, loaded once on ``--device``, each to be run on every image."""
+    from ..classifiers.stored import ClassifierLogits
+    from ..config import check_at_most, check_positive
+    from ..data.stored_logits import LogitWriters
+    from ..runtime.device import resolve_device
+
+    if args.logit_size is not None:
+        check_positive(args.logit_size, "--logit-size")
+        check_at_most(args.logit_size, "--logit-size", 1024)
+    device = resolve_device(args.device)
+    seen = args.logit_size or args.size
+    models = [ClassifierLogits(spec, seen, device) for spec in args.logits]
+    return LogitWriters(models, args.logit_size, args.logit_dtype)
 
 
 def register(add: AddCommand) -> None:
@@ -86,3 +105,19 @@ def register(add: AddCommand) -> None:
     p.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed) instead of stopping")
     p.add_argument("--data-root", default=None, help="extra folder searched for named datasets")
     p.add_argument("--verify", metavar="DIR", help="instead: read a prepared folder whole and check every SHA-256")
+    p.add_argument(
+        "--logits",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="also store this classifier's logits of every image (repeatable; added to a finished folder too)",
+    )
+    p.add_argument(
+        "--logit-size",
+        type=int,
+        default=None,
+        help="classify the center crop of each original image at this size (224: the paper's setting); "
+        "default: the stored image",
+    )
+    p.add_argument("--logit-dtype", default="float16", choices=["float16", "float32"], help="how logits are stored")
+    p.add_argument("--device", default="auto", help="where the --logits classifiers run (auto, cpu, cuda, cuda:N)")

@@ -1,7 +1,8 @@
-"""The in-memory image dataset every loader returns.
+"""The image dataset every loader returns.
 
-All datasets this project uses fit in memory as uint8, so a dataset is a pair of tensors plus
-metadata; batches are sliced directly (no per-sample Python work in the training loop).
+A dataset is a pair of tensors plus metadata: uint8 images held in memory, or (``prepared:DIR``) memory-mapped
+from disk so that ranks share one page-cache copy; batches are sliced directly (no per-sample Python work in
+the training loop).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from .stored_logits import StoredLogits
 
 
 @dataclass
@@ -26,6 +29,9 @@ class ImageDataset:
         source: where the data was read from (a path or ``procedural``).
         labelled: False for image collections without labels (``images:PATH``); their labels are 0
             and mean nothing, so no label-dependent number is computed from them.
+        stored_logits: classifier weights digest -> the logits ``unlogit prepare-data`` stored for these images
+            (``prepared:DIR`` only; see :mod:`.stored_logits`). Subsets keep the matching rows.
+        logit_policy: ``data.logits`` (``auto``, ``stored`` or ``computed``): whether they are used.
     """
 
     images: torch.Tensor
@@ -36,6 +42,8 @@ class ImageDataset:
     factors: dict[str, torch.Tensor] = field(default_factory=dict)
     source: str = ""
     labelled: bool = True
+    stored_logits: dict[str, StoredLogits] = field(default_factory=dict)
+    logit_policy: str = "auto"
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -82,6 +90,8 @@ class ImageDataset:
             factors={k: v[index] for k, v in self.factors.items()},
             source=self.source,
             labelled=self.labelled,
+            stored_logits={k: v.subset(index) for k, v in self.stored_logits.items()},
+            logit_policy=self.logit_policy,
         )
 
     def labels_for(self, classes: list[str]) -> bool:
@@ -113,12 +123,19 @@ class ImageDataset:
                 x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
             else:
                 raise ValueError(f"cannot convert {x.shape[1]} channels to {channels}")
-        if size is not None and (x.shape[2] != size or x.shape[3] != size):
-            chunks = []
-            for part in x.split(4096):
-                y = F.interpolate(part.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-                chunks.append(y.round().clamp(0, 255).to(torch.uint8))
-            x = torch.cat(chunks)
+        if size is not None:
+            x = resize_images(x, size)
         out = self.subset(slice(None))
         out.images = x
         return out
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images (N,C,H,W) resized to (N,C,size,size): bilinear, antialiased, in chunks of 4096."""
+    if x.shape[2] == size and x.shape[3] == size:
+        return x
+    chunks = []
+    for part in x.split(4096):
+        y = F.interpolate(part.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        chunks.append(y.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(chunks)

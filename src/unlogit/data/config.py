@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from .base import ImageDataset
 from .registry import get_dataset, is_procedural
 from .splits import PROCEDURAL_PART_B, SPLITS, Part, carve, class_interleaved
+from .stored_logits import LOGIT_POLICIES
 
 # Stated limits, checked before anything is read or rendered: ImageNet's 1.28M images fit, a typo does not.
 SIZE_LIMITS = {"train_size": 20_000_000, "test_size": 20_000_000, "val_size": 20_000_000, "image_size": 1024}
@@ -27,6 +28,9 @@ class DataConfig:
         (independent evaluators train on the half the inverted classifiers never saw).
     seed: procedural seed (shapes).
     channels / image_size: convert to this many channels (1 or 3) / resize to this square size.
+    logits: which logits of these images a classifier is paired with (``prepared:DIR`` with logits stored by
+        ``unlogit prepare-data --logits``): ``auto`` uses the stored ones of the classifier's weights when there
+        are some and computes them otherwise, ``stored`` requires them, ``computed`` ignores them.
     """
 
     name: str = "shapes"
@@ -40,8 +44,11 @@ class DataConfig:
     seed: int = 0
     channels: int | None = None
     image_size: int | None = None
+    logits: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.logits not in LOGIT_POLICIES:
+            raise ConfigError(f"config key 'data.logits' must be one of {list(LOGIT_POLICIES)}, got {self.logits!r}")
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {self.channels}")
         for key, top in SIZE_LIMITS.items():
@@ -74,4 +81,5 @@ class DataConfig:
             ds = ds.subset(size)
         if self.channels is not None or self.image_size is not None:
             ds = ds.adapt(self.channels, self.image_size)
+        ds.logit_policy = self.logits
         return ds

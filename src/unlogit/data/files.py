@@ -164,12 +164,23 @@ def reduce_while_decoding(im: Image.Image, size: int) -> None:
 def load_image_file(
     path: Path | bytes, mode: str = "RGB", size: int | None = None, name: str | None = None
 ) -> np.ndarray:
-    """Open one image (a path, or a file's bytes named ``name``) as uint8 (H,W,C), converting to ``mode``.
+    """Open one image (a path, or a file's bytes named ``name``) as uint8 (H,W,C), converting to ``mode``; with
+    ``size``, its center square resized to ``size`` x ``size``.
 
     A broken or unreadable image raises an error that names the file.
     """
+    return load_image_sizes(path, mode, (size,), name)[0]
+
+
+def load_image_sizes(
+    path: Path | bytes, mode: str = "RGB", sizes: tuple[int | None, ...] = (None,), name: str | None = None
+) -> list[np.ndarray]:
+    """One image decoded once, as uint8 (H,W,C) arrays: per entry of ``sizes``, its center square resized to
+    that side (``None``: the whole image). A JPEG is decoded at a reduced scale only as far as the largest size
+    allows (what ``prepare-data`` uses for the stored 64-px image and the 224-px crop a classifier sees)."""
     source = io.BytesIO(path) if isinstance(path, bytes) else path
     name = name or str(path)
+    wanted = [s for s in sizes if s is not None]
     try:
         with Image.open(source) as im:
             if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
@@ -177,16 +188,14 @@ def load_image_file(
                     f"image {name} declares {im.size[0]}x{im.size[1]} pixels, more than the "
                     f"{MAX_IMAGE_PIXELS:,} unlogit decodes; downscale it first"
                 )
-            if size is not None:
-                reduce_while_decoding(im, size)
+            if wanted and None not in sizes:
+                reduce_while_decoding(im, max(wanted))
             im.load()
             im = to_mode(im, mode, name)
-            if size is not None:
-                im = center_square(im, size)
-            arr = np.asarray(im, dtype=np.uint8)
+            arrays = [np.asarray(im if s is None else center_square(im, s), dtype=np.uint8) for s in sizes]
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UnlogitError(f"cannot read image {name}: {exc}; remove or replace the file") from exc
-    return arr[..., None] if arr.ndim == 2 else arr
+    return [a[..., None] if a.ndim == 2 else a for a in arrays]
 
 
 def interleave_classes(files: list[tuple[T, int]]) -> list[tuple[T, int]]:

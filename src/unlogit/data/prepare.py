@@ -12,6 +12,11 @@ Interrupted and resumed: the arrays are written as ``*.partial`` files and the p
 list; the same command continues where it stopped, a changed one is refused with the keys that differ.
 ``prepared.json`` is written last, after every array is complete and hashed, so a half-written DIR is never
 taken for a dataset.
+
+With classifiers (:class:`~.stored_logits.LogitWriters`, ``--logits SPEC``), the same pass stores each one's
+logits of every image kept, row for row with the images: of the ``--logit-size`` center crop of the original
+file, cut from the same decode (the paper's 224-px crop while the GAN's images are 64 px), or of the stored
+image. A finished folder rerun with more ``--logits`` gets only theirs, and its images are kept as they are.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from ..errors import UnlogitError
 from ..runtime.atomic import write_json_atomic
 from ..runtime.checkpoint import read_json
 from ..version import __version__
-from .files import FolderListing, list_imagefolder, load_image_file
+from .base import resize_images
+from .files import FolderListing, list_imagefolder, load_image_sizes
 from .imagenet import readable_classes
+from .partial import open_partial
 from .prepared import (
     FORMAT,
     FORMAT_VERSION,
@@ -43,6 +50,7 @@ from .prepared import (
     labels_file,
     read_manifest,
 )
+from .stored_logits import LogitWriters
 
 FLUSH_EVERY = 16  # batches between saved positions (a kill loses at most this much decoding)
 BATCH = 64  # images a worker decodes per batch
@@ -85,20 +93,21 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 class DecodeFiles(torch.utils.data.Dataset):
-    """Items ``(index, image (S,S,3) uint8 or None, label, error text)`` of a folder listing; an unreadable
-    file is returned as its error, so the writer decides whether to stop or skip."""
+    """Items ``(index, images or None, label, error text)`` of a folder listing, where ``images`` holds one uint8
+    (S,S,3) array per entry of ``sizes`` (the stored image, the crop a classifier sees), decoded once; an
+    unreadable file is returned as its error, so the writer decides whether to stop or skip."""
 
-    def __init__(self, files: list[tuple[Path, int]], size: int, start: int) -> None:
-        self.files, self.size, self.start = files, size, start
+    def __init__(self, files: list[tuple[Path, int]], sizes: tuple[int, ...], start: int) -> None:
+        self.files, self.sizes, self.start = files, sizes, start
 
     def __len__(self) -> int:
         return len(self.files) - self.start
 
-    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, int, str]:
+    def __getitem__(self, i: int) -> tuple[int, list[np.ndarray] | None, int, str]:
         index = self.start + i
         path, label = self.files[index]
         try:
-            return index, load_image_file(path, "RGB", self.size), label, ""
+            return index, load_image_sizes(path, "RGB", self.sizes), label, ""
         except UnlogitError as exc:
             return index, None, label, str(exc)
 
@@ -119,9 +128,9 @@ class Progress:
     """``DIR/.prepare/progress.json``: the options, and per split the listing's fingerprint, the next source
     index, the images written and those skipped."""
 
-    def __init__(self, out: Path, options: PrepareOptions) -> None:
+    def __init__(self, out: Path, options: dict[str, Any]) -> None:
         self.path = out / WORK / "progress.json"
-        self.options = options.record()
+        self.options = options
         self.splits: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
             saved = read_json(self.path, "prepare-data progress")
@@ -161,9 +170,7 @@ class SplitArrays:
     def open(cls, out: Path, split: str, shape: tuple[int, ...]) -> SplitArrays:
         arrays = []
         for file, dtype, shp in ((images_file(split), np.uint8, shape), (labels_file(split), np.int64, shape[:1])):
-            path = out / f"{file}.partial"
-            mode = "r+" if path.is_file() else "w+"
-            arrays.append(np.lib.format.open_memmap(path, mode=mode, dtype=dtype, shape=shp))
+            arrays.append(open_partial(out / file, dtype, shp))
         return cls(*arrays)
 
     def flush(self) -> None:
@@ -171,85 +178,162 @@ class SplitArrays:
         self.labels.flush()
 
 
+@dataclass
+class Writers:
+    """What one pass over a split writes: the images and labels (None when only logits are added to a finished
+    folder) and the logits of each classifier, row ``i`` for the ``i``-th image kept."""
+
+    images: SplitArrays | None
+    logits: LogitWriters
+
+    def write(self, row: int, decoded: list[np.ndarray], label: int) -> np.ndarray:
+        """Store one image's arrays at ``row``; returns what the classifiers see (the crop, or the image)."""
+        if self.images is not None:
+            self.images.images[row] = decoded[0].transpose(2, 0, 1)
+            self.images.labels[row] = label
+        return decoded[-1]
+
+    def flush(self) -> None:
+        if self.images is not None:
+            self.images.flush()
+        self.logits.flush()
+
+
+def _flush(writers: Writers, progress: Progress) -> None:
+    """Save the position: the arrays' pages first, then the record that says how far they go."""
+    writers.flush()
+    progress.save()
+
+
 def _prepare_folder_split(
-    listing: FolderListing, split: str, options: PrepareOptions, out: Path, progress: Progress, workers: int
-) -> None:
+    listing: FolderListing, split: str, options: PrepareOptions, out: Path, progress: Progress, workers: int,
+    logits: LogitWriters, images: bool = True,
+) -> None:  # fmt: skip
+    """Decode the listing once (in ``workers`` processes) into the split's arrays; ``images=False``: only the
+    logits (added to a finished folder, whose images are kept)."""
     from ..runtime.progress import progress as bar
 
     state = progress.split(split, fingerprint(listing), len(listing.files))
     if state.get("done"):
         return
-    arrays = SplitArrays.open(out, split, (len(listing.files), 3, options.size, options.size))
+    n = len(listing.files)
+    writers = Writers(SplitArrays.open(out, split, (n, 3, options.size, options.size)) if images else None, logits)
+    logits.open(out, split, n)
+    crop = logits.size is not None and (logits.size != options.size or not images)
+    sizes = ((options.size,) if images else ()) + ((logits.size,) if crop else ())
     loader = torch.utils.data.DataLoader(
-        DecodeFiles(listing.files, options.size, state["next"]),
+        DecodeFiles(listing.files, sizes or (options.size,), state["next"]),
         batch_size=BATCH,
         num_workers=workers,
         collate_fn=_as_list,
         persistent_workers=False,
     )
-    ticker = bar(loader, total=len(loader), desc=f"prepare {split}", unit="batch")
-    for count, batch in enumerate(ticker, 1):
-        for index, image, label, error in batch:
-            if image is None:
-                if not options.skip_bad:
-                    arrays.flush()
-                    progress.save()
-                    raise UnlogitError(f"{error} (or pass --skip-bad to leave unreadable images out and list them)")
-                state["skipped"].append(str(listing.files[index][0]))
-            else:
-                arrays.images[state["written"]] = image.transpose(2, 0, 1)
-                arrays.labels[state["written"]] = label
-                state["written"] += 1
-            state["next"] = index + 1
+    for count, batch in enumerate(bar(loader, total=len(loader), desc=f"prepare {split}", unit="batch"), 1):
+        _write_batch(batch, listing, state, writers, options.skip_bad, progress, split)
         if count % FLUSH_EVERY == 0:
-            _flush(arrays, progress)
+            _flush(writers, progress)
     state["done"] = True
-    _flush(arrays, progress)
+    _flush(writers, progress)
 
 
-def _flush(arrays: SplitArrays, progress: Progress) -> None:
-    """Save the position: the arrays' pages first, then the record that says how far they go."""
-    arrays.flush()
-    progress.save()
+def _write_batch(
+    batch: list, listing: FolderListing, state: dict[str, Any], writers: Writers, skip_bad: bool, progress: Progress,
+    split: str,
+) -> None:  # fmt: skip
+    """One decoded batch into the arrays (the classifiers run once on the batch's crops); an unreadable image
+    stops the prepare, after what came before it is saved, unless ``skip_bad``."""
+    first, crops, error = state["written"], [], ""
+    for index, decoded, label, problem in batch:
+        if decoded is None:
+            if not skip_bad:
+                error = problem
+                break
+            state["skipped"].append(str(listing.files[index][0]))
+        else:
+            crops.append(writers.write(state["written"], decoded, label))
+            state["written"] += 1
+        state["next"] = index + 1
+    writers.logits.write(split, first, crops)
+    if error:
+        _flush(writers, progress)
+        raise UnlogitError(f"{error} (or pass --skip-bad to leave unreadable images out and list them)")
 
 
-def _prepare_loaded_split(split: str, options: PrepareOptions, out: Path, progress: Progress) -> list[str]:
-    """A source that loads whole (npz, a named dataset): resized (center square) and written in one go."""
+def _prepare_loaded_split(
+    split: str, options: PrepareOptions, out: Path, progress: Progress, logits: LogitWriters, images: bool = True
+) -> list[str]:
+    """A source that loads whole (npz, a named dataset): center square resized, written in one go."""
     from .registry import get_dataset
 
     ds = get_dataset(options.dataset, split, options.data_root)
-    x = ds.images
-    side = min(x.shape[2], x.shape[3])
-    top, left = (x.shape[2] - side) // 2, (x.shape[3] - side) // 2
-    ds.images = x[:, :, top : top + side, left : left + side]
-    ds = ds.adapt(size=options.size)
+    square = center_square_tensor(ds.images)
+    stored = resize_images(square, options.size)
     state = progress.split(split, f"{options.dataset}:{len(ds)}", len(ds))
     if not state.get("done"):
-        arrays = SplitArrays.open(out, split, tuple(ds.images.shape))
-        arrays.images[:] = ds.images.numpy()
-        arrays.labels[:] = ds.labels.numpy()
+        writers = Writers(SplitArrays.open(out, split, tuple(stored.shape)) if images else None, logits)
+        if writers.images is not None:
+            writers.images.images[:] = stored.numpy()
+            writers.images.labels[:] = ds.labels.numpy()
+        logits.open(out, split, len(ds))
+        seen = resize_images(square, logits.size) if logits.size is not None else stored
+        for start in range(0, len(ds), BATCH):
+            logits.write(split, start, list(seen[start : start + BATCH].permute(0, 2, 3, 1).numpy()))
         state.update(written=len(ds), next=len(ds), done=True)
-        _flush(arrays, progress)
+        _flush(writers, progress)
     return list(ds.classes)
 
 
-def _finish(out: Path, options: PrepareOptions, progress: Progress, classes: list[str]) -> dict[str, Any]:
-    """Hash each array, give it its final name, then write ``prepared.json`` (last)."""
+def center_square_tensor(x: torch.Tensor) -> torch.Tensor:
+    """The central square (N,C,s,s) of images (N,C,H,W), cut from the long edge."""
+    side = min(x.shape[2], x.shape[3])
+    top, left = (x.shape[2] - side) // 2, (x.shape[3] - side) // 2
+    return x[:, :, top : top + side, left : left + side]
+
+
+def _stored_image_logits(out: Path, split: str, manifest: dict[str, Any], logits: LogitWriters) -> None:
+    """Logits of a finished folder's own images (added without a ``--logit-size``): read back in batches."""
+    entry = manifest["splits"][split]
+    images = np.load(out / entry["images"]["file"], mmap_mode="r", allow_pickle=False)
+    logits.open(out, split, images.shape[0])
+    for start in range(0, entry["n"], BATCH):
+        stop = min(start + BATCH, entry["n"])
+        logits.write(split, start, list(images[start:stop].transpose(0, 2, 3, 1)))
+    logits.flush()
+
+
+def _final_file(out: Path, file: str) -> dict[str, Any]:
+    """Give a finished ``.partial`` array its final name (unless a run killed after the rename did) and describe
+    it for the manifest (name, size, SHA-256)."""
     from ..runtime.checkpoint import file_sha256
 
+    partial, final = out / f"{file}.partial", out / file
+    if partial.is_file():
+        os.replace(partial, final)
+    return {"file": file, "bytes": final.stat().st_size, "sha256": file_sha256(final)}
+
+
+def _split_entries(out: Path, options: PrepareOptions, progress: Progress) -> dict[str, Any]:
     splits = {}
     for split in options.splits:
         state = progress.splits[split]
         if state["written"] == 0:
             raise UnlogitError(f"none of the {state['n']} {split} images could be read; nothing was prepared")
         entry: dict[str, Any] = {"n": state["written"], "skipped": state["skipped"]}
-        for key, file in (("images", images_file(split)), ("labels", labels_file(split))):
-            partial, final = out / f"{file}.partial", out / file
-            if partial.is_file():  # else: moved by a run killed after the rename
-                os.replace(partial, final)
-            entry[key] = {"file": file, "bytes": final.stat().st_size, "sha256": file_sha256(final)}
+        entry["images"], entry["labels"] = _final_file(out, images_file(split)), _final_file(out, labels_file(split))
         entry["shape"] = list(np.load(out / images_file(split), mmap_mode="r", allow_pickle=False).shape)
         splits[split] = entry
+    return splits
+
+
+def _finish(
+    out: Path, options: PrepareOptions, progress: Progress, classes: list[str], logits: LogitWriters,
+    before: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Hash each array, give it its final name, then write ``prepared.json`` (last). ``before``: the manifest of a
+    finished folder whose images are kept (only logits were added)."""
+    splits = before["splits"] if before is not None else _split_entries(out, options, progress)
+    stored = dict(before.get("logits", {})) if before is not None else {}
+    stored.update(logits.entries(lambda file: _final_file(out, file), options.splits, options.size))
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -260,37 +344,57 @@ def _finish(out: Path, options: PrepareOptions, progress: Progress, classes: lis
         "splits": splits,
         "unlogit_version": __version__,
     }
+    if stored:
+        manifest["logits"] = stored
     write_json_atomic(out / MANIFEST, manifest)
     shutil.rmtree(out / WORK, ignore_errors=True)
     return manifest
 
 
-def prepare_data(options: PrepareOptions, out: str | Path, workers: int = 2) -> dict[str, Any]:
-    """Prepare ``options.dataset`` into ``out`` (see the module docstring); returns the manifest. A folder that
-    is already prepared with the same options is returned as it is; with other options, refused."""
-    out = Path(out)
+def prepare_data(
+    options: PrepareOptions, out: str | Path, workers: int = 2, logits: LogitWriters | None = None
+) -> dict[str, Any]:
+    """Prepare ``options.dataset`` into ``out`` (see the module docstring) with the ``logits`` of each classifier
+    given; returns the manifest. A folder that is already prepared with the same options is returned as it is,
+    with any classifier's logits it lacks added; with other options, refused."""
+    out, logits = Path(out), logits if logits is not None else LogitWriters(())
+    if workers < 0:
+        raise UnlogitError(f"--workers {workers}: give 0 (decode in this process) or more")
+    before = None
     if (out / MANIFEST).is_file():
-        manifest = read_manifest(out)
-        changed = changed_keys(manifest["options"], options.record())
+        before = read_manifest(out)
+        changed = changed_keys(before["options"], options.record())
         if changed:
             raise UnlogitError(
                 f"{out} is already a prepared dataset with other options ({', '.join(changed)} differ); choose "
                 "another --out"
             )
-        return manifest
-    if workers < 0:
-        raise UnlogitError(f"--workers {workers}: give 0 (decode in this process) or more")
+        logits = logits.missing_from(before, out)
+        if not logits.models:
+            return before
     out.mkdir(parents=True, exist_ok=True)
-    progress = Progress(out, options)
+    progress = Progress(out, {**options.record(), "logits": logits.record()})
+    classes = _each_split(options, out, progress, workers, logits, before)
+    return _finish(out, options, progress, classes, logits, before)
+
+
+def _each_split(
+    options: PrepareOptions, out: Path, progress: Progress, workers: int, logits: LogitWriters,
+    before: dict[str, Any] | None,
+) -> list[str]:  # fmt: skip
+    """One pass per split (images and logits, or only the logits a finished folder lacks); returns the classes."""
     classes: list[str] | None = None
     for split in options.splits:
-        if options.dataset.startswith("imagefolder:"):
+        if before is not None and logits.size is None:
+            _stored_image_logits(out, split, before, logits)
+            found = before["classes"]
+        elif options.dataset.startswith("imagefolder:"):
             listing = list_imagefolder(Path(options.dataset[len("imagefolder:") :]).expanduser(), split)
-            _prepare_folder_split(listing, split, options, out, progress, workers)
+            _prepare_folder_split(listing, split, options, out, progress, workers, logits, images=before is None)
             found = listing.classes
         else:
-            found = _prepare_loaded_split(split, options, out, progress)
+            found = _prepare_loaded_split(split, options, out, progress, logits, images=before is None)
         if classes is not None and found != classes:
             raise UnlogitError(f"the {split} split of {options.dataset} has other classes than the first split")
         classes = found
-    return _finish(out, options, progress, classes or [])
+    return classes or []

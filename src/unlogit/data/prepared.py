@@ -9,7 +9,8 @@ Opening one maps the image file read-only into the process (copy-on-write, so no
 the images are a :class:`torch.Tensor` over the page cache, so 8 ranks on one node share one copy, a process's
 own (anonymous) memory does not grow with the dataset's size, and a subset (``data.train_size``, the test
 split's first N, the training split minus validation) is a view, not a copy. ImageNet's ``val/`` is the
-``test`` split.
+``test`` split. Logits stored by ``prepare-data --logits`` (``logits-<digest>.<split>.npy``, listed under the
+manifest's ``logits``) are mapped the same way (:mod:`.stored_logits`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 
 from ..errors import UnlogitError
 from .base import ImageDataset
+from .stored_logits import StoredLogits
 
 MANIFEST = "prepared.json"
 FORMAT = "unlogit.prepared"
@@ -48,10 +50,27 @@ FILE_ENTRY = {
         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
     },
 }
+LOGITS_ENTRY = {
+    "type": "object",
+    "required": ["spec", "size", "origin", "dtype", "num_classes", "splits"],
+    "properties": {
+        "spec": {"type": "string", "minLength": 1},
+        "size": {"type": "integer", "minimum": 1},
+        "origin": {"enum": ["source", "stored"]},
+        "dtype": {"enum": ["float16", "float32"]},
+        "num_classes": {"type": "integer", "minimum": 1},
+        "splits": {"type": "object", "additionalProperties": FILE_ENTRY},
+    },
+}
 SCHEMA = {
     "type": "object",
     "required": ["format", "format_version", "source", "options", "classes", "class_names", "splits"],
     "properties": {
+        "logits": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[0-9a-f]{64}$"},
+            "additionalProperties": LOGITS_ENTRY,
+        },
         "format": {"const": FORMAT},
         "format_version": {"type": "integer"},
         "source": {"type": "string"},
@@ -147,10 +166,37 @@ def load_prepared(folder: Path, split: str, name: str) -> ImageDataset:
     classes = manifest["classes"]
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise UnlogitError(f"{folder}: {split} labels span [{labels.min()}, {labels.max()}] for {len(classes)} classes")
+    ds = ImageDataset(_tensor(images), torch.from_numpy(labels), list(classes), name, split, source=str(folder))
+    ds.stored_logits = _stored_logits(folder, manifest, split, n)
+    return ds
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
     with warnings.catch_warnings():  # a copy-on-write map is writable; torch's warning is for read-only ones
         warnings.simplefilter("ignore", UserWarning)
-        x = torch.from_numpy(images)
-    return ImageDataset(x, torch.from_numpy(labels), list(classes), name, split, source=str(folder))
+        return torch.from_numpy(array)
+
+
+def _stored_logits(folder: Path, manifest: dict[str, Any], split: str, n: int) -> dict[str, StoredLogits]:
+    """The logits stored for ``split``, by classifier digest, memory-mapped (N, K)."""
+    out, rows = {}, manifest["splits"][split]["shape"][0]
+    for digest, entry in manifest.get("logits", {}).items():
+        file = entry["splits"].get(split)
+        if file is None:
+            continue
+        values = _open_array(folder, file, np.dtype(entry["dtype"]).type, (rows, entry["num_classes"]), n)
+        out[digest] = StoredLogits(_tensor(values), entry["spec"], digest, entry["size"], entry["origin"])
+    return out
+
+
+def prepared_files(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every array a manifest records, as (what it is, its file entry)."""
+    files = [
+        (f"{split} {key}", entry[key]) for split, entry in manifest["splits"].items() for key in ("images", "labels")
+    ]
+    for entry in manifest.get("logits", {}).values():
+        files += [(f"{split} logits of {entry['spec']}", f) for split, f in entry["splits"].items()]
+    return files
 
 
 def verify_prepared(folder: Path) -> dict[str, Any]:
@@ -159,13 +205,12 @@ def verify_prepared(folder: Path) -> dict[str, Any]:
     from ..runtime.checkpoint import file_sha256
 
     manifest = read_manifest(folder)
-    for split, entry in manifest["splits"].items():
-        for key in ("images", "labels"):
-            path = folder / entry[key]["file"]
-            digest = file_sha256(path) if path.is_file() else "missing"
-            if digest != entry[key]["sha256"]:
-                raise UnlogitError(
-                    f"{path} ({split} {key}) does not match its SHA-256 in {folder / MANIFEST}: the file was changed "
-                    "or damaged after it was prepared; prepare the data again"
-                )
+    for what, entry in prepared_files(manifest):
+        path = folder / entry["file"]
+        digest = file_sha256(path) if path.is_file() else "missing"
+        if digest != entry["sha256"]:
+            raise UnlogitError(
+                f"{path} ({what}) does not match its SHA-256 in {folder / MANIFEST}: the file was changed "
+                "or damaged after it was prepared; prepare the data again"
+            )
     return manifest

@@ -55,6 +55,23 @@ class LogitUnits:
         logits = logits.float()
         return cls(logits.mean(0), logits.std(0).clamp_min(SIGMA_FLOOR))
 
+    @classmethod
+    def streamed(cls, logits: torch.Tensor, chunk: int = 65_536) -> LogitUnits:
+        """The units of many raw logits (N,K) of any float dtype (stored float16, memory-mapped), read
+        ``chunk`` rows at a time and summed in float64, so no float32 copy of all N rows is made."""
+        if logits.ndim != 2 or len(logits) < 2:
+            raise UnlogitError(f"logit units need at least 2 logit vectors (N,K), got shape {tuple(logits.shape)}")
+        total = torch.zeros(logits.shape[1], dtype=torch.float64)
+        squares = torch.zeros_like(total)
+        for part in logits.split(chunk):
+            part = part.double()
+            total += part.sum(0)
+            squares += part.square().sum(0)
+        n = len(logits)
+        mean = total / n
+        var = ((squares - n * mean.square()) / (n - 1)).clamp_min(0)
+        return cls(mean.float(), var.sqrt().float().clamp_min(SIGMA_FLOOR))
+
     @property
     def sigma(self) -> torch.Tensor:
         """The mean class sigma (a 0-d tensor): the unit of a :func:`shift`."""

@@ -28,6 +28,7 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
+from ..classifiers.stored import dataset_logits, logits_record
 from ..data.base import ImageDataset
 from ..errors import UnlogitError
 from ..inversion.inverter import Inverter, load_inverter
@@ -93,11 +94,16 @@ def evaluate_inverter(
         )
     labels = y if data.labels_for(inv.classifier.classes) else None  # else: label numbers do not apply
     start = time.perf_counter()
-    logits = inv.logits(x)
+    logits = dataset_logits(inv.classifier, data, device=inv.device)
     x_hat = inv.reconstruct_logits(logits, samples=1, seed=seed)[:, 0].cpu()
     seconds = (time.perf_counter() - start) / len(x)
     scores = score(x, x_hat, labels, inv.classifier, evaluators, logits=logits, retrieval=True, seed=seed)
-    row: dict[str, Any] = {"method": inv.method, **scores.summary(), "chance": scores.chance}
+    row: dict[str, Any] = {
+        "method": inv.method,
+        **scores.summary(),
+        "chance": scores.chance,
+        "logits": logits_record(inv.classifier, data),
+    }
     features = {name: ClassifierFeatures(judge) for name, judge in evaluators.items()}
     for name, extractor in {**features, **(extractors or {})}.items():
         row[f"frechet@{name}"] = frechet_distance(x, x_hat, extractor)

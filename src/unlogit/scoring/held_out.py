@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..classifiers.normalized import NormalizedClassifier
+from ..classifiers.stored import dataset_logits
 from ..data.base import ImageDataset
 from ..inversion.config import InverterRunConfig
 from ..inversion.inverter import generate_chunked
@@ -46,8 +47,9 @@ class HeldOutScoring:
     ) -> dict[str, Any]:
         net.eval()
         ds, clf = data.eval_ds, data.clf
-        x, y = ds.batch(torch.arange(min(n, len(ds))), device)
-        logits = clf.predict_logits(x)
+        first = torch.arange(min(n, len(ds)))
+        x, y = ds.batch(first, device)
+        logits = dataset_logits(clf, ds, first, device)
         noise = net.sample_noise(len(x), "cpu", torch.Generator().manual_seed(seed))
         x_hat = generate_chunked(net, encoder(logits), noise)
         labels = y if data.labels_apply else None

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 
 from ..classifiers.normalized import NormalizedClassifier
+from ..classifiers.stored import dataset_logits
+from ..data.base import ImageDataset
 from ..inversion.inverter import Inverter
 from ..runtime.progress import progress
 from ..scoring.measure import Originals
@@ -96,15 +98,18 @@ def score_arm(
     seed: int,
     extra: Sequence[ValuesFn] = (),
     originals: Originals | None = None,
+    data: ImageDataset | None = None,
 ) -> ArmScores:
     """Every inverter's per-image values on the same images and noise (``inverters[k][s]``): ``draws`` noise
-    draws per image, ``distractors`` same-class images for class retrieval."""
+    draws per image, ``distractors`` same-class images for class retrieval. ``data``: the dataset x was read
+    from, whose stored logits (``prepare-data --logits``) the inverted classifiers' logits come from when it
+    carries them."""
     originals = originals if originals is not None else Originals(x)
     units: list[list[Unit]] = []
     per_unit: list[list[dict[str, torch.Tensor]]] = []
     flat = [(k, s, inv) for k, row in enumerate(inverters) for s, inv in enumerate(row)]
     for k, s, inv in progress(flat, desc=f"score {name}"):
-        logits = inv.logits(x)
+        logits = dataset_logits(inv.classifier, data, device=inv.device) if data is not None else inv.logits(x)
         recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu()
         values = per_image_values(inv, x, y, evaluators, draws, seed, distractors, logits, recs, originals, extra)
         if s == 0:

@@ -22,7 +22,8 @@ class BatchStream:
     """Deterministic batch stream; its position is the number of batches drawn (saved in checkpoints).
 
     ``draw(position)`` -> real images (B,C,H,W) in [0,1] (augmented, channels_last if asked) and their raw
-    logits (B,K): from the logit cache when there is one, else from the frozen classifier.
+    logits (B,K) float32: from the logit cache when there is one (computed on the device, or stored by
+    ``prepare-data`` and memory-mapped, so only the drawn rows are read), else from the frozen classifier.
     """
 
     def __init__(
@@ -53,7 +54,7 @@ class BatchStream:
         x, _ = self.ds.batch(idx, device)
         x = augment(x, self.augment_mode)
         if self.logits is not None:
-            l = self.logits[idx.to(self.logits.device)].to(device)
+            l = self.logits[idx.to(self.logits.device)].to(device).float()
         else:
             with torch.no_grad():
                 l = self.clf(x).float()

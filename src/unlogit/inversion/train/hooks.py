@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ...classifiers.stored import dataset_logits
 from ...runtime.figures import comparison_grid, save_png
 from ..nets.layers import spectral_sigmas
 from .standing import refresh_standing_stats
@@ -93,8 +94,9 @@ class SampleHook:
 
     def __init__(self, tr: Training) -> None:
         eval_ds = tr.data.eval_ds
-        self.x = eval_ds.batch(torch.arange(min(SHEET_SIZE, len(eval_ds))), tr.device)[0]
-        self.cond = tr.state.encoder(tr.data.clf.predict_logits(self.x))
+        first = torch.arange(min(SHEET_SIZE, len(eval_ds)))
+        self.x = eval_ds.batch(first, tr.device)[0]
+        self.cond = tr.state.encoder(dataset_logits(tr.data.clf, eval_ds, first, tr.device))
         gen = torch.Generator().manual_seed(SHEET_SEED)
         self.z = tr.state.G.sample_noise(2 * len(self.x), "cpu", gen).to(tr.device)
 

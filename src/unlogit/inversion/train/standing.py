@@ -27,7 +27,7 @@ def refresh_standing_stats(
     def standing_inputs() -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(train_ds), (t.batch_size,), generator=gen)
         if cached is not None:
-            l = cached[idx.to(cached.device)].to(device)
+            l = cached[idx.to(cached.device)].to(device).float()
         else:
             l = data.clf.predict_logits(train_ds.batch(idx, device)[0])
         return encoder(l), net.sample_noise(len(idx), "cpu", gen).to(device)

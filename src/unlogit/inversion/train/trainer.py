@@ -23,6 +23,7 @@ import torch
 
 from ...classifiers.normalized import NormalizedClassifier
 from ...classifiers.registry import load_classifier
+from ...classifiers.stored import dataset_logits, logits_record, stored_logits_for
 from ...data.base import ImageDataset
 from ...data.batching import batches_per_epoch
 from ...errors import TrainingDivergedError, UnlogitError
@@ -144,8 +145,7 @@ def build_training(
     layout = RunLayout(out)
     run = RunDir(out, "inverter", cfg, resume=resume, safe_changes=SAFE_RESUME_CHANGES) if dist.is_main else None
     resume = run.resume if run is not None else resume and layout.last_json.is_file()
-    use_cache = method.trains and t.logit_cache and t.augment == "none"
-    cached = all_logits(clf, train_ds, device) if use_cache else None
+    cached = _logit_cache(cfg, method, clf, train_ds, device)
     seed_everything(t.seed)  # identical initial weights on every rank
     state = TrainState.create(cfg, spec, device, clf)
     if state.encoder.needs_fit:
@@ -181,6 +181,26 @@ def build_training(
     return tr
 
 
+def _logit_cache(
+    cfg: InverterRunConfig, method: Method, clf: NormalizedClassifier, train_ds: ImageDataset, device: torch.device
+) -> torch.Tensor | None:
+    """The training images' logits, read once: the stored ones (N,K, memory-mapped on the CPU; a rank reads
+    only its own batches' rows) when the data carries them, else computed (N,K) float32 on ``device`` when
+    ``train.logit_cache`` is on. None with augmentation (the classifier sees each augmented batch)."""
+    t = cfg.train
+    if not method.trains or t.augment != "none":
+        if train_ds.logit_policy == "stored" and method.trains:
+            raise UnlogitError(
+                f"data.logits=stored, but train.augment={t.augment!r} changes the images after their logits were "
+                "stored; set train.augment=none or data.logits=auto"
+            )
+        return None
+    stored = stored_logits_for(clf, train_ds)
+    if stored is not None:
+        return stored.values
+    return all_logits(clf, train_ds, device) if t.logit_cache else None
+
+
 def _fit_encoder(
     state: TrainState,
     clf: NormalizedClassifier,
@@ -190,8 +210,8 @@ def _fit_encoder(
 ) -> None:
     """Standardise with the classifier's logit units on the training images (the cache when there is one)."""
     fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
-    state.encoder.check(fit)
-    units = LogitUnits.of(fit)
+    units = LogitUnits.streamed(fit) if fit.dtype != torch.float32 else LogitUnits.of(fit)
+    state.encoder.check(fit[:ENCODER_FIT_IMAGES].float())
     state.encoder.fit(units.mean, units.std)
 
 
@@ -285,8 +305,9 @@ def _fast_path(
 
 def _probe(data: TrainingData, device: torch.device):
     """G's (train mode) and D's outputs on the first 8 training images and fixed noise."""
-    x, _ = data.train_ds.batch(torch.arange(min(8, len(data.train_ds))), device)
-    logits = data.clf.predict_logits(x)
+    first = torch.arange(min(8, len(data.train_ds)))
+    x, _ = data.train_ds.batch(first, device)
+    logits = dataset_logits(data.clf, data.train_ds, first, device)
 
     @torch.no_grad()
     def probe(ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -388,6 +409,7 @@ def finish(tr: Training) -> dict[str, Any]:
             "classifier": tr.cfg.classifier,
             "dataset": tr.cfg.data.name,
             "logit_loss": t.logit_loss,
+            "logits": logits_record(tr.data.clf, tr.data.train_ds),  # stored (which) or computed
         }
     )
     save_inverter(tr.run.path, st.encoder, net, tr.spec, tr.cfg.classifier, tr.data.clf, summary)

@@ -60,6 +60,7 @@ class ScoredImages:
             cfg.compare.seed,
             extra_values(self.data),
             self.originals,
+            self.data,
         )
 
 
