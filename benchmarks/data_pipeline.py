@@ -13,6 +13,11 @@ cost of a batch from it, each against today's in-memory path measured in the sam
    path). Target: <= 0.10 bytes per byte of data.
 3. **Batches.** Milliseconds to gather a random batch of 64-px images (uint8 -> float) from the memory map and
    from memory, with a warm page cache.
+4. **Crops.** What ``--logit-size 224`` adds to the decode: the stored image alone vs the stored image and the
+   224-px crop the classifier sees, from one decode.
+5. **Step share.** A batch drawn for training (images and logits) from ``prepared:`` with stored logits and from
+   today's in-memory path with the logit cache, against a whole step of the ``tiny`` preset on this CPU.
+   Target: <= 5% of a step.
 
 The projection for the full ILSVRC2012 (1,281,167 + 50,000 images) scales the measured per-image cost; it is a
 projection, not a measurement.
@@ -175,6 +180,67 @@ def batches(prepared: Path, iters: int = 200) -> dict[str, Any]:
     return out
 
 
+def crop_cost(tree: Path, size: int, logit_size: int = 224, limit: int = 400) -> dict[str, Any]:
+    """What the classifier's crop adds to the decode: ms per image for the stored image alone and for the stored
+    image plus the ``logit_size`` center crop from the same decode (``prepare-data --logit-size``), one process."""
+    from unlogit.data.files import load_image_sizes
+
+    files = sorted((tree / "train").rglob("*.JPEG"))[:limit]
+    out: dict[str, Any] = {"images": len(files), "size": size, "logit_size": logit_size}
+    for name, sizes in (("image_only", (size,)), ("image_and_crop", (size, logit_size))):
+        start = time.perf_counter()
+        for path in files:
+            load_image_sizes(path, "RGB", sizes)
+        out[f"{name}_ms_per_image"] = 1000 * (time.perf_counter() - start) / len(files)
+    out["ratio"] = out["image_and_crop_ms_per_image"] / out["image_only_ms_per_image"]
+    return out
+
+
+STEP_SPEC = "unlogit:cifar10-robust-s0"  # a shipped 32-px classifier: its logits are stored by the benchmark
+
+
+def step_share(tree: Path, work: Path, batch: int = 256, steps: int = 3) -> dict[str, Any]:
+    """The data part of a training step: milliseconds to draw a batch (images gathered and converted, logits read)
+    from ``prepared:`` with stored logits and from today's in-memory path (images in memory, the logit cache
+    computed at start), and the share of a whole step (the ``tiny`` preset on this CPU) the draw takes."""
+    import torch
+
+    from unlogit.classifiers.stored import ClassifierLogits
+    from unlogit.config import build_config
+    from unlogit.data.prepare import PrepareOptions, prepare_data
+    from unlogit.data.stored_logits import LogitWriters
+    from unlogit.inversion.config import InverterRunConfig
+    from unlogit.inversion.train.trainer import build_training
+    from unlogit.runtime.dist import DistInfo
+
+    writers = LogitWriters([ClassifierLogits(STEP_SPEC, 32, torch.device("cpu"))])
+    prepare_data(PrepareOptions(f"imagefolder:{tree}", 32, ("train", "test")), work / "prep32", 2, writers)
+    common = [f"data.name=prepared:{work / 'prep32'}", "data.val_size=100", f"train.batch_size={batch}"]
+    common += ["train.eval_size=16", "train.amp=off", "train.channels_last=false", "train.compile=false"]
+    common += ["train.progress=false"]
+    out: dict[str, Any] = {"batch": batch, "classifier": STEP_SPEC, "image_size": 32}
+    for name, logits in (("prepared_stored_logits", "stored"), ("in_memory_computed_cache", "computed")):
+        overrides = [*common, f"data.logits={logits}"]
+        cfg = build_config(InverterRunConfig, "inverter", "tiny", overrides, {"classifier": STEP_SPEC})
+        tr = build_training(cfg, work / f"run-{name}", False, torch.device("cpu"), DistInfo())
+        if logits == "computed":
+            tr.data.train_ds.images = tr.data.train_ds.images.clone()  # in memory, as npz: loads it
+        draws = []
+        for _ in range(50):
+            start = time.perf_counter()
+            tr.ctx.draw()
+            draws.append(1000 * (time.perf_counter() - start))
+        step_ms = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            tr.method.step(tr.ctx)
+            step_ms.append(1000 * (time.perf_counter() - start))
+        draw, step = statistics.median(draws), statistics.median(step_ms)
+        out[name] = {"draw_ms": draw, "step_ms_cpu": step, "data_share_cpu": draw / step}
+    out["target_share"] = 0.05
+    return out
+
+
 def projection(ms_per_image_1: float) -> dict[str, Any]:
     """Full ILSVRC2012 from the measured per-image cost of one worker: hours with 1 worker and with 16 at ideal
     (linear) scaling, and the disk each stored size takes. The synthetic JPEGs are smooth and decode faster than
@@ -185,6 +251,7 @@ def projection(ms_per_image_1: float) -> dict[str, Any]:
     out["hours_16_workers_linear"] = out["hours_1_worker"] / 16
     for size in (64, 128):
         out[f"disk_gb_{size}px"] = images * 3 * size * size / 1e9
+    out["logits_disk_gb_per_classifier_float16"] = images * 1000 * 2 / 1e9
     return out
 
 
@@ -210,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         print("throughput ...", flush=True)
         result: dict[str, Any] = {"throughput": throughput(tree, args.size, work)}
         result["batches"] = batches(work / "w2")
+        print("crops and steps ...", flush=True)
+        result["crop_cost"] = crop_cost(tree, args.size)
+        result["step_share"] = step_share(tree, work)
         print("memory ...", flush=True)
         (work / "mem").mkdir()
         result["memory"] = memory(work / "mem", args.memory_mb)
