@@ -215,6 +215,9 @@ MINI_CLF = [
 ]
 
 
+RIDGE = ["data.train_size=512", "data.test_size=64", "model.ridge_anchors=128"]
+
+
 def mini_study_spec(analyze: bool = True) -> dict:
     """A seconds-long study: standard, robust and evaluator classifiers, two GAN inverters, a baseline."""
     spec = {
@@ -233,9 +236,19 @@ def mini_study_spec(analyze: bool = True) -> dict:
         "inverters": {
             "standard": {"classifier": "standard", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES, "steps": 6},
             "robust": {"classifier": "robust", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES, "steps": 6},
+            **{
+                f"{arm}-ridge": {"classifier": arm, "preset": "tiny", "method": "ridge", "seeds": 1, "overrides": RIDGE}
+                for arm in ("standard", "robust")
+            },
         },
         "compare": {"n": 4, "eval_size": 40},
-        "claim": {"a": "robust", "b": "standard", "noise_draws": 2},
+        "claim": {
+            "a": "robust",
+            "b": "standard",
+            "noise_draws": 2,
+            "reference_a": "robust-ridge",
+            "reference_b": "standard-ridge",
+        },
         "findings": {"n": 40, "ids": ["C2", "C3", "C6a", "C6b", "C6c", "C8"]},
         "evaluate": analyze,
         "report": analyze,

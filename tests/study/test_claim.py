@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from unlogit.data import get_dataset
+from unlogit.errors import ConfigError
 from unlogit.runtime.rundir import StudyLayout
 from unlogit.study.arms import ArmScores
 from unlogit.study.claim.config import ClaimConfig
 from unlogit.study.claim.endpoints import claim_endpoints
-from unlogit.study.claim.verdict import decide, dose_response, recompute, save_values
+from unlogit.study.claim.verdict import decide, dose_response, recompute, reference_comparison, save_values
 from unlogit.study.protocol import Endpoint
 
 EVALUATORS = ["e-std", "e-rob"]
@@ -83,6 +84,27 @@ def test_realism_far_apart_excludes_the_comparison(data):
         _arm("robust", 0.7, 0.8, kid=far), _arm("standard", 0.6, 0.6, seed=1), EVALUATORS, data, ClaimConfig()
     )
     assert result["verdict"] == "not compared" and "apart" in result["excluded"][-1]
+
+
+def test_the_reference_decoder_is_compared_beside_the_arms(data):
+    """Arms whose retrieval a regression already reaches (0.8 vs 0.6): neither beats its reference, and the
+    references show the same gap; with references far below the arms, both beat them."""
+    a, b = _arm("robust", 0.7, 0.8), _arm("standard", 0.4, 0.6, seed=1)
+    same = reference_comparison(
+        a, b, _arm("robust-ridge", 0.7, 0.8, s=1, seed=2), _arm("standard-ridge", 0.4, 0.6, s=1, seed=3),
+        EVALUATORS, data, ClaimConfig(),
+    )  # fmt: skip
+    gap = next(e for e in same["gap"] if e["primary"])
+    assert gap["verdict"] == "holds" and gap["estimate"] == pytest.approx(0.2, abs=0.05)
+    assert same["summary"].startswith("neither inverter beats the reference decoder on retrieval@pixels")
+    assert {e["endpoint"] for e in same["a_over_reference"]} == {e["endpoint"] for e in same["gap"]}
+    low = reference_comparison(
+        a, b, _arm("robust-ridge", 0.7, 0.3, s=1, seed=2), _arm("standard-ridge", 0.4, 0.3, s=1, seed=3),
+        EVALUATORS, data, ClaimConfig(),
+    )  # fmt: skip
+    assert low["summary"].startswith("both inverters beat the reference decoder")
+    with pytest.raises(ConfigError, match="both claim.reference_a and claim.reference_b"):
+        ClaimConfig(reference_a="robust-ridge")
 
 
 def test_the_released_values_recompute_the_table(data, tmp_path):

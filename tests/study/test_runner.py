@@ -85,6 +85,19 @@ def test_a_claims_arms_must_train_for_the_same_steps(tmp_path):
         load_study(str(path))
 
 
+def test_a_claims_reference_decoder_must_read_its_arms_logits(tmp_path):
+    path = tmp_path / "crossed.yaml"
+    spec = mini_study_spec(analyze=False)
+    spec["claim"]["reference_a"], spec["claim"]["reference_b"] = "standard-ridge", "robust-ridge"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="reference 'standard-ridge' inverts 'standard', not arm 'robust'"):
+        load_study(str(path))
+    spec["claim"]["reference_a"] = "ridge"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="reference 'ridge', which is not a stage"):
+        load_study(str(path))
+
+
 def test_scoped_overrides_reach_their_stages_and_are_checked_before_anything_runs(tmp_path):
     from unlogit.study.config import scoped_overrides
     from unlogit.study.stages import plan_study

@@ -2,7 +2,8 @@
 and how much of it each inverter's reconstructions recover.
 
 One estimator for both numbers: a non-linear probe (kernel ridge regression, RBF kernel on standardised
-inputs, ridge strength by 5-fold CV on the training images) is fitted on training images and scored on
+inputs, ridge strength by 5-fold CV on the training images; the kernel algebra is the reference decoder's,
+:mod:`unlogit.inversion.nets.ridge`) is fitted on training images and scored on
 the held-out ones. Fed the logits, its held-out R^2 is the **ceiling**; fed the same property read from
 the reconstructions (of the training images to fit, of the held-out ones to score), its R^2 is what the
 inverter **recovered**; their ratio is the fraction of the ceiling. Each comes with a 95% interval from
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from ..inversion.nets.ridge import median_gamma, rbf, ridge_coefficients
 from .common import AnalysisContext, ExperimentResult
 
 NOT_CARRIED = 0.05  # ceilings below this: the logits do not carry the property
@@ -38,17 +40,6 @@ def _r2_columns(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - ss_res / ss_tot
 
 
-def _rbf(a: torch.Tensor, b: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    return torch.exp(-gamma * torch.cdist(a, b) ** 2)
-
-
-def _ridge(kernel: torch.Tensor, t: torch.Tensor, lam: float) -> torch.Tensor:
-    """Dual coefficients (N,T) of kernel ridge on centred targets (the regularised kernel is positive
-    definite, so a Cholesky solve: half the work of a general one)."""
-    eye = torch.eye(len(kernel), dtype=torch.float64)
-    return torch.cholesky_solve(t - t.mean(0), torch.linalg.cholesky(kernel + lam * len(kernel) * eye))
-
-
 def kernel_ridge_predict(train_f: torch.Tensor, train_t: torch.Tensor, test_f: torch.Tensor) -> torch.Tensor:
     """Held-out predictions (M,T) of RBF kernel ridge fitted on (train_f (N,D), train_t (N,T)), for test_f (M,D).
 
@@ -58,18 +49,17 @@ def kernel_ridge_predict(train_f: torch.Tensor, train_t: torch.Tensor, test_f: t
     mean, std = train_f.double().mean(0), train_f.double().std(0).clamp_min(1e-8)
     f, g = (train_f.double() - mean) / std, (test_f.double() - mean) / std
     t = train_t.double()
-    d2 = torch.cdist(f, f) ** 2
-    gamma = 1.0 / d2[d2 > 0].median().clamp_min(1e-12)
-    kernel = torch.exp(-gamma * d2)
+    gamma = median_gamma(f)
+    kernel = rbf(f, f, gamma)
     cv, predictions = [], []
     for lam in LAMBDAS:
         pred = torch.empty_like(t)
         for held in _folds(len(f)):
             fit = torch.ones(len(f), dtype=torch.bool)
             fit[held] = False
-            pred[held] = kernel[held][:, fit] @ _ridge(kernel[fit][:, fit], t[fit], lam) + t[fit].mean(0)
+            pred[held] = kernel[held][:, fit] @ ridge_coefficients(kernel[fit][:, fit], t[fit], lam) + t[fit].mean(0)
         cv.append(_r2_columns(pred, t))
-        predictions.append(_rbf(g, f, gamma) @ _ridge(kernel, t, lam) + t.mean(0))
+        predictions.append(rbf(g, f, gamma) @ ridge_coefficients(kernel, t, lam) + t.mean(0))
     best = torch.stack(cv).argmax(0)  # (T,) the lambda each target's CV prefers
     stacked = torch.stack(predictions)  # (L, M, T)
     return stacked.gather(0, best[None, None].expand(1, stacked.shape[1], -1))[0]

@@ -54,6 +54,8 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     if summary.get("claim"):
         c = summary["claim"]
         print(f"claim ({c['statement']}), primary endpoint {c['primary']}: {c['verdict']}; see {layout.claim}")
+        if c.get("reference"):
+            print(f"against the reference decoder: {c['reference']}")
     if summary.get("report"):
         print(f"report: {out / summary['report']}")
     runs = " ".join(f"--inverter {layout.inverter(name)}" for name in cfg.inverters)

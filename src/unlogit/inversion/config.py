@@ -39,6 +39,7 @@ class InverterModelConfig:
     opt_lr: float = 0.1
     opt_tv: float = 0.05
     opt_l2: float = 0.01
+    ridge_anchors: int = 2048
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -61,7 +61,7 @@ def save_inverter(
     """Write ``RUN/model.{safetensors,json}``: encoder statistics, the net's weights (for methods that
     learn any), its spec, the classifier spec with its weight digest and class names."""
     tensors = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
-    if get_method(spec.method).trains:
+    if get_method(spec.method).has_weights:
         tensors.update(net.state_dict())
     meta = InverterMeta(
         method=spec.method,
@@ -215,7 +215,7 @@ def _build(spec: NetSpec, clf: NormalizedClassifier, tensors: dict[str, torch.Te
     try:
         net = method.build_net(spec, clf, encoder)
         encoder.load_state_dict(enc_state)
-        if method.trains:
+        if method.has_weights:
             net.load_state_dict(net_state)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"weights in {where} do not fit its recorded spec ({type(exc).__name__}: {exc})") from exc

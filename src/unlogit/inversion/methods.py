@@ -24,9 +24,12 @@ from .nets.discriminator import ProjectionDiscriminator
 from .nets.generator import Generator
 from .nets.logit_encoder import LogitEncoder
 from .nets.net import InverterNet
+from .nets.ridge import KernelRidgeDecoder
 from .steps import StepContext, StepSettings, decoder_step, gan_step
 
 StepFn = Callable[[StepContext], dict[str, torch.Tensor]]
+FitFn = Callable[[InverterNet, torch.Tensor, torch.Tensor], None]
+"""``(net, encoded logits (N,K), images (N,C,H,W) in [0,1]) -> None``: a closed-form fit on training images."""
 NetBuilder = Callable[[NetSpec, NormalizedClassifier, LogitEncoder], InverterNet]
 
 
@@ -49,6 +52,7 @@ class Method:
         ema: whether an exponential moving average of the net is kept and used for evaluation.
         d_features: whether D's trunk also sees the frozen classifier's penultimate features (not the
             paper's method: D is handed the classifier instead of distilling it).
+        fit: a closed-form fit on training images instead of optimisation steps (the kernel-ridge decoder).
     """
 
     name: str
@@ -58,11 +62,17 @@ class Method:
     needs_d: Callable[[StepSettings], bool] = field(default=_never)
     ema: bool = False
     d_features: bool = False
+    fit: FitFn | None = None
 
     @property
     def trains(self) -> bool:
-        """Whether the method has weights to learn."""
+        """Whether the method learns weights by optimisation steps."""
         return self.step is not None
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether the method's net has tensors to save (learned, or fitted in closed form)."""
+        return self.trains or self.fit is not None
 
 
 def build_encoder(spec: NetSpec) -> LogitEncoder:
@@ -110,6 +120,16 @@ def _optimizer(spec: NetSpec, clf: NormalizedClassifier, enc: LogitEncoder) -> O
     return OptimizationInverter(
         clf, spec.resolution, spec.channels, spec.opt_steps, spec.opt_lr, spec.opt_tv, spec.opt_l2, encoder=enc
     )
+
+
+def _ridge(spec: NetSpec, _clf: NormalizedClassifier, _enc: LogitEncoder) -> KernelRidgeDecoder:
+    return KernelRidgeDecoder(spec.num_classes, (spec.channels, spec.resolution, spec.resolution), spec.ridge_anchors)
+
+
+def _fit_ridge(net: InverterNet, cond: torch.Tensor, images: torch.Tensor) -> None:
+    if not isinstance(net, KernelRidgeDecoder):
+        raise TypeError(f"the ridge fit needs a KernelRidgeDecoder, got {type(net).__name__}")
+    net.fit(cond, images)
 
 
 def classifier_features(clf: NormalizedClassifier) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -160,6 +180,13 @@ for _method in (
         build_net=_decoder,
         step=decoder_step,
         needs_d=_adversarial_weight,
+    ),
+    Method(
+        name="ridge",
+        summary="no training: kernel ridge regression from the encoded logits to the pixels, in closed form "
+        "(the reference every inverter must beat)",
+        build_net=_ridge,
+        fit=_fit_ridge,
     ),
     Method(
         name="optimize",

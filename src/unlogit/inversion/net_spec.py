@@ -25,6 +25,7 @@ SIZE_LIMITS = {
     "shared_dim": (0, 4096),
     "cbn_hidden": (1, 4096),
     "opt_steps": (0, 100_000),
+    "ridge_anchors": (16, 20_000),
 }
 
 
@@ -44,6 +45,7 @@ class NetSpec:
         ch_g, dim_z, attention, shared_dim, shared_sn, sn_g, cbn_hidden, g_channels: the generator's (and the
             decoders' ``ch_g``) sizes; see :class:`~unlogit.inversion.nets.generator.Generator`.
         opt_steps, opt_lr, opt_tv, opt_l2: the optimisation baseline's settings.
+        ridge_anchors: the most training images the kernel-ridge reference decoder is fitted on.
     """
 
     method: str
@@ -64,6 +66,7 @@ class NetSpec:
     opt_lr: float = 0.1
     opt_tv: float = 0.05
     opt_l2: float = 0.01
+    ridge_anchors: int = 2048
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attention", tuple(self.attention))

@@ -13,7 +13,7 @@ from ..runtime.figures import save_figure
 from ..runtime.tables import grid
 from ..study.protocol import VERDICTS
 from .files import inside, safe_name
-from .views import ClaimView, DoseView, FigureView, FindingsView, FindingView, MethodView, VerdictView
+from .views import ClaimView, DoseView, FigureView, FindingsView, FindingView, MethodView, ReferenceView, VerdictView
 
 Embed = Callable[[Path, str], FigureView]  # (a PNG file, its caption) -> the embedded figure
 
@@ -129,7 +129,36 @@ def claim_view(claim: dict[str, Any], out: Path, embed: Embed) -> ClaimView:
         ),
         forest=embed(forest_plot(claim, out / name), "endpoints, 95% CI"),
         dose=dose_view(claim, out, embed) if claim.get("dose_response") else None,
+        reference=reference_view(claim) if claim.get("reference") else None,
     )
+
+
+def reference_view(claim: dict[str, Any]) -> ReferenceView:
+    """Per endpoint: each arm's mean beside its reference decoder's, each arm minus its reference, and the
+    references' own A-vs-B difference next to the arms'."""
+    ref = claim["reference"]
+    arms = {e["endpoint"]: e for e in claim["endpoints"]}
+    over_a = {e["endpoint"]: e for e in ref["a_over_reference"]}
+    over_b = {e["endpoint"]: e for e in ref["b_over_reference"]}
+    rows = []
+    for gap in ref["gap"]:
+        key, arm = gap["endpoint"], arms.get(gap["endpoint"], {})
+        rows.append(
+            {
+                "endpoint": gap["label"] + (" (primary)" if gap["primary"] else ""),
+                f"{claim['a']} / {ref['a']}": f"{_mean(arm.get('a_mean'))} / {_mean(gap.get('a_mean'))}",
+                f"{claim['b']} / {ref['b']}": f"{_mean(arm.get('b_mean'))} / {_mean(gap.get('b_mean'))}",
+                f"{claim['a']} minus its reference": interval_text(over_a[key]) if key in over_a else "n/a",
+                f"{claim['b']} minus its reference": interval_text(over_b[key]) if key in over_b else "n/a",
+                "A minus B: references": interval_text(gap),
+                "A minus B: inverters": interval_text(arm) if arm else "n/a",
+            }
+        )
+    return ReferenceView(ref["summary"], grid(rows))
+
+
+def _mean(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def dose_view(claim: dict[str, Any], out: Path, embed: Embed) -> DoseView:

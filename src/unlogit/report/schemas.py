@@ -39,6 +39,14 @@ ENDPOINT = obj(
     {"se": NUMBER, "chance": NUMBER, "margin": NUMBER, "a_mean": NUMBER, "b_mean": NUMBER, "p_holm": NUMBER},
 )
 DOSE = obj({"dose": {"type": "number"}, "n_classifiers": COUNT, "verdict": NAME, **INTERVAL})
+REFERENCE = obj(
+    {
+        "a": NAME,
+        "b": NAME,
+        "summary": TEXT,
+        **{key: {"type": "array", "items": ENDPOINT} for key in ("gap", "a_over_reference", "b_over_reference")},
+    }
+)
 
 CLAIM = obj(
     {
@@ -65,6 +73,7 @@ CLAIM = obj(
         "realism": OPTIONAL_TEXT,
         "protocol": obj({}, {"noise_draws": COUNT}),
         "dose_response": {"type": "array", "items": DOSE},
+        "reference": REFERENCE,
     },
 )
 

@@ -55,6 +55,14 @@ class DoseView:
 
 
 @dataclass(frozen=True)
+class ReferenceView:
+    """The reference decoder beside the arms: one sentence on the primary endpoint, then every endpoint."""
+
+    summary: str
+    table: Grid
+
+
+@dataclass(frozen=True)
 class ClaimView:
     statement: str
     verdict: VerdictView
@@ -66,6 +74,7 @@ class ClaimView:
     method: MethodView
     forest: FigureView
     dose: DoseView | None
+    reference: ReferenceView | None = None
 
 
 @dataclass(frozen=True)

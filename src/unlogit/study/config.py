@@ -176,6 +176,15 @@ class StudyConfig:
                 "the arms of a claim must train for the same stated number of G steps: give every "
                 f"claim stage the same 'steps' (now {[s.steps for s in arms]})"
             )
+        if claim.reference_a is not None:
+            for arm, ref in ((claim.a, claim.reference_a), (claim.b, claim.reference_b)):
+                if ref not in self.inverters:
+                    raise ConfigError(f"claim names reference {ref!r}, which is not a stage ({sorted(self.inverters)})")
+                if self.inverters[ref].classifier != self.inverters[arm].classifier:
+                    raise ConfigError(
+                        f"claim reference {ref!r} inverts {self.inverters[ref].classifier!r}, not arm {arm!r}'s "
+                        f"{self.inverters[arm].classifier!r}; a reference decoder must read the same logits"
+                    )
 
     def inverter_seeds(self, name: str) -> int:
         return self.inverters[name].seeds or self.seeds

@@ -189,7 +189,10 @@ def _claim_and_findings(
         timings["claim+findings"] = time.perf_counter() - t0
     claim = read_json(layout.claim, "claim")
     keep = ("statement", "verdict", "primary", "excluded")
-    return {"claim": {k: claim[k] for k in keep}}
+    summary = {k: claim[k] for k in keep}
+    if claim.get("reference"):
+        summary["reference"] = claim["reference"]["summary"]
+    return {"claim": summary}
 
 
 def run_analysis(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out: Path) -> None:

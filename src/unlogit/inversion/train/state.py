@@ -60,7 +60,7 @@ class TrainState:
     G: nn.Module  # an InverterNet
     D: ProjectionDiscriminator | None
     G_ema: nn.Module | None
-    opt_g: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer | None  # None: a method with nothing to optimise (the ridge decoder)
     opt_d: torch.optim.Optimizer | None
     step: int = 0  # completed G steps
     batches_drawn: int = 0  # data position (batches consumed, all epochs)
@@ -80,7 +80,9 @@ class TrainState:
         G_ema = _frozen_copy(G) if t.ema and method.ema else None
         fused = adam_kernel(t.optimizer, device)
         betas = (t.beta1, t.beta2)
-        opt_g = torch.optim.Adam(G.parameters(), t.lr_g, betas=betas, eps=t.adam_eps, **fused)
+        opt_g = (
+            torch.optim.Adam(G.parameters(), t.lr_g, betas=betas, eps=t.adam_eps, **fused) if method.trains else None
+        )
         opt_d = torch.optim.Adam(D.parameters(), t.lr_d, betas=betas, eps=t.adam_eps, **fused) if D else None
         return cls(encoder, G, D, G_ema, opt_g, opt_d)
 

@@ -150,6 +150,8 @@ def build_training(
     state = TrainState.create(cfg, spec, device, clf)
     if state.encoder.needs_fit:
         _fit_encoder(state, clf, train_ds, cached, device)
+    if method.fit is not None:
+        _fit_closed_form(state, method, spec.ridge_anchors, clf, train_ds, cached, device)
     data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
     fast = _fast_path(cfg, spec, method, device, data, state, layout if resume else None) if method.trains else None
     if resume:
@@ -213,6 +215,26 @@ def _fit_encoder(
     units = LogitUnits.streamed(fit) if fit.dtype != torch.float32 else LogitUnits.of(fit)
     state.encoder.check(fit[:ENCODER_FIT_IMAGES].float())
     state.encoder.fit(units.mean, units.std)
+
+
+def _fit_closed_form(
+    state: TrainState,
+    method: Method,
+    anchors: int,
+    clf: NormalizedClassifier,
+    train_ds: ImageDataset,
+    cached: torch.Tensor | None,
+    device: torch.device,
+) -> None:
+    """A closed-form method (the kernel-ridge decoder) fitted on up to ``model.ridge_anchors`` training images
+    spread evenly over the split, with their encoded logits (stored or cached ones when there are some)."""
+    n = min(len(train_ds), anchors)
+    index = torch.linspace(0, len(train_ds) - 1, n).round().long()
+    logits = cached[index.to(cached.device)].to(device).float() if cached is not None else None
+    if logits is None:
+        logits = dataset_logits(clf, train_ds, index, device)
+    with torch.no_grad():
+        method.fit(state.G, state.encoder(logits), train_ds.batch(index, device)[0])
 
 
 def _announce(run: RunDir, step: int, fast: FastPath) -> None:

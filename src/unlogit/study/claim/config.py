@@ -26,6 +26,11 @@ class ClaimConfig:
         intervals, from the image-bootstrap standard error, overlap).
     dose_response: inverter stages of one classifier each (e.g. PGD-L2 eps 0.25 and 1.0), compared with B
         on the primary endpoint; ``dose_values`` are their doses (eps), ``dose_a`` the dose of arm A.
+    reference_a, reference_b: the reference decoder's stages (``method: ridge``) on arm A's and arm B's
+        classifiers. Every endpoint is then reported for them beside the arms: the references' own A-vs-B
+        difference (how much of the gap a regression already reads from the logits) and each arm against its
+        reference (whether the inverter beats the simplest instrument). They inform; they do not change the
+        verdict.
     """
 
     a: str = "robust"
@@ -47,8 +52,12 @@ class ClaimConfig:
     dose_response: list[str] = field(default_factory=list)
     dose_values: list[float] = field(default_factory=list)
     dose_a: float | None = None
+    reference_a: str | None = None
+    reference_b: str | None = None
 
     def __post_init__(self) -> None:
+        if (self.reference_a is None) != (self.reference_b is None):
+            raise ConfigError("give both claim.reference_a and claim.reference_b (one reference decoder per arm)")
         for key in ("noise_draws", "kid_ratio"):
             check_positive(getattr(self, key), f"claim.{key}")
         for key in (

@@ -24,7 +24,7 @@ from ..arms import ArmScores, score_arm
 from ..config import StudyConfig
 from ..stages import StudyPlan
 from .endpoints import claim_endpoints, endpoint_keys, extra_values
-from .verdict import decide, dose_response, save_values
+from .verdict import decide, dose_response, reference_comparison, save_values
 
 
 @dataclass
@@ -93,6 +93,10 @@ def run_claim_stage(
     result = decide(a, b, judges, images.data, c)
     primary = next(e for e in claim_endpoints(c.primary, c.reason, c.margins, judges, images.data) if e.primary)
     result["dose_response"] = dose_response(doses, a, b, primary, c.dose_a) if doses else []
+    references = []
+    if c.reference_a is not None and write_claim:  # the findings need only the arms
+        references = [images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b)]
+        result["reference"] = reference_comparison(a, b, *references, judges, images.data, c)
     result.update(
         {
             "evaluators": {e: plan.classifier_refs(e)[0] for e in judges},
@@ -103,7 +107,7 @@ def run_claim_stage(
         }
     )
     if write_claim:
-        save_values(layout.claim_values, [a, b, *(arm for _, arm in doses)])
+        save_values(layout.claim_values, [a, b, *(arm for _, arm in doses), *references])
         write_json_atomic(layout.claim, result)
         print(f"[study] claim ({c.primary}): {result['verdict']}", flush=True)
     return result, a, b
