@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-import unlogit.data.prepare as prepare
 from benchmarks.synthetic_imagenet import make_imagenet_tree, wnids
 from unlogit.cli import main
 from unlogit.data.config import DataConfig
@@ -51,20 +50,10 @@ def test_one_and_two_workers_write_the_same_bytes(tree, tmp_path):
     assert one.keys() == two.keys() and all(np.array_equal(one[k], two[k]) for k in one)
 
 
-def test_a_killed_prepare_resumes_to_the_same_bytes_and_a_changed_one_is_refused(tree, tmp_path, monkeypatch):
+def test_a_killed_prepare_resumes_to_the_same_bytes_and_a_changed_one_is_refused(tree, tmp_path, kill_prepare):
     options = PrepareOptions(f"imagefolder:{tree}", 16)
     prepare_data(options, tmp_path / "straight", workers=0)
-    monkeypatch.setattr(prepare, "BATCH", 3)
-    monkeypatch.setattr(prepare, "FLUSH_EVERY", 1)
-    real_flush, calls = prepare._flush, []
-
-    def killed(arrays, progress):
-        real_flush(arrays, progress)
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # a kill between two saved positions
-
-    monkeypatch.setattr(prepare, "_flush", killed)
+    restore = kill_prepare(3)  # a kill between two saved positions
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         prepare_data(options, out, workers=0)
@@ -73,7 +62,7 @@ def test_a_killed_prepare_resumes_to_the_same_bytes_and_a_changed_one_is_refused
         DataConfig(name=f"prepared:{out}").load("test")
     with pytest.raises(UnlogitError, match="size differ"):
         prepare_data(PrepareOptions(f"imagefolder:{tree}", 20), out, workers=0)
-    monkeypatch.setattr(prepare, "_flush", real_flush)
+    restore()
     prepare_data(options, out, workers=0)
     straight, resumed = _arrays(tmp_path / "straight"), _arrays(out)
     assert all(np.array_equal(straight[k], resumed[k]) for k in straight) and not list(out.glob("*.partial"))

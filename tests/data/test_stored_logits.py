@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-import unlogit.data.prepare as prepare
 from benchmarks.synthetic_imagenet import make_imagenet_tree
 from unlogit.classifiers.registry import load_classifier
 from unlogit.classifiers.stored import ClassifierLogits
@@ -110,26 +109,16 @@ def test_logits_are_added_to_a_finished_folder_without_touching_its_images(tree,
         _writers([ROBUST, ROBUST], 32)
 
 
-def test_a_killed_prepare_with_logits_resumes_to_the_same_bytes(tree, tmp_path, monkeypatch):
+def test_a_killed_prepare_with_logits_resumes_to_the_same_bytes(tree, tmp_path, kill_prepare):
     options = PrepareOptions(f"imagefolder:{tree}", 16)
     prepare_data(options, tmp_path / "straight", 0, _writers([ROBUST], 32))
-    monkeypatch.setattr(prepare, "BATCH", 3)
-    monkeypatch.setattr(prepare, "FLUSH_EVERY", 1)
-    real_flush, calls = prepare._flush, []
-
-    def killed(writers, progress):
-        real_flush(writers, progress)
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(prepare, "_flush", killed)
+    restore = kill_prepare(3)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         prepare_data(options, out, 0, _writers([ROBUST], 32))
     with pytest.raises(UnlogitError, match="logits differ"):
         prepare_data(options, out, 0, LogitWriters([Renamed(ROBUST)], 24))  # the same images, other crops
-    monkeypatch.setattr(prepare, "_flush", real_flush)
+    restore()
     prepare_data(options, out, 0, _writers([ROBUST], 32))
     for path in sorted((tmp_path / "straight").glob("*.npy")):
         assert path.read_bytes() == (out / path.name).read_bytes(), path.name
