@@ -27,7 +27,9 @@ def run_experiment(
     from ..inversion.inverter import load_inverter
 
     run = EXPERIMENTS.get(experiment)
-    inverters = {Path(run).name: load_inverter(run, classifier=cfg.classifier) for run in inverter_runs}
+    inverters = {  # the experiments on a GPU: not verified yet (attacks, transforms), so on the CPU
+        Path(run).name: load_inverter(run, device="cpu", classifier=cfg.classifier) for run in inverter_runs
+    }
     shapes = {inv.image_shape for inv in inverters.values()}
     if len(shapes) != 1:
         raise UnlogitError(f"inverters make images of different shapes {sorted(shapes)}; compare like with like")

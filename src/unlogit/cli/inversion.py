@@ -54,7 +54,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..runtime.rundir import RunLayout
     from ..scoring.reconstructions import write_reconstructions
 
-    inv = load_inverter(args.inverter, device=args.device or "cpu", classifier=args.classifier)
+    inv = load_inverter(args.inverter, device=args.device or "auto", classifier=args.classifier)
     c, h, _ = inv.image_shape
     if args.images:
         x = load_image_files([Path(p) for p in args.images], c, h)
@@ -104,4 +104,4 @@ def register(add: AddCommand) -> None:
     p.add_argument("--samples", type=int, default=4, help="noise draws per image")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--out", help="output folder (default RUN/reconstructions)")
-    p.add_argument("--device", help="cpu, cuda ...")
+    p.add_argument("--device", help="auto (the default: CUDA when present), cpu, cuda:N")

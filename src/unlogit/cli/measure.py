@@ -36,6 +36,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         extractor_specs=args.extractor or (),
         inception_weights=args.inception_weights,
         classifier=args.classifier,
+        device=args.device,
     )
     print(result["table"])
     judges = ", ".join(args.evaluator)
@@ -97,6 +98,9 @@ def _register_evaluate(add: AddCommand) -> None:
     p.add_argument("runs", nargs="*", help=argparse.SUPPRESS)  # the old positional form (deprecated)
     p.add_argument("--inverter", action="append", help="inverter run directory (repeatable)")
     add_measure_options(p, "evaluate", n_default=1000)
+    p.add_argument(
+        "--device", default="auto", help="where inverters and evaluators run: auto (CUDA when present), cpu, cuda:N"
+    )
     add_classifier_override(p)
     p.add_argument(
         "--evaluator",

@@ -222,9 +222,12 @@ def _build(spec: NetSpec, clf: NormalizedClassifier, tensors: dict[str, torch.Te
     return encoder, net
 
 
-def load_inverter(run: str | Path, device: str | torch.device = "cpu", classifier: str | None = None) -> Inverter:
-    """Load an inverter from its run directory (``classifier`` overrides the recorded classifier spec)."""
-    run = Path(run)
+def load_inverter(run: str | Path, device: str | torch.device = "auto", classifier: str | None = None) -> Inverter:
+    """Load an inverter from its run directory (``classifier`` overrides the recorded classifier spec), with its
+    classifier, on ``device`` (``auto``: CUDA when present, else the CPU)."""
+    from ..runtime.device import resolve_device
+
+    run, device = Path(run), resolve_device(device) if isinstance(device, str) else device
     tensors, meta = read_inverter_checkpoint(run)
     if classifier is None:
         clf = _recorded_classifier(run, meta, device)

@@ -145,19 +145,24 @@ def evaluate(
     extractor_specs: Sequence[str] = (),
     inception_weights: str | None = None,
     classifier: str | None = None,
+    device: str | torch.device = "auto",
 ) -> dict[str, Any]:
     """Evaluate several inverters on the same images; write evaluate.{json,csv,md} to ``out``.
 
     ``extractor_specs``: further classifier specs whose penultimate features give extra Frechet
     distances. ``inception_weights``: a local FID Inception weights file (pt_inception-2015-12-05);
-    Inception FID is computed only from such a file, never downloaded.
+    Inception FID is computed only from such a file, never downloaded. ``device``: where the inverters, their
+    classifiers and the evaluators run (``auto``: CUDA when present); the metrics' statistics stay on the CPU.
     """
+    from ..runtime.device import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
     evaluator_specs = [evaluator_specs] if isinstance(evaluator_specs, str) else list(evaluator_specs)
-    evaluators = load_evaluators(evaluator_specs, data)
-    extractors, provenance_extra = _extra_extractors(extractor_specs, inception_weights, data)
+    evaluators = load_evaluators(evaluator_specs, data, device)
+    extractors, provenance_extra = _extra_extractors(extractor_specs, inception_weights, data, device)
     rows: dict[str, dict[str, Any]] = {}
     for run in runs:
-        inv = load_inverter(run, classifier=classifier)
+        inv = load_inverter(run, device=device, classifier=classifier)
         check_independent(evaluators, inv.classifier, run)
         rows[Path(run).name] = {
             "run": str(run),
@@ -192,14 +197,16 @@ def evaluate(
     return result
 
 
-def _extra_extractors(specs: Sequence[str], inception_weights: str | None, data: ImageDataset):
-    """User-given feature extractors (name -> module) and their provenance records."""
+def _extra_extractors(
+    specs: Sequence[str], inception_weights: str | None, data: ImageDataset, device: torch.device
+):  # fmt: skip
+    """User-given feature extractors (name -> module, classifiers on ``device``) and their provenance records."""
     from ..runtime.checkpoint import file_sha256
 
     extractors: dict[str, torch.nn.Module] = {}
     provenance: dict[str, dict[str, Any]] = {}
     for i, spec in enumerate(specs):
-        clf = load_classifier(spec, classes=data.classes)
+        clf = load_classifier(spec, device=device, classes=data.classes)
         name = f"extractor{i + 1}"
         extractors[name] = ClassifierFeatures(clf)
         provenance[name] = MetricProvenance(spec, clf.weights_digest(), len(data), None).to_dict()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import torch
+
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
 from ..data.base import ImageDataset
@@ -29,14 +31,16 @@ def check_independent(
             )
 
 
-def load_evaluators(specs: Sequence[str], data: ImageDataset) -> dict[str, NormalizedClassifier]:
+def load_evaluators(
+    specs: Sequence[str], data: ImageDataset, device: str | torch.device = "cpu"
+) -> dict[str, NormalizedClassifier]:
     """Evaluator name (the spec's last path part, or a shipped name without ``unlogit:``, made unique) ->
-    classifier, checked against the data."""
+    classifier on ``device``, checked against the data."""
     if not specs:
         raise UnlogitError("give at least one independent evaluator (--evaluator RUN_OR_SPEC)")
     out: dict[str, NormalizedClassifier] = {}
     for spec in specs:
-        judge = load_classifier(spec, classes=data.classes if data.labelled else None)
+        judge = load_classifier(spec, device=device, classes=data.classes if data.labelled else None)
         if data.labelled and judge.num_classes != data.num_classes:
             raise UnlogitError(
                 f"evaluator {spec} has {judge.num_classes} classes, the data {data.num_classes}; "

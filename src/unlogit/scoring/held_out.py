@@ -38,7 +38,7 @@ class HeldOutScoring:
     def prepare(
         self, evaluator_specs: Sequence[str], clf: NormalizedClassifier, eval_ds: ImageDataset, what: str | Path
     ) -> None:
-        self.evaluators = load_evaluators(evaluator_specs, eval_ds) if evaluator_specs else {}
+        self.evaluators = load_evaluators(evaluator_specs, eval_ds, clf.mean.device) if evaluator_specs else {}
         check_independent(self.evaluators, clf, what)
 
     @torch.no_grad()

@@ -90,7 +90,9 @@ def topk_agreement(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, floa
 
 
 class ClassifierFeatures(nn.Module):
-    """Penultimate features of a classifier as a torchmetrics feature extractor ([0,1] images in)."""
+    """Penultimate features of a classifier as a torchmetrics feature extractor: [0,1] images (N,C,H,W) on any
+    device in, features (N,D) float32 on the CPU out (where the metrics' statistics are kept), whatever device
+    the classifier runs on."""
 
     def __init__(self, clf: NormalizedClassifier) -> None:
         super().__init__()
@@ -101,7 +103,7 @@ class ClassifierFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.clf.features(x.to(self.clf.mean.device)).float()
+        return self.clf.features(x.to(self.clf.mean.device)).float().cpu()
 
 
 @torch.no_grad()

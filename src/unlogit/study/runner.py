@@ -229,7 +229,7 @@ def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig,
 
     c = cfg.compare
     test = cfg.test_data(max(c.eval_size, c.n))
-    inverters = {name: load_inverter(run) for name, run in first.items()}
+    inverters = {name: load_inverter(run, device="cpu") for name, run in first.items()}
     judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
     x, y = test.batch(torch.arange(min(c.eval_size, len(test))))
     recs = {name: inv.reconstruct(x, samples=1, seed=c.seed)[:, 0].cpu() for name, inv in inverters.items()}

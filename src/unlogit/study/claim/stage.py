@@ -42,7 +42,7 @@ class ScoredImages:
         """Every inverter of an inverter stage ([classifier][seed]) on these images, with the same noise;
         ``check``: refuse a judge that is one of the inverted classifiers."""
         runs = plan.inverter_runs(stage)
-        invs = [[load_inverter(r) for r in row] for row in runs]
+        invs = [[load_inverter(r, device="cpu") for r in row] for row in runs]  # on a GPU: not verified yet
         if check:
             for row, paths in zip(invs, runs):
                 for inv, path in zip(row, paths):
