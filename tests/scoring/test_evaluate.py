@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from unlogit.cli import main
 from unlogit.data import get_dataset
@@ -49,6 +50,8 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
             str(out),
             "--extractor",
             str(tiny_classifier_run),
+            "--device",
+            "cpu",
         ]
     )
     assert code == 0
@@ -68,6 +71,7 @@ def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_ru
     assert result["n"] == 40 and result["provenance"]["evaluator"]["weights_sha256"]
     assert result["extra_extractors"]["extractor1"]["extractor"] == str(tiny_classifier_run)
     assert all(row["frechet@extractor1"] >= 0 for row in result["inverters"].values())
+    assert all(row["logits"]["source"] == "computed" for row in result["inverters"].values())
     rows = list(csv.reader((out / "evaluate.csv").read_text().splitlines()))
     assert rows[0] == columns and len(rows) == 3
     assert (out / "evaluate.md").read_text().startswith("| inverter |")
@@ -95,3 +99,14 @@ def test_evaluator_must_be_independent(tmp_path, tiny_inverter_run, tiny_classif
     shutil.copytree(tiny_classifier_run, copy)
     with pytest.raises(UnlogitError, match="independent"):
         evaluate([tiny_inverter_run], data, [str(copy)])
+
+
+def test_auto_is_cuda_when_present_and_features_reach_the_metrics_on_the_cpu(tiny_inverter_run):
+    from unlogit import load_inverter
+    from unlogit.scoring.metrics import ClassifierFeatures
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    inv = load_inverter(tiny_inverter_run)  # the default: auto
+    assert inv.device.type == expected and inv.classifier.mean.device.type == expected
+    features = ClassifierFeatures(inv.classifier)(torch.rand(3, *inv.image_shape))
+    assert features.device.type == "cpu" and features.dtype == torch.float32
