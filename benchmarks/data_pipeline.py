@@ -215,7 +215,9 @@ def step_share(tree: Path, work: Path, batch: int = 256, steps: int = 3) -> dict
 
     writers = LogitWriters([ClassifierLogits(STEP_SPEC, 32, torch.device("cpu"))])
     prepare_data(PrepareOptions(f"imagefolder:{tree}", 32, ("train", "test")), work / "prep32", 2, writers)
-    common = [f"data.name=prepared:{work / 'prep32'}", "data.val_size=100", f"train.batch_size={batch}"]
+    n = len(list((tree / "train").rglob("*.JPEG")))
+    val, batch = max(2, n // 10), min(batch, n - max(2, n // 10))  # what the tree allows (the dry run's is small)
+    common = [f"data.name=prepared:{work / 'prep32'}", f"data.val_size={val}", f"train.batch_size={batch}"]
     common += ["train.eval_size=16", "train.amp=off", "train.channels_last=false", "train.compile=false"]
     common += ["train.progress=false"]
     out: dict[str, Any] = {"batch": batch, "classifier": STEP_SPEC, "image_size": 32}

@@ -47,8 +47,8 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     for stage in ("standard", "robust", "evaluator"):
         assert f"classifier {stage}: complete, skipped" in log
     assert "inverter standard: complete, skipped" in log
-    assert calls[-1] == ("robust", False)  # only the unfinished stage ran again
-    assert set(summary["inverters"]) == {"standard", "robust"}
+    assert calls[2:] == [("robust", False), ("standard-ridge", False), ("robust-ridge", False)]  # standard: not redone
+    assert set(summary["inverters"]) == {"standard", "robust", "standard-ridge", "robust-ridge"}
     judged = {k for k in summary["inverters"]["standard"] if k.startswith("evaluator_label_agreement@")}
     assert judged == {"evaluator_label_agreement@evaluator", "evaluator_label_agreement@robust-evaluator"}
     assert (out / "figure1_reconstructions.png").is_file() and (out / "summary.md").is_file()
