@@ -95,3 +95,25 @@ def test_report_renders_in_headless_chromium(mini_study_dir, tmp_path, browser):
 def test_fixed_interval_text_lines_up_signed_decimals_and_says_na_when_undecided():
     assert fixed_interval_text({"estimate": 0.0541, "ci_low": 0.04, "ci_high": -0.0681}) == "+0.054 [+0.040, -0.068]"
     assert fixed_interval_text({"estimate": None, "ci_low": None, "ci_high": None}) == "n/a"
+
+
+def test_the_reference_decoder_sits_beside_every_endpoint_and_a_weaker_inverter_is_flagged(mini_study_dir):
+    from unlogit.report.claim import reference_view
+
+    claim = json.loads((mini_study_dir / "claim.json").read_text())
+    ref = claim["reference"]
+    assert (ref["a"], ref["b"]) == ("robust-ridge", "standard-ridge")
+    assert {e["endpoint"] for e in ref["gap"]} == {e["endpoint"] for e in claim["endpoints"]}
+    view = reference_view(claim)
+    assert len(view.table.rows) == len(ref["gap"])
+    reversed_ = [
+        e for rows in (ref["a_over_reference"], ref["b_over_reference"]) for e in rows if e["verdict"] == "reversed"
+    ]
+    assert len(view.below) == len(reversed_)
+    page = (mini_study_dir / "report" / "index.html").read_text()
+    assert ("extracts less than the regression decoder" in page) == bool(reversed_)
+    forced = {
+        **claim,
+        "reference": {**ref, "a_over_reference": [{**e, "verdict": "reversed"} for e in ref["a_over_reference"]]},
+    }
+    assert len(reference_view(forced).below) >= len(ref["a_over_reference"])

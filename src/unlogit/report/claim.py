@@ -154,7 +154,13 @@ def reference_view(claim: dict[str, Any]) -> ReferenceView:
                 "A minus B: inverters": interval_text(arm) if arm else "n/a",
             }
         )
-    return ReferenceView(ref["summary"], grid(rows))
+    below = tuple(
+        f"{arm}: {e['label']}"
+        for arm, rows_ in ((claim["a"], ref["a_over_reference"]), (claim["b"], ref["b_over_reference"]))
+        for e in rows_
+        if e["verdict"] == "reversed"
+    )
+    return ReferenceView(ref["summary"], grid(rows), below)
 
 
 def _mean(value: float | None) -> str:

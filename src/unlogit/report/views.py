@@ -56,10 +56,12 @@ class DoseView:
 
 @dataclass(frozen=True)
 class ReferenceView:
-    """The reference decoder beside the arms: one sentence on the primary endpoint, then every endpoint."""
+    """The reference decoder beside the arms: one sentence on the primary endpoint, the endpoints where an
+    inverter is below its reference (``below``: "arm: endpoint" each), then every endpoint."""
 
     summary: str
     table: Grid
+    below: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

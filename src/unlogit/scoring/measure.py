@@ -13,7 +13,7 @@ images across inverters and bootstrap confidence intervals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -286,6 +286,52 @@ def pixel_features(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.adaptive_avg_pool2d(x.float(), POOL).flatten(1)
 
 
+def colour_features(x: torch.Tensor) -> torch.Tensor:
+    """Mean colour only: (N,C,H,W) -> (N,C), the 1x1 band (what a flat patch of the right colour matches)."""
+    return x.float().mean(dim=(2, 3))
+
+
+FLAT = 1e-3  # a pooled image whose values vary less than this (in [0,1] units) has no layout
+
+
+def layout_features(x: torch.Tensor) -> torch.Tensor:
+    """Layout without colour, brightness or contrast: the 8x8 pooled image with each channel's mean removed,
+    scaled to unit standard deviation per image: (N, C*8*8). A brightness offset or a contrast change of the
+    whole image leaves it unchanged; an image flatter than :data:`FLAT` has no layout (all zeros)."""
+    pooled = torch.nn.functional.adaptive_avg_pool2d(x.float(), POOL)
+    centred = (pooled - pooled.mean(dim=(2, 3), keepdim=True)).flatten(1)
+    std = centred.std(dim=1, keepdim=True)
+    return torch.where(std > FLAT, centred / std.clamp_min(FLAT), torch.zeros_like(centred))
+
+
+def detail_features(x: torch.Tensor) -> torch.Tensor:
+    """Detail finer than the 8x8 band: the image minus its 8x8 average-pooled blur upsampled back, at full
+    resolution: (N, C*H*W)."""
+    x = x.float()
+    blur = torch.nn.functional.adaptive_avg_pool2d(x, POOL)
+    return (x - torch.nn.functional.interpolate(blur, size=x.shape[-2:], mode="nearest")).flatten(1)
+
+
+@dataclass(frozen=True)
+class PixelSpace:
+    """A judge-free retrieval space: ``features`` maps images (N,C,H,W) in [0,1] to (N,D); ``where`` says what
+    it keeps, for endpoint labels."""
+
+    name: str
+    features: Callable[[torch.Tensor], torch.Tensor]
+    where: str
+
+
+PIXEL_SPACES: Registry[PixelSpace] = Registry("judge-free retrieval space")
+for _space in (
+    PixelSpace(PIXELS, pixel_features, "8x8 pixels"),
+    PixelSpace("colour", colour_features, "mean colour only"),
+    PixelSpace("layout", layout_features, "8x8 layout without colour, brightness or contrast"),
+    PixelSpace("detail", detail_features, "detail finer than 8x8, full resolution"),
+):
+    PIXEL_SPACES.register(_space.name, _space)
+
+
 def rank_score(rank: torch.Tensor, candidates: int) -> torch.Tensor:
     """Rank 1..candidates -> 1 (best) .. 0 (worst); 0.5 expected by chance."""
     return 1.0 - (rank - 1.0) / max(candidates - 1, 1)
@@ -301,12 +347,17 @@ def retrieval_scores(
     originals: Originals | None = None,
 ) -> dict[str, torch.Tensor]:
     """``retrieval_rank@S``, ``retrieval@S`` and (with labels) ``retrieval_rank_class@S``, ``retrieval_class@S``
-    per image (N,) float64, for S = pixels and each named feature space."""
+    per image (N,) float64, for each judge-free space S of :data:`PIXEL_SPACES` (``pixels``, the ``colour``,
+    ``layout`` and ``detail`` bands) and each named feature space."""
     out: dict[str, torch.Tensor] = {}
     if y is not None:  # every image gets the same number of same-class distractors
         distractors = min(distractors, int(torch.bincount(y.cpu())[y.cpu().unique()].min()) - 1)
     originals = originals or Originals(x)
-    for name, features in {PIXELS: pixel_features, **spaces}.items():
+    judge_free = {name: space.features for name, space in PIXEL_SPACES.items()}
+    clash = sorted(set(spaces) & set(judge_free))
+    if clash:
+        raise ValueError(f"evaluators named {clash} clash with the judge-free retrieval spaces; rename them")
+    for name, features in {**judge_free, **spaces}.items():
         reference = originals.get(name, "features", lambda features=features: features(x))
         ranks = retrieval_ranks(reference, features(x_hat), y, distractors, seed)
         out[key("retrieval_rank", name)] = ranks["retrieval_rank"]

@@ -18,7 +18,7 @@ import torch
 
 from ...data.base import ImageDataset
 from ...runtime.registry import Registry
-from ...scoring.measure import PIXELS, quantity_of
+from ...scoring.measure import PIXEL_SPACES, quantity_of
 from ...scoring.per_image import ValuesFn
 from ..protocol import Endpoint
 
@@ -49,18 +49,17 @@ def _agreement(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str,
 
 
 def _where(space: str) -> str:
-    return "8x8 pixels" if space == PIXELS else f"{space}'s features"
+    return PIXEL_SPACES.get(space).where if space in PIXEL_SPACES else f"{space}'s features"
 
 
 def _retrieval(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
-    return [(f"retrieval@{s}", f"retrieval among all images, {_where(s)}", True, 0.5) for s in (PIXELS, *evaluators)]
+    spaces = (*PIXEL_SPACES.names(), *evaluators)
+    return [(f"retrieval@{s}", f"retrieval among all images, {_where(s)}", True, 0.5) for s in spaces]
 
 
 def _retrieval_class(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, bool, float | None]]:
-    return [
-        (f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", True, 0.5)
-        for s in (PIXELS, *evaluators)
-    ]
+    spaces = (*PIXEL_SPACES.names(), *evaluators)
+    return [(f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", True, 0.5) for s in spaces]
 
 
 def _quantities(*names: str):
