@@ -55,6 +55,16 @@ def dataset_logits(
     stored = stored_logits_for(clf, data)
     if stored is not None:
         return stored.rows(index, device)
+    return computed_logits(clf, data, index, device)
+
+
+def computed_logits(
+    clf: NormalizedClassifier, data: ImageDataset, index: torch.Tensor | None = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """``clf`` run on ``data``'s images ``index`` (all when None) in batches of :data:`LOGIT_BATCH`: logits
+    (B, K) float32 on ``device`` (the classifier's when None), whatever the data stores."""
+    index = torch.arange(len(data)) if index is None else index
+    device = device if device is not None else clf.mean.device
     parts = [clf.predict_logits(data.batch(part, device)[0]) for part in index.split(LOGIT_BATCH)]
     return torch.cat(parts) if parts else torch.empty(0, clf.num_classes, device=device)
 

@@ -222,7 +222,7 @@ def _prepare_folder_split(
     crop = logits.size is not None and (logits.size != options.size or not images)
     sizes = ((options.size,) if images else ()) + ((logits.size,) if crop else ())
     loader = torch.utils.data.DataLoader(
-        DecodeFiles(listing.files, sizes or (options.size,), state["next"]),
+        DecodeFiles(listing.files, sizes, state["next"]),
         batch_size=BATCH,
         num_workers=workers,
         collate_fn=_as_list,
@@ -266,10 +266,10 @@ def _prepare_loaded_split(
     from .registry import get_dataset
 
     ds = get_dataset(options.dataset, split, options.data_root)
-    square = center_square_tensor(ds.images)
-    stored = resize_images(square, options.size)
     state = progress.split(split, f"{options.dataset}:{len(ds)}", len(ds))
     if not state.get("done"):
+        square = center_square_tensor(ds.images)
+        stored = resize_images(square, options.size)
         writers = Writers(SplitArrays.open(out, split, tuple(stored.shape)) if images else None, logits)
         if writers.images is not None:
             writers.images.images[:] = stored.numpy()

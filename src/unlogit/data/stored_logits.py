@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import UnlogitError
+from .partial import open_partial
 
 STORED_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 LOGIT_POLICIES = ("auto", "stored", "computed")
@@ -97,8 +98,6 @@ class LogitWriters:
         return {"classifiers": {m.digest: m.spec for m in self.models}, "size": self.size, "dtype": self.dtype}
 
     def open(self, out: Path, split: str, n: int) -> None:
-        from .partial import open_partial
-
         self.arrays[split] = {
             m.digest: open_partial(out / logits_file(m.digest, split), np.dtype(self.dtype).type, (n, m.num_classes))
             for m in self.models

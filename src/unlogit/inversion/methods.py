@@ -123,7 +123,7 @@ def _optimizer(spec: NetSpec, clf: NormalizedClassifier, enc: LogitEncoder) -> O
 
 
 def _ridge(spec: NetSpec, _clf: NormalizedClassifier, _enc: LogitEncoder) -> KernelRidgeDecoder:
-    return KernelRidgeDecoder(spec.num_classes, (spec.channels, spec.resolution, spec.resolution), spec.ridge_anchors)
+    return KernelRidgeDecoder(spec.num_classes, (spec.channels, spec.resolution, spec.resolution))
 
 
 def _fit_ridge(net: InverterNet, cond: torch.Tensor, images: torch.Tensor) -> None:

@@ -1,7 +1,7 @@
 """The kernel-ridge reference decoder: pixels regressed on the encoded logits in closed form.
 
 The simplest instrument an inverter has to beat. An RBF kernel ridge regression from the encoded logits (N, K)
-to the flattened images (N, C*H*W) is fitted on up to ``anchors`` training images (spread evenly over the
+to the flattened images (N, C*H*W) is fitted on up to ``model.ridge_anchors`` training images (spread evenly over the
 training split), with the bandwidth set by the median pairwise distance and one ridge strength for all pixels,
 chosen from :data:`LAMBDAS` by 5-fold cross-validation on those images (the held-out images choose nothing).
 A reconstruction is then the kernel-weighted sum of the anchors' centred images plus their mean: deterministic,
@@ -13,8 +13,6 @@ how much of a robust-vs-standard gap is already in the logits.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -72,22 +70,18 @@ class KernelRidgeDecoder(nn.Module):
     stochastic = False
     dim_z = 0
 
-    def __init__(self, num_classes: int, image_shape: tuple[int, int, int], anchors: int = 2048) -> None:
+    def __init__(self, num_classes: int, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
-        self.num_classes, self.image_shape, self.max_anchors = num_classes, tuple(image_shape), anchors
+        self.num_classes, self.image_shape = num_classes, tuple(image_shape)
         pixels = image_shape[0] * image_shape[1] * image_shape[2]
         self.register_buffer("anchors", torch.zeros(0, num_classes))
         self.register_buffer("coef", torch.zeros(0, pixels))
         self.register_buffer("offset", torch.zeros(pixels))
         self.register_buffer("gamma", torch.zeros(()))
         self.register_buffer("lam", torch.zeros(()))
-        self.cv_errors: dict[str, float] = {}
 
     def sample_noise(self, n: int, device: torch.device | str | None = None, generator=None) -> torch.Tensor:
         return torch.zeros(n, 0, device=device)
-
-    def settings(self) -> dict[str, Any]:
-        return {"anchors": len(self.anchors), "gamma": float(self.gamma), "lambda": float(self.lam)}
 
     @torch.no_grad()
     def fit(self, cond: torch.Tensor, images: torch.Tensor) -> None:
@@ -95,7 +89,7 @@ class KernelRidgeDecoder(nn.Module):
         f, t = cond.double().cpu(), images.flatten(1).double().cpu()
         gamma = median_gamma(f)
         kernel = torch.exp(-gamma * torch.cdist(f, f) ** 2)
-        lam, self.cv_errors = cv_lambda(kernel, t)
+        lam, _ = cv_lambda(kernel, t)
         device = self.offset.device
         self.anchors = f.float().to(device)
         self.coef = ridge_coefficients(kernel, t, lam).float().to(device)

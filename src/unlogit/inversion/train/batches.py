@@ -9,14 +9,6 @@ from ...data.base import ImageDataset
 from ...data.batching import augment, batches_per_epoch, epoch_indices
 from ...runtime.dist import DistInfo
 
-LOGIT_BATCH = 1024
-
-
-def all_logits(clf: NormalizedClassifier, ds: ImageDataset, device: torch.device) -> torch.Tensor:
-    """Logits of every image of ``ds`` (N,K) float32 on ``device`` (the logit cache)."""
-    parts = [clf.predict_logits(ds.batch(idx, device)[0]) for idx in torch.arange(len(ds)).split(LOGIT_BATCH)]
-    return torch.cat(parts)
-
 
 class BatchStream:
     """Deterministic batch stream; its position is the number of batches drawn (saved in checkpoints).

@@ -23,7 +23,7 @@ import torch
 
 from ...classifiers.normalized import NormalizedClassifier
 from ...classifiers.registry import load_classifier
-from ...classifiers.stored import dataset_logits, logits_record, stored_logits_for
+from ...classifiers.stored import computed_logits, dataset_logits, logits_record, stored_logits_for
 from ...data.base import ImageDataset
 from ...data.batching import batches_per_epoch
 from ...errors import TrainingDivergedError, UnlogitError
@@ -43,7 +43,7 @@ from ..inverter import save_inverter
 from ..methods import Method, classifier_features, get_method
 from ..net_spec import NetSpec
 from ..steps import StepContext
-from .batches import BatchStream, all_logits
+from .batches import BatchStream
 from .ema import ema_update
 from .fastpath import FastPath, cache_key, needs_choice, resolve, trial_runner
 from .hooks import CheckpointHook, EvalHook, Hook, LogHook, SampleHook, StopHook, Tick
@@ -151,7 +151,7 @@ def build_training(
     if state.encoder.needs_fit:
         _fit_encoder(state, clf, train_ds, cached, device)
     if method.fit is not None:
-        _fit_closed_form(state, method, spec.ridge_anchors, clf, train_ds, cached, device)
+        _fit_closed_form(state, method, spec.ridge_anchors, clf, train_ds, device)
     data = TrainingData(clf, train_ds, eval_ds, cached, eval_ds.labels_for(clf.classes))
     fast = _fast_path(cfg, spec, method, device, data, state, layout if resume else None) if method.trains else None
     if resume:
@@ -200,7 +200,7 @@ def _logit_cache(
     stored = stored_logits_for(clf, train_ds)
     if stored is not None:
         return stored.values
-    return all_logits(clf, train_ds, device) if t.logit_cache else None
+    return computed_logits(clf, train_ds, device=device) if t.logit_cache else None
 
 
 def _fit_encoder(
@@ -211,7 +211,7 @@ def _fit_encoder(
     device: torch.device,
 ) -> None:
     """Standardise with the classifier's logit units on the training images (the cache when there is one)."""
-    fit = cached if cached is not None else all_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device)
+    fit = cached if cached is not None else computed_logits(clf, train_ds.subset(ENCODER_FIT_IMAGES), device=device)
     units = LogitUnits.streamed(fit) if fit.dtype != torch.float32 else LogitUnits.of(fit)
     state.encoder.check(fit[:ENCODER_FIT_IMAGES].float())
     state.encoder.fit(units.mean, units.std)
@@ -223,16 +223,13 @@ def _fit_closed_form(
     anchors: int,
     clf: NormalizedClassifier,
     train_ds: ImageDataset,
-    cached: torch.Tensor | None,
     device: torch.device,
 ) -> None:
     """A closed-form method (the kernel-ridge decoder) fitted on up to ``model.ridge_anchors`` training images
-    spread evenly over the split, with their encoded logits (stored or cached ones when there are some)."""
+    spread evenly over the split, with their encoded logits (the stored ones when the data carries them)."""
     n = min(len(train_ds), anchors)
     index = torch.linspace(0, len(train_ds) - 1, n).round().long()
-    logits = cached[index.to(cached.device)].to(device).float() if cached is not None else None
-    if logits is None:
-        logits = dataset_logits(clf, train_ds, index, device)
+    logits = dataset_logits(clf, train_ds, index, device)
     with torch.no_grad():
         method.fit(state.G, state.encoder(logits), train_ds.batch(index, device)[0])
 
