@@ -9,6 +9,8 @@ This fits those decoders (closed form, no GAN is retrained), scores them on the 
 study's claim stage does, and sets them beside the GAN arms' per-image values that the study released with its
 claim (``claim_values.safetensors``): the references' own robust-vs-standard gap, and each GAN arm against its
 reference, on every endpoint, with the claim's interval. The fits are resumable (``--work`` is a study folder).
+The references' per-image values are written beside ``--out`` (``reference_values.safetensors``, ``ARM/KEY`` ->
+(K, 1, N), as a claim's), so the tables recompute from them and the study's released values.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def fits(plan, stages: tuple[str, ...]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from unlogit.runtime.rundir import StudyLayout
     from unlogit.study.claim.stage import claim_images
-    from unlogit.study.claim.verdict import reference_comparison
+    from unlogit.study.claim.verdict import reference_comparison, save_values
     from unlogit.study.config import open_study
     from unlogit.study.stages import plan_study, run_label, run_plan
 
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_values(Path(args.out).parent / "reference_values.safetensors", refs)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(result["summary"])
     return 0
