@@ -7,7 +7,18 @@ import pytest
 import torch
 from scipy import stats
 
-from unlogit.study.protocol import HOLDS, REVERSED, TIE, UNDECIDED, Endpoint, compare, crossed_interval, holm
+from unlogit.study.protocol import (
+    HOLDS,
+    REVERSED,
+    TIE,
+    UNDECIDED,
+    BorrowedVariance,
+    Endpoint,
+    borrow_variance,
+    compare,
+    crossed_interval,
+    holm,
+)
 
 ENDPOINT = Endpoint("x", "synthetic", higher_is_better=True, primary=True, margin=0.0)
 
@@ -118,9 +129,67 @@ def test_a_single_classifier_arm_can_borrow_its_familys_variance():
     a, _ = crossed_arms(gen, k=1, classifier_sd=0.0)
     _, b = crossed_arms(gen, k=3, classifier_sd=0.0)
     alone = crossed_interval(a, b)
-    borrowed = crossed_interval(a, b, a_unit_variance=0.25)
+    borrowed = crossed_interval(a, b, borrowed=BorrowedVariance(0.25, 2.0))
     assert borrowed.ci_high - borrowed.ci_low > alone.ci_high - alone.ci_low
     assert borrowed.inference == "classifiers"
+
+
+def _null_rate(make, sims: int = 2000, seed: int = 11) -> float:
+    """The share of null data sets (no true difference) on which compare gives holds or reversed."""
+    gen = torch.Generator().manual_seed(seed)
+    endpoint = Endpoint("x", "x", True, True, margin=0.0)
+    wrong = 0
+    for _ in range(sims):
+        a, b, borrowed = make(gen)
+        wrong += compare(endpoint, a, b, borrowed=borrowed).verdict in (HOLDS, REVERSED)
+    return wrong / sims
+
+
+def _family(gen: torch.Generator, k: int, image: torch.Tensor, s: int = 2) -> torch.Tensor:
+    """k classifiers of one recipe, s seeds each (a distinct seed effect per unit), on shared images."""
+    n = image.numel()
+    classifier, seed = 0.1 * torch.randn(k, 1, 1, generator=gen), 0.05 * torch.randn(k, s, 1, generator=gen)
+    return image + classifier + seed + 0.3 * torch.randn(k, s, n, generator=gen)
+
+
+def test_a_variance_borrowed_from_arm_b_is_one_term_and_calibrated():
+    # C7's design: one classifier of arm B's recipe vs arm B, borrowing B's own between-classifier variance
+    def make(gen, from_b=True):
+        image = torch.randn(60, generator=gen)
+        a, b = _family(gen, 1, image), _family(gen, 3, image)
+        got = borrow_variance(b, from_b=from_b)
+        return a, b, got
+
+    rate = _null_rate(make)
+    assert 0.03 <= rate <= 0.07, rate
+    # the same estimate entered twice as if independent overstates df: more false verdicts than 5%
+    assert _null_rate(lambda gen: make(gen, from_b=False)) > rate + 0.02
+
+
+def test_a_variance_borrowed_from_a_separate_family_is_calibrated():
+    # the dose-response design: one classifier vs arm B, borrowing from arm A's own family (independent of B)
+    def make(gen):
+        image = torch.randn(60, generator=gen)
+        family, a, b = _family(gen, 3, image), _family(gen, 1, image), _family(gen, 3, image)
+        return a, b, borrow_variance(family)
+
+    assert 0.03 <= _null_rate(make) <= 0.07
+
+
+def test_distinct_inverter_seeds_keep_the_interval_calibrated_and_shared_ones_would_not():
+    # the study derives every inverter's seed from (arm, classifier, seed): seed effects are independent per
+    # unit. Were seed s shared by an arm's classifiers with an arm-specific effect (seed x arm), it would move
+    # all of the arm's classifier means together, which no classifier-level variance can see.
+    def make(gen, shared: bool):
+        image = torch.randn(60, generator=gen)
+        a, b = _family(gen, 3, image), _family(gen, 3, image)
+        if shared:
+            a = a + 0.1 * torch.randn(1, 2, 1, generator=gen)
+            b = b + 0.1 * torch.randn(1, 2, 1, generator=gen)
+        return a, b, None
+
+    assert 0.03 <= _null_rate(lambda gen: make(gen, False)) <= 0.07
+    assert _null_rate(lambda gen: make(gen, True)) > 0.10
 
 
 def test_holm():

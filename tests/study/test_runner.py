@@ -112,7 +112,9 @@ def test_scoped_overrides_reach_their_stages_and_are_checked_before_anything_run
     plan = plan_study(cfg, tmp_path / "out", scoped.every)
     assert plan.classifiers["robust"][0].cfg.train.epochs == 2 and plan.classifiers["standard"][0].cfg.train.epochs == 1
     runs = plan.inverters["robust"][0]
-    assert [r.cfg.train.seed for r in runs] == [0, 1] and runs[1].run.name == "robust-seed1"
+    assert runs[1].run.name == "robust-seed1"
+    seeds = [r.cfg.train.seed for rows in plan.inverters.values() for row in rows for r in row]
+    assert len(set(seeds)) == len(seeds) > 4  # no seed shared across units (arms, seeds, reference stages)
     assert all(r.cfg.train.threads == 1 and r.cfg.train.steps == 3 for r in runs)
     bad = scoped_overrides(["inverters.*.train.stepz=3"])
     with pytest.raises(ConfigError, match="inverters.(standard|robust): unknown config key 'train.stepz'"):
@@ -144,8 +146,9 @@ def test_shipped_studies_build_every_stage(name, tmp_path):
     plan = plan_study(cfg, tmp_path / name, from_scratch=True)  # every classifier and inverter config built
     methods = {r.cfg.model.method for r in plan.runs() if r.kind == "inverter"}
     assert "gan" in methods and len(methods) >= 2  # the paper's GAN and a baseline
-    arms = {r.cfg.train.steps for r in plan.runs() if r.kind == "inverter" and r.stage in (cfg.claim.a, cfg.claim.b)}
-    assert len(arms) == 1  # equal G steps
+    arms = [r for r in plan.runs() if r.kind == "inverter" and r.stage in (cfg.claim.a, cfg.claim.b)]
+    assert len({r.cfg.train.steps for r in arms}) == 1  # equal G steps
+    assert len({r.cfg.train.seed for r in arms}) == len(arms)  # a seed of its own per (arm, classifier, seed)
     assert get_method("gan").needs_d(plan.runs()[-1].cfg.train)
 
 

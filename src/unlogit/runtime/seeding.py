@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from typing import Any
 
@@ -14,6 +15,13 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def derived_seed(base: int, *names: object) -> int:
+    """A seed in [0, 2^31) derived from ``base`` and ``names`` (SHA-256, stable across runs and machines): distinct
+    names give unrelated seeds, so no two units of a design share one by accident."""
+    text = "/".join([str(base), *map(str, names)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 def rng_state() -> dict[str, Any]:

@@ -11,7 +11,7 @@ A study config::
       robust:   {spec: unlogit:cifar10-robust-s0}                 # or one existing classifier
       eval-standard: {preset: cifar10-cpu-eval-standard}          # or train one
     evaluators: [eval-standard]                   # classifier stages that judge (independent ones)
-    seeds: 2                                      # every inverter is trained with train.seed = 0 .. seeds-1
+    seeds: 2                                      # inverters per classifier (each its own derived train.seed)
     inverters:
       standard: {classifier: standard, preset: cifar10-cpu, method: gan, steps: 2500, max_minutes: 12}
     claim: {a: robust, b: standard, primary: retrieval@pixels, reason: "judge-free ..."}
@@ -129,7 +129,7 @@ class StudyConfig:
     inverters: dict[str, InverterStage] = field(default_factory=dict)
     compare: CompareConfig = field(default_factory=CompareConfig)
     evaluators: list[str] = field(default_factory=list)  # classifier stages that judge (independent ones)
-    seeds: int = 1  # every inverter is trained with train.seed = 0 .. seeds-1
+    seeds: int = 1  # inverters per classifier, each with its own train.seed (derived: study.stages)
     claim: ClaimConfig | None = None
     findings: FindingsConfig | None = None
     evaluate: bool = False  # also `unlogit evaluate` the first inverter of every stage (FD, diversity, per class)

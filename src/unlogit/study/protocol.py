@@ -24,8 +24,11 @@ The interval (variance components, Welch–Satterthwaite):
 What the interval is about depends on what is replicated (recorded as ``inference``): with K ≥ 2
 classifiers per arm it is about the training recipes; with one classifier per arm and S ≥ 2 seeds it is
 about those weight files (seeds are the replicates); with one of each it is about the images only. A
-single-classifier arm can borrow the between-classifier variance of a family of the same recipe
-(``a_unit_variance``, used by the eps dose-response rows).
+single-classifier arm A can borrow the between-classifier variance of a family of the same recipe
+(:class:`BorrowedVariance`: the eps dose-response rows borrow from arm A's family, C7 from arm B's). A
+borrowed variance enters with its own degrees of freedom (the family's K - 1); when the family is arm B itself,
+the borrowed estimate and B's classifier-level term are one estimate, so they enter as one term
+``s²_B (1 + 1/K_B)`` with ``K_B - 1`` degrees of freedom (two "independent" terms would overstate df).
 
 Verdicts (fixed before any run), in this order:
 
@@ -130,6 +133,27 @@ class Comparison:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BorrowedVariance:
+    """The between-classifier variance a one-classifier arm A borrows from a family of its recipe.
+
+    ``variance``: the sample variance of the family's classifier means, in the endpoint's units; ``df``: its
+    degrees of freedom (the family's K - 1); ``from_b``: the family is arm B itself (see the module docstring).
+    """
+
+    variance: float
+    df: float
+    from_b: bool = False
+
+
+def borrow_variance(family: torch.Tensor, from_b: bool = False) -> BorrowedVariance | None:
+    """What a one-classifier arm borrows from ``family`` (K, S, N) per-image values (None when K < 2)."""
+    v = as_design(family)
+    if v.shape[0] < 2:
+        return None
+    return BorrowedVariance(float(v.mean(dim=(1, 2)).var()), float(v.shape[0] - 1), from_b)
+
+
 def as_design(values: torch.Tensor) -> torch.Tensor:
     """Per-image values as a (K classifiers, S seeds, N images) float64 array ((S, N) is one classifier)."""
     v = torch.as_tensor(values).double()
@@ -162,12 +186,12 @@ def _residual_variance(v: torch.Tensor) -> float:
 
 
 def crossed_interval(
-    a: torch.Tensor, b: torch.Tensor | None = None, level: float = 0.95, a_unit_variance: float | None = None
+    a: torch.Tensor, b: torch.Tensor | None = None, level: float = 0.95, borrowed: BorrowedVariance | None = None
 ) -> Interval:
     """The interval of mean(a) - mean(b) (or of mean(a) alone) for the crossed design (module docstring).
 
-    a, b: (K, S, N) per-image values on the same N images. ``a_unit_variance``: for a one-classifier arm A,
-    the between-classifier variance of a family of its recipe (its classifier-level term is then that / 1).
+    a, b: (K, S, N) per-image values on the same N images. ``borrowed``: for a one-classifier arm A, the
+    between-classifier variance of a family of its recipe (its classifier-level term is then that / 1).
     """
     a = as_design(a)
     arms = [a] if b is None else [a, as_design(b)]
@@ -176,12 +200,18 @@ def crossed_interval(
     estimate = float(a.mean()) - (float(arms[1].mean()) if b is not None else 0.0)
     terms: list[tuple[float, float]] = []  # (variance contribution, degrees of freedom)
     kinds = []
+    borrows = borrowed is not None and _unit_means(a)[1] != "classifiers"
     for i, arm in enumerate(arms):
         means, kind = _unit_means(arm)
         kinds.append(kind)
-        if i == 0 and a_unit_variance is not None and kind != "classifiers":
-            terms.append((a_unit_variance, 2.0))
+        if i == 0 and borrows:
             kinds[0] = "classifiers"
+            if not borrowed.from_b:
+                terms.append((borrowed.variance, borrowed.df))
+        elif i == 1 and borrows and borrowed.from_b:
+            if kind != "classifiers":
+                raise ValueError("a variance borrowed from arm B needs K >= 2 classifiers in arm B")
+            terms.append((float(means.var()) * (1 + 1 / len(means)), float(len(means) - 1)))
         elif len(means) >= 2:
             terms.append((float(means.var()) / len(means), float(len(means) - 1)))
     per_image = a.mean(dim=(0, 1)) - (arms[1].mean(dim=(0, 1)) if b is not None else 0.0)
@@ -221,12 +251,15 @@ def verdict(ci95: tuple[float, float], ci90: tuple[float, float], margin: float)
     return UNDECIDED
 
 
-def compare(endpoint: Endpoint, a: torch.Tensor, b: torch.Tensor, a_unit_variance: float | None = None) -> Comparison:
+def compare(
+    endpoint: Endpoint, a: torch.Tensor, b: torch.Tensor, borrowed: BorrowedVariance | None = None
+) -> Comparison:
     """Arm A (the claimed-better one) vs arm B on one endpoint; a, b: (K, S, N) per-image values on the same
-    N images (K and S may differ between the arms; (S, N) is read as one classifier)."""
+    N images (K and S may differ between the arms; (S, N) is read as one classifier). ``borrowed``: a
+    one-classifier arm A's between-classifier variance, from a family of its recipe."""
     a, b = as_design(a), as_design(b)
     sign = 1.0 if endpoint.higher_is_better else -1.0
-    iv = crossed_interval(sign * a, sign * b, a_unit_variance=a_unit_variance)
+    iv = crossed_interval(sign * a, sign * b, borrowed=borrowed)
     word = verdict((iv.ci_low, iv.ci_high), (iv.ci90_low, iv.ci90_high), endpoint.margin)
     return Comparison(
         endpoint.key,
@@ -273,9 +306,3 @@ def compare_all(
     for r, p in zip(secondary, holm([r.p_value for r in secondary])):
         r.p_holm = p
     return rows
-
-
-def between_classifier_variance(values: torch.Tensor) -> float | None:
-    """The variance of a family's classifier means (what a one-classifier arm of its recipe borrows)."""
-    v = as_design(values)
-    return float(v.mean(dim=(1, 2)).var()) if v.shape[0] >= 2 else None

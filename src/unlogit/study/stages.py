@@ -2,7 +2,9 @@
 then trained or resumed one by one; a finished stage is skipped.
 
 Classifier stage K members: existing specs, or ``replicates`` runs with ``train.seed = 0..K-1``. Inverter
-stage: one inverter per classifier member and training seed (``inverters/NAME[-cK][-seedS]``).
+stage: one inverter per classifier member and training seed (``inverters/NAME[-cK][-seedS]``), each with its own
+``train.seed`` derived from (the configured seed, stage, member, seed): no seed is shared across units, so a seed
+effect cannot be common to an arm's classifiers or to both arms (which the claim's interval could not see).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from ..config import build_config, deep_merge, load_preset_dict
 from ..errors import ConfigError
 from ..runtime.rundir import RunLayout, StudyLayout
+from ..runtime.seeding import derived_seed
 from .config import StudyConfig, inverter_run
 
 
@@ -125,17 +128,13 @@ def _plan_inverter(
     extra = deep_merge(data, {"classifier": classifier})
     if stage.method:
         extra = deep_merge(load_preset_dict("inverter", f"methods/{stage.method}"), extra)
-    seeded = [f"train.seed={seed}"] if seed else []
     try:
         icfg = build_config(
-            InverterRunConfig,
-            "inverter",
-            stage.preset,
-            [*stage.overrides, *stage.run_overrides(), *seeded, *overrides],
-            extra,
+            InverterRunConfig, "inverter", stage.preset, [*stage.overrides, *stage.run_overrides(), *overrides], extra
         )
     except ConfigError as exc:
         raise ConfigError(f"inverters.{name}: {exc}") from exc
+    icfg.train.seed = derived_seed(icfg.train.seed, "inverter", name, member, seed)
     return PlannedRun("inverter", name, member, seed, inverter_run(out, name, member, seed), icfg)
 
 

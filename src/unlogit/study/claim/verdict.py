@@ -28,7 +28,7 @@ from ..protocol import (
     INFERENCE,
     Comparison,
     Endpoint,
-    between_classifier_variance,
+    borrow_variance,
     compare,
     compare_all,
     crossed_interval,
@@ -151,10 +151,10 @@ def dose_response(
 ) -> list[dict[str, Any]]:
     """The primary endpoint as a function of the dose (eps): each one-classifier arm vs arm B, borrowing the
     between-classifier variance of arm A's family (same recipe, another dose), plus arm A itself."""
-    borrowed = between_classifier_variance(a.values[endpoint.key])
+    borrowed = borrow_variance(a.values[endpoint.key])  # arm A's family, independent of arm B
     rows = []
     for dose, arm in doses:
-        c = compare(endpoint, arm.values[endpoint.key], b.values[endpoint.key], a_unit_variance=borrowed)
+        c = compare(endpoint, arm.values[endpoint.key], b.values[endpoint.key], borrowed=borrowed)
         rows.append(_dose_row(dose, arm, c, borrowed is not None))
     if dose_a is not None:
         rows.append(_dose_row(dose_a, a, compare(endpoint, a.values[endpoint.key], b.values[endpoint.key]), False))

@@ -24,6 +24,7 @@ from ...runtime.figures import comparison_grid
 from ...scoring.measure import PIXELS, pixel_features, rank_score, retrieval_ranks
 from ...scoring.metrics import ClassifierFeatures, image_statistics_per_image
 from ..arms import ArmScores
+from ..protocol import BorrowedVariance, borrow_variance
 
 NOISE_OFFSET = 5000  # the findings' fixed noise: seed + offset, shared by every inverter
 
@@ -76,9 +77,9 @@ class FindingValues:
     figure: Any = None
     note: str = ""
     # for a one-classifier arm A: each key's between-classifier variance, borrowed from a family (its own units)
-    a_unit_variance: Mapping[str, float | None] = field(default_factory=dict)
+    a_unit_variance: Mapping[str, BorrowedVariance | None] = field(default_factory=dict)
 
-    def borrowed(self, key: str) -> float | None:
+    def borrowed(self, key: str) -> BorrowedVariance | None:
         return self.a_unit_variance.get(key)
 
 
@@ -293,14 +294,12 @@ def logit_perturb(ctx: FindingContext) -> FindingValues:
 def architecture(ctx: FindingContext) -> FindingValues:
     """Another architecture trained with arm B's recipe (one classifier; its between-classifier variance
     borrowed from arm B's family) vs arm B, on the claim's endpoints."""
-    from ..protocol import between_classifier_variance
-
     other = ctx.extra_arms.get("architecture")
     if other is None:
         return FindingValues({}, {}, 0, note="no architecture stage (findings.architecture)")
     borrowed = {}
     if other.shape[0] == 1:  # every key borrows its own variance, in its own units (dB, SSIM, a fraction ...)
-        borrowed = {key: between_classifier_variance(values) for key, values in ctx.b.values.items()}
+        borrowed = {key: borrow_variance(values, from_b=True) for key, values in ctx.b.values.items()}
     figure = _grid(ctx.x, other.units[0][0].recs[:, 0], ctx.b.units[0][0].recs[:, 0])
     return FindingValues(
         dict(other.values),
