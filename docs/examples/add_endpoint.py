@@ -1,9 +1,9 @@
 """Worked example: add a claim endpoint (docs/architecture.md, "Where to add").
 
-An endpoint family is one :class:`unlogit.study.claim.endpoints.EndpointFamily` in ``ENDPOINTS``: the keys it gives,
-its direction, the claim config field holding its margin and, when the scoring core does not compute it,
-a per-image value function. This one, ``brightness_error``, is |mean luminance of x_hat - of x|; a study
-can then name it as its primary endpoint (``claim.primary: brightness_error``) with its reason.
+An endpoint is a quantity (:class:`unlogit.scoring.measure.Quantity` in ``QUANTITIES``: its unit, direction and
+equivalence margin in that unit) and a family (:class:`unlogit.study.claim.endpoints.EndpointFamily` in
+``ENDPOINTS``: the keys it gives and, when the scoring core does not compute it, a per-image value function). This one, ``brightness_error``, is |mean luminance of x_hat - of x|; a
+study can then name it as its primary endpoint (``claim.primary: brightness_error``) with its reason.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from unlogit.scoring.measure import QUANTITIES, Quantity
 from unlogit.scoring.metrics import image_statistics_per_image
 from unlogit.study.claim.endpoints import ENDPOINTS, EndpointFamily
 
@@ -24,11 +25,9 @@ def values(x: torch.Tensor, x_hat: torch.Tensor, y: torch.Tensor | None) -> dict
     }
 
 
+QUANTITY = Quantity("brightness_error", "|mean luminance of x_hat - of x|", "", False, "pixels", margin=0.01)
 FAMILY = EndpointFamily(
-    "brightness_error",
-    lambda evaluators, data: [("brightness_error", "brightness error", False, None)],
-    "pixel_margin",
-    values,
+    "brightness_error", lambda evaluators, data: [("brightness_error", "brightness error", None)], values
 )
 
 
@@ -39,6 +38,7 @@ def demonstrate(folder: Path) -> None:
     from unlogit.study.claim.endpoints import claim_endpoints, extra_values
     from unlogit.study.protocol import compare
 
+    QUANTITIES.register(QUANTITY.name, QUANTITY)
     ENDPOINTS.register(FAMILY.name, FAMILY)
     try:
         data = get_dataset("shapes", "test", size=40)
@@ -53,3 +53,4 @@ def demonstrate(folder: Path) -> None:
         assert compare(endpoints[0], good, bad).verdict == "holds"
     finally:
         ENDPOINTS.unregister(FAMILY.name)
+        QUANTITIES.unregister(QUANTITY.name)

@@ -63,6 +63,20 @@ def test_endpoints_have_one_primary_first_with_its_reason(data):
         claim_endpoints("retrieval@nowhere", "x", ClaimConfig().margins, EVALUATORS, data)
 
 
+def test_each_endpoint_has_its_quantitys_direction_and_margin_in_its_own_unit(data):
+    from unlogit.errors import ConfigError
+
+    eps = {e.key: e for e in claim_endpoints("retrieval@pixels", "r", {}, EVALUATORS, data)}
+    assert eps["psnr"].margin == 0.25 and eps["ssim"].margin == 0.01  # dB and SSIM are not one scale
+    assert eps["retrieval@layout"].margin == 0.02 and eps["true_label_agreement@e-std"].margin == 0.03
+    assert not eps["colour_error"].higher_is_better and not eps["centroid_error"].higher_is_better
+    assert eps["mask_iou"].higher_is_better
+    cfg = ClaimConfig(margins={"psnr": 0.5})  # a study may state its own margin for a quantity
+    assert {e.key: e for e in claim_endpoints("psnr", "r", cfg.margins, EVALUATORS, data)}["psnr"].margin == 0.5
+    with pytest.raises(ConfigError, match="'psnr_db', which is not a quantity"):
+        ClaimConfig(margins={"psnr_db": 0.5})
+
+
 def test_the_claims_verdict_is_its_primary_endpoints(data):
     result = decide(_arm("robust", 0.7, 0.8), _arm("standard", 0.4, 0.6, seed=1), EVALUATORS, data, ClaimConfig())
     assert not result["excluded"] and result["gates"]["robust"]["passed"]

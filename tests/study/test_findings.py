@@ -154,8 +154,16 @@ def test_a_secondary_s_direction_comes_from_its_quantity_never_from_its_name():
         assert not higher_is_better(key), key  # lower is better: a larger value is worse for arm A
     for key in ("psnr", "ssim", "retrieval@pixels:svhn", "keeps_source@eval", "contrast_response"):
         assert higher_is_better(key), key
-    with pytest.raises(UnlogitError, match="unknown quantity"):
+    with pytest.raises(UnlogitError, match="unknown (finding )?quantity"):
         higher_is_better("some_new_value@pixels")  # a new key must state its direction
+
+
+def test_every_finding_value_states_a_margin_in_its_own_unit():
+    from unlogit.study.findings.registry import margin_of
+
+    assert margin_of("psnr") == 0.25 and margin_of("ssim") == 0.01  # never one absolute margin for dB and SSIM
+    assert margin_of("noise_spread@pixels") == 0.005 and margin_of("keeps_source@eval") == 0.03
+    assert margin_of("retrieval@pixels:svhn") == 0.02
 
 
 def test_decided_secondaries_carry_both_means_and_never_call_a_worse_value_a_hold(mini_study_dir):
@@ -165,13 +173,13 @@ def test_decided_secondaries_carry_both_means_and_never_call_a_worse_value_a_hol
     secondaries = [s for f in findings for s in f["secondary"]]
     assert secondaries
     for s in secondaries:
-        assert {"a_mean", "b_mean", "higher_is_better"} <= set(s)
+        assert {"a_mean", "b_mean", "higher_is_better", "margin"} <= set(s)
         worse_for_a = s["a_mean"] < s["b_mean"] if s["higher_is_better"] else s["a_mean"] > s["b_mean"]
         assert not (worse_for_a and s["verdict"] == "holds"), s
 
 
 def test_c7_borrows_each_endpoint_s_own_between_classifier_variance():
-    from unlogit.study.protocol import between_classifier_variance
+    from unlogit.study.protocol import borrow_variance
 
     x, y, g = _data()
     n = len(x)
@@ -181,5 +189,5 @@ def test_c7_borrows_each_endpoint_s_own_between_classifier_variance():
     other.values = {k: v[:1] for k, v in b.values.items()}
     vals = fv.architecture(_ctx(other, b, x, y, extra_arms={"architecture": other}))
     for key in ("retrieval@pixels", "psnr"):  # in its own units: a PSNR in dB does not borrow a retrieval score's
-        assert vals.borrowed(key) == between_classifier_variance(b.values[key])
-    assert vals.borrowed("psnr") > 10 * vals.borrowed("retrieval@pixels")
+        assert vals.borrowed(key) == borrow_variance(b.values[key], from_b=True)
+    assert vals.borrowed("psnr").variance > 10 * vals.borrowed("retrieval@pixels").variance

@@ -31,7 +31,9 @@ class Quantity:
 
     ``judge``: ``own`` (the inverted classifier), ``evaluator`` (an independent classifier, keyed
     ``name@E``), ``pixels`` or ``features`` (keyed ``name@space``). Chance levels, where they have a
-    closed form (``1/K`` for label agreement), travel with the :class:`Scores`.
+    closed form (``1/K`` for label agreement), travel with the :class:`Scores`. ``margin``: the smallest
+    difference that matters, in the quantity's own unit: the equivalence margin inside which two arms are a
+    ``tie`` (a claim may override it, ``claim.margins``); None for quantities no claim compares (ranks).
     """
 
     name: str
@@ -40,12 +42,18 @@ class Quantity:
     higher_is_better: bool
     judge: str
     summaries: tuple[str, ...] = ("mean",)  # what Scores.summary reports: mean (the key), median_KEY, top1_KEY
+    margin: float | None = None
 
 
 QUANTITIES: Registry[Quantity] = Registry("quantity")
 for _q in (
     Quantity(
-        "psnr", f"peak signal-to-noise ratio of x_hat to x (capped at {PSNR_CAP_DB:.0f} dB)", "dB", True, "pixels"
+        "psnr",
+        f"peak signal-to-noise ratio of x_hat to x (capped at {PSNR_CAP_DB:.0f} dB)",
+        "dB",
+        True,
+        "pixels",
+        margin=0.25,
     ),
     Quantity(
         "ssim",
@@ -53,14 +61,32 @@ for _q in (
         "",
         True,
         "pixels",
+        margin=0.01,
     ),
-    Quantity("mse", "mean squared pixel error, images in [0,1]", "", False, "pixels"),
-    Quantity("colour_error", "mean |mean colour of x_hat - mean colour of x| over channels", "", False, "pixels"),
+    Quantity("mse", "mean squared pixel error, images in [0,1]", "", False, "pixels", margin=0.002),
     Quantity(
-        "own_label_agreement", "argmax f(x_hat) == argmax f(x), f the inverted classifier", "fraction", True, JUDGE_OWN
+        "colour_error",
+        "mean |mean colour of x_hat - mean colour of x| over channels, images in [0,1]",
+        "",
+        False,
+        "pixels",
+        margin=0.01,
     ),
     Quantity(
-        "own_true_label_agreement", "argmax f(x_hat) == y, f the inverted classifier", "fraction", True, JUDGE_OWN
+        "own_label_agreement",
+        "argmax f(x_hat) == argmax f(x), f the inverted classifier",
+        "fraction",
+        True,
+        JUDGE_OWN,
+        margin=0.03,
+    ),
+    Quantity(
+        "own_true_label_agreement",
+        "argmax f(x_hat) == y, f the inverted classifier",
+        "fraction",
+        True,
+        JUDGE_OWN,
+        margin=0.03,
     ),
     Quantity(
         "logit_error",
@@ -68,12 +94,18 @@ for _q in (
         "",
         False,
         JUDGE_OWN,
+        margin=0.03,
     ),
-    Quantity("logit_kl", "KL(softmax f(x) || softmax f(x_hat)) in nats", "nats", False, JUDGE_OWN),
+    Quantity("logit_kl", "KL(softmax f(x) || softmax f(x_hat)) in nats", "nats", False, JUDGE_OWN, margin=0.05),
     Quantity(
-        "true_label_agreement", "argmax E(x_hat) == y for an independent evaluator E", "fraction", True, "evaluator"
+        "true_label_agreement",
+        "argmax E(x_hat) == y for an independent evaluator E",
+        "fraction",
+        True,
+        "evaluator",
+        margin=0.03,
     ),
-    Quantity("evaluator_label_agreement", "argmax E(x_hat) == argmax E(x)", "fraction", True, "evaluator"),
+    Quantity("evaluator_label_agreement", "argmax E(x_hat) == argmax E(x)", "fraction", True, "evaluator", margin=0.03),
     Quantity(
         "retrieval_rank",
         "rank of x among all scored images by distance to x_hat (1 = nearest)",
@@ -96,6 +128,7 @@ for _q in (
         "score",
         True,
         "features",
+        margin=0.02,
     ),
     Quantity(
         "retrieval_class",
@@ -103,6 +136,21 @@ for _q in (
         "score",
         True,
         "features",
+        margin=0.02,
+    ),
+    # shapes only: the rendered factors read back from x_hat and x (unlogit.scoring.shapes_factors)
+    Quantity("mask_iou", "IoU of the foreground masks of x_hat and x", "fraction", True, "pixels", margin=0.02),
+    Quantity("centroid_error", "distance of the mask centroids, image width = 2", "", False, "pixels", margin=0.02),
+    Quantity(
+        "area_error", "|sqrt(area of x_hat) - sqrt(area of x)| / sqrt(area of x)", "", False, "pixels", margin=0.02
+    ),
+    Quantity(
+        "rotation_error",
+        "angular distance modulo the shape's symmetry, as a fraction of the largest possible",
+        "",
+        False,
+        "pixels",
+        margin=0.02,
     ),
 ):
     QUANTITIES.register(_q.name, _q)
@@ -112,6 +160,18 @@ def key(quantity: str, judge: str | None = None) -> str:
     """The Scores key of a quantity, ``name`` or ``name@judge``."""
     QUANTITIES.get(quantity)  # an unknown name is an error naming the known ones
     return f"{quantity}@{judge}" if judge else quantity
+
+
+def margin_of(score_key: str, overrides: Mapping[str, float] | None = None) -> float:
+    """The equivalence margin of a Scores key in its quantity's unit: ``overrides[name]`` when given (a claim's
+    ``margins``), else the registry's. A quantity without one is an error naming the fix."""
+    q = quantity_of(score_key)
+    margin = (overrides or {}).get(q.name, q.margin)
+    if margin is None:
+        raise ValueError(
+            f"quantity {q.name!r} has no equivalence margin: state one in its Quantity or in claim.margins"
+        )
+    return margin
 
 
 def quantity_of(score_key: str) -> Quantity:
@@ -447,8 +507,10 @@ def quantity_table() -> str:
             "judge": q.judge,
             "unit": q.unit or "-",
             "better": "higher" if q.higher_is_better else "lower",
+            "margin": "-" if q.margin is None else f"{q.margin:g}",
             "meaning": q.description,
         }
         for q in QUANTITIES.values()
     ]
-    return markdown(rows, [Column("name"), Column("judge"), Column("unit"), Column("better"), Column("meaning")])
+    columns = [Column(c) for c in ("name", "judge", "unit", "better", "margin", "meaning")]
+    return markdown(rows, columns)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ...config import check_positive
 from ...errors import ConfigError
+from ...scoring.measure import QUANTITIES
 
 
 @dataclass
@@ -20,7 +21,9 @@ class ClaimConfig:
         verdict is its verdict. ``reason``: why it is the primary, in one line (recorded with the verdict).
     noise_draws: reconstructions per image (values are averaged over them).
     distractors: same-class images each original is ranked against (``retrieval_class``).
-    *_margin: absolute equivalence margins, in each endpoint's units, inside which a difference is a ``tie``.
+    margins: per-quantity equivalence margins (quantity name -> margin in its unit, e.g. ``{psnr: 0.5}``) that
+        replace the registry's (:data:`unlogit.scoring.measure.QUANTITIES`); inside its margin a difference is
+        a ``tie``.
     gate_margin: how far above chance true-label agreement must be (lower 95% bound) to be compared.
     kid_ratio: realism is comparable when the two KIDs are within this factor of each other (or their 95%
         intervals, from the image-bootstrap standard error, overlap).
@@ -43,10 +46,7 @@ class ClaimConfig:
     )
     noise_draws: int = 4
     distractors: int = 10
-    agreement_margin: float = 0.03
-    retrieval_margin: float = 0.02
-    pixel_margin: float = 0.02
-    factor_margin: float = 0.02
+    margins: dict[str, float] = field(default_factory=dict)
     gate_margin: float = 0.05
     kid_ratio: float = 4.0
     dose_response: list[str] = field(default_factory=list)
@@ -60,15 +60,14 @@ class ClaimConfig:
             raise ConfigError("give both claim.reference_a and claim.reference_b (one reference decoder per arm)")
         for key in ("noise_draws", "kid_ratio"):
             check_positive(getattr(self, key), f"claim.{key}")
-        for key in (
-            "agreement_margin",
-            "retrieval_margin",
-            "pixel_margin",
-            "factor_margin",
-            "gate_margin",
-            "distractors",
-        ):
+        for key in ("gate_margin", "distractors"):
             check_positive(getattr(self, key), f"claim.{key}", allow_zero=True)
+        for name, margin in self.margins.items():
+            if name not in QUANTITIES:
+                raise ConfigError(
+                    f"claim.margins names {name!r}, which is not a quantity; known: {', '.join(QUANTITIES.names())}"
+                )
+            check_positive(margin, f"claim.margins.{name}", allow_zero=True)
         if not self.reason.strip():
             raise ConfigError("claim.reason must say in one line why claim.primary is the primary endpoint")
         if len(self.dose_values) != len(self.dose_response):
@@ -76,7 +75,3 @@ class ClaimConfig:
                 f"claim.dose_values needs one dose per claim.dose_response stage "
                 f"({len(self.dose_response)}), got {len(self.dose_values)}"
             )
-
-    @property
-    def margins(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in ("agreement_margin", "retrieval_margin", "pixel_margin", "factor_margin")}

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...runtime.registry import Registry
-from ...scoring.measure import PIXELS, QUANTITIES
+from ...scoring.measure import PIXELS, QUANTITIES, Quantity
 from ..arms import NOT_COMPARABLE, training_differences
 from ..protocol import UNDECIDED, Endpoint, compare, holm
 from . import values as fv
@@ -44,41 +44,108 @@ MIN_IMAGES = 20
 
 @dataclass(frozen=True)
 class Finding:
-    """One finding: ``primary(ctx)`` names its primary key (some depend on the study's evaluators)."""
+    """One finding: ``primary(ctx)`` names its primary key (some depend on the study's evaluators); the key's
+    quantity (:func:`finding_quantity`) gives the direction that favours arm A and the margin."""
 
     id: str
     title: str
     statement: str
     primary: Callable[[fv.FindingContext], str]
     reason: str
-    higher_is_better: bool
-    margin: float
     values: Callable[[fv.FindingContext], fv.FindingValues]
     a_label: str = "robust"
     b_label: str = "standard"
 
 
-# The findings' own quantities and whether a higher value favours arm A's side of its statement (the scoring
-# quantities, retrieval, errors, ranks, KL, say so in unlogit.scoring.measure.QUANTITIES).
-FINDING_QUANTITIES: dict[str, bool] = {
-    "noise_spread": False,
-    "bias2": False,
-    "variance": False,
-    "content_change": False,
-    "contrast_change": False,
-    "pixel_change": False,
-    "follows_target": False,
-    "keeps_source": True,
-    "true_minus_predicted": True,
-    **{f"{stat}_{kind}": True for stat in ("contrast", "sharpness", "brightness") for kind in ("response", "slope")},
-}
+# The findings' own quantities: whether a higher value favours arm A's side of its statement, and the margin in
+# the quantity's unit (the scoring quantities, retrieval, errors, ranks, KL, are in
+# unlogit.scoring.measure.QUANTITIES).
+FINDING_QUANTITIES: Registry[Quantity] = Registry("finding quantity")
+for _q in (
+    Quantity(
+        "noise_spread",
+        "RMS distance between two noise draws' reconstructions of an image",
+        "",
+        False,
+        "pixels",
+        margin=0.005,
+    ),
+    Quantity(
+        "bias2", "squared error of the mean reconstruction (over noise draws) to x", "", False, "pixels", margin=0.002
+    ),
+    Quantity("variance", "variance of the reconstructions over noise draws", "", False, "pixels", margin=0.002),
+    Quantity(
+        "content_change",
+        "feature distance a logit edit moves the reconstruction, over the distance between images",
+        "",
+        False,
+        "features",
+        margin=0.02,
+    ),
+    Quantity(
+        "contrast_change",
+        "|change of the reconstruction's contrast| under a logit edit",
+        "",
+        False,
+        "pixels",
+        margin=0.002,
+    ),
+    Quantity(
+        "pixel_change", "RMS pixel change a logit edit makes to the reconstruction", "", False, "pixels", margin=0.005
+    ),
+    Quantity(
+        "follows_target",
+        "the judge labels G(f(x_adv)) with the attack's target",
+        "fraction",
+        False,
+        "evaluator",
+        margin=0.03,
+    ),
+    Quantity(
+        "keeps_source", "the judge labels G(f(x_adv)) with the source class", "fraction", True, "evaluator", margin=0.03
+    ),
+    Quantity(
+        "true_minus_predicted",
+        "judge says the true class minus judge says the predicted class",
+        "fraction",
+        True,
+        "evaluator",
+        margin=0.03,
+    ),
+    *(
+        Quantity(
+            f"{stat}_{kind}",
+            f"the reconstruction's {stat} per sigma of logit shift" + (" (absolute)" if kind == "response" else ""),
+            "per sigma",
+            True,
+            "pixels",
+            margin=0.002,
+        )
+        for stat in ("contrast", "sharpness", "brightness")
+        for kind in ("response", "slope")
+    ),
+):
+    FINDING_QUANTITIES.register(_q.name, _q)
+
+
+def finding_quantity(key: str) -> Quantity:
+    """A value key's quantity (``name``, ``name@judge`` or ``name@judge:dataset``), from the findings' own
+    quantities or the scoring registry; a key in neither is an error that names the known ones."""
+    name = key.split("@")[0]
+    return FINDING_QUANTITIES.get(name) if name in FINDING_QUANTITIES else QUANTITIES.get(name)
 
 
 def higher_is_better(key: str) -> bool:
-    """A value key's direction (``name``, ``name@judge`` or ``name@judge:dataset``), from the findings' own
-    quantities or the scoring registry; a key in neither is an error that names the known ones."""
-    name = key.split("@")[0]
-    return FINDING_QUANTITIES[name] if name in FINDING_QUANTITIES else QUANTITIES.get(name).higher_is_better
+    """Whether a higher value of ``key`` favours arm A (its quantity's direction)."""
+    return finding_quantity(key).higher_is_better
+
+
+def margin_of(key: str) -> float:
+    """``key``'s equivalence margin, in its quantity's unit."""
+    margin = finding_quantity(key).margin
+    if margin is None:
+        raise ValueError(f"quantity of {key!r} has no equivalence margin; state one in its Quantity")
+    return margin
 
 
 FINDINGS: Registry[Finding] = Registry("finding")
@@ -90,8 +157,6 @@ for _f in (
         "than the robust one's",
         primary=lambda c: f"noise_spread@{PIXELS}",
         reason="judge-free and per image: the mean pairwise distance of the claim's own noise draws",
-        higher_is_better=False,
-        margin=0.005,
         values=fv.noise_spread,
     ),
     Finding(
@@ -101,8 +166,6 @@ for _f in (
         "original more",
         primary=lambda c: f"retrieval@{PIXELS}",
         reason="judge-free: whether the reconstruction identifies its own image among the other misclassified ones",
-        higher_is_better=True,
-        margin=0.02,
         values=fv.misclassified,
     ),
     Finding(
@@ -111,8 +174,6 @@ for _f in (
         statement="on the same (robust) logits the paper's GAN is more faithful than the D&B decoder",
         primary=lambda c: f"true_label_agreement@{c.judge}",
         reason="an independent standard judge reads the object; a blur loses it, a pixel loss does not see it",
-        higher_is_better=True,
-        margin=0.03,
         values=fv.gan_vs_baseline,
         a_label="GAN",
         b_label="D&B",
@@ -124,8 +185,6 @@ for _f in (
         "standard one's",
         primary=lambda c: "contrast_response",
         reason="the paper's observation is about contrast; the response per sigma is scale-free across classifiers",
-        higher_is_better=True,
-        margin=0.002,
         values=fv.logit_shift,
     ),
     Finding(
@@ -134,8 +193,6 @@ for _f in (
         statement="scaling the logits moves the standard inverter's content more than the robust one's",
         primary=lambda c: f"content_change@{c.judge}",
         reason="content is what an independent standard judge's features see",
-        higher_is_better=False,
-        margin=0.02,
         values=fv.logit_scale,
     ),
     Finding(
@@ -144,8 +201,6 @@ for _f in (
         statement="Gaussian noise on the logits moves the standard inverter's content more than the robust one's",
         primary=lambda c: f"content_change@{c.judge}",
         reason="content is what an independent standard judge's features see",
-        higher_is_better=False,
-        margin=0.02,
         values=fv.logit_perturb,
     ),
     Finding(
@@ -155,8 +210,6 @@ for _f in (
         "than the small CNN's",
         primary=lambda c: f"retrieval@{PIXELS}",
         reason="the main claim's primary endpoint, judge-free",
-        higher_is_better=True,
-        margin=0.02,
         values=fv.architecture,
         a_label="other architecture",
         b_label="small CNN",
@@ -168,8 +221,6 @@ for _f in (
         "often than the standard one's",
         primary=lambda c: f"keeps_source@{c.judge}",
         reason="an independent standard judge decides which class the reconstruction shows",
-        higher_is_better=True,
-        margin=0.03,
         values=fv.adversarial,
     ),
     Finding(
@@ -178,8 +229,6 @@ for _f in (
         statement="the robust inverter recovers images unlike its training data better than the standard one",
         primary=lambda c: f"retrieval@{PIXELS}:{next(iter(c.ood), '')}",
         reason="judge-free instance retrieval among the out-of-distribution images themselves",
-        higher_is_better=True,
-        margin=0.02,
         values=fv.out_of_distribution,
     ),
 ):
@@ -207,7 +256,8 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
         why = vals.note or "too few eligible images"
         row.update({"verdict": undecided, "estimate": None, "ci_low": None, "ci_high": None, "why": why})
         return _unless_unequal(row, ctx), vals
-    endpoint = Endpoint(primary, finding.title, finding.higher_is_better, True, finding.margin, None, finding.reason)
+    higher, margin = higher_is_better(primary), margin_of(primary)
+    endpoint = Endpoint(primary, finding.title, higher, True, margin, None, finding.reason)
     main = compare(endpoint, vals.a[primary], vals.b[primary], vals.borrowed(primary))
     row.update(
         {
@@ -220,8 +270,8 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
             "n_classifiers": main.n_classifiers,
             "n_seeds": main.n_seeds,
             "inference": main.inference,
-            "margin": finding.margin,
-            "higher_is_better": finding.higher_is_better,
+            "margin": margin,
+            "higher_is_better": higher,
         }
     )
     row["secondary"] = _secondaries(finding, vals, primary)
@@ -238,15 +288,26 @@ def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, An
 
 
 def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str) -> list[dict[str, Any]]:
-    """Every other key both arms have, compared under the finding's margin, with Holm-adjusted p-values."""
-    direction = {k: higher_is_better(k) for k in vals.a if k != primary and k in vals.b}
+    """Every other key both arms have, each compared under its own quantity's direction and margin, with
+    Holm-adjusted p-values."""
+    keys = [k for k in vals.a if k != primary and k in vals.b]
     rows = [
-        compare(Endpoint(k, k, higher, False, finding.margin), vals.a[k], vals.b[k], vals.borrowed(k))
-        for k, higher in direction.items()
+        compare(Endpoint(k, k, higher_is_better(k), False, margin_of(k)), vals.a[k], vals.b[k], vals.borrowed(k))
+        for k in keys
     ]
     out = []
     for r, p in zip(rows, holm([r.p_value for r in rows])):
         r.p_holm = p
-        keep = ("endpoint", "estimate", "ci_low", "ci_high", "verdict", "a_mean", "b_mean")
-        out.append({**{k: getattr(r, k) for k in keep}, "higher_is_better": direction[r.endpoint], "p_holm": p})
+        keep = (
+            "endpoint",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "verdict",
+            "a_mean",
+            "b_mean",
+            "higher_is_better",
+            "margin",
+        )
+        out.append({**{k: getattr(r, k) for k in keep}, "p_holm": p})
     return out
