@@ -241,10 +241,11 @@ def mini_study_spec(analyze: bool = True) -> dict:
                 for arm in ("standard", "robust")
             },
         },
-        "compare": {"n": 4, "eval_size": 40},
+        "compare": {"n": 4, "eval_size": 40, "first": 40, "pilot_images": 40},
         "claim": {
             "a": "robust",
             "b": "standard",
+            "confirmatory": True,
             "noise_draws": 2,
             "reference_a": "robust-ridge",
             "reference_b": "standard-ridge",

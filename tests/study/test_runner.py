@@ -57,6 +57,24 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
 
     claim = json.loads((out / "claim.json").read_text())  # the claim names the study.yaml it belongs to
     assert claim["study_yaml_sha256"] == hashlib.sha256((out / "study.yaml").read_bytes()).hexdigest()
+    images = claim["images"]  # the confirmatory claim scored fresh images, past the pilot set, and says which
+    assert images["index_range"] == [40, 79] and images["pilot_images"] == 40 and images["confirmatory"]
+
+
+def test_a_confirmatory_claim_refuses_the_pilot_images_and_scores_the_fresh_range(tmp_path):
+    import torch
+
+    spec = mini_study_spec(analyze=False)
+    spec["compare"] = {"n": 4, "eval_size": 40, "first": 20, "pilot_images": 40}
+    path = tmp_path / "mini.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="test images 20-59 include the pilot set.*set compare.first=40"):
+        load_study(str(path))
+    spec["claim"]["confirmatory"] = False  # an exploratory claim may look at them
+    path.write_text(yaml.safe_dump(spec))
+    cfg = load_study(str(path))
+    scored, whole = cfg.test_data(40), cfg.data_config(test_size=60).load("test")
+    assert torch.equal(scored.images, whole.images[20:60]) and torch.equal(scored.labels, whole.labels[20:60])
 
 
 def test_bad_study_files_are_explained(tmp_path):

@@ -126,11 +126,26 @@ def claim_view(claim: dict[str, Any], out: Path, embed: Embed) -> ClaimView:
             design=design,
             inference=claim.get("inference") or "?",
             draws=str(claim.get("protocol", {}).get("noise_draws", "?")),
+            images=images_text(claim.get("images")),
         ),
         forest=embed(forest_plot(claim, out / name), "endpoints, 95% CI"),
         dose=dose_view(claim, out, embed) if claim.get("dose_response") else None,
         reference=reference_view(claim) if claim.get("reference") else None,
     )
+
+
+def images_text(images: dict[str, Any] | None) -> str:
+    """Which images a claim scored, in words (older claim.json files do not say)."""
+    if not images:
+        return ""
+    low, high = images["index_range"]
+    text = f"{images['split']} images {low}-{high} ({images['order']} order"
+    pilot = images.get("pilot_images") or 0
+    if pilot:
+        text += f"; the pilot set, images 0-{pilot - 1}, {'untouched' if low >= pilot else 'included'}"
+    if images.get("confirmatory"):
+        text += "; confirmatory"
+    return text + ")"
 
 
 def reference_view(claim: dict[str, Any]) -> ReferenceView:

@@ -74,6 +74,14 @@ CLAIM = obj(
         "protocol": obj({}, {"noise_draws": COUNT}),
         "dose_response": {"type": "array", "items": DOSE},
         "reference": REFERENCE,
+        "images": obj(
+            {
+                "split": NAME,
+                "order": NAME,
+                "index_range": {"type": "array", "items": COUNT, "minItems": 2, "maxItems": 2},
+            },
+            {"pilot_images": COUNT, "confirmatory": {"type": "boolean"}},
+        ),
     },
 )
 

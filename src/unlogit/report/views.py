@@ -46,6 +46,7 @@ class MethodView:
     design: str
     inference: str
     draws: str
+    images: str = ""  # which images: "test images 1000-2999 (class-interleaved order; pilot set 0-999 untouched)"
 
 
 @dataclass(frozen=True)

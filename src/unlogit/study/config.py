@@ -107,16 +107,34 @@ class CompareConfig:
     """The comparison stage: ``n`` Figure-1 images, ``eval_size`` scored images of ``split``, the noise seed.
 
     ``split``: ``test`` (a study's result, touched once) or ``val`` (a choice made before the test split is
-    touched: a method, a preset, whether a fast path changes the verdict)."""
+    touched: a method, a preset, whether a fast path changes the verdict). The scored images are
+    ``[first, first + eval_size)`` of the split's class-interleaved order. ``pilot_images``: the split's first
+    images that pilots, tuning or earlier results have touched; a confirmatory claim (``claim.confirmatory``)
+    refuses to score any of them."""
 
     n: int = 12
     eval_size: int = 500
     seed: int = 0
     split: Literal["test", "val"] = "test"
+    first: int = 0
+    pilot_images: int = 0
 
     def __post_init__(self) -> None:
         check_positive(self.n, "compare.n")
         check_positive(self.eval_size, "compare.eval_size")
+        check_positive(self.first, "compare.first", allow_zero=True)
+        check_positive(self.pilot_images, "compare.pilot_images", allow_zero=True)
+
+    def images(self) -> dict[str, Any]:
+        """The scored images, as claim.json records them."""
+        return {
+            "split": self.split,
+            "first": self.first,
+            "count": self.eval_size,
+            "index_range": [self.first, self.first + self.eval_size - 1],
+            "order": "class-interleaved",
+            "pilot_images": self.pilot_images,
+        }
 
 
 @dataclass
@@ -167,6 +185,15 @@ class StudyConfig:
                 raise ConfigError(f"findings.{key} {stage!r} is not an inverter stage ({sorted(self.inverters)})")
 
     def _check_claim(self, claim: ClaimConfig) -> None:
+        c = self.compare
+        if claim.confirmatory and c.split == "test" and c.first < c.pilot_images:
+            raise ConfigError(
+                f"claim.confirmatory: the scored test images {c.first}-{c.first + c.eval_size - 1} include the pilot "
+                f"set (the first {c.pilot_images}, compare.pilot_images), which earlier results have touched; "
+                f"set compare.first={c.pilot_images} (or later) to score fresh images"
+            )
+        if claim.confirmatory and c.split != "test":
+            raise ConfigError("claim.confirmatory scores the test split; set compare.split=test")
         for side in (claim.a, claim.b, *claim.dose_response):
             if side not in self.inverters:
                 raise ConfigError(f"claim names inverter {side!r}, which is not a stage ({sorted(self.inverters)})")
@@ -195,17 +222,24 @@ class StudyConfig:
         return replace(self._data_config, **changes)
 
     def test_data(self, size: int):  # -> ImageDataset
-        """The first ``size`` images of the scored split (``compare.split``: test, or val) of the data section."""
+        """``size`` images of the scored split (``compare.split``: test, or val) from ``compare.first`` on."""
+        first = self.compare.first
         if self.compare.split == "test":
-            return self.data_config(test_size=size).load("test")
+            test = self.data_config(test_size=first + size).load("test")
+            if len(test) < first + size:
+                raise ConfigError(
+                    f"compare.first={first} with {size} images needs {first + size} test images; the test split "
+                    f"has {len(test)}: lower compare.first or compare.eval_size"
+                )
+            return test.subset(slice(first, first + size)) if first else test
         data = self.data_config()
-        if size > data.val_size:
+        if first + size > data.val_size:
             raise ConfigError(
-                f"compare.split=val scores {size} images but data.val_size is {data.val_size}; "
-                f"set data.val_size>={size} or a smaller compare.eval_size"
+                f"compare.split=val scores images {first}-{first + size - 1} but data.val_size is {data.val_size}; "
+                f"set data.val_size>={first + size} or a smaller compare.first/eval_size"
             )
         val = data.load("val")
-        return val.subset(size) if size < len(val) else val
+        return val.subset(slice(first, first + size)) if first + size < len(val) or first else val
 
     def analyze_config(self) -> AnalyzeConfig:
         """The analyze section with the study's dataset, data root and evaluator filled in."""

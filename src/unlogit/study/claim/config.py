@@ -29,6 +29,8 @@ class ClaimConfig:
         intervals, from the image-bootstrap standard error, overlap).
     dose_response: inverter stages of one classifier each (e.g. PGD-L2 eps 0.25 and 1.0), compared with B
         on the primary endpoint; ``dose_values`` are their doses (eps), ``dose_a`` the dose of arm A.
+    confirmatory: the claim is confirmatory: its images must lie outside the pilot set (``compare.first`` at or
+        after ``compare.pilot_images``; the study refuses otherwise before anything runs).
     reference_a, reference_b: the reference decoder's stages (``method: ridge``) on arm A's and arm B's
         classifiers. Every endpoint is then reported for them beside the arms: the references' own A-vs-B
         difference (how much of the gap a regression already reads from the logits) and each arm against its
@@ -54,6 +56,7 @@ class ClaimConfig:
     dose_a: float | None = None
     reference_a: str | None = None
     reference_b: str | None = None
+    confirmatory: bool = False
 
     def __post_init__(self) -> None:
         if (self.reference_a is None) != (self.reference_b is None):

@@ -102,6 +102,7 @@ def run_claim_stage(
             "evaluators": {e: plan.classifier_refs(e)[0] for e in judges},
             "dataset": images.data.name,
             "split": cfg.compare.split,
+            "images": {**cfg.compare.images(), "confirmatory": c.confirmatory},
             "protocol": _protocol(c),
             **provenance,
         }

@@ -322,6 +322,10 @@ def adversarial(ctx: FindingContext) -> FindingValues:
     x, y = ctx.x[:n], ctx.y[:n]
     right = torch.stack([p == y for arm in (ctx.a, ctx.b) for p in _predictions(arm, n)]).all(0)
     idx = right.nonzero()[:, 0]
+    if len(idx) == 0:
+        return FindingValues(
+            {}, {}, 0, note=f"no image of the {n} is classified right by every classifier of both arms"
+        )
     target = (y[idx] + 1) % ctx.a.units[0][0].logits.shape[1]
     pgd = AttackConfig.parse(ctx.attack)
     adv = {}
