@@ -12,6 +12,7 @@ numbers are only compared when they should be.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -148,45 +149,89 @@ def _poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a @ b.T / a.shape[1] + 1.0) ** 3
 
 
-def _mmd2_unbiased(k_rr: torch.Tensor, k_ff: torch.Tensor, k_rf: torch.Tensor) -> float:
-    n, m = len(k_rr), len(k_ff)
-    return float(
-        (k_rr.sum() - k_rr.diagonal().sum()) / (n * (n - 1))
-        + (k_ff.sum() - k_ff.diagonal().sum()) / (m * (m - 1))
-        - 2 * k_rf.mean()
-    )
-
-
 @torch.no_grad()
 def kid_with_se(
     real: torch.Tensor,
     fake: torch.Tensor,
     extractor: nn.Module,
-    resamples: int = 100,
     seed: int = 0,
     batch_size: int = 256,
+    block: int = 1024,
 ) -> dict[str, float]:
     """KID (Binkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial kernel between ``real`` and
     ``fake`` (N,C,H,W in [0,1]) in ``extractor``'s features, on every image (no subsets), with its standard
-    error from ``resamples`` bootstrap redraws of the images (own RNG) and the 95% interval +/- 1.96 SE."""
+    error and the 95% interval +/- 1.96 SE.
+
+    The SE is the delete-one jackknife of the U-statistic (:func:`mmd2_jackknife`): paired when ``real`` and
+    ``fake`` are the same images (``fake[i]`` reconstructs ``real[i]``: image i leaves with its reconstruction),
+    two-sample otherwise. Kernels are summed in blocks of ``block`` rows, so memory is linear in N. ``seed`` is
+    unused (kept for callers; nothing is random)."""
     fr = torch.cat([extractor(p) for p in real.split(batch_size)]).double().cpu()
     ff = torch.cat([extractor(p) for p in fake.split(batch_size)]).double().cpu()
-    k_rr, k_ff, k_rf = _poly_kernel(fr, fr), _poly_kernel(ff, ff), _poly_kernel(fr, ff)
-    kid = _mmd2_unbiased(k_rr, k_ff, k_rf)
-    gen = torch.Generator().manual_seed(seed)
-    boots = []
-    for _ in range(resamples):
-        i, j = torch.randint(len(fr), (len(fr),), generator=gen), torch.randint(len(ff), (len(ff),), generator=gen)
-        boots.append(_mmd2_unbiased(k_rr[i][:, i], k_ff[j][:, j], k_rf[i][:, j]))
-    se = float(torch.tensor(boots).std())
+    kid, se = mmd2_jackknife(fr, ff, paired=len(fr) == len(ff), block=block)
     return {
         "kid": kid,
         "se": se,
         "ci_low": kid - 1.96 * se,
         "ci_high": kid + 1.96 * se,
         "n": len(fr),
-        "resamples": resamples,
+        "se_method": "jackknife, paired by image" if len(fr) == len(ff) else "jackknife, two-sample",
     }
+
+
+@dataclass
+class _KernelSums:
+    """Row sums without the diagonal, the diagonal and the total of a kernel matrix (what the jackknife needs)."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    diag: torch.Tensor
+    total: float
+
+
+def _kernel_sums(a: torch.Tensor, b: torch.Tensor, block: int) -> _KernelSums:
+    """Row sums, column sums, diagonal (where square) and total of the cubic kernel k(a_i, b_j), in row blocks."""
+    rows, cols = torch.zeros(len(a), dtype=torch.float64), torch.zeros(len(b), dtype=torch.float64)
+    diag = torch.zeros(min(len(a), len(b)), dtype=torch.float64)
+    for start in range(0, len(a), block):
+        k = _poly_kernel(a[start : start + block], b)
+        rows[start : start + len(k)] = k.sum(1)
+        cols += k.sum(0)
+        stop = min(start + len(k), len(diag))
+        if stop > start:
+            diag[start:stop] = k[torch.arange(stop - start), torch.arange(start, stop)]
+    return _KernelSums(rows, cols, diag, float(rows.sum()))
+
+
+def mmd2_jackknife(fr: torch.Tensor, ff: torch.Tensor, paired: bool, block: int = 1024) -> tuple[float, float]:
+    """The unbiased MMD^2 of features ``fr`` (N,D) and ``ff`` (M,D) with the cubic kernel, and its delete-one
+    jackknife standard error: ``sqrt((n-1)/n * sum_i (t_(i) - mean t)^2)`` over the n estimates that leave out
+    one unit (``paired``: image i's pair; else each sample's units in turn, the two variances added). Every
+    leave-one-out estimate comes from row sums, so the whole costs one pass over the kernels."""
+    n, m = len(fr), len(ff)
+    if n < 3 or m < 3:
+        raise ValueError(f"KID's jackknife needs at least 3 images per side, got {n} and {m}")
+    rr, ff_, rf = _kernel_sums(fr, fr, block), _kernel_sums(ff, ff, block), _kernel_sums(fr, ff, block)
+    s_rr, s_ff = rr.total - float(rr.diag.sum()), ff_.total - float(ff_.diag.sum())
+    off_rr, off_ff = rr.rows - rr.diag, ff_.rows - ff_.diag  # row sums without the diagonal
+
+    def mmd(srr, sff, srf, nr, nf):
+        return srr / (nr * (nr - 1)) + sff / (nf * (nf - 1)) - 2 * srf / (nr * nf)
+
+    kid = float(mmd(s_rr, s_ff, rf.total, n, m))
+
+    def spread(t: torch.Tensor) -> float:
+        return float((len(t) - 1) / len(t) * ((t - t.mean()) ** 2).sum())
+
+    if paired:
+        if n != m:
+            raise ValueError("a paired jackknife needs as many reconstructions as originals")
+        srf = rf.total - rf.rows - rf.cols + rf.diag
+        loo = mmd(s_rr - 2 * off_rr, s_ff - 2 * off_ff, srf, n - 1, n - 1)
+        return kid, math.sqrt(spread(loo))
+    loo_r = mmd(s_rr - 2 * off_rr, torch.full((n,), s_ff), rf.total - rf.rows, n - 1, m)
+    loo_f = mmd(torch.full((m,), s_rr), s_ff - 2 * off_ff, rf.total - rf.cols, n, m - 1)
+    return kid, math.sqrt(spread(loo_r) + spread(loo_f))
 
 
 @torch.no_grad()
@@ -203,8 +248,10 @@ def kernel_distance(
 
     Unbiased MMD^2 with a cubic polynomial kernel, averaged over ``subsets`` random subsets of
     ``subset_size`` (torchmetrics); unlike the Frechet distance it has no bias in the sample size.
-    ``ci_low``/``ci_high``: mean -/+ 1.96 subset standard deviations (a conservative band: it is the
-    spread of one subset's estimate). Subsets are drawn from ``seed``, not the global RNG.
+    ``ci_low``/``ci_high``: mean -/+ 1.96 x the larger of the subset standard deviation (the spread of one
+    subset's estimate: conservative) and the all-image estimate's jackknife SE (``se``, :func:`mmd2_jackknife`),
+    so the band is never narrower than the SE (with one subset of every image the subset spread is 0). Subsets
+    are drawn from ``seed``, not the global RNG.
     """
     import warnings
 
@@ -221,11 +268,15 @@ def kernel_distance(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mean, std = (float(v) for v in kid.compute())
+    fr, ff = (torch.cat(list(f)).double().cpu() for f in (kid.real_features, kid.fake_features))
+    _, se = mmd2_jackknife(fr, ff, paired=len(fr) == len(ff))
+    half = 1.96 * max(std, se)
     return {
         "kid": mean,
         "kid_std": std,
-        "ci_low": mean - 1.96 * std,
-        "ci_high": mean + 1.96 * std,
+        "se": se,
+        "ci_low": mean - half,
+        "ci_high": mean + half,
         "subsets": subsets,
         "subset_size": size,
     }

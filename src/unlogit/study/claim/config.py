@@ -26,7 +26,7 @@ class ClaimConfig:
         a ``tie``.
     gate_margin: how far above chance true-label agreement must be (lower 95% bound) to be compared.
     kid_ratio: realism is comparable when the two KIDs are within this factor of each other (or their 95%
-        intervals, from the image-bootstrap standard error, overlap).
+        intervals, from the jackknife standard error, overlap).
     dose_response: inverter stages of one classifier each (e.g. PGD-L2 eps 0.25 and 1.0), compared with B
         on the primary endpoint; ``dose_values`` are their doses (eps), ``dose_a`` the dose of arm A.
     confirmatory: the claim is confirmatory: its images must lie outside the pilot set (``compare.first`` at or

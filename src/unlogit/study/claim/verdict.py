@@ -6,7 +6,7 @@ in the study config before the run; :mod:`.endpoints` lists the candidates), unl
 other endpoint is secondary, with Holm-adjusted p-values. The gate: an arm enters the comparison only if its true-label
 agreement under every evaluator is above chance by ``gate_margin`` (lower end of its 95% interval) and the
 two arms' realism is comparable (KID in the first evaluator's features within ``kid_ratio`` of each
-other, or overlapping 95% intervals from the image-bootstrap standard error).
+other, or overlapping 95% intervals from the jackknife standard error).
 
 Per-image values are saved beside claim.json (``claim_values.safetensors``: ``ARM/KEY`` -> (K, S, N));
 :func:`recompute` rebuilds the endpoint table from them and claim.json's settings alone.
