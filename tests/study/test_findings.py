@@ -74,6 +74,30 @@ def test_c2_a_generator_that_ignores_its_noise_has_zero_spread_and_a_noisy_one_d
     assert row["verdict"] == "holds"
 
 
+def test_c2_negative_control_a_lower_contrast_copy_spreads_less_but_has_the_same_noise_share():
+    # arm B is arm A at half the contrast: its raw spread halves (it would "win" on the old primary), but noise
+    # as a share of its own total variance is the same, so the primary must come out null
+    x, y, gen = _data()
+    noisy = (x[:, None] + 0.1 * torch.randn(N, DRAWS, *SHAPE, generator=gen)).clamp(0, 1)
+    flat = 0.25 + 0.5 * noisy
+    logits = torch.nn.functional.one_hot(y, 10).float()
+    a = _arm("robust", [[noisy, noisy], [noisy, noisy]], logits)
+    b = _arm("standard", [[flat, flat], [flat, flat]], logits)
+    vals = fv.noise_spread(_ctx(a, b, x, y))
+    assert torch.allclose(vals.a[f"noise_share@{PIXELS}"], vals.b[f"noise_share@{PIXELS}"], atol=1e-6)
+    assert torch.all(vals.b[f"noise_spread@{PIXELS}"] < 0.6 * vals.a[f"noise_spread@{PIXELS}"])
+    row, _ = decide_finding(FINDINGS.get("C2"), _ctx(a, b, x, y))
+    assert row["primary"] == f"noise_share@{PIXELS}" and abs(row["estimate"]) < 1e-6 and row["verdict"] != "holds"
+    raw = next(r for r in row["secondary"] if r["endpoint"] == f"noise_spread@{PIXELS}")
+    assert raw["verdict"] == "reversed"  # what the raw spread alone would have said
+
+
+def _class_templates(predicted: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A generator that shows only the predicted class: one fixed image per class, (N, 2, C, H, W)."""
+    templates = torch.rand(10, *SHAPE, generator=gen)
+    return templates[predicted][:, None].expand(len(predicted), 2, *SHAPE).clone()
+
+
 def test_c3_is_decided_on_the_common_misclassified_set_and_an_exact_reconstruction_retrieves_at_rank_1():
     x, y, gen = _data()
     wrong = torch.arange(N) < 25  # every classifier of both arms gets the first 25 images wrong
@@ -86,10 +110,24 @@ def test_c3_is_decided_on_the_common_misclassified_set_and_an_exact_reconstructi
     ctx = _ctx(a, b, x, y)
     vals = fv.misclassified(ctx)
     assert vals.n_eligible == 25
-    assert torch.all(vals.a[f"retrieval@{PIXELS}"] == 1.0)  # rank 1 of 25 on every image, every unit
-    assert vals.a[f"retrieval@{PIXELS}"].shape == (2, 2, 25)
+    assert torch.all(vals.a[f"retrieval@{PIXELS}"] == 1.0)  # rank 1 of all 40 on every image, every unit
+    assert vals.a["identity_over_prediction@layout"].shape == (2, 2, 25)
     row, _ = decide_finding(FINDINGS.get("C3"), ctx)
-    assert row["n_images"] == 25 and row["ci_low"] > 0.2  # chance is 0.5 for B
+    # within arm A: its own reconstruction retrieves x far better than a same-prediction image's does
+    assert row["within"] and row["n_images"] == 25 and row["ci_low"] > 0.2 and row["verdict"] == "holds"
+    assert row["b_within"]["verdict"] != "holds"  # B's unrelated images show neither
+
+
+def test_c3_negative_control_a_generator_that_shows_only_the_predicted_class_is_null():
+    x, y, gen = _data()
+    predicted = torch.where(torch.arange(N) < 25, (y + 1) % 10, y)
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    template = _class_templates(predicted, gen)
+    a = _arm("robust", [[template, template], [template, template]], logits)
+    vals = fv.misclassified(_ctx(a, a, x, y))
+    assert torch.all(vals.a["identity_over_prediction@layout"] == 0)  # own and partner reconstructions coincide
+    row, _ = decide_finding(FINDINGS.get("C3"), _ctx(a, a, x, y))
+    assert row["estimate"] == 0 and row["verdict"] not in ("holds", "reversed")
 
 
 def test_c3_with_too_few_misclassified_images_is_undecided_with_its_n_not_dropped():
@@ -102,35 +140,42 @@ def test_c3_with_too_few_misclassified_images_is_undecided_with_its_n_not_droppe
     assert row["verdict"] == "undecided (n = 3)" and row["estimate"] is None
 
 
-def test_c9_a_perfect_inverter_retrieves_every_out_of_distribution_image_at_rank_1():
-    x, y, gen = _data()
-    ood = torch.rand(30, *SHAPE, generator=gen)
-    odd = ImageDataset(
-        images=(ood * 255).round().byte(),
-        labels=torch.zeros(30, dtype=torch.long),
-        classes=["one"],
-        name="odd",
-        split="test",
+class Constant(EchoInverter):
+    """An inverter whose images do not depend on its logits (a flat grey image)."""
+
+    classifier = _evaluator()
+
+    def generate(self, logits, noise=None):
+        return torch.full((len(logits), *SHAPE), 0.5)
+
+
+def test_c9_is_the_arm_by_domain_interaction_and_null_when_the_other_domain_is_no_different():
+    # negative control: the "other" domain is the claim's own images, so whatever the arms do, nothing can
+    # interact with the domain; A (perfect) is far ahead of B (logit-blind) on OOD retrieval alone
+    x, y, _ = _data()
+    pixels = (x * 255).round().byte()
+    x = pixels.float() / 255
+    same = ImageDataset(
+        images=pixels[:30], labels=y[:30], classes=[f"c{k}" for k in range(10)], name="same", split="test"
     )
-    logits = torch.nn.functional.one_hot(y, 10).float()
     recs = x[:, None].expand(N, 2, *SHAPE).clone()
-    echo = EchoInverter()
-    a = _arm("robust", [[recs, recs], [recs, recs]], logits, echo)
-    vals = fv.out_of_distribution(_ctx(a, a, x, y, ood={"odd": odd}))
-    assert vals.n_eligible == 30
-    assert torch.all(vals.a[f"retrieval@{PIXELS}:odd"] == 1.0) and torch.all(vals.a["retrieval@judge:odd"] == 1.0)
+    a = _arm("robust", [[recs, recs], [recs, recs]], x.flatten(1), EchoInverter())
+    b = _arm("standard", [[recs, recs], [recs, recs]], x.flatten(1), Constant())
+    ctx = _ctx(a, b, x, y, ood={"same": same})
+    vals = fv.out_of_distribution(ctx)
+    assert vals.n_eligible == 30  # matched: 30 out-of-distribution and 30 in-distribution images
+    assert torch.all(vals.a[f"retrieval@{PIXELS}:same"] == 1.0) and torch.all(vals.a["retrieval@judge:same"] == 1.0)
+    assert torch.all(vals.b["ood_minus_id@layout:same"] == 0)
+    row, _ = decide_finding(FINDINGS.get("C9"), ctx)
+    assert row["primary"] == "ood_minus_id@layout:same" and row["estimate"] == 0 and row["verdict"] != "holds"
+    raw = next(r for r in row["secondary"] if r["endpoint"] == "retrieval@layout:same")
+    assert raw["verdict"] == "holds"  # what the old primary (OOD retrieval alone) would have said
 
 
 def test_c6_logit_edits_leave_a_generator_that_ignores_them_unchanged_and_draw_both_arms():
-    """An inverter whose images do not depend on its logits: zero content change under scale and noise."""
+    """An inverter whose images do not depend on its logits: zero content change under scale and noise, and
+    (the negative control of C6b/C6c) the same edited retrieval in both arms: no verdict for either."""
     x, y, _ = _data()
-
-    class Constant(EchoInverter):
-        classifier = _evaluator()
-
-        def generate(self, logits, noise=None):
-            return torch.full((len(logits), *SHAPE), 0.5)
-
     logits = torch.randn(N, 10, generator=torch.Generator().manual_seed(3))
     recs = x[:, None].expand(N, 2, *SHAPE).clone()
     a = _arm("robust", [[recs, recs], [recs, recs]], logits, Constant())
@@ -139,7 +184,11 @@ def test_c6_logit_edits_leave_a_generator_that_ignores_them_unchanged_and_draw_b
     for finding in (fv.logit_scale, fv.logit_perturb):
         vals = finding(ctx)
         assert torch.all(vals.a["content_change@judge"] == 0), finding.__name__
+        assert vals.a["edited_minus_unedited@layout"].abs().max() < 1e-12, finding.__name__  # the edit changes nothing
         assert vals.figure is not None and vals.figure.shape[-1] >= 7 * 64  # original + both arms' columns
+    for finding_id in ("C6b", "C6c"):
+        row, _ = decide_finding(FINDINGS.get(finding_id), ctx)
+        assert row["primary"] == "edited_retrieval@layout" and row["estimate"] == 0 and row["verdict"] != "holds"
     shift = fv.logit_shift(ctx)
     assert torch.all(shift.a["contrast_response"] == 0)
 

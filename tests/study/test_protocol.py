@@ -194,3 +194,21 @@ def test_distinct_inverter_seeds_keep_the_interval_calibrated_and_shared_ones_wo
 
 def test_holm():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_power_is_alpha_at_no_effect_a_half_at_the_critical_value_and_says_so_when_undecided():
+    from unlogit.study.findings.registry import _with_power
+    from unlogit.study.protocol import power
+
+    gen = torch.Generator().manual_seed(12)
+    a, b = crossed_arms(gen, k=3, classifier_sd=0.1)
+    c = compare(ENDPOINT, a, b)
+    t = float(stats.t.ppf(0.975, c.df))
+    c.estimate = 0.0
+    assert power(c) == pytest.approx(0.05, abs=1e-9)
+    c.estimate = t * c.se
+    assert 0.45 < power(c) < 0.6  # about a half (the noncentral t is skewed at df ~ 4)
+    c.estimate, c.verdict = 0.3 * c.se, UNDECIDED
+    assert _with_power(c) == f"undecided (power {power(c):.2f})" and power(c) < 0.5
+    c.estimate = 4 * t * c.se  # well powered: an undecided verdict then is only "undecided"
+    assert _with_power(c) == UNDECIDED

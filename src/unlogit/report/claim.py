@@ -211,6 +211,13 @@ def dose_view(claim: dict[str, Any], out: Path, embed: Embed) -> DoseView:
     return DoseView(embed(save_figure(fig, out / "dose_response.png"), "effect against eps, 95% CI"), grid(table))
 
 
+def _finding_interval(f: dict[str, Any]) -> str:
+    """A finding's interval; a within-arm one names the arm it is about and gives arm B's beside it."""
+    if not f.get("b_within"):
+        return interval_text(f)
+    return f"{f['a']}: {interval_text(f)}; {f['b']}: {interval_text(f['b_within'])}"
+
+
 def finding_anchor(finding_id: str) -> str:
     return f"finding-{safe_name(finding_id)}"
 
@@ -222,9 +229,9 @@ def findings_view(findings: dict[str, Any], study: Path, embed: Embed) -> Findin
             "id": f["id"],
             "finding": f["statement"],
             "primary endpoint": f["primary"],
-            "difference [95% CI]": interval_text(f),
+            "difference [95% CI]": _finding_interval(f),
             "n images": f.get("n_images"),
-            "verdict": f["verdict"],
+            "verdict": f["verdict"] + (f"; {f['b']}: {f['b_within']['verdict']}" if f.get("b_within") else ""),
         }
         for f in findings["findings"]
     ]

@@ -287,6 +287,49 @@ def compare(
     )
 
 
+def compare_to_zero(endpoint: Endpoint, a: torch.Tensor) -> Comparison:
+    """Arm A alone against 0, for a within-arm statement whose per-image values are already a difference (C3:
+    own reconstruction minus another image's); the same interval and verdict rule, ``b_mean`` 0."""
+    a = as_design(a)
+    sign = 1.0 if endpoint.higher_is_better else -1.0
+    iv = crossed_interval(sign * a)
+    word = verdict((iv.ci_low, iv.ci_high), (iv.ci90_low, iv.ci90_high), endpoint.margin)
+    return Comparison(
+        endpoint.key,
+        endpoint.label,
+        endpoint.primary,
+        float(a.mean()),
+        0.0,
+        iv.estimate,
+        iv.ci_low,
+        iv.ci_high,
+        iv.ci90_low,
+        iv.ci90_high,
+        iv.se,
+        iv.df,
+        a.shape[2],
+        a.shape[0],
+        a.shape[1],
+        iv.inference,
+        word,
+        iv.p_value,
+        endpoint.margin,
+        endpoint.chance,
+        reason=endpoint.reason,
+        higher_is_better=endpoint.higher_is_better,
+    )
+
+
+def power(c: Comparison, level: float = 0.95) -> float:
+    """The chance that a design with this standard error and df decides (95% interval excluding 0) when the true
+    difference equals the observed one: the two-sided power of the t test at the noncentrality estimate / se."""
+    if c.se <= 0 or not math.isfinite(c.df):
+        return 1.0 if c.estimate != 0 else 0.0
+    t = float(stats.t.ppf(0.5 + level / 2, c.df))
+    ncp = c.estimate / c.se
+    return float(stats.nct.sf(t, c.df, ncp) + stats.nct.cdf(-t, c.df, ncp))
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (same order as given)."""
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])

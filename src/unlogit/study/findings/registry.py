@@ -5,24 +5,26 @@ named (with its reason) before any run, secondaries with Holm, a margin, the cro
 ========  ===================================================  ==============================================
 id        the finding (arm A robust, arm B standard)            primary endpoint (per image, on the same images)
 ========  ===================================================  ==============================================
-C2        noise changes B's reconstructions more than A's       spread of the noise draws in 8x8 pixels (lower)
-C3        on images both get wrong, A's reconstructions show     pixel retrieval of the original among the common
-          the image rather than the predicted class             misclassified set (higher)
+C2        noise changes B's reconstructions more than A's       noise variance as a share of the unit's total
+                                                                variance of reconstructions (lower)
+C3        within A: on images the classifiers get wrong, the    retrieval of x (layout) from G(f(x)) minus from
+          reconstruction shows the image, not the predicted     a same-prediction image's reconstruction, A
+          class (B's own result reported beside it)             against 0 (higher)
 C4        the GAN is more faithful than Dosovitskiy & Brox on    true-label agreement of the standard evaluator
           the same logits                                       (higher)
 C6a       a logit shift changes A's contrast more than B's       |contrast response| per sigma of shift (higher)
-C6b       scaling the logits moves B's content more than A's    content change in the standard evaluator's
-                                                                features (lower)
-C6c       Gaussian logit noise moves B's content more than A's  content change in the standard evaluator's
-                                                                features (lower)
-C7        another architecture at B's objective gives another   the claim's primary endpoint (higher for the
-          fidelity (a ResNet keeps more than the small CNN)     other architecture)
+C6b       after scaling the logits A's reconstructions still    retrieval of x (layout) from the edited
+          show their images more than B's                       reconstructions (higher)
+C6c       the same after Gaussian logit noise                   the same (higher)
+C7        another architecture at B's objective gives another   the claim's primary endpoint, retrieval in layout
+          fidelity                                              (higher for the other architecture)
 C8        A's reconstruction of a successful targeted attack    the standard evaluator labels it with the source
           keeps the source class more than B's                  class (higher)
-C9        A's inverter generalises to other images better       pixel retrieval among the out-of-distribution
-                                                                images (higher)
+C9        A's inverter generalises better to other images       the arm x domain interaction: OOD minus
+                                                                in-distribution retrieval (layout), A vs B
 ========  ===================================================  ==============================================
 
+An undecided verdict with less than 50% power for the observed effect says so: ``undecided (power 0.31)``.
 A finding whose eligible set is too small to decide (fewer than :data:`MIN_IMAGES` images) is reported
 ``undecided (n = ...)``, never dropped; one whose inputs the study lacks says which.
 """
@@ -36,7 +38,7 @@ from typing import Any
 from ...runtime.registry import Registry
 from ...scoring.measure import PIXELS, QUANTITIES, Quantity
 from ..arms import NOT_COMPARABLE, training_differences
-from ..protocol import UNDECIDED, Endpoint, compare, holm
+from ..protocol import UNDECIDED, Endpoint, compare, compare_to_zero, holm, power
 from . import values as fv
 
 MIN_IMAGES = 20
@@ -55,6 +57,7 @@ class Finding:
     values: Callable[[fv.FindingContext], fv.FindingValues]
     a_label: str = "robust"
     b_label: str = "standard"
+    within: bool = False  # the statement is within arm A (values are already a difference): A against 0
 
 
 # The findings' own quantities: whether a higher value favours arm A's side of its statement, and the margin in
@@ -69,6 +72,55 @@ for _q in (
         False,
         "pixels",
         margin=0.005,
+    ),
+    Quantity(
+        "noise_share",
+        "noise variance over noise plus the unit's between-image variance of its mean reconstructions",
+        "fraction",
+        False,
+        "pixels",
+        margin=0.01,
+    ),
+    Quantity(
+        "identity_over_prediction",
+        "retrieval of x from G(f(x)) minus from G(f(x')), x' another image predicted as the same class (0: the "
+        "reconstruction shows only the predicted class)",
+        "score",
+        True,
+        "pixels",
+        margin=0.02,
+    ),
+    Quantity(
+        "judge_true_vs_original",
+        "the judge labels G(f(x)) with the true class, minus it labels x so",
+        "fraction",
+        True,
+        "evaluator",
+        margin=0.03,
+    ),
+    Quantity(
+        "edited_retrieval",
+        "retrieval of x among the scored images from G(edited f(x)), averaged over the edits",
+        "score",
+        True,
+        "pixels",
+        margin=0.02,
+    ),
+    Quantity(
+        "edited_minus_unedited",
+        "edited_retrieval minus the unedited reconstruction's retrieval (0: the edit loses nothing)",
+        "score",
+        True,
+        "pixels",
+        margin=0.02,
+    ),
+    Quantity(
+        "ood_minus_id",
+        "retrieval among out-of-distribution images minus among as many in-distribution ones (paired by index)",
+        "score",
+        True,
+        "pixels",
+        margin=0.02,
     ),
     Quantity(
         "bias2", "squared error of the mean reconstruction (over noise draws) to x", "", False, "pixels", margin=0.002
@@ -155,17 +207,20 @@ for _f in (
         title="noise resampling",
         statement="resampling G's noise with the logits fixed changes the standard inverter's reconstructions more "
         "than the robust one's",
-        primary=lambda c: f"noise_spread@{PIXELS}",
-        reason="judge-free and per image: the mean pairwise distance of the claim's own noise draws",
+        primary=lambda c: f"noise_share@{PIXELS}",
+        reason="judge-free and per image: the noise draws' variance as a share of the arm's total variance of "
+        "reconstructions, so a blander or lower-contrast arm does not show less spread for that reason alone",
         values=fv.noise_spread,
     ),
     Finding(
         id="C3",
         title="misclassified images",
-        statement="on images both classifiers get wrong, the robust inverter's reconstructions resemble the "
-        "original more",
-        primary=lambda c: f"retrieval@{PIXELS}",
-        reason="judge-free: whether the reconstruction identifies its own image among the other misclassified ones",
+        statement="on images the classifiers get wrong, the robust inverter's reconstructions resemble the "
+        "original, not the predicted class (within the arm; the standard arm is reported beside it)",
+        primary=lambda c: "identity_over_prediction@layout",
+        reason="the paper's statement, within the arm and judge-free: G(f(x)) retrieves x better than a "
+        "reconstruction of another image the classifier predicts as the same class does",
+        within=True,
         values=fv.misclassified,
     ),
     Finding(
@@ -190,17 +245,21 @@ for _f in (
     Finding(
         id="C6b",
         title="logit scale",
-        statement="scaling the logits moves the standard inverter's content more than the robust one's",
-        primary=lambda c: f"content_change@{c.judge}",
-        reason="content is what an independent standard judge's features see",
+        statement="after scaling the logits, the robust inverter's reconstructions still show their own images more "
+        "than the standard one's (standard logits are more clustered relative to the distances between images)",
+        primary=lambda c: "edited_retrieval@layout",
+        reason="judge-free: after the edit, does the reconstruction still identify its original? (raw content "
+        "change measures how strongly G uses its logits, which favours the arm the main claim favours)",
         values=fv.logit_scale,
     ),
     Finding(
         id="C6c",
         title="Gaussian logit perturbation",
-        statement="Gaussian noise on the logits moves the standard inverter's content more than the robust one's",
-        primary=lambda c: f"content_change@{c.judge}",
-        reason="content is what an independent standard judge's features see",
+        statement="after Gaussian noise on the logits, the robust inverter's reconstructions still show their own "
+        "images more than the standard one's",
+        primary=lambda c: "edited_retrieval@layout",
+        reason="judge-free: after the edit, does the reconstruction still identify its original? (raw content "
+        "change measures how strongly G uses its logits, which favours the arm the main claim favours)",
         values=fv.logit_perturb,
     ),
     Finding(
@@ -208,7 +267,7 @@ for _f in (
         title="architecture",
         statement="at the same (standard) objective, another architecture's inverter recovers more of the image "
         "than the small CNN's",
-        primary=lambda c: f"retrieval@{PIXELS}",
+        primary=lambda c: "retrieval@layout",
         reason="the main claim's primary endpoint, judge-free",
         values=fv.architecture,
         a_label="other architecture",
@@ -226,9 +285,11 @@ for _f in (
     Finding(
         id="C9",
         title="out-of-distribution images",
-        statement="the robust inverter recovers images unlike its training data better than the standard one",
-        primary=lambda c: f"retrieval@{PIXELS}:{next(iter(c.ood), '')}",
-        reason="judge-free instance retrieval among the out-of-distribution images themselves",
+        statement="the robust inverter's advantage grows (or shrinks less) on images unlike its training data: it "
+        "generalises better than the standard one",
+        primary=lambda c: f"ood_minus_id@layout:{next(iter(c.ood), '')}",
+        reason="'generalises better' is the arm x domain interaction: (A - B) out of distribution minus (A - B) "
+        "in distribution, on matched image counts and one rank scale",
         values=fv.out_of_distribution,
     ),
 ):
@@ -258,10 +319,14 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
         return _unless_unequal(row, ctx), vals
     higher, margin = higher_is_better(primary), margin_of(primary)
     endpoint = Endpoint(primary, finding.title, higher, True, margin, None, finding.reason)
-    main = compare(endpoint, vals.a[primary], vals.b[primary], vals.borrowed(primary))
+    if finding.within:
+        main = compare_to_zero(endpoint, vals.a[primary])
+        row["b_within"] = _within_row(compare_to_zero(endpoint, vals.b[primary]))
+    else:
+        main = compare(endpoint, vals.a[primary], vals.b[primary], vals.borrowed(primary))
     row.update(
         {
-            "verdict": main.verdict,
+            "verdict": _with_power(main),
             "estimate": main.estimate,
             "ci_low": main.ci_low,
             "ci_high": main.ci_high,
@@ -272,10 +337,28 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
             "inference": main.inference,
             "margin": margin,
             "higher_is_better": higher,
+            "power": power(main),
+            "within": finding.within,
         }
     )
-    row["secondary"] = _secondaries(finding, vals, primary)
+    row["secondary"] = _secondaries(finding, vals, None if finding.within else primary)
     return _unless_unequal(row, ctx), vals
+
+
+LOW_POWER = 0.5  # an undecided verdict with less power than this says so: the design could not have decided
+
+
+def _with_power(c) -> str:
+    """The verdict word; an undecided one with its power for the observed effect when that is under 50%
+    ("undecided (power 0.31)"): the design, not the data, left it open."""
+    p = power(c)
+    return f"{UNDECIDED} (power {p:.2f})" if c.verdict == UNDECIDED and p < LOW_POWER else c.verdict
+
+
+def _within_row(c) -> dict[str, Any]:
+    """Arm B's own within-arm result, beside arm A's (the primary)."""
+    keep = ("estimate", "ci_low", "ci_high", "verdict", "a_mean", "n_classifiers", "n_seeds")
+    return {**{k: getattr(c, k) for k in keep}, "verdict": _with_power(c), "power": power(c)}
 
 
 def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, Any]:
@@ -287,9 +370,9 @@ def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, An
     return row
 
 
-def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str) -> list[dict[str, Any]]:
-    """Every other key both arms have, each compared under its own quantity's direction and margin, with
-    Holm-adjusted p-values."""
+def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str | None) -> list[dict[str, Any]]:
+    """Every other key both arms have (A vs B; for a within-arm finding the primary's key too), each compared
+    under its own quantity's direction and margin, with Holm-adjusted p-values."""
     keys = [k for k in vals.a if k != primary and k in vals.b]
     rows = [
         compare(Endpoint(k, k, higher_is_better(k), False, margin_of(k)), vals.a[k], vals.b[k], vals.borrowed(k))

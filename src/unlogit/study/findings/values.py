@@ -21,7 +21,7 @@ from ...inversion import edits
 from ...inversion.edits import LogitUnits, logit_units
 from ...inversion.inverter import Inverter
 from ...runtime.figures import comparison_grid
-from ...scoring.measure import PIXELS, pixel_features, rank_score, retrieval_ranks
+from ...scoring.measure import PIXEL_SPACES, PIXELS, rank_score, retrieval_ranks
 from ...scoring.metrics import ClassifierFeatures, image_statistics_per_image
 from ..arms import ArmScores
 from ..protocol import BorrowedVariance, borrow_variance
@@ -104,10 +104,31 @@ def _arm_columns(ctx: FindingContext, shown: dict[int, tuple[torch.Tensor, ...]]
     return tuple(c for unit in _first_units(ctx) for c in shown.get(id(unit), ()))
 
 
+SPACES = (PIXELS, "layout")  # the judge-free spaces the findings retrieve in (the claim's primary is layout)
+
+
+def _features(ctx: FindingContext, space: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(N,C,H,W) in [0,1] -> (N,D): a judge-free band (:data:`PIXEL_SPACES`) or an evaluator's features."""
+    return PIXEL_SPACES.get(space).features if space in PIXEL_SPACES else ctx.features(space)
+
+
+def _target_scores(originals: torch.Tensor, recs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Retrieval score (1 best, 0.5 chance) of ``originals[targets[m]]`` among all originals (N,D) by distance
+    to ``recs[m]`` (M,D): the rank of a chosen original, not necessarily the reconstructed one."""
+    dist = torch.cdist(recs.double().cpu(), originals.double().cpu())
+    own = dist[torch.arange(len(recs)), targets]
+    nearer = (dist < own[:, None]).sum(1).double()
+    tied = (dist == own[:, None]).sum(1).double() - 1.0
+    return rank_score(1.0 + nearer + 0.5 * tied, len(originals))
+
+
 # --- C2: noise --------------------------------------------------------------------------------------
 def noise_spread(ctx: FindingContext) -> FindingValues:
-    """Spread of the claim's noise draws (the logits fixed): mean pairwise RMS distance in pixels and relative
-    distance in each evaluator's features, with fidelity split into bias^2 and variance."""
+    """Spread of the claim's noise draws (the logits fixed). The primary, ``noise_share``, is each image's noise
+    variance as a share of the unit's total: noise / (noise + between-image variance of its mean
+    reconstructions), so an arm whose reconstructions are blander or lower in contrast overall does not show
+    less spread for that reason alone. Secondaries: the raw mean pairwise RMS distance in pixels and relative
+    distance in each evaluator's features, and fidelity split into bias^2 and variance."""
     n = min(ctx.n, len(ctx.x))
     x = ctx.x[:n]
 
@@ -120,6 +141,8 @@ def noise_spread(ctx: FindingContext) -> FindingValues:
         mean = recs.mean(1)
         out["bias2@pixels"] = ((mean - x) ** 2).flatten(1).mean(1)
         out["variance@pixels"] = ((recs - mean[:, None]) ** 2).flatten(2).mean(2).mean(1)
+        between = ((mean - mean.mean(0)) ** 2).flatten(1).mean(1).mean()  # the unit's between-image variance
+        out["noise_share@pixels"] = out["variance@pixels"] / (out["variance@pixels"] + between).clamp_min(1e-12)
         for name in ctx.evaluators:
             feats = ctx.features(name)(recs.flatten(0, 1)).view(n, d, -1).double().cpu()
             scale = ctx.features(name)(x).double().norm(dim=1).mean()
@@ -137,42 +160,75 @@ def _predictions(arm: ArmScores, n: int) -> list[torch.Tensor]:
     return [row[0].logits[:n].argmax(1) for row in arm.units]  # one per classifier (its seeds share it)
 
 
+def same_prediction_partners(predicted: torch.Tensor, seed: int) -> torch.Tensor:
+    """For each image, another image the classifier predicts as the same class (-1 when it is the only one):
+    the next one in a fixed random order within that class, so partners form a cycle per class."""
+    order = torch.randperm(len(predicted), generator=torch.Generator().manual_seed(seed))
+    partner = torch.full((len(predicted),), -1, dtype=torch.long)
+    for c in predicted.unique():
+        members = order[predicted[order] == c]
+        if len(members) >= 2:
+            partner[members] = members.roll(-1)
+    return partner
+
+
 def misclassified(ctx: FindingContext) -> FindingValues:
-    """On the images every classifier of both arms gets wrong: pixel retrieval of the original among that
-    set, and whether an evaluator labels the reconstruction with the true rather than the predicted class."""
-    preds = {id(arm): _predictions(arm, len(ctx.x)) for arm in (ctx.a, ctx.b)}
+    """On the images every classifier of both arms gets wrong (and for which each classifier predicts the same
+    wrong class for some other image too), within each arm: does G(f(x)) retrieve x among all the claim's images
+    better than G(f(x')) does, x' another image the classifier predicts as the same class
+    (``identity_over_prediction``: 0 when the reconstruction shows only the predicted class)? Secondaries: the
+    retrieval itself, and whether an evaluator labels the reconstruction with the true class, against how often
+    it labels the original so (``judge_true_vs_original``: hard originals do not count against the inverter)."""
+    n_all = len(ctx.x)
+    preds = {id(arm): _predictions(arm, n_all) for arm in (ctx.a, ctx.b)}
+    partners = {
+        (id(arm), k): same_prediction_partners(p, ctx.seed)
+        for arm in (ctx.a, ctx.b)
+        for k, p in enumerate(preds[id(arm)])
+    }
     wrong = torch.stack([p != ctx.y for ps in preds.values() for p in ps]).all(0)
-    idx = wrong.nonzero()[:, 0]
+    paired = torch.stack([p >= 0 for p in partners.values()]).all(0)
+    idx = (wrong & paired).nonzero()[:, 0]
     x, y = ctx.x[idx], ctx.y[idx]
+    originals = {space: _features(ctx, space)(ctx.x) for space in SPACES}
     judges = {
-        name: (clf, clf.predict_logits(x.to(clf.mean.device)).argmax(1).cpu()) for name, clf in ctx.evaluators.items()
+        name: (clf, (clf.predict_logits(x.to(clf.mean.device)).argmax(1).cpu() == y).double())
+        for name, clf in ctx.evaluators.items()
     }
 
     def for_arm(arm: ArmScores):
         def values(unit, k: int) -> dict[str, torch.Tensor]:
-            recs = unit.recs[idx]  # (M, D, C, H, W)
+            partner = partners[(id(arm), k)][idx]
+            own_recs, other_recs = unit.recs[idx], unit.recs[partner]  # (M, D, C, H, W)
             predicted = preds[id(arm)][k][idx]
+            draws = own_recs.shape[1]
             out: dict[str, torch.Tensor] = {}
-            for d in range(recs.shape[1]):
-                r = recs[:, d]
-                ranks = retrieval_ranks(pixel_features(x), pixel_features(r))["retrieval_rank"]
-                _add(out, f"retrieval@{PIXELS}", rank_score(ranks, max(len(x), 2)), recs.shape[1])
-                for name, (clf, _orig) in judges.items():
-                    label = clf.predict_logits(r.to(clf.mean.device)).argmax(1).cpu()
+            for d in range(draws):
+                for space in SPACES:
+                    f = _features(ctx, space)
+                    own = _target_scores(originals[space], f(own_recs[:, d]), idx)
+                    other = _target_scores(originals[space], f(other_recs[:, d]), idx)
+                    _add(out, f"identity_over_prediction@{space}", own - other, draws)
+                    _add(out, f"retrieval@{space}", own, draws)
+                for name, (clf, original_right) in judges.items():
+                    label = clf.predict_logits(own_recs[:, d].to(clf.mean.device)).argmax(1).cpu()
                     _add(
                         out,
                         f"true_minus_predicted@{name}",
                         (label == y).double() - (label == predicted).double(),
-                        recs.shape[1],
+                        draws,
                     )
+                    _add(out, f"judge_true_vs_original@{name}", (label == y).double() - original_right, draws)
             return out
 
         return per_unit(arm, values) if len(idx) >= 2 else {}
 
     figure = _grid(x, ctx.a.units[0][0].recs[idx, 0], ctx.b.units[0][0].recs[idx, 0]) if len(idx) else None
-    return FindingValues(
-        for_arm(ctx.a), for_arm(ctx.b), len(idx), figure, "the common misclassified set; columns: original | A | B"
+    note = (
+        f"{len(idx)} of {n_all} images wrong for every classifier of both arms; within each arm against a "
+        "same-prediction partner; columns: original | A | B"
     )
+    return FindingValues(for_arm(ctx.a), for_arm(ctx.b), len(idx), figure, note)
 
 
 def _add(out: dict[str, torch.Tensor], key: str, value: torch.Tensor, draws: int) -> None:
@@ -202,10 +258,28 @@ def _edited(
     return inv.generate(edit(logits, units), ctx.noise(inv, n)).cpu()
 
 
-def _relative_feature_distance(ctx: FindingContext, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _content_change(ctx: FindingContext, outs: list[torch.Tensor], base: torch.Tensor) -> torch.Tensor:
+    """Per image: how far the edited reconstructions ``outs`` move from ``base`` in the standard judge's
+    features, over the unit's mean distance between reconstructions of different images (1: as far as another
+    image; the paper's point is that standard logits are clustered relative to those distances)."""
     f = ctx.features(ctx.judge)
-    fa, fb = f(a).double().cpu(), f(b).double().cpu()
-    return (fa - fb).norm(dim=1) / fb.norm(dim=1).clamp_min(1e-9)
+    fb = f(base).double().cpu()
+    between = torch.pdist(fb).mean().clamp_min(1e-12)
+    return sum((f(o).double().cpu() - fb).norm(dim=1) for o in outs) / len(outs) / between
+
+
+def _edited_retrieval(ctx: FindingContext, outs: list[torch.Tensor], base: torch.Tensor, n: int) -> dict:
+    """Per image and space: whether the edited reconstructions still retrieve the original among the n images
+    (``edited_retrieval``, averaged over the edits), and that minus the unedited reconstruction's."""
+    out = {}
+    for space in SPACES:
+        f = _features(ctx, space)
+        originals = f(ctx.x[:n])
+        score = [rank_score(retrieval_ranks(originals, f(r))["retrieval_rank"], n) for r in (base, *outs)]
+        edited = sum(score[1:]) / len(outs)
+        out[f"edited_retrieval@{space}"] = edited
+        out[f"edited_minus_unedited@{space}"] = edited - score[0]
+    return out
 
 
 SHIFT = 2.0  # +/- this many mean logit sigmas
@@ -239,8 +313,9 @@ def logit_shift(ctx: FindingContext) -> FindingValues:
 
 
 def logit_scale(ctx: FindingContext) -> FindingValues:
-    """Logits scaled about the class means by s in 0.5 and 2: how far the content moves (relative distance in the
-    standard evaluator's features from the unscaled reconstruction) against how much the contrast changes."""
+    """Logits scaled about the class means by s in 0.5 and 2: does the reconstruction still retrieve its original
+    (``edited_retrieval``, the primary), how far the content moves (in the standard evaluator's features, over
+    the distance between images) and how much the contrast changes."""
     n = min(ctx.n, len(ctx.x))
     shown: dict[int, tuple[torch.Tensor, ...]] = {}
     first = {id(u) for u in _first_units(ctx)}
@@ -250,9 +325,12 @@ def logit_scale(ctx: FindingContext) -> FindingValues:
         outs = [_edited(ctx, unit, lambda l, u, s=s: edits.scale(l, s, u.mean), n) for s in SCALES]
         if id(unit) in first:
             shown[id(unit)] = (outs[0], base, outs[1])
-        content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
         stats = [image_statistics_per_image(o)["contrast"] for o in outs]
-        return {f"content_change@{ctx.judge}": content, "contrast_change": (stats[1] - stats[0]).abs()}
+        return {
+            **_edited_retrieval(ctx, outs, base, n),
+            f"content_change@{ctx.judge}": _content_change(ctx, outs, base),
+            "contrast_change": (stats[1] - stats[0]).abs(),
+        }
 
     a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
     scales = ", ".join(f"x{s:g}" for s in (SCALES[0], 1.0, SCALES[1]))
@@ -262,8 +340,9 @@ def logit_scale(ctx: FindingContext) -> FindingValues:
 
 
 def logit_perturb(ctx: FindingContext) -> FindingValues:
-    """Logits perturbed by 0.5, 1 and 2 sigmas of one fixed N(0, I) draw per image: how far the content moves
-    (relative distance in the standard evaluator's features) and in pixels (RMS)."""
+    """Logits perturbed by 0.5, 1 and 2 sigmas of one fixed N(0, I) draw per image: does the reconstruction still
+    retrieve its original (``edited_retrieval``, the primary), how far the content moves (in the standard
+    evaluator's features, over the distance between images) and in pixels (RMS)."""
     n = min(ctx.n, len(ctx.x))
     noise = edits.noise_draw((n, ctx.a.units[0][0].logits.shape[1]), ctx.seed + 99)
 
@@ -275,9 +354,12 @@ def logit_perturb(ctx: FindingContext) -> FindingValues:
         outs = [_edited(ctx, unit, lambda l, u, s=s: edits.perturb(l, s, u, noise), n) for s in SIGMAS]
         if id(unit) in first:
             shown[id(unit)] = (base, *outs)
-        content = sum(_relative_feature_distance(ctx, o, base) for o in outs) / len(outs)
         pixels = sum(((o - base) ** 2).flatten(1).mean(1).sqrt() for o in outs) / len(outs)
-        return {f"content_change@{ctx.judge}": content, "pixel_change": pixels.double()}
+        return {
+            **_edited_retrieval(ctx, outs, base, n),
+            f"content_change@{ctx.judge}": _content_change(ctx, outs, base),
+            "pixel_change": pixels.double(),
+        }
 
     a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
     sigmas = ", ".join(f"{s:g}" for s in SIGMAS)
@@ -377,30 +459,39 @@ def adversarial(ctx: FindingContext) -> FindingValues:
 
 # --- C9: out-of-distribution images ---------------------------------------------------------------
 def out_of_distribution(ctx: FindingContext) -> FindingValues:
-    """Each inverter applied to images of other datasets (converted to its image shape; no retraining):
-    instance retrieval among the out-of-distribution images, in pixels and each evaluator's features."""
+    """Each inverter applied to images of other datasets (converted to its image shape; no retraining) and to as
+    many of the claim's own images, reconstructed the same way (one draw of the findings' noise): retrieval among
+    the out-of-distribution images and among the in-distribution ones, on the same rank scale (m candidates
+    each). The primary, ``ood_minus_id``, pairs OOD image i with in-distribution image i, so arm A minus arm B
+    on it is the arm x domain interaction: (A - B) out of distribution minus (A - B) in distribution."""
     if not ctx.ood:
         return FindingValues({}, {}, 0, note="no out-of-distribution data (findings.ood)")
-    sets = {name: ds.batch(torch.arange(min(ctx.n, len(ds))))[0] for name, ds in ctx.ood.items()}
+    m = min(min(len(ds) for ds in ctx.ood.values()), ctx.n, len(ctx.x))
+    sets = {name: ds.batch(torch.arange(m))[0] for name, ds in ctx.ood.items()}
+    x_id = ctx.x[:m]
+    spaces = (*SPACES, *ctx.evaluators)
     grids = []
+
+    def retrieval(xs: torch.Tensor, rec: torch.Tensor, space: str) -> torch.Tensor:
+        f = _features(ctx, space)
+        return rank_score(retrieval_ranks(f(xs), f(rec))["retrieval_rank"], len(xs))
 
     def values(unit, _k: int) -> dict[str, torch.Tensor]:
         inv = unit.inverter
+        rec_id = inv.generate(unit.logits[:m].to(inv.device), ctx.noise(inv, m)).cpu()
+        in_dist = {space: retrieval(x_id, rec_id, space) for space in spaces}
         out = {}
         for name, xo in sets.items():
-            rec = inv.generate(inv.logits(xo), ctx.noise(inv, len(xo))).cpu()
+            rec = inv.generate(inv.logits(xo), ctx.noise(inv, m)).cpu()
             if len(grids) < len(sets):
                 grids.append((xo, rec))
-            ranks = retrieval_ranks(pixel_features(xo), pixel_features(rec))["retrieval_rank"]
-            out[f"retrieval@{PIXELS}:{name}"] = rank_score(ranks, len(xo))
-            for judge in ctx.evaluators:
-                f = ctx.features(judge)
-                r = retrieval_ranks(f(xo), f(rec))["retrieval_rank"]
-                out[f"retrieval@{judge}:{name}"] = rank_score(r, len(xo))
+            for space in spaces:
+                score = retrieval(xo, rec, space)
+                out[f"retrieval@{space}:{name}"] = score
+                out[f"ood_minus_id@{space}:{name}"] = score - in_dist[space]
         return out
 
     a, b = per_unit(ctx.a, values), per_unit(ctx.b, values)
-    sizes = {k: v.shape[-1] for k, v in a.items()}
-    first = min(sizes.values()) if sizes else 0
     figure = _grid(grids[0][0], grids[0][1]) if grids else None
-    return FindingValues(a, b, first, figure, f"datasets: {', '.join(sets)}; columns: original | A")
+    note = f"datasets: {', '.join(sets)}, {m} images each and {m} in-distribution; columns: original | A"
+    return FindingValues(a, b, m, figure, note)
