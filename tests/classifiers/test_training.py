@@ -104,3 +104,25 @@ def test_existing_run_directory_is_not_overwritten(tiny_classifier_run):
         assert "already exists" in str(exc) and "--resume" in str(exc)
     else:
         raise AssertionError("expected an error")
+
+
+def test_gaussian_noise_augmentation_perturbs_every_training_batch(monkeypatch, tmp_path):
+    """``train.noise_std`` adds N(0, sigma^2) to every training batch: the noise has that standard deviation, and
+    training applies it to each batch with the configured sigma."""
+    import pytest
+
+    from unlogit.classifiers import training
+    from unlogit.data.batching import gaussian_noise
+    from unlogit.errors import ConfigError
+
+    x = torch.full((64, 3, 16, 16), 0.5)
+    noisy = gaussian_noise(x, 0.25)
+    assert abs(float((noisy - x).std()) - 0.25) < 0.01 and torch.equal(gaussian_noise(x, 0.0), x)
+    stds = []
+    monkeypatch.setattr(training, "gaussian_noise", lambda batch, std: stds.append(std) or gaussian_noise(batch, std))
+    overrides = ["data.train_size=256", "data.test_size=64", "model.width=4", "train.epochs=1", "train.batch_size=64"]
+    overrides += ["train.progress=false", "train.eval_robust_size=8", "train.noise_std=0.25", "train.schedule=constant"]
+    train_classifier(build_config(ClassifierRunConfig, "classifier", "tiny", overrides), tmp_path / "noisy")
+    assert stds == [0.25] * 4  # 256 images in batches of 64
+    with pytest.raises(ConfigError, match="noise_std"):
+        build_config(ClassifierRunConfig, "classifier", "tiny", ["train.noise_std=-0.1"])

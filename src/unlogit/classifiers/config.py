@@ -47,6 +47,9 @@ class ClassifierTrainConfig:
     schedule: Literal["cosine", "onecycle", "constant"] = "onecycle"
     augment: Literal["none", "flip", "crop", "crop-flip"] = "crop-flip"
     label_smoothing: float = 0.0
+    # Gaussian-noise augmentation (Cohen et al. 2019): x + N(0, noise_std^2) on every training image ([0,1]
+    # scale, not clipped); the "any smoothing" control of adversarial training
+    noise_std: float = 0.0
     adversarial: bool = False
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval_attack: AttackConfig | None = None  # per-epoch robust accuracy on the validation split
@@ -64,7 +67,7 @@ class ClassifierTrainConfig:
         check_positive(self.batch_size, "train.batch_size")
         check_at_most(self.batch_size, "train.batch_size", 65_536)
         check_positive(self.lr, "train.lr")
-        for key in ("momentum", "weight_decay", "eps_warmup_epochs"):
+        for key in ("momentum", "weight_decay", "eps_warmup_epochs", "noise_std"):
             check_positive(getattr(self, key), f"train.{key}", allow_zero=True)
         check_positive(self.eval_robust_size, "train.eval_robust_size")
         if not 0 <= self.label_smoothing < 1:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..config import to_dict
 from ..data.base import ImageDataset
-from ..data.batching import augment, batches_per_epoch, epoch_indices
+from ..data.batching import augment, batches_per_epoch, epoch_indices, gaussian_noise
 from ..errors import ConfigError, TrainingDivergedError
 from ..runtime.checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state
 from ..runtime.device import configure_cpu, resolve_device
@@ -94,6 +94,7 @@ def train_one_epoch(ctx: EpochContext, epoch: int) -> dict[str, float]:
     for step in bar:
         x, y = ctx.train_ds.batch(order[step * t.batch_size : (step + 1) * t.batch_size], ctx.device)
         x = augment(x, t.augment)
+        x = gaussian_noise(x, t.noise_std)
         if ctx.attack is not None:
             _warm_up(ctx.attack, t, epoch + step / steps)
             clf.eval()

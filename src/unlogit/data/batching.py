@@ -42,6 +42,12 @@ def batches_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
     return per_rank // batch_size
 
 
+def gaussian_noise(x: torch.Tensor, std: float) -> torch.Tensor:
+    """x + N(0, std^2) per pixel from the global RNG (Gaussian-noise augmentation; not clipped to [0,1]); x itself
+    when std is 0."""
+    return x + std * torch.randn_like(x) if std > 0 else x
+
+
 def augment(x: torch.Tensor, mode: str, pad: int = 4) -> torch.Tensor:
     """Random crops after reflect-padding and/or horizontal flips, per sample, on x's device.
 
