@@ -240,3 +240,23 @@ def test_c7_borrows_each_endpoint_s_own_between_classifier_variance():
     for key in ("retrieval@pixels", "psnr"):  # in its own units: a PSNR in dB does not borrow a retrieval score's
         assert vals.borrowed(key) == borrow_variance(b.values[key], from_b=True)
     assert vals.borrowed("psnr").variance > 10 * vals.borrowed("retrieval@pixels").variance
+
+
+def test_c8_transfers_one_attack_from_the_surrogate_and_every_unit_inverts_the_same_x_adv():
+    x, y, _ = _data()
+    surrogate = _evaluator()
+    with torch.no_grad():  # a different net from the judge: not a judge, not an arm's
+        for p in surrogate.model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(5)))
+    recs = x[:, None].expand(N, 2, *SHAPE).clone()
+    a = _arm("robust", [[recs, recs], [recs, recs]], x.flatten(1), EchoInverter())
+    b = _arm("standard", [[recs], [recs], [recs]], x.flatten(1), Constant())
+    spec, note = fv.choose_budget(surrogate, x, y, "pgd-l2:1.0:10", [0.01, 2.0, 8.0], 0.3, seed=0)
+    assert spec.startswith("pgd-l2:2:") or spec.startswith("pgd-l2:8:"), note  # the smallest budget that fools it
+    ctx = _ctx(a, b, x, y, attack=spec, surrogate=surrogate, attack_note=note)
+    vals = fv.adversarial(ctx)
+    assert vals.n_eligible >= 0.3 * N and vals.a["keeps_source@judge"].shape == (2, 2, vals.n_eligible)
+    assert vals.b["keeps_source@judge"].shape == (3, 1, vals.n_eligible)  # arm B's 3 units invert the same x_adv
+    # the echo's reconstruction is x_adv itself, so every unit of arm A agrees exactly: one shared input
+    assert torch.equal(vals.a["source_retrieval@layout"][0, 0], vals.a["source_retrieval@layout"][1, 1])
+    assert "fooled the surrogate" in vals.note and "chosen on" in vals.note

@@ -77,6 +77,20 @@ def test_a_confirmatory_claim_refuses_the_pilot_images_and_scores_the_fresh_rang
     assert torch.equal(scored.images, whole.images[20:60]) and torch.equal(scored.labels, whole.labels[20:60])
 
 
+def test_c8_s_surrogate_must_belong_to_neither_arm_and_judge_nothing(tmp_path):
+    spec = mini_study_spec(analyze=False)
+    path = tmp_path / "mini.yaml"
+    for bad, why in (
+        ("robust", "an arm's classifier or a judge"),
+        ("evaluator", "an arm's classifier or a judge"),
+        ("nope", "not a classifier stage"),
+    ):
+        spec["findings"]["surrogate"] = bad
+        path.write_text(yaml.safe_dump(spec))
+        with pytest.raises(ConfigError, match=why):
+            load_study(str(path))
+
+
 def test_bad_study_files_are_explained(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "inverters": {"a": {"preset": "tiny"}}}))

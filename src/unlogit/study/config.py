@@ -183,6 +183,22 @@ class StudyConfig:
             stage = getattr(self.findings, key, None)
             if stage is not None and stage not in self.inverters:
                 raise ConfigError(f"findings.{key} {stage!r} is not an inverter stage ({sorted(self.inverters)})")
+        surrogate = getattr(self.findings, "surrogate", None)
+        if surrogate is not None:
+            self._check_surrogate(surrogate)
+
+    def _check_surrogate(self, surrogate: str) -> None:
+        """C8's surrogate must be a classifier stage that neither arm inverts and no judge is."""
+        if surrogate not in self.classifiers:
+            raise ConfigError(
+                f"findings.surrogate {surrogate!r} is not a classifier stage ({sorted(self.classifiers)})"
+            )
+        arms = {self.inverters[s].classifier for s in (self.claim.a, self.claim.b)} if self.claim else set()
+        if surrogate in arms or surrogate in self.evaluators:
+            raise ConfigError(
+                f"findings.surrogate {surrogate!r} is an arm's classifier or a judge; the transferred attack must come "
+                "from a classifier that belongs to neither arm and judges nothing"
+            )
 
     def _check_claim(self, claim: ClaimConfig) -> None:
         c = self.compare

@@ -123,6 +123,14 @@ for _q in (
         margin=0.02,
     ),
     Quantity(
+        "source_retrieval",
+        "retrieval of the source x among the attacked sources from G(f(x_adv)) (layout)",
+        "score",
+        True,
+        "pixels",
+        margin=0.02,
+    ),
+    Quantity(
         "bias2", "squared error of the mean reconstruction (over noise draws) to x", "", False, "pixels", margin=0.002
     ),
     Quantity("variance", "variance of the reconstructions over noise draws", "", False, "pixels", margin=0.002),
@@ -341,6 +349,8 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
             "within": finding.within,
         }
     )
+    if vals.realism:
+        row["realism"] = vals.realism
     row["secondary"] = _secondaries(finding, vals, None if finding.within else primary)
     return _unless_unequal(row, ctx), vals
 

@@ -33,6 +33,7 @@ def run_findings(
         if stage
     }
     shape = tuple(images.x.shape[1:])
+    surrogate, attack, attack_note = _surrogate(cfg, plan, images, shape)
     ctx = FindingContext(
         a,
         b,
@@ -44,7 +45,9 @@ def run_findings(
         _train_images(cfg, shape),
         extra,
         _ood(cfg, shape),
-        f.attack,
+        attack,
+        surrogate,
+        attack_note,
     )
     rows, tensors = [], {}
     for fid in f.ids or FINDINGS.names():
@@ -76,6 +79,25 @@ def _train_images(cfg: StudyConfig, shape: tuple[int, ...]):
         return ds.batch(torch.arange(min(UNIT_IMAGES, len(ds))))[0]
 
     return load
+
+
+def _surrogate(cfg: StudyConfig, plan: StudyPlan, images: ScoredImages, shape: tuple[int, ...]):
+    """C8's surrogate classifier and its attack: the budget chosen on validation images when candidates are given
+    (before any test image is attacked); (None, the configured attack, "") without a surrogate."""
+    from ...classifiers.registry import load_classifier
+    from .values import choose_budget
+
+    f = cfg.findings
+    if f.surrogate is None:
+        return None, f.attack, ""
+    surrogate = load_classifier(plan.classifier_refs(f.surrogate)[0], classes=images.data.classes)
+    if not f.attack_budgets:
+        return surrogate, f.attack, f"budget {f.attack} as configured"
+    val = cfg.data_config().load("val")  # the study's own validation split, never the scored images
+    val = val.subset(min(f.budget_images, len(val)))
+    x, y = val.batch(torch.arange(len(val)))
+    attack, note = choose_budget(surrogate, x, y, f.attack, f.attack_budgets, f.attack_success, cfg.compare.seed)
+    return surrogate, attack, note
 
 
 def _ood(cfg: StudyConfig, shape: tuple[int, ...]) -> dict:

@@ -44,6 +44,8 @@ class FindingContext:
     extra_arms: Mapping[str, ArmScores] = field(default_factory=dict)  # "baseline", "architecture"
     ood: Mapping[str, ImageDataset] = field(default_factory=dict)
     attack: str = "pgd-l2:1.0:20"
+    surrogate: NormalizedClassifier | None = None  # C8: the transferred attack's classifier (neither arm's)
+    attack_note: str = ""  # how C8's budget was chosen
     _stats: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -76,6 +78,7 @@ class FindingValues:
     n_eligible: int
     figure: Any = None
     note: str = ""
+    realism: dict[str, Any] = field(default_factory=dict)  # side -> KID with its SE (C4: the GAN's and D&B's)
     # for a one-classifier arm A: each key's between-classifier variance, borrowed from a family (its own units)
     a_unit_variance: Mapping[str, BorrowedVariance | None] = field(default_factory=dict)
 
@@ -243,7 +246,14 @@ def gan_vs_baseline(ctx: FindingContext) -> FindingValues:
     if base is None:
         return FindingValues({}, {}, 0, note="no baseline stage (findings.baseline)")
     figure = _grid(ctx.x, ctx.a.units[0][0].recs[:, 0], base.units[0][0].recs[:, 0])
-    return FindingValues(dict(ctx.a.values), dict(base.values), len(ctx.x), figure, "columns: original | GAN | D&B")
+    return FindingValues(
+        dict(ctx.a.values),
+        dict(base.values),
+        len(ctx.x),
+        figure,
+        "columns: original | GAN | D&B",
+        realism={"GAN": ctx.a.kid, "D&B": base.kid},  # the paper's point: D&B is "a fuzzy blur", the GAN realistic
+    )
 
 
 # --- C6: logit edits ------------------------------------------------------------------------------
@@ -394,12 +404,99 @@ def architecture(ctx: FindingContext) -> FindingValues:
 
 
 # --- C8: adversarial examples ----------------------------------------------------------------------
-def adversarial(ctx: FindingContext) -> FindingValues:
-    """Targeted PGD (to class y+1) on images every classifier of both arms gets right; on the images where the
-    attack succeeds against every classifier: does an evaluator label G(f(x_adv)) with the source class
-    (content) or the target (the attack)?"""
+def choose_budget(
+    surrogate: NormalizedClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: str,
+    budgets: list[float],
+    success: float,
+    seed: int,
+) -> tuple[str, str]:
+    """The smallest eps of ``budgets`` at which the targeted attack (to class y+1) fools ``surrogate`` on at least
+    ``success`` of the (validation) images x (N,C,H,W) in [0,1]; returns the attack spec and a note of the rates."""
+    from dataclasses import replace
+
     from ...classifiers.attacks import AttackConfig
 
+    base, rates = AttackConfig.parse(attack), {}
+    target = (y + 1) % surrogate.num_classes
+    chosen = None
+    for eps in sorted(budgets):
+        spec = str(replace(base, eps=eps))
+        adv = _attack(surrogate, x, target, spec, seed)
+        rates[eps] = float(
+            (surrogate.predict_logits(adv.to(surrogate.mean.device)).argmax(1).cpu() == target).double().mean()
+        )
+        if rates[eps] >= success:
+            chosen = spec
+            break
+    chosen = chosen or str(replace(base, eps=max(budgets)))
+    text = ", ".join(f"eps {e:g}: {r:.0%}" for e, r in rates.items())
+    return (
+        chosen,
+        f"budget {chosen} chosen on {len(x)} validation images (surrogate fooled at {text}; target {success:.0%})",
+    )
+
+
+def _attack(clf: NormalizedClassifier, x: torch.Tensor, target: torch.Tensor, spec: str, seed: int) -> torch.Tensor:
+    """Targeted PGD ``spec`` against ``clf`` from a fixed seed; (N,C,H,W) in [0,1] on the CPU."""
+    from ...classifiers.attacks import AttackConfig
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        device = clf.mean.device
+        return AttackConfig.parse(spec).build(clf)(x.to(device), target.to(device), targeted=True).cpu()
+
+
+def transferred_attack(ctx: FindingContext) -> FindingValues:
+    """One adversarial image per source image, crafted against the surrogate (a classifier of neither arm) to
+    class y+1; on the images where it fools the surrogate, every unit of both arms inverts the same x_adv: does
+    an evaluator label G(f(x_adv)) with the source class (content) or the target, and does it retrieve the source
+    among the kept sources (``source_retrieval``, judge-free)?"""
+    n = min(ctx.n, len(ctx.x))
+    x, y = ctx.x[:n], ctx.y[:n]
+    sur = ctx.surrogate
+    target = (y + 1) % sur.num_classes
+    adv = _attack(sur, x, target, ctx.attack, ctx.seed)
+    keep = (sur.predict_logits(adv.to(sur.mean.device)).argmax(1).cpu() == target).nonzero()[:, 0]
+    x_adv, sources = adv[keep], x[keep]
+    layout = _features(ctx, "layout")
+    shown: dict[int, tuple[torch.Tensor, ...]] = {}
+    first = {id(u) for u in _first_units(ctx)}
+
+    def values(unit, _k: int) -> dict[str, torch.Tensor]:
+        inv = unit.inverter
+        rec = inv.generate(inv.logits(x_adv), ctx.noise(inv, len(keep))).cpu()
+        if id(unit) in first:
+            shown[id(unit)] = (rec,)
+        ranks = retrieval_ranks(layout(sources), layout(rec))["retrieval_rank"]
+        out = {"source_retrieval@layout": rank_score(ranks, len(keep))}
+        for name, clf in ctx.evaluators.items():
+            label = clf.predict_logits(rec.to(clf.mean.device)).argmax(1).cpu()
+            out[f"keeps_source@{name}"] = (label == y[keep]).double()
+            out[f"follows_target@{name}"] = (label == target[keep]).double()
+        return out
+
+    a, b = (per_unit(arm, values) if len(keep) >= 2 else {} for arm in (ctx.a, ctx.b))
+    note = (
+        f"transferred from the surrogate ({ctx.attack}): it fooled the surrogate on {len(keep)} of {n} images, the "
+        f"same x_adv for every unit of both arms. {ctx.attack_note}; columns: original | x_adv | A | B"
+    )
+    figure = _grid(sources, x_adv, *_arm_columns(ctx, shown)) if shown else None
+    return FindingValues(a, b, len(keep), figure, note)
+
+
+def adversarial(ctx: FindingContext) -> FindingValues:
+    """C8. With a surrogate (``findings.surrogate``): :func:`transferred_attack`. Without one (the older design,
+    kept for studies that have no classifier outside the arms): targeted PGD (to class y+1) against each
+    classifier separately, on images every classifier of both arms gets right; on the images where the attack
+    succeeds against every classifier: does an evaluator label G(f(x_adv)) with the source class (content) or
+    the target (the attack)? There the arms see different inputs."""
+    from ...classifiers.attacks import AttackConfig
+
+    if ctx.surrogate is not None:
+        return transferred_attack(ctx)
     n = min(ctx.n, len(ctx.x))
     x, y = ctx.x[:n], ctx.y[:n]
     right = torch.stack([p == y for arm in (ctx.a, ctx.b) for p in _predictions(arm, n)]).all(0)
