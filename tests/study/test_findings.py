@@ -260,3 +260,23 @@ def test_c8_transfers_one_attack_from_the_surrogate_and_every_unit_inverts_the_s
     # the echo's reconstruction is x_adv itself, so every unit of arm A agrees exactly: one shared input
     assert torch.equal(vals.a["source_retrieval@layout"][0, 0], vals.a["source_retrieval@layout"][1, 1])
     assert "fooled the surrogate" in vals.note and "chosen on" in vals.note
+
+
+def test_c7_is_two_sided_with_realism_as_co_primary_and_names_the_trade_off():
+    x, y, g = _data()
+    n = len(x)
+
+    def family(name, k, retrieval, kid):
+        arm = _arm(name, [[torch.rand(n, 1, *SHAPE, generator=g)] for _ in range(k)], torch.zeros(n, 10))
+        noise = 0.05 * torch.randn(k, 1, n, generator=g)
+        arm.values = {"retrieval@layout": retrieval + noise, "kid@judge": kid + noise}
+        return arm
+
+    b = family("small CNN", 3, 0.6, 0.02)
+    other = family("resnet", 2, 0.8, 0.10)  # K = 2 of its own: nothing borrowed
+    ctx = _ctx(other, b, x, y, extra_arms={"architecture": other})
+    assert not fv.architecture(ctx).a_unit_variance
+    row, _ = decide_finding(FINDINGS.get("C7"), ctx)
+    assert row["verdict"] == "holds" and row["co_primary"]["verdict"] == "reversed"  # higher KID: less realistic
+    assert row["p_holm"] < 0.05 and row["co_primary"]["p_holm"] < 0.05  # both decided after Holm over the two
+    assert row["trade_off"] == "other architecture is more faithful and less realistic"

@@ -107,6 +107,15 @@ for _q in (
     ),
     Quantity("evaluator_label_agreement", "argmax E(x_hat) == argmax E(x)", "fraction", True, "evaluator", margin=0.03),
     Quantity(
+        "kid",
+        "realism per image: the jackknife pseudo-value of KID (unbiased MMD^2, cubic kernel) between x and x_hat "
+        "in E's penultimate features; its mean over images is KID",
+        "",
+        False,
+        "features",
+        margin=0.005,
+    ),
+    Quantity(
         "retrieval_rank",
         "rank of x among all scored images by distance to x_hat (1 = nearest)",
         "rank",
@@ -408,7 +417,10 @@ def retrieval_scores(
 ) -> dict[str, torch.Tensor]:
     """``retrieval_rank@S``, ``retrieval@S`` and (with labels) ``retrieval_rank_class@S``, ``retrieval_class@S``
     per image (N,) float64, for each judge-free space S of :data:`PIXEL_SPACES` (``pixels``, the ``colour``,
-    ``layout`` and ``detail`` bands) and each named feature space."""
+    ``layout`` and ``detail`` bands) and each named feature space; for each named feature space also ``kid@S``,
+    realism per image (:func:`~unlogit.scoring.metrics.kid_pseudo_values`, whose mean is KID)."""
+    from .metrics import kid_pseudo_values
+
     out: dict[str, torch.Tensor] = {}
     if y is not None:  # every image gets the same number of same-class distractors
         distractors = min(distractors, int(torch.bincount(y.cpu())[y.cpu().unique()].min()) - 1)
@@ -419,7 +431,10 @@ def retrieval_scores(
         raise ValueError(f"evaluators named {clash} clash with the judge-free retrieval spaces; rename them")
     for name, features in {**judge_free, **spaces}.items():
         reference = originals.get(name, "features", lambda features=features: features(x))
-        ranks = retrieval_ranks(reference, features(x_hat), y, distractors, seed)
+        hat = features(x_hat)
+        ranks = retrieval_ranks(reference, hat, y, distractors, seed)
+        if name in spaces and len(x) >= 3:
+            out[key("kid", name)] = kid_pseudo_values(reference.double().cpu(), hat.double().cpu())
         out[key("retrieval_rank", name)] = ranks["retrieval_rank"]
         out[key("retrieval", name)] = rank_score(ranks["retrieval_rank"], len(x))
         if "retrieval_rank_class" in ranks and distractors > 0:

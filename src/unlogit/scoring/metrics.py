@@ -203,6 +203,30 @@ def _kernel_sums(a: torch.Tensor, b: torch.Tensor, block: int) -> _KernelSums:
     return _KernelSums(rows, cols, diag, float(rows.sum()))
 
 
+def kid_pseudo_values(fr: torch.Tensor, ff: torch.Tensor, block: int = 1024) -> torch.Tensor:
+    """Per-image KID: the paired jackknife pseudo-values ``n t - (n-1) t_(i)`` of the unbiased MMD^2 between
+    original features ``fr`` (N,D) and their reconstructions' ``ff`` (N,D), float64 (N,). Their mean is the
+    jackknife estimate of KID (for this U-statistic: KID itself) and their variance / N its squared jackknife SE,
+    so realism enters the crossed-design interval like any per-image value (lower is more realistic)."""
+    kid, loo = _paired_leave_one_out(fr, ff, block)
+    n = len(fr)
+    return n * kid - (n - 1) * loo
+
+
+def _paired_leave_one_out(fr: torch.Tensor, ff: torch.Tensor, block: int) -> tuple[float, torch.Tensor]:
+    """KID of (fr, ff) and its n leave-one-pair-out estimates (N,), from kernel row sums."""
+    n = len(fr)
+    if n < 3 or len(ff) != n:
+        raise ValueError(f"a paired KID needs as many reconstructions as originals, at least 3; got {n} and {len(ff)}")
+    rr, ff_, rf = _kernel_sums(fr, fr, block), _kernel_sums(ff, ff, block), _kernel_sums(fr, ff, block)
+    s_rr, s_ff = rr.total - float(rr.diag.sum()), ff_.total - float(ff_.diag.sum())
+    kid = s_rr / (n * (n - 1)) + s_ff / (n * (n - 1)) - 2 * rf.total / (n * n)
+    srf = rf.total - rf.rows - rf.cols + rf.diag
+    m = n - 1
+    loo = (s_rr - 2 * (rr.rows - rr.diag)) / (m * (m - 1)) + (s_ff - 2 * (ff_.rows - ff_.diag)) / (m * (m - 1))
+    return float(kid), loo - 2 * srf / (m * m)
+
+
 def mmd2_jackknife(fr: torch.Tensor, ff: torch.Tensor, paired: bool, block: int = 1024) -> tuple[float, float]:
     """The unbiased MMD^2 of features ``fr`` (N,D) and ``ff`` (M,D) with the cubic kernel, and its delete-one
     jackknife standard error: ``sqrt((n-1)/n * sum_i (t_(i) - mean t)^2)`` over the n estimates that leave out
@@ -211,6 +235,13 @@ def mmd2_jackknife(fr: torch.Tensor, ff: torch.Tensor, paired: bool, block: int 
     n, m = len(fr), len(ff)
     if n < 3 or m < 3:
         raise ValueError(f"KID's jackknife needs at least 3 images per side, got {n} and {m}")
+
+    def spread(t: torch.Tensor) -> float:
+        return float((len(t) - 1) / len(t) * ((t - t.mean()) ** 2).sum())
+
+    if paired:
+        kid, loo = _paired_leave_one_out(fr, ff, block)
+        return kid, math.sqrt(spread(loo))
     rr, ff_, rf = _kernel_sums(fr, fr, block), _kernel_sums(ff, ff, block), _kernel_sums(fr, ff, block)
     s_rr, s_ff = rr.total - float(rr.diag.sum()), ff_.total - float(ff_.diag.sum())
     off_rr, off_ff = rr.rows - rr.diag, ff_.rows - ff_.diag  # row sums without the diagonal
@@ -219,16 +250,6 @@ def mmd2_jackknife(fr: torch.Tensor, ff: torch.Tensor, paired: bool, block: int 
         return srr / (nr * (nr - 1)) + sff / (nf * (nf - 1)) - 2 * srf / (nr * nf)
 
     kid = float(mmd(s_rr, s_ff, rf.total, n, m))
-
-    def spread(t: torch.Tensor) -> float:
-        return float((len(t) - 1) / len(t) * ((t - t.mean()) ** 2).sum())
-
-    if paired:
-        if n != m:
-            raise ValueError("a paired jackknife needs as many reconstructions as originals")
-        srf = rf.total - rf.rows - rf.cols + rf.diag
-        loo = mmd(s_rr - 2 * off_rr, s_ff - 2 * off_ff, srf, n - 1, n - 1)
-        return kid, math.sqrt(spread(loo))
     loo_r = mmd(s_rr - 2 * off_rr, torch.full((n,), s_ff), rf.total - rf.rows, n - 1, m)
     loo_f = mmd(torch.full((m,), s_rr), s_ff - 2 * off_ff, rf.total - rf.cols, n, m - 1)
     return kid, math.sqrt(spread(loo_r) + spread(loo_f))

@@ -62,6 +62,10 @@ def _retrieval_class(evaluators: Sequence[str], data: ImageDataset) -> list[tupl
     return [(f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", 0.5) for s in spaces]
 
 
+def _realism(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, float | None]]:
+    return [(f"kid@{e}", f"realism: KID per image, {e}'s features (lower is more realistic)", None) for e in evaluators]
+
+
 def _quantities(*names: str):
     def keys(_evaluators: Sequence[str], _data: ImageDataset) -> list[tuple[str, str, float | None]]:
         own = " (own classifier)"
@@ -87,6 +91,7 @@ for _family in (
     EndpointFamily("true_label_agreement", _agreement),
     EndpointFamily("retrieval", _retrieval),
     EndpointFamily("retrieval_class", _retrieval_class),
+    EndpointFamily("realism", _realism),
     EndpointFamily(
         "shapes_factors", _shapes_factor_keys, _shapes_factor_values, applies=lambda data: bool(data.factors)
     ),

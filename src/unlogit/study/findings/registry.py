@@ -58,6 +58,7 @@ class Finding:
     a_label: str = "robust"
     b_label: str = "standard"
     within: bool = False  # the statement is within arm A (values are already a difference): A against 0
+    co_primary: Callable[[fv.FindingContext], str] | None = None  # a second primary (Holm over the two)
 
 
 # The findings' own quantities: whether a higher value favours arm A's side of its statement, and the margin in
@@ -273,10 +274,12 @@ for _f in (
     Finding(
         id="C7",
         title="architecture",
-        statement="at the same (standard) objective, another architecture's inverter recovers more of the image "
-        "than the small CNN's",
+        statement="at the same (standard) objective, fidelity differs by architecture, and the more faithful "
+        "inverter is the less realistic one (the paper: ResNet more faithful, Inception more realistic)",
         primary=lambda c: "retrieval@layout",
-        reason="the main claim's primary endpoint, judge-free",
+        reason="two-sided: the main claim's primary endpoint, judge-free; realism (KID per image in the standard "
+        "judge's features) is the co-primary of the trade-off, Holm over the two",
+        co_primary=lambda c: f"kid@{c.judge}",
         values=fv.architecture,
         a_label="other architecture",
         b_label="small CNN",
@@ -351,6 +354,8 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
     )
     if vals.realism:
         row["realism"] = vals.realism
+    if finding.co_primary is not None:
+        _add_co_primary(row, finding, vals, main, finding.co_primary(ctx))
     row["secondary"] = _secondaries(finding, vals, None if finding.within else primary)
     return _unless_unequal(row, ctx), vals
 
@@ -363,6 +368,27 @@ def _with_power(c) -> str:
     ("undecided (power 0.31)"): the design, not the data, left it open."""
     p = power(c)
     return f"{UNDECIDED} (power {p:.2f})" if c.verdict == UNDECIDED and p < LOW_POWER else c.verdict
+
+
+def _add_co_primary(row: dict[str, Any], finding: Finding, vals: fv.FindingValues, main, key: str) -> None:
+    """The co-primary's comparison, Holm over the two primaries, and the trade-off in words: whether the arm
+    that is more faithful (primary) is the less realistic one (co-primary)."""
+    if key not in vals.a or key not in vals.b:
+        row["co_primary"] = {"endpoint": key, "verdict": f"{UNDECIDED} (no values)"}
+        return
+    endpoint = Endpoint(key, key, higher_is_better(key), True, margin_of(key))
+    co = compare(endpoint, vals.a[key], vals.b[key], vals.borrowed(key))
+    p_main, p_co = holm([main.p_value, co.p_value])
+    keep = ("endpoint", "estimate", "ci_low", "ci_high", "a_mean", "b_mean", "higher_is_better", "margin")
+    row["co_primary"] = {**{k: getattr(co, k) for k in keep}, "verdict": _with_power(co), "p_holm": p_co}
+    row["p_holm"] = p_main
+    decided = {"holds", "reversed"}
+    if main.verdict in decided and co.verdict in decided and max(p_main, p_co) < 0.05:
+        opposite = main.verdict != co.verdict
+        more = finding.a_label if main.verdict == "holds" else finding.b_label
+        row["trade_off"] = f"{more} is more faithful and " + ("less" if opposite else "also more") + " realistic"
+    else:
+        row["trade_off"] = "undecided: fidelity or realism does not differ decidedly (Holm over the two)"
 
 
 def _within_row(c) -> dict[str, Any]:
