@@ -51,6 +51,13 @@ def test_user_errors_exit_2_with_a_message(capsys, tmp_path):
     assert "not an inverter run directory" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="asks for CUDA where there is none")
+def test_a_study_asked_to_score_on_a_missing_device_says_so_before_writing_anything(capsys, tmp_path):
+    out = tmp_path / "study"
+    assert main(["study", "demo", "--smoke", "--device", "cuda", "--out", str(out)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err and not out.exists()
+
+
 def test_overrides_may_follow_options(capsys, tmp_path):
     """``--out RUN key=value`` works like ``key=value --out RUN``: both runs of overrides are read."""
     out = tmp_path / "x"

@@ -44,6 +44,7 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
         trust_code=getattr(args, "trust_code", False),
         reporter=build_report,
         only=getattr(args, "only", None),
+        device=getattr(args, "device", None) or "auto",
     )
     if "only" in summary:
         print(f"trained {', '.join(summary['only'])}; run the study without --only to decide the claim")
@@ -117,6 +118,12 @@ def register(add: AddCommand) -> None:
         help="let the study file name code-carrying classifiers (TorchScript, torch.export, factories)",
     )
     p.add_argument("--list-runs", action="store_true", help="print the study's runs (for --only) and exit")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the stages after training score (inverters, classifiers, judges): auto (CUDA when present), "
+        "cpu, cuda:N; training stages follow their own train.device",
+    )
     p.add_argument(
         "--only",
         action="append",

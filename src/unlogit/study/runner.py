@@ -74,6 +74,7 @@ def run_study(
     trust_code: bool = False,
     reporter: Callable[..., Path] | None = None,
     only: Sequence[str] | None = None,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Run (or continue) every stage of a study into ``out``; returns the summary.
 
@@ -82,7 +83,12 @@ def run_study(
     recorded with the claim); ``trust_code`` lets the study's classifier specs name code-carrying formats;
     ``reporter(roots, out, title)`` writes the report when the config asks for one (the report layer sits above
     this one: :func:`unlogit.run_study` and the CLI pass :func:`unlogit.report.page.build_report`); ``only``
-    trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs)."""
+    trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs); ``device``
+    is where the stages after training score (inverters, their classifiers and the judges: ``auto`` is CUDA
+    when present); per-image values, ranks and kernels are computed on the CPU either way."""
+    from ..runtime.device import resolve_device
+
+    scoring = resolve_device(device)
     plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
     layout = StudyLayout(out)
     settled = settle_study_yaml(layout, cfg)
@@ -95,7 +101,7 @@ def run_study(
         return {"only": list(only), "stage_seconds": timings}
     run_plan(plan, timings)
     first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
-    summary = compare_inverters(first, plan, cfg, out)
+    summary = compare_inverters(first, plan, cfg, out, scoring)
     summary.update(
         {
             "stage_seconds": timings,
@@ -108,11 +114,11 @@ def run_study(
     write_json_atomic(layout.summary, summary)
     if cfg.claim is not None:
         provenance = {**config_provenance(source), "study_yaml_sha256": settled}
-        summary.update(_claim_and_findings(cfg, plan, out, provenance, timings))
+        summary.update(_claim_and_findings(cfg, plan, out, provenance, timings, scoring))
     if cfg.analyze.experiments:
-        run_analysis(cfg, first, plan, out)
+        run_analysis(cfg, first, plan, out)  # analyze scores on the CPU (its device is not threaded yet)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
-        run_evaluate(cfg, first, plan, out)
+        run_evaluate(cfg, first, plan, out, scoring)
     summary["stage_seconds"] = timings
     if cfg.report and reporter is not None:
         page = Path(reporter([out], layout.report, title=f"unlogit study: {cfg.name}"))
@@ -121,7 +127,9 @@ def run_study(
     return summary
 
 
-def run_evaluate(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out: Path) -> None:
+def run_evaluate(
+    cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out: Path, device: torch.device | str = "cpu"
+) -> None:
     """``unlogit evaluate`` of the first inverter of every stage, judged by the study's evaluators."""
     from ..scoring.evaluate import evaluate
 
@@ -133,6 +141,7 @@ def run_evaluate(cfg: StudyConfig, first: dict[str, Path], plan: StudyPlan, out:
         seed=cfg.compare.seed,
         samples=2,
         out=StudyLayout(out).evaluate,
+        device=device,
     )
 
 
@@ -168,7 +177,12 @@ def settle_study_yaml(layout: StudyLayout, cfg: StudyConfig) -> str:
 
 
 def _claim_and_findings(
-    cfg: StudyConfig, plan: StudyPlan, out: Path, provenance: dict[str, Any], timings: dict[str, float]
+    cfg: StudyConfig,
+    plan: StudyPlan,
+    out: Path,
+    provenance: dict[str, Any],
+    timings: dict[str, float],
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """The claim (skipped when claim.json exists) and the findings (when configured and not yet written), both
     on the same scored arms."""
@@ -182,7 +196,7 @@ def _claim_and_findings(
         print("[study] claim: complete, skipped", flush=True)
     else:
         t0 = time.perf_counter()
-        images = claim_images(cfg, plan)
+        images = claim_images(cfg, plan, device)
         _, a, b = run_claim_stage(cfg, plan, out, images, provenance, write_claim=not done_claim)
         if not done_findings:
             run_findings(cfg, plan, out, images, a, b)
@@ -218,7 +232,9 @@ COMPARE_TAIL = [
 ]
 
 
-def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig, out: Path) -> dict:
+def compare_inverters(
+    first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig, out: Path, device: torch.device | str = "cpu"
+) -> dict:
     """Same test images, same noise, the first inverter of every stage: Figure 1 (column labels on the image)
     and a table (markdown + JSON), each inverter judged by its own classifier (``own_``) and by the study's
     evaluators; the images are reconstructed once."""
@@ -229,8 +245,8 @@ def compare_inverters(first: dict[str, Path], plan: StudyPlan, cfg: StudyConfig,
 
     c = cfg.compare
     test = cfg.test_data(max(c.eval_size, c.n))
-    inverters = {name: load_inverter(run, device="cpu") for name, run in first.items()}
-    judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
+    inverters = {name: load_inverter(run, device=device) for name, run in first.items()}
+    judges = {e: load_classifier(plan.classifier_refs(e)[0], device, classes=test.classes) for e in cfg.evaluators}
     x, y = test.batch(torch.arange(min(c.eval_size, len(test))))
     recs = {name: inv.reconstruct(x, samples=1, seed=c.seed)[:, 0].cpu() for name, inv in inverters.items()}
     grid = save_figure(

@@ -6,7 +6,7 @@ The scored arms (their logits and reconstructions) are handed back, so the findi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,13 @@ class ScoredImages:
     y: torch.Tensor
     judges: dict[str, NormalizedClassifier]
     originals: Originals
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # inverters and judges; values: CPU
 
     def score(self, cfg: StudyConfig, plan: StudyPlan, stage: str, check: bool = True) -> ArmScores:
         """Every inverter of an inverter stage ([classifier][seed]) on these images, with the same noise;
         ``check``: refuse a judge that is one of the inverted classifiers."""
         runs = plan.inverter_runs(stage)
-        invs = [[load_inverter(r, device="cpu") for r in row] for row in runs]  # on a GPU: not verified yet
+        invs = [[load_inverter(r, device=self.device) for r in row] for row in runs]
         if check:
             for row, paths in zip(invs, runs):
                 for inv, path in zip(row, paths):
@@ -64,15 +65,16 @@ class ScoredImages:
         )
 
 
-def claim_images(cfg: StudyConfig, plan: StudyPlan) -> ScoredImages:
-    """The scored split's first ``compare.eval_size`` images and the study's evaluators."""
+def claim_images(cfg: StudyConfig, plan: StudyPlan, device: torch.device | str = "cpu") -> ScoredImages:
+    """The scored images (``compare.eval_size`` from ``compare.first``) and the study's evaluators on ``device``."""
+    device = torch.device(device)
     test = cfg.test_data(cfg.compare.eval_size)
     keys = endpoint_keys(cfg.evaluators, test)
     if cfg.claim.primary not in keys:
         raise ValueError(f"claim.primary {cfg.claim.primary!r} is not an endpoint of this study; choose one of {keys}")
     x, y = test.batch(torch.arange(len(test)))
-    judges = {e: load_classifier(plan.classifier_refs(e)[0], classes=test.classes) for e in cfg.evaluators}
-    return ScoredImages(test, x, y, judges, Originals(x))
+    judges = {e: load_classifier(plan.classifier_refs(e)[0], device, classes=test.classes) for e in cfg.evaluators}
+    return ScoredImages(test, x, y, judges, Originals(x), device)
 
 
 def run_claim_stage(

@@ -90,7 +90,7 @@ def _surrogate(cfg: StudyConfig, plan: StudyPlan, images: ScoredImages, shape: t
     f = cfg.findings
     if f.surrogate is None:
         return None, f.attack, ""
-    surrogate = load_classifier(plan.classifier_refs(f.surrogate)[0], classes=images.data.classes)
+    surrogate = load_classifier(plan.classifier_refs(f.surrogate)[0], images.device, classes=images.data.classes)
     if not f.attack_budgets:
         return surrogate, f.attack, f"budget {f.attack} as configured"
     val = cfg.data_config().load("val")  # the study's own validation split, never the scored images
