@@ -240,6 +240,14 @@ def mini_study_spec(analyze: bool = True) -> dict:
                 f"{arm}-ridge": {"classifier": arm, "preset": "tiny", "method": "ridge", "seeds": 1, "overrides": RIDGE}
                 for arm in ("standard", "robust")
             },
+            # a control recipe's probe; here the standard classifier once more (a test of the plumbing only)
+            "control-ridge": {
+                "classifier": "standard",
+                "preset": "tiny",
+                "method": "ridge",
+                "seeds": 1,
+                "overrides": RIDGE,
+            },
         },
         "compare": {"n": 4, "eval_size": 40, "first": 40, "pilot_images": 40},
         "claim": {
@@ -249,6 +257,7 @@ def mini_study_spec(analyze: bool = True) -> dict:
             "noise_draws": 2,
             "reference_a": "robust-ridge",
             "reference_b": "standard-ridge",
+            "controls": ["control-ridge"],
         },
         "findings": {"n": 40, "ids": ["C2", "C3", "C6a", "C6b", "C6c", "C8"]},
         "evaluate": analyze,

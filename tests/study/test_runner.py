@@ -47,8 +47,9 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     for stage in ("standard", "robust", "evaluator"):
         assert f"classifier {stage}: complete, skipped" in log
     assert "inverter standard: complete, skipped" in log
-    assert calls[2:] == [("robust", False), ("standard-ridge", False), ("robust-ridge", False)]  # standard: not redone
-    assert set(summary["inverters"]) == {"standard", "robust", "standard-ridge", "robust-ridge"}
+    redone = [("robust", False), ("standard-ridge", False), ("robust-ridge", False), ("control-ridge", False)]
+    assert calls[2:] == redone  # standard: not redone
+    assert set(summary["inverters"]) == {"standard", "robust", "standard-ridge", "robust-ridge", "control-ridge"}
     judged = {k for k in summary["inverters"]["standard"] if k.startswith("evaluator_label_agreement@")}
     assert judged == {"evaluator_label_agreement@evaluator", "evaluator_label_agreement@robust-evaluator"}
     assert (out / "figure1_reconstructions.png").is_file() and (out / "summary.md").is_file()
@@ -57,6 +58,9 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
 
     claim = json.loads((out / "claim.json").read_text())  # the claim names the study.yaml it belongs to
     assert claim["study_yaml_sha256"] == hashlib.sha256((out / "study.yaml").read_bytes()).hexdigest()
+    (control,) = claim["controls"]  # the control family's probe against both arms' reference decoders
+    assert control["stage"] == "control-ridge" and control["reference_decoder"]
+    assert control["vs_a"]["arm"] == "robust-ridge" and control["vs_b"]["arm"] == "standard-ridge"
     images = claim["images"]  # the confirmatory claim scored fresh images, past the pilot set, and says which
     assert images["index_range"] == [40, 79] and images["pilot_images"] == 40 and images["confirmatory"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.figures import save_figure
-from ..runtime.tables import grid
+from ..runtime.tables import Grid, grid
 from ..study.protocol import VERDICTS
 from .files import inside, safe_name
 from .views import ClaimView, DoseView, FigureView, FindingsView, FindingView, MethodView, ReferenceView, VerdictView
@@ -130,6 +130,7 @@ def claim_view(claim: dict[str, Any], out: Path, embed: Embed) -> ClaimView:
         ),
         forest=embed(forest_plot(claim, out / name), "endpoints, 95% CI"),
         dose=dose_view(claim, out, embed) if claim.get("dose_response") else None,
+        controls=controls_grid(claim) if claim.get("controls") else None,
         reference=reference_view(claim) if claim.get("reference") else None,
     )
 
@@ -180,6 +181,18 @@ def reference_view(claim: dict[str, Any]) -> ReferenceView:
 
 def _mean(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
+
+
+def controls_grid(claim: dict[str, Any]) -> Grid:
+    """Each control recipe on the primary endpoint: arm A minus the control and arm B minus the control."""
+    rows = []
+    for r in claim["controls"]:
+        row = {"control": r["stage"], "classifiers": r["n_classifiers"]}
+        for side in ("vs_a", "vs_b"):
+            v = r[side]
+            row[f"{v['arm']} minus control [95% CI]"] = f"{interval_text(v)} ({v['verdict']})"
+        rows.append(row)
+    return grid(rows)
 
 
 def dose_view(claim: dict[str, Any], out: Path, embed: Embed) -> DoseView:

@@ -77,6 +77,7 @@ class ClaimView:
     method: MethodView
     forest: FigureView
     dose: DoseView | None
+    controls: Grid | None = None  # the control recipes against both arms on the primary endpoint
     reference: ReferenceView | None = None
 
 

@@ -140,6 +140,15 @@ for _q in (
         margin=0.02,
     ),
     Quantity(
+        "retrieval_recalibrated",
+        "retrieval after the inverter's per-channel colour map (least squares on training images) is applied to "
+        "x_hat: what remains once colour and contrast miscalibration is removed",
+        "score",
+        True,
+        "features",
+        margin=0.02,
+    ),
+    Quantity(
         "retrieval_class",
         "retrieval_rank_class as a score: 1 when x beats every same-class distractor",
         "score",

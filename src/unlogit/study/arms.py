@@ -16,7 +16,8 @@ from ..classifiers.stored import dataset_logits
 from ..data.base import ImageDataset
 from ..inversion.inverter import Inverter
 from ..runtime.progress import progress
-from ..scoring.measure import Originals
+from ..scoring.calibration import fit_colour_affine, recalibrated
+from ..scoring.measure import PIXELS, Originals, pixel_features, rank_score, retrieval_ranks
 from ..scoring.metrics import ClassifierFeatures, kid_with_se
 from ..scoring.per_image import ValuesFn, per_image_values
 
@@ -86,6 +87,22 @@ def training_differences(a: ArmScores, b: ArmScores) -> list[str]:
     return reasons
 
 
+def recalibrated_retrieval(
+    inv: Inverter, calibration: torch.Tensor, x: torch.Tensor, recs: torch.Tensor, seed: int, originals: Originals
+) -> dict[str, torch.Tensor]:
+    """``retrieval_recalibrated@pixels`` (N,): pixel retrieval of ``recs`` (N, draws, C, H, W) after the inverter's
+    colour map, fitted on one reconstruction (noise from ``seed``) of each calibration image, averaged over draws."""
+    fit = inv.reconstruct(calibration, samples=1, seed=seed)[:, 0].cpu()
+    coeffs = fit_colour_affine(calibration, fit)
+    reference = originals.get(PIXELS, "features", lambda: pixel_features(x))
+    draws = recs.shape[1]
+    total = torch.zeros(len(x), dtype=torch.float64)
+    for d in range(draws):
+        ranks = retrieval_ranks(reference, pixel_features(recalibrated(recs[:, d], coeffs)))["retrieval_rank"]
+        total += rank_score(ranks, len(x)) / draws
+    return {f"retrieval_recalibrated@{PIXELS}": total}
+
+
 @torch.no_grad()
 def score_arm(
     name: str,
@@ -99,11 +116,14 @@ def score_arm(
     extra: Sequence[ValuesFn] = (),
     originals: Originals | None = None,
     data: ImageDataset | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> ArmScores:
     """Every inverter's per-image values on the same images and noise (``inverters[k][s]``): ``draws`` noise
     draws per image, ``distractors`` same-class images for class retrieval. ``data``: the dataset x was read
     from, whose stored logits (``prepare-data --logits``) the inverted classifiers' logits come from when it
-    carries them."""
+    carries them. ``calibration``: training images (M,C,H,W) in [0,1]; each inverter's per-channel colour map
+    is fitted on its reconstructions of them (:mod:`unlogit.scoring.calibration`), and
+    ``retrieval_recalibrated@pixels`` is the pixel retrieval of its reconstructions under that map."""
     originals = originals if originals is not None else Originals(x)
     units: list[list[Unit]] = []
     per_unit: list[list[dict[str, torch.Tensor]]] = []
@@ -112,6 +132,8 @@ def score_arm(
         logits = dataset_logits(inv.classifier, data, device=inv.device) if data is not None else inv.logits(x)
         recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu()
         values = per_image_values(inv, x, y, evaluators, draws, seed, distractors, logits, recs, originals, extra)
+        if calibration is not None:
+            values.update(recalibrated_retrieval(inv, calibration, x, recs, seed, originals))
         if s == 0:
             units.append([])
             per_unit.append([])

@@ -219,6 +219,20 @@ class StudyConfig:
                 "the arms of a claim must train for the same stated number of G steps: give every "
                 f"claim stage the same 'steps' (now {[s.steps for s in arms]})"
             )
+        for control in claim.controls:
+            if control not in self.inverters:
+                raise ConfigError(
+                    f"claim.controls names {control!r}, which is not an inverter stage ({sorted(self.inverters)})"
+                )
+            ridge = self.inverters[control].method == "ridge"
+            if ridge and claim.reference_a is None:
+                raise ConfigError(
+                    f"claim control {control!r} is a reference decoder; give claim.reference_a/b to compare it"
+                )
+            if not ridge and self.inverters[control].steps != self.inverters[claim.a].steps:
+                raise ConfigError(
+                    f"claim control {control!r} must train for the arms' G steps ({self.inverters[claim.a].steps})"
+                )
         if claim.reference_a is not None:
             for arm, ref in ((claim.a, claim.reference_a), (claim.b, claim.reference_b)):
                 if ref not in self.inverters:

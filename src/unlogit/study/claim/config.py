@@ -29,6 +29,12 @@ class ClaimConfig:
         intervals, from the jackknife standard error, overlap).
     dose_response: inverter stages of one classifier each (e.g. PGD-L2 eps 0.25 and 1.0), compared with B
         on the primary endpoint; ``dose_values`` are their doses (eps), ``dose_a`` the dose of arm A.
+    controls: inverter stages of control recipes (the epoch-matched and noise-augmented standard families), each
+        compared on the primary endpoint with arm A and with arm B, or with their reference decoders when the
+        control is one (``method: ridge``: the seconds-long probe that screens which control family to invert).
+        They inform; they do not change the verdict.
+    calibration_images: training images each inverter's colour recalibration is fitted on
+        (``retrieval_recalibrated@pixels``; 0: none).
     confirmatory: the claim is confirmatory: its images must lie outside the pilot set (``compare.first`` at or
         after ``compare.pilot_images``; the study refuses otherwise before anything runs).
     reference_a, reference_b: the reference decoder's stages (``method: ridge``) on arm A's and arm B's
@@ -57,13 +63,15 @@ class ClaimConfig:
     reference_a: str | None = None
     reference_b: str | None = None
     confirmatory: bool = False
+    calibration_images: int = 500
+    controls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if (self.reference_a is None) != (self.reference_b is None):
             raise ConfigError("give both claim.reference_a and claim.reference_b (one reference decoder per arm)")
         for key in ("noise_draws", "kid_ratio"):
             check_positive(getattr(self, key), f"claim.{key}")
-        for key in ("gate_margin", "distractors"):
+        for key in ("gate_margin", "distractors", "calibration_images"):
             check_positive(getattr(self, key), f"claim.{key}", allow_zero=True)
         for name, margin in self.margins.items():
             if name not in QUANTITIES:

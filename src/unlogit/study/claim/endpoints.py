@@ -19,7 +19,7 @@ import torch
 
 from ...data.base import ImageDataset
 from ...runtime.registry import Registry
-from ...scoring.measure import PIXEL_SPACES, margin_of, quantity_of
+from ...scoring.measure import PIXEL_SPACES, PIXELS, margin_of, quantity_of
 from ...scoring.per_image import ValuesFn
 from ..protocol import Endpoint
 
@@ -62,6 +62,11 @@ def _retrieval_class(evaluators: Sequence[str], data: ImageDataset) -> list[tupl
     return [(f"retrieval_class@{s}", f"retrieval among same-class images, {_where(s)}", 0.5) for s in spaces]
 
 
+def _recalibrated(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, float | None]]:
+    label = "retrieval among all images, 8x8 pixels, after each inverter's colour recalibration"
+    return [(f"retrieval_recalibrated@{PIXELS}", label, 0.5)]
+
+
 def _realism(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, float | None]]:
     return [(f"kid@{e}", f"realism: KID per image, {e}'s features (lower is more realistic)", None) for e in evaluators]
 
@@ -91,6 +96,7 @@ for _family in (
     EndpointFamily("true_label_agreement", _agreement),
     EndpointFamily("retrieval", _retrieval),
     EndpointFamily("retrieval_class", _retrieval_class),
+    EndpointFamily("recalibrated", _recalibrated),
     EndpointFamily("realism", _realism),
     EndpointFamily(
         "shapes_factors", _shapes_factor_keys, _shapes_factor_values, applies=lambda data: bool(data.factors)

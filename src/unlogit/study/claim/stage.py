@@ -24,7 +24,7 @@ from ..arms import ArmScores, score_arm
 from ..config import StudyConfig
 from ..stages import StudyPlan
 from .endpoints import claim_endpoints, endpoint_keys, extra_values
-from .verdict import decide, dose_response, reference_comparison, save_values
+from .verdict import control_rows, decide, dose_response, reference_comparison, save_values
 
 
 @dataclass
@@ -38,6 +38,7 @@ class ScoredImages:
     judges: dict[str, NormalizedClassifier]
     originals: Originals
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # inverters and judges; values: CPU
+    calibration: torch.Tensor | None = None  # training images the inverters' colour maps are fitted on
 
     def score(self, cfg: StudyConfig, plan: StudyPlan, stage: str, check: bool = True) -> ArmScores:
         """Every inverter of an inverter stage ([classifier][seed]) on these images, with the same noise;
@@ -62,6 +63,7 @@ class ScoredImages:
             extra_values(self.data),
             self.originals,
             self.data,
+            self.calibration,
         )
 
 
@@ -74,7 +76,17 @@ def claim_images(cfg: StudyConfig, plan: StudyPlan, device: torch.device | str =
         raise ValueError(f"claim.primary {cfg.claim.primary!r} is not an endpoint of this study; choose one of {keys}")
     x, y = test.batch(torch.arange(len(test)))
     judges = {e: load_classifier(plan.classifier_refs(e)[0], device, classes=test.classes) for e in cfg.evaluators}
-    return ScoredImages(test, x, y, judges, Originals(x), device)
+    return ScoredImages(test, x, y, judges, Originals(x), device, _calibration_images(cfg, test))
+
+
+def _calibration_images(cfg: StudyConfig, test: ImageDataset) -> torch.Tensor | None:
+    """The first ``claim.calibration_images`` training images at the scored images' shape (None for 0)."""
+    n = cfg.claim.calibration_images if cfg.claim is not None else 0
+    if not n:
+        return None
+    c, h, _ = test.batch(torch.arange(1))[0].shape[1:]
+    train = cfg.data_config(train_size=n, channels=c, image_size=h).load("train")
+    return train.batch(torch.arange(min(n, len(train))))[0]
 
 
 def run_claim_stage(
@@ -99,6 +111,11 @@ def run_claim_stage(
     if c.reference_a is not None and write_claim:  # the findings need only the arms
         references = [images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b)]
         result["reference"] = reference_comparison(a, b, *references, judges, images.data, c)
+    controls = []
+    if c.controls and write_claim:
+        controls = [(st, cfg.inverters[st].method == "ridge", images.score(cfg, plan, st)) for st in c.controls]
+        refs = references if references else [None, None]
+        result["controls"] = control_rows(controls, a, b, *refs, primary)
     result.update(
         {
             "evaluators": {e: plan.classifier_refs(e)[0] for e in judges},
@@ -110,7 +127,9 @@ def run_claim_stage(
         }
     )
     if write_claim:
-        save_values(layout.claim_values, [a, b, *(arm for _, arm in doses), *references])
+        save_values(
+            layout.claim_values, [a, b, *(arm for _, arm in doses), *references, *(arm for *_, arm in controls)]
+        )
         write_json_atomic(layout.claim, result)
         print(f"[study] claim ({c.primary}): {result['verdict']}", flush=True)
     return result, a, b

@@ -146,6 +146,38 @@ def _reference_summary(a: str, b: str, gap: Comparison, over_a: Comparison, over
     )
 
 
+def control_rows(
+    controls: Sequence[tuple[str, bool, ArmScores]],
+    a: ArmScores,
+    b: ArmScores,
+    ref_a: ArmScores | None,
+    ref_b: ArmScores | None,
+    endpoint: Endpoint,
+) -> list[dict[str, Any]]:
+    """Each control family (``(stage, is_reference_decoder, arm)``) on the primary endpoint against arm A and arm B
+    (a reference-decoder control against their reference decoders): is the control recipe's inverter like the
+    robust one (the gap is about any smoothing, or training length) or like the standard one?"""
+    rows = []
+    for stage, ridge, arm in controls:
+        pa, pb = (ref_a, ref_b) if ridge else (a, b)
+        if pa is None or pb is None:
+            continue
+        row: dict[str, Any] = {"stage": stage, "reference_decoder": ridge, "n_classifiers": arm.shape[0]}
+        for side, other in (("a", pa), ("b", pb)):
+            c = compare(endpoint, other.values[endpoint.key], arm.values[endpoint.key])  # positive: the arm beats it
+            row[f"vs_{side}"] = {
+                "arm": other.name,
+                "arm_mean": c.a_mean,
+                "control_mean": c.b_mean,
+                "estimate": c.estimate,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "verdict": c.verdict,
+            }
+        rows.append(row)
+    return rows
+
+
 def dose_response(
     doses: Sequence[tuple[float, ArmScores]], a: ArmScores, b: ArmScores, endpoint: Endpoint, dose_a: float | None
 ) -> list[dict[str, Any]]:
@@ -208,4 +240,4 @@ def recompute(folder: str | Path) -> list[dict[str, Any]]:
     return [r.to_dict() for r in compare_all(endpoints, arm["a"], arm["b"])]
 
 
-__all__ = ["decide", "dose_response", "gate", "realism_comparable", "recompute", "save_values"]
+__all__ = ["control_rows", "decide", "dose_response", "gate", "realism_comparable", "recompute", "save_values"]
