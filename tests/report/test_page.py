@@ -36,7 +36,8 @@ def test_study_report_has_every_section(mini_study_dir):
     summary = json.loads((mini_study_dir / "summary.json").read_text())
     assert summary["report"].endswith("index.html")
     evaluation = json.loads((mini_study_dir / "evaluate" / "evaluate.json").read_text())
-    assert set(evaluation["inverters"]) == {"standard", "robust", "standard-ridge", "robust-ridge"}  # beside the GANs
+    references = {"standard-ridge", "robust-ridge", "control-ridge"}
+    assert set(evaluation["inverters"]) == {"standard", "robust", *references}  # beside the GANs
     shift = json.loads((mini_study_dir / "analysis" / "logit-shift" / "metrics.json").read_text())
     assert shift["judge"] == "evaluator"
 

@@ -153,7 +153,9 @@ def test_scoped_overrides_reach_their_stages_and_are_checked_before_anything_run
     assert len(set(seeds)) == len(seeds) > 4  # no seed shared across units (arms, seeds, reference stages)
     assert all(r.cfg.train.threads == 1 and r.cfg.train.steps == 3 for r in runs)
     bad = scoped_overrides(["inverters.*.train.stepz=3"])
-    with pytest.raises(ConfigError, match="inverters.(standard|robust): unknown config key 'train.stepz'"):
+    with pytest.raises(
+        ConfigError, match="inverters.(standard|robust|control-ridge): unknown config key 'train.stepz'"
+    ):
         plan_study(bad.apply(load_study(str(path))), tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing was written
     with pytest.raises(ConfigError, match="no such stage"):
@@ -194,6 +196,8 @@ def test_a_study_scores_the_validation_split_when_asked_and_never_more_of_it_tha
 
     spec = mini_study_spec(analyze=False)
     spec["data"] = {"name": "shapes", "val_size": 50}
+    spec["claim"]["confirmatory"] = False  # a choice made on validation is not a confirmatory claim
+    spec["compare"].update(first=0, pilot_images=0)
     path = tmp_path / "mini.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     test = load_study(str(path)).test_data(40)

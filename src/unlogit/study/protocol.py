@@ -260,13 +260,21 @@ def compare(
     a, b = as_design(a), as_design(b)
     sign = 1.0 if endpoint.higher_is_better else -1.0
     iv = crossed_interval(sign * a, sign * b, borrowed=borrowed)
+    sizes = (a.shape[2], min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1]))
+    return _comparison(endpoint, iv, float(a.mean()), float(b.mean()), sizes)
+
+
+def _comparison(
+    endpoint: Endpoint, iv: Interval, a_mean: float, b_mean: float, sizes: tuple[int, int, int]
+) -> Comparison:
+    """The :class:`Comparison` of an endpoint from its interval, the means and (images, classifiers, seeds)."""
     word = verdict((iv.ci_low, iv.ci_high), (iv.ci90_low, iv.ci90_high), endpoint.margin)
     return Comparison(
         endpoint.key,
         endpoint.label,
         endpoint.primary,
-        float(a.mean()),
-        float(b.mean()),
+        a_mean,
+        b_mean,
         iv.estimate,
         iv.ci_low,
         iv.ci_high,
@@ -274,9 +282,7 @@ def compare(
         iv.ci90_high,
         iv.se,
         iv.df,
-        a.shape[2],
-        min(a.shape[0], b.shape[0]),
-        min(a.shape[1], b.shape[1]),
+        *sizes,
         iv.inference,
         word,
         iv.p_value,
@@ -292,32 +298,8 @@ def compare_to_zero(endpoint: Endpoint, a: torch.Tensor) -> Comparison:
     own reconstruction minus another image's); the same interval and verdict rule, ``b_mean`` 0."""
     a = as_design(a)
     sign = 1.0 if endpoint.higher_is_better else -1.0
-    iv = crossed_interval(sign * a)
-    word = verdict((iv.ci_low, iv.ci_high), (iv.ci90_low, iv.ci90_high), endpoint.margin)
-    return Comparison(
-        endpoint.key,
-        endpoint.label,
-        endpoint.primary,
-        float(a.mean()),
-        0.0,
-        iv.estimate,
-        iv.ci_low,
-        iv.ci_high,
-        iv.ci90_low,
-        iv.ci90_high,
-        iv.se,
-        iv.df,
-        a.shape[2],
-        a.shape[0],
-        a.shape[1],
-        iv.inference,
-        word,
-        iv.p_value,
-        endpoint.margin,
-        endpoint.chance,
-        reason=endpoint.reason,
-        higher_is_better=endpoint.higher_is_better,
-    )
+    sizes = (a.shape[2], a.shape[0], a.shape[1])
+    return _comparison(endpoint, crossed_interval(sign * a), float(a.mean()), 0.0, sizes)
 
 
 def power(c: Comparison, level: float = 0.95) -> float:
