@@ -83,9 +83,8 @@ def run_study(
     recorded with the claim); ``trust_code`` lets the study's classifier specs name code-carrying formats;
     ``reporter(roots, out, title)`` writes the report when the config asks for one (the report layer sits above
     this one: :func:`unlogit.run_study` and the CLI pass :func:`unlogit.report.page.build_report`); ``only``
-    trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs); ``device``
-    is where the stages after training score (inverters, their classifiers and the judges: ``auto`` is CUDA
-    when present); per-image values, ranks and kernels are computed on the CPU either way."""
+    trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs); ``device``:
+    where the stages after training score (``auto``: CUDA when present; values stay on the CPU)."""
     from ..runtime.device import resolve_device
 
     scoring = resolve_device(device)

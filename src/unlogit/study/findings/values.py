@@ -488,15 +488,15 @@ def transferred_attack(ctx: FindingContext) -> FindingValues:
 
 
 def adversarial(ctx: FindingContext) -> FindingValues:
-    """C8. With a surrogate (``findings.surrogate``): :func:`transferred_attack`. Without one (the older design,
-    kept for studies that have no classifier outside the arms): targeted PGD (to class y+1) against each
-    classifier separately, on images every classifier of both arms gets right; on the images where the attack
-    succeeds against every classifier: does an evaluator label G(f(x_adv)) with the source class (content) or
-    the target (the attack)? There the arms see different inputs."""
+    """C8: :func:`transferred_attack` with a surrogate (``findings.surrogate``), else :func:`per_classifier_attack`."""
+    return transferred_attack(ctx) if ctx.surrogate is not None else per_classifier_attack(ctx)
+
+
+def per_classifier_attack(ctx: FindingContext) -> FindingValues:
+    """The older C8 design (no classifier outside the arms): targeted PGD (to y+1) against each classifier; where it
+    fools all of them, does a judge label G(f(x_adv)) as the source or the target? The arms see different inputs."""
     from ...classifiers.attacks import AttackConfig
 
-    if ctx.surrogate is not None:
-        return transferred_attack(ctx)
     n = min(ctx.n, len(ctx.x))
     x, y = ctx.x[:n], ctx.y[:n]
     right = torch.stack([p == y for arm in (ctx.a, ctx.b) for p in _predictions(arm, n)]).all(0)
