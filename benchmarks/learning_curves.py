@@ -13,7 +13,8 @@ finished ones, and the JSON is rewritten after every run, so a killed session lo
 interval.
 
 What is derived, per arm (:func:`derive`): the chosen scale (the best mean of ``--endpoint`` over the last
-``--last`` evaluations), and its **plateau step**: the first evaluated step from which the endpoint's isotonic fit
+``--last`` evaluations; the preset's own scale 1 unless another beats it by at least ``--flat``), and its
+**plateau step**: the first evaluated step from which the endpoint's isotonic fit
 (quality does not fall with training) rises by less than ``--flat`` over the rest of the run. The recommended G
 steps are the larger of the arms' plateau steps (``null`` while an arm has not flattened within the run), and
 the gap between the arms' chosen runs at that step is reported beside the claim's margin.
@@ -22,6 +23,7 @@ the gap between the arms' chosen runs at that step is reported beside the claim'
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -120,6 +122,9 @@ def derive(result: dict[str, Any], endpoint: str, last: int, flat: float, margin
         }
     for entry in arms.values():
         scale, best = max(entry["scales"].items(), key=lambda kv: kv[1]["tail_mean"])
+        preset = entry["scales"].get("1")
+        if preset is not None and best["tail_mean"] - preset["tail_mean"] < flat:  # not better than noise: keep it
+            scale, best = "1", preset
         entry.update({"chosen_scale": float(scale), "plateau_step": best["plateau_step"]})
     plateaus = [a["plateau_step"] for a in arms.values()]
     steps = max(plateaus) if plateaus and all(p is not None for p in plateaus) else None
@@ -180,8 +185,8 @@ def curve_figure(result: dict[str, Any]):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning_curves", description=__doc__.splitlines()[0])
-    p.add_argument("--arm", action="append", required=True, metavar="NAME=SPEC", help="an arm's classifier")
-    p.add_argument("--evaluator", action="append", required=True, help="independent judge (repeatable)")
+    p.add_argument("--arm", action="append", default=[], metavar="NAME=SPEC", help="an arm's classifier")
+    p.add_argument("--evaluator", action="append", default=[], help="independent judge (repeatable)")
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--data-root")
     p.add_argument("--preset", default="cifar10-cpu")
@@ -192,10 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--last", type=int, default=3, help="evaluations averaged to choose the learning rate")
     p.add_argument("--flat", type=float, default=0.01, help="rise of the isotonic fit below which a curve is flat")
     p.add_argument("--margin", type=float, default=0.02, help="the claim's margin on the endpoint (reported)")
-    p.add_argument("--run", required=True, help="folder of the runs (resumable)")
+    p.add_argument("--run", help="folder of the runs (resumable; required unless --from-json)")
+    p.add_argument("--from-json", type=Path, metavar="FILE", help="train nothing: re-derive an earlier run's JSON")
     p.add_argument("--out", required=True)
     p.add_argument("overrides", nargs="*", help="KEY=VALUE inverter config overrides for every run")
     args = p.parse_intermixed_args(argv)
+    out = Path(args.out)
+    if args.from_json:
+        result = derive(json.loads(args.from_json.read_text()), args.endpoint, args.last, args.flat, args.margin)
+        write_json_atomic(out, result)
+        save_figure(curve_figure(result), out.with_suffix(".png"))
+        print(f"recommended G steps: {result['recommended_steps']}; gap there: {result['gap']}")
+        return 0
+    if not (args.run and args.arm and args.evaluator):
+        p.error("--run, --arm and --evaluator are required (or --from-json FILE)")
     arms = [a.split("=", 1) for a in args.arm]
     if any(len(a) != 2 for a in arms):
         p.error("--arm takes NAME=SPEC, e.g. --arm robust=unlogit:cifar10-robust-s0")
@@ -207,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": {"model": cpu_model(), "flags": cpu_flags(), "machine": platform.machine()},
         "runs": [],
     }
-    out = Path(args.out)
     for scale in args.lr_scale:  # the preset's own scale of both arms first when it is listed first
         for name, spec in arms:
             result["runs"].append(train_one(args, name, spec, scale))

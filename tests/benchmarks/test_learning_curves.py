@@ -33,7 +33,16 @@ def test_derive_chooses_each_arms_best_scale_and_the_later_plateau():
     ]
     out = derive({"runs": runs}, "retrieval@layout", last=2, flat=0.01, margin=0.02)
     assert out["arms"]["robust"]["chosen_scale"] == 1.0
-    assert out["arms"]["standard"]["chosen_scale"] == 2.0
+    assert out["arms"]["standard"]["chosen_scale"] == 2.0  # beats the preset by 0.026 > flat
     assert out["arms"]["robust"]["plateau_step"] == 3000 and out["arms"]["standard"]["plateau_step"] == 4000
     assert out["recommended_steps"] == 4000  # the later arm decides
     assert abs(out["gap"]["gap"] - (0.665 - 0.63)) < 1e-12 and out["gap"]["exceeds_margin"]
+
+
+def test_a_scale_that_beats_the_preset_by_less_than_flat_does_not_replace_it():
+    runs = [
+        {"arm": "robust", "lr_scale": 1.0, "records": _records([0.60, 0.70, 0.740, 0.741])},
+        {"arm": "robust", "lr_scale": 2.0, "records": _records([0.62, 0.72, 0.744, 0.745])},
+    ]
+    out = derive({"runs": runs}, "retrieval@layout", last=2, flat=0.01, margin=0.02)
+    assert out["arms"]["robust"]["chosen_scale"] == 1.0  # 0.004 better: within noise
