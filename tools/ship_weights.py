@@ -106,6 +106,10 @@ DATASETS = {
 }
 
 
+def _cost(minutes: float | None) -> str:
+    return "not measured" if minutes is None else f"{minutes:.1f} minutes on 2 CPU cores"
+
+
 def model_card(name: str, entry: dict) -> str:
     """A short model card: intended use, data, recipe, accuracy with CI, limitations, licence, command."""
     s = entry["summary"]
@@ -136,7 +140,7 @@ def model_card(name: str, entry: dict) -> str:
     }; the command below.
 - **Accuracy**: validation {s.get("val_acc", 0):.1%}; test {s["clean_acc"]:.1%} (95% CI {lo:.1%}-{hi:.1%},
   Wilson, n = {s.get("n_test")}); robust {robust}.
-- **Training cost**: {entry.get("minutes_on_2_cores") or 0:.1f} minutes on 2 CPU cores.
+- **Training cost**: {_cost(entry.get("minutes_on_2_cores"))}.
 - **Limitations**: {limitation}; one seed per name (families `-s0`, `-s1`, `-s2` are replicates of one
   recipe).
 - **Licence**: MIT, as unlogit; {licence}.
