@@ -2,8 +2,9 @@
 
 An endpoint is a quantity (:class:`unlogit.scoring.measure.Quantity` in ``QUANTITIES``: its unit, direction and
 equivalence margin in that unit) and a family (:class:`unlogit.study.claim.endpoints.EndpointFamily` in
-``ENDPOINTS``: the keys it gives and, when the scoring core does not compute it, a per-image value function). This one, ``brightness_error``, is |mean luminance of x_hat - of x|; a
-study can then name it as its primary endpoint (``claim.primary: brightness_error``) with its reason.
+``ENDPOINTS``: the keys it gives and, when the scoring core does not compute it, a per-image value function).
+This one, ``brightness_error``, is |mean luminance of x_hat - of x|; a study can then name it as its primary
+endpoint (``claim.primary: brightness_error``) with its reason.
 """
 
 from __future__ import annotations
