@@ -181,9 +181,13 @@ def key(quantity: str, judge: str | None = None) -> str:
 
 
 def margin_of(score_key: str, overrides: Mapping[str, float] | None = None) -> float:
-    """The equivalence margin of a Scores key in its quantity's unit: ``overrides[name]`` when given (a claim's
-    ``margins``), else the registry's. A quantity without one is an error naming the fix."""
-    q = quantity_of(score_key)
+    """The equivalence margin of a Scores key in its quantity's unit (:func:`quantity_margin`)."""
+    return quantity_margin(quantity_of(score_key), overrides)
+
+
+def quantity_margin(q: Quantity, overrides: Mapping[str, float] | None = None) -> float:
+    """``q``'s equivalence margin in its unit: ``overrides[name]`` when given (a claim's ``margins``), else the
+    registry's. A quantity without one is an error naming the fix."""
     margin = (overrides or {}).get(q.name, q.margin)
     if margin is None:
         raise ValueError(
@@ -492,7 +496,7 @@ def retrieval_ranks(
         stop = min(start + block, n)
         dist = torch.cdist(g[start:stop], f)  # (B, N) float64
         own = dist[torch.arange(stop - start), torch.arange(start, stop)]
-        ranks[start:stop] = _mid_ranks(dist, own)
+        ranks[start:stop] = mid_ranks(dist, own)
         for i in range(start, stop) if picks is not None else ():
             near = dist[i - start, picks[i]]
             class_ranks[i] = 1.0 + float((near < own[i - start]).sum()) + 0.5 * float((near == own[i - start]).sum())
@@ -513,7 +517,7 @@ def _distractor_picks(labels: torch.Tensor, distractors: int, seed: int) -> list
     return picks
 
 
-def _mid_ranks(dist: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+def mid_ranks(dist: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
     """1 + #(nearer) + #(as near, other than itself) / 2, per row of ``dist`` (B,N); ``own`` (B,) is each row's
     distance to its own original."""
     nearer = (dist < own[:, None]).sum(1).double()

@@ -220,11 +220,15 @@ def _paired_leave_one_out(fr: torch.Tensor, ff: torch.Tensor, block: int) -> tup
         raise ValueError(f"a paired KID needs as many reconstructions as originals, at least 3; got {n} and {len(ff)}")
     rr, ff_, rf = _kernel_sums(fr, fr, block), _kernel_sums(ff, ff, block), _kernel_sums(fr, ff, block)
     s_rr, s_ff = rr.total - float(rr.diag.sum()), ff_.total - float(ff_.diag.sum())
-    kid = s_rr / (n * (n - 1)) + s_ff / (n * (n - 1)) - 2 * rf.total / (n * n)
+    kid = _mmd2(s_rr, s_ff, rf.total, n, n)
     srf = rf.total - rf.rows - rf.cols + rf.diag
-    m = n - 1
-    loo = (s_rr - 2 * (rr.rows - rr.diag)) / (m * (m - 1)) + (s_ff - 2 * (ff_.rows - ff_.diag)) / (m * (m - 1))
-    return float(kid), loo - 2 * srf / (m * m)
+    return float(kid), _mmd2(s_rr - 2 * (rr.rows - rr.diag), s_ff - 2 * (ff_.rows - ff_.diag), srf, n - 1, n - 1)
+
+
+def _mmd2(s_rr, s_ff, s_rf, n: int, m: int):
+    """The unbiased MMD^2 from kernel sums: off-diagonal sums of k(r,r) and k(f,f), the full sum of k(r,f), and
+    the sample sizes (floats or (N,) tensors of leave-one-out sums alike)."""
+    return s_rr / (n * (n - 1)) + s_ff / (m * (m - 1)) - 2 * s_rf / (n * m)
 
 
 def mmd2_jackknife(fr: torch.Tensor, ff: torch.Tensor, paired: bool, block: int = 1024) -> tuple[float, float]:
@@ -245,13 +249,9 @@ def mmd2_jackknife(fr: torch.Tensor, ff: torch.Tensor, paired: bool, block: int 
     rr, ff_, rf = _kernel_sums(fr, fr, block), _kernel_sums(ff, ff, block), _kernel_sums(fr, ff, block)
     s_rr, s_ff = rr.total - float(rr.diag.sum()), ff_.total - float(ff_.diag.sum())
     off_rr, off_ff = rr.rows - rr.diag, ff_.rows - ff_.diag  # row sums without the diagonal
-
-    def mmd(srr, sff, srf, nr, nf):
-        return srr / (nr * (nr - 1)) + sff / (nf * (nf - 1)) - 2 * srf / (nr * nf)
-
-    kid = float(mmd(s_rr, s_ff, rf.total, n, m))
-    loo_r = mmd(s_rr - 2 * off_rr, torch.full((n,), s_ff), rf.total - rf.rows, n - 1, m)
-    loo_f = mmd(torch.full((m,), s_rr), s_ff - 2 * off_ff, rf.total - rf.cols, n, m - 1)
+    kid = float(_mmd2(s_rr, s_ff, rf.total, n, m))
+    loo_r = _mmd2(s_rr - 2 * off_rr, torch.full((n,), s_ff), rf.total - rf.rows, n - 1, m)
+    loo_f = _mmd2(torch.full((m,), s_rr), s_ff - 2 * off_ff, rf.total - rf.cols, n, m - 1)
     return kid, math.sqrt(spread(loo_r) + spread(loo_f))
 
 

@@ -76,15 +76,15 @@ def claim_images(cfg: StudyConfig, plan: StudyPlan, device: torch.device | str =
         raise ValueError(f"claim.primary {cfg.claim.primary!r} is not an endpoint of this study; choose one of {keys}")
     x, y = test.batch(torch.arange(len(test)))
     judges = {e: load_classifier(plan.classifier_refs(e)[0], device, classes=test.classes) for e in cfg.evaluators}
-    return ScoredImages(test, x, y, judges, Originals(x), device, _calibration_images(cfg, test))
+    return ScoredImages(test, x, y, judges, Originals(x), device, _calibration_images(cfg, tuple(x.shape[1:])))
 
 
-def _calibration_images(cfg: StudyConfig, test: ImageDataset) -> torch.Tensor | None:
-    """The first ``claim.calibration_images`` training images at the scored images' shape (None for 0)."""
+def _calibration_images(cfg: StudyConfig, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The first ``claim.calibration_images`` training images at the scored images' shape (C,H,W) (None for 0)."""
     n = cfg.claim.calibration_images if cfg.claim is not None else 0
     if not n:
         return None
-    c, h, _ = test.batch(torch.arange(1))[0].shape[1:]
+    c, h, _ = shape
     train = cfg.data_config(train_size=n, channels=c, image_size=h).load("train")
     return train.batch(torch.arange(min(n, len(train))))[0]
 

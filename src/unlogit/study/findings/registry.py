@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...runtime.registry import Registry
-from ...scoring.measure import PIXELS, QUANTITIES, Quantity
+from ...scoring.measure import PIXELS, QUANTITIES, Quantity, quantity_margin
 from ..arms import NOT_COMPARABLE, training_differences
 from ..protocol import UNDECIDED, Endpoint, compare, compare_to_zero, holm, power
 from . import values as fv
@@ -203,10 +203,7 @@ def higher_is_better(key: str) -> bool:
 
 def margin_of(key: str) -> float:
     """``key``'s equivalence margin, in its quantity's unit."""
-    margin = finding_quantity(key).margin
-    if margin is None:
-        raise ValueError(f"quantity of {key!r} has no equivalence margin; state one in its Quantity")
-    return margin
+    return quantity_margin(finding_quantity(key))
 
 
 FINDINGS: Registry[Finding] = Registry("finding")

@@ -21,7 +21,7 @@ from ...inversion import edits
 from ...inversion.edits import LogitUnits, logit_units
 from ...inversion.inverter import Inverter
 from ...runtime.figures import comparison_grid
-from ...scoring.measure import PIXEL_SPACES, PIXELS, rank_score, retrieval_ranks
+from ...scoring.measure import PIXEL_SPACES, PIXELS, mid_ranks, rank_score, retrieval_ranks
 from ...scoring.metrics import ClassifierFeatures, image_statistics_per_image
 from ..arms import ArmScores
 from ..protocol import BorrowedVariance, borrow_variance
@@ -119,10 +119,7 @@ def _target_scores(originals: torch.Tensor, recs: torch.Tensor, targets: torch.T
     """Retrieval score (1 best, 0.5 chance) of ``originals[targets[m]]`` among all originals (N,D) by distance
     to ``recs[m]`` (M,D): the rank of a chosen original, not necessarily the reconstructed one."""
     dist = torch.cdist(recs.double().cpu(), originals.double().cpu())
-    own = dist[torch.arange(len(recs)), targets]
-    nearer = (dist < own[:, None]).sum(1).double()
-    tied = (dist == own[:, None]).sum(1).double() - 1.0
-    return rank_score(1.0 + nearer + 0.5 * tied, len(originals))
+    return rank_score(mid_ranks(dist, dist[torch.arange(len(recs)), targets]), len(originals))
 
 
 # --- C2: noise --------------------------------------------------------------------------------------
@@ -424,10 +421,7 @@ def choose_budget(
     chosen = None
     for eps in sorted(budgets):
         spec = str(replace(base, eps=eps))
-        adv = _attack(surrogate, x, target, spec, seed)
-        rates[eps] = float(
-            (surrogate.predict_logits(adv.to(surrogate.mean.device)).argmax(1).cpu() == target).double().mean()
-        )
+        rates[eps] = float(_fools(surrogate, _attack(surrogate, x, target, spec, seed), target).double().mean())
         if rates[eps] >= success:
             chosen = spec
             break
@@ -449,6 +443,11 @@ def _attack(clf: NormalizedClassifier, x: torch.Tensor, target: torch.Tensor, sp
         return AttackConfig.parse(spec).build(clf)(x.to(device), target.to(device), targeted=True).cpu()
 
 
+def _fools(clf: NormalizedClassifier, adv: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: where ``clf`` labels the adversarial images ``adv`` with their ``target`` class."""
+    return clf.predict_logits(adv.to(clf.mean.device)).argmax(1).cpu() == target
+
+
 def transferred_attack(ctx: FindingContext) -> FindingValues:
     """One adversarial image per source image, crafted against the surrogate (a classifier of neither arm) to
     class y+1; on the images where it fools the surrogate, every unit of both arms inverts the same x_adv: does
@@ -459,7 +458,7 @@ def transferred_attack(ctx: FindingContext) -> FindingValues:
     sur = ctx.surrogate
     target = (y + 1) % sur.num_classes
     adv = _attack(sur, x, target, ctx.attack, ctx.seed)
-    keep = (sur.predict_logits(adv.to(sur.mean.device)).argmax(1).cpu() == target).nonzero()[:, 0]
+    keep = _fools(sur, adv, target).nonzero()[:, 0]
     x_adv, sources = adv[keep], x[keep]
     layout = _features(ctx, "layout")
     shown: dict[int, tuple[torch.Tensor, ...]] = {}
