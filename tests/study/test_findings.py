@@ -215,6 +215,17 @@ def test_every_finding_value_states_a_margin_in_its_own_unit():
     assert margin_of("retrieval@pixels:svhn") == 0.02
 
 
+def test_secondaries_skip_the_raw_ranks_and_compare_every_endpoint_beside_them():
+    from unlogit.study.findings.registry import FINDINGS, _secondaries
+
+    g = torch.Generator().manual_seed(3)
+    keys = ("retrieval@pixels", "retrieval_rank@pixels", "retrieval_rank_class@pixels", "psnr")
+    a = {k: torch.rand(2, 2, N, generator=g) for k in keys}  # a baseline's scores carry the ranks too (C4)
+    b = {k: torch.rand(3, 2, N, generator=g) for k in keys}
+    rows = _secondaries(FINDINGS.get("C4"), fv.FindingValues(a, b, N), primary=None)
+    assert [r["endpoint"] for r in rows] == ["retrieval@pixels", "psnr"]  # a rank has no margin: not an endpoint
+
+
 def test_decided_secondaries_carry_both_means_and_never_call_a_worse_value_a_hold(mini_study_dir):
     import json
 

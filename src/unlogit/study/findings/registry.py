@@ -405,8 +405,9 @@ def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, An
 
 def _secondaries(finding: Finding, vals: fv.FindingValues, primary: str | None) -> list[dict[str, Any]]:
     """Every other key both arms have (A vs B; for a within-arm finding the primary's key too), each compared
-    under its own quantity's direction and margin, with Holm-adjusted p-values."""
-    keys = [k for k in vals.a if k != primary and k in vals.b]
+    under its own quantity's direction and margin, with Holm-adjusted p-values. Keys whose quantity no claim
+    compares (no margin: the raw ranks behind ``retrieval``) are summaries, not endpoints, and are skipped."""
+    keys = [k for k in vals.a if k != primary and k in vals.b and finding_quantity(k).margin is not None]
     rows = [
         compare(Endpoint(k, k, higher_is_better(k), False, margin_of(k)), vals.a[k], vals.b[k], vals.borrowed(k))
         for k in keys
