@@ -214,6 +214,60 @@ def test_non_finite_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_p
     assert not (tmp_path / "run" / "model.json").exists()
 
 
+def test_a_non_finite_loss_between_cadences_is_noticed_at_the_next_one_and_never_saved(
+    tmp_path, tiny_classifier_run, monkeypatch
+):
+    import unlogit.inversion.steps as steps
+    from unlogit.errors import TrainingDivergedError
+
+    calls = {"n": 0}
+    original = steps.hinge_g_loss
+
+    def nan_from_the_fifth(d_fake):
+        calls["n"] += 1
+        loss = original(d_fake)
+        return loss * float("nan") if calls["n"] >= 5 else loss
+
+    monkeypatch.setattr(steps, "hinge_g_loss", nan_from_the_fifth)
+    cadences = ("train.log_every=4", "train.sample_every=4", "train.checkpoint_every=4", "train.steps=12")
+    with pytest.raises(TrainingDivergedError, match="non-finite at step 5 .*noticed at step 8.*checkpoint \\(step 4\\)"):
+        train_inverter(_cfg(tiny_classifier_run, *cadences), tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text())["step"] == 4  # not the NaN state
+
+
+def test_between_its_cadences_the_loop_reads_no_number_on_the_host(tmp_path, tiny_classifier_run, monkeypatch):
+    import unlogit.inversion.train.trainer as trainer
+
+    reads = {"n": 0}
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, **kw):
+            reads["n"] += 1
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    per_step: list[tuple[int, int]] = []
+    hooks = trainer.default_hooks
+
+    def with_counter(tr, bar=None):
+        def count(tr, numbers, tick):
+            per_step.append((tick.step, reads["n"]))
+
+        return [*hooks(tr, bar), count]
+
+    monkeypatch.setattr(trainer, "default_hooks", with_counter)
+    cadences = ("train.log_every=5", "train.sample_every=5", "train.checkpoint_every=5", "train.steps=10")
+    train_inverter(_cfg(tiny_classifier_run, *cadences), tmp_path / "run")
+    counts = dict(per_step)
+    off_cadence = [step for step in range(2, 10) if step != 5]  # a step's reads are counted at its end
+    assert all(counts[s] == counts[s - 1] for s in off_cadence if s - 1 != 5), per_step  # no sync in between
+    assert counts[5] > counts[4]  # the log line reads the summed numbers there
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in lines if "loss_g" in r]
+    assert [r["step"] for r in logged] == [5, 10] and all(math.isfinite(r["loss_g"]) for r in logged)
+
+
 def test_tensorboard_logger_mirrors_metrics_and_sheets(tmp_path, tiny_classifier_run):
     pytest.importorskip("tensorboard", reason="needs the tensorboard extra")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

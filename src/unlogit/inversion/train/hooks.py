@@ -60,8 +60,9 @@ class LogHook:
         self.n, self.t, self.drawn, self.sums = 0, time.perf_counter(), drawn, {}
 
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
-        for k, v in numbers.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        for k, v in numbers.items():  # summed on the device: read on the host once per log line
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
         self.n += 1
         if tr.run is None or not tick.every(tr.cfg.train.log_every):
             return
@@ -74,9 +75,10 @@ class LogHook:
         st = tr.state
         seconds = max(time.perf_counter() - self.t, 1e-9)
         images = (st.batches_drawn - self.drawn) * tr.cfg.train.batch_size * tr.dist.world_size  # real images
+        sums = torch.stack(list(self.sums.values())).tolist() if self.sums else []
         rec: dict[str, Any] = {
             "step": st.step,
-            **{k: v / max(self.n, 1) for k, v in self.sums.items()},
+            **{k: v / max(self.n, 1) for k, v in zip(self.sums, sums)},
             "images_per_s": images / seconds,
         }
         rec["sigma_g_max"] = max(spectral_sigmas(st.G).values(), default=0.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -345,26 +346,37 @@ def _probe(data: TrainingData, device: torch.device):
 
 
 def train_step(tr: Training) -> dict[str, torch.Tensor]:
-    """One optimisation step of the method, the EMA update, and a check that the numbers are finite."""
+    """One optimisation step of the method and the EMA update; its numbers go to the run's
+    :class:`~.finite.FiniteWatch` on the device (read at the sync cadences by :func:`stop_if_diverged`)."""
     st, t = tr.state, tr.cfg.train
     numbers = tr.method.step(tr.ctx)
     st.step += 1
     if st.G_ema is not None:
         ema_update(st.G_ema, st.G, t.ema_decay if st.step > t.ema_start else 0.0)
-    bad = {k: float(v) for k, v in numbers.items() if not torch.isfinite(v)}
-    if bad:
-        last = tr.layout.last_json
-        kept = (
-            f"the last good checkpoint (step {json.loads(last.read_text())['step']}) is kept in {last.parent}"
-            if last.is_file()
-            else "no checkpoint was written yet"
-        )
-        raise TrainingDivergedError(
-            f"losses became non-finite at step {st.step} ({bad}); {kept}. Lower train.lr_g/lr_d "
-            f"({t.lr_g}/{t.lr_d}) or use train.amp=off"
-        )
+    tr.watch.observe(st.step, numbers)
     st.elapsed = tr.clock.elapsed()
     return numbers
+
+
+def stop_if_diverged(tr: Training, now: int) -> None:
+    """Raise :class:`TrainingDivergedError` when a step up to ``now`` had non-finite numbers (one host sync);
+    the checkpoint hook runs after this, so the last checkpoint on disk is the last good one."""
+    bad = tr.watch.first_bad()
+    if bad is None:
+        return
+    step, numbers = bad
+    t, last = tr.cfg.train, tr.layout.last_json
+    kept = (
+        f"the last good checkpoint (step {json.loads(last.read_text())['step']}) is kept in {last.parent}"
+        if last.is_file()
+        else "no checkpoint was written yet"
+    )
+    seen = "" if step == now else f", noticed at step {now} (the loop reads losses only at its log cadence)"
+    bad_numbers = {k: v for k, v in numbers.items() if not math.isfinite(v)}
+    raise TrainingDivergedError(
+        f"losses became non-finite at step {step} ({bad_numbers}){seen}; {kept}. Lower train.lr_g/lr_d "
+        f"({t.lr_g}/{t.lr_d}) or use train.amp=off"
+    )
 
 
 def default_hooks(tr: Training, bar=None) -> list[Hook]:
@@ -395,6 +407,8 @@ def run_loop(tr: Training, hooks: Sequence[Hook] | None = None) -> None:
     for _ in bar:
         numbers = train_step(tr)
         tick = Tick(st.step, st.step == t.steps, st.elapsed >= budget)
+        if any(tick.every(n) for n in tr.sync_cadences):
+            stop_if_diverged(tr, st.step)
         for hook in hooks:
             hook(tr, numbers, tick)
         if tick.stop:

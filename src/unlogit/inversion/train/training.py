@@ -30,6 +30,7 @@ from ..methods import Method
 from ..net_spec import NetSpec
 from ..nets.logit_encoder import LogitEncoder
 from ..steps import StepContext
+from .finite import FiniteWatch
 from .state import TrainState
 
 
@@ -110,3 +111,15 @@ class Training:
     clock: Clock | None = None
     stopped_early: bool = False
     fast: Any = None  # the FastPath the steps run on (train/fastpath.py)
+    watch: FiniteWatch | None = None  # non-finite losses, read at the sync cadences (run_loop)
+
+    def __post_init__(self) -> None:
+        if self.watch is None:
+            self.watch = FiniteWatch(self.device)
+
+    @property
+    def sync_cadences(self) -> tuple[int, ...]:
+        """The step cadences at which the loop reads numbers on the host anyway (log, sample sheet,
+        held-out evaluation, checkpoint): where a non-finite loss is noticed, before anything is saved."""
+        t = self.cfg.train
+        return tuple(n for n in (t.log_every, t.sample_every, t.eval_every, t.checkpoint_every) if n)
