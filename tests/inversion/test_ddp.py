@@ -84,8 +84,8 @@ cfg = build_config(InverterRunConfig, 'inverter', 'tiny', overrides, {'classifie
 if mode == 'kill':  # every rank stops right after its step-3 checkpoint, as a preempted job would
     save, save_rng = TrainState.save, hooks.save_rank_rng
 
-    def save_then_stop(self, stem, meta):
-        save(self, stem, meta)
+    def save_then_stop(self, *args):  # the write in the background still lands: the trainer waits on exit
+        save(self, *args)
         raise SystemExit(3)
 
     def save_rng_then_stop(stem, step):

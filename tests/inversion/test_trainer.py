@@ -230,7 +230,8 @@ def test_a_non_finite_loss_between_cadences_is_noticed_at_the_next_one_and_never
 
     monkeypatch.setattr(steps, "hinge_g_loss", nan_from_the_fifth)
     cadences = ("train.log_every=4", "train.sample_every=4", "train.checkpoint_every=4", "train.steps=12")
-    with pytest.raises(TrainingDivergedError, match="non-finite at step 5 .*noticed at step 8.*checkpoint \\(step 4\\)"):
+    expected = "non-finite at step 5 .*noticed at step 8.*checkpoint \\(step 4\\)"
+    with pytest.raises(TrainingDivergedError, match=expected):
         train_inverter(_cfg(tiny_classifier_run, *cadences), tmp_path / "run")
     assert json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text())["step"] == 4  # not the NaN state
 

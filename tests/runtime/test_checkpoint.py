@@ -85,3 +85,37 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_background_writer_writes_the_snapshot_taken_at_save_not_later_updates(tmp_path):
+    from unlogit.runtime.checkpoint import CheckpointWriter
+
+    w = torch.zeros(1000)
+    meta = {"step": 1, "extra": {"k": [1]}}
+    writer = CheckpointWriter()
+    writer.save(tmp_path / "last", {"w": w}, meta, "test")
+    w.add_(5.0)  # training goes on while the file is written
+    meta["extra"]["k"].append(2)
+    writer.save(tmp_path / "other", {"w": w}, {"step": 2}, "test")  # waits for the first write, then snapshots
+    writer.close()
+    first, info = load_checkpoint(tmp_path / "last", "test")
+    assert torch.equal(first["w"], torch.zeros(1000)) and info["step"] == 1 and info["extra"] == {"k": [1]}
+    assert torch.equal(load_checkpoint(tmp_path / "other", "test")[0]["w"], torch.full((1000,), 5.0))
+
+
+def test_background_writer_reports_a_failed_write_at_wait_and_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    import unlogit.runtime.checkpoint as checkpoint
+
+    save_checkpoint(tmp_path / "last", {"w": torch.ones(3)}, {"step": 1}, "test")
+    writer = checkpoint.CheckpointWriter()
+
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", disk_full)
+    writer.save(tmp_path / "last", {"w": torch.zeros(3)}, {"step": 2}, "test")  # returns: the write fails later
+    with pytest.raises(CheckpointError, match="No space left.*earlier checkpoint there is left"):
+        writer.wait()
+    writer.close()
+    tensors, info = load_checkpoint(tmp_path / "last", "test")
+    assert info["step"] == 1 and torch.equal(tensors["w"], torch.ones(3))

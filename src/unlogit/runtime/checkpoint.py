@@ -12,8 +12,10 @@ values goes to JSON.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +78,16 @@ def save_checkpoint(
     kind: str,
 ) -> None:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically (tensors first, JSON last)."""
-    stem = Path(path_stem)
+    _write_snapshot(Path(path_stem), host_snapshot(tensors), metadata, kind)
+
+
+def host_snapshot(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous CPU copies of ``tensors``: what a checkpoint writes, safe from later in-place updates."""
+    return {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
+
+
+def _write_snapshot(stem: Path, plain: dict[str, torch.Tensor], metadata: dict[str, Any], kind: str) -> None:
     tensor_path, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-    plain = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
     try:
         with atomic_paths(tensor_path, meta_path) as (tensor_tmp, meta_tmp):
             save_file(plain, str(tensor_tmp))
@@ -98,6 +107,43 @@ def save_checkpoint(
             f"cannot write the checkpoint {stem} ({type(exc).__name__}: {exc}); free some disk space or check the "
             "folder's permissions. An earlier checkpoint there is left as it was"
         ) from exc
+
+
+class CheckpointWriter:
+    """:func:`save_checkpoint` off the caller's thread, one write at a time (``background=False``: on it).
+
+    :meth:`save` copies the tensors to host memory and returns while a worker thread writes and hashes the
+    files, so a training loop is not held for the disk (2.2 GB at 128 px); the files stay atomic (a reader
+    sees the previous checkpoint until the new one is complete). A write's error surfaces at the next
+    :meth:`save` or at :meth:`wait`, which every caller runs before it reads the checkpoint or ends.
+    """
+
+    def __init__(self, background: bool = True) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="unlogit-checkpoint") if background else None
+        self._pending: Future[None] | None = None
+
+    def save(self, path_stem: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], kind: str):
+        """Snapshot ``tensors`` and ``metadata`` now; write them (in the background when enabled)."""
+        self.wait()  # one write at a time: the previous one lands (or raises) first
+        plain, meta = host_snapshot(tensors), copy.deepcopy(metadata)
+        if self._pool is None:
+            _write_snapshot(Path(path_stem), plain, meta, kind)
+        else:
+            self._pending = self._pool.submit(_write_snapshot, Path(path_stem), plain, meta, kind)
+
+    def wait(self) -> None:
+        """Block until the pending write is on disk; raise its :class:`CheckpointError` if it failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """:meth:`wait`, then stop the worker thread."""
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 def load_checkpoint(

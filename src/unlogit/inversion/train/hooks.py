@@ -139,14 +139,15 @@ class EvalHook:
 
 
 class CheckpointHook:
-    """``checkpoints/last`` every ``train.checkpoint_every`` steps and at the end (exact resume)."""
+    """``checkpoints/last`` every ``train.checkpoint_every`` steps and at the end (exact resume): a snapshot at
+    the step, written by the run's :class:`~unlogit.runtime.checkpoint.CheckpointWriter` while training goes on."""
 
     def __call__(self, tr: Training, numbers: dict[str, torch.Tensor], tick: Tick) -> None:
         if not tick.every(tr.cfg.train.checkpoint_every):
             return
         if tr.run is not None:
             fast = tr.fast.to_dict() if tr.fast is not None else None
-            tr.state.save(tr.layout.last, {"spec": tr.spec.to_dict(), "fast_path": fast})
+            tr.state.save(tr.layout.last, {"spec": tr.spec.to_dict(), "fast_path": fast}, tr.writer)
         elif tr.dist.enabled:  # the other ranks keep their own noise streams
             save_rank_rng(tr.layout.rank_rng(tr.dist.rank), tr.state.step)
 

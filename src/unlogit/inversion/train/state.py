@@ -18,6 +18,7 @@ import torch.nn as nn
 from ...classifiers.normalized import NormalizedClassifier
 from ...errors import CheckpointError
 from ...runtime.checkpoint import (
+    CheckpointWriter,
     flatten_state,
     load_checkpoint,
     prefixed,
@@ -114,8 +115,9 @@ class TrainState:
         """The net used for evaluation: the EMA copy when there is one."""
         return self.G_ema if self.G_ema is not None else self.G
 
-    def save(self, stem: Path, meta: dict[str, Any]) -> None:
-        """Write the full state (atomic; tensors in safetensors, the rest in JSON)."""
+    def save(self, stem: Path, meta: dict[str, Any], writer: CheckpointWriter | None = None) -> None:
+        """Write the full state (atomic; tensors in safetensors, the rest in JSON), through ``writer`` when given
+        (a snapshot now, written in the background: :class:`~unlogit.runtime.checkpoint.CheckpointWriter`)."""
         plain = {k: o.state_dict() for k, o in self.optimizers.items()}
         skeleton, tensors = flatten_state({**plain, "rng": rng_state()}, "state")
         tensors.update(prefixed("encoder", self.encoder.state_dict()))
@@ -129,7 +131,10 @@ class TrainState:
             "state": skeleton,
             **meta,
         }
-        save_checkpoint(stem, tensors, info, STATE_KIND)
+        if writer is not None:
+            writer.save(stem, tensors, info, STATE_KIND)
+        else:
+            save_checkpoint(stem, tensors, info, STATE_KIND)
 
     def restore(self, stem: Path) -> dict[str, Any]:
         """Load what :meth:`save` wrote (weights, optimizers, RNG, counters); returns the metadata."""

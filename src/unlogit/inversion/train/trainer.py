@@ -87,8 +87,10 @@ def train_inverter(
             run_loop(tr)
         return finish(tr)
     finally:
-        if tr is not None and tr.run is not None:
-            tr.run.close()
+        if tr is not None:
+            tr.writer.close()  # a checkpoint being written lands (atomically) before the run ends, even on error
+            if tr.run is not None:
+                tr.run.close()
         cleanup(dist)
 
 
@@ -364,6 +366,7 @@ def stop_if_diverged(tr: Training, now: int) -> None:
     bad = tr.watch.first_bad()
     if bad is None:
         return
+    tr.writer.wait()  # the last good checkpoint is on disk before the error names it
     step, numbers = bad
     t, last = tr.cfg.train, tr.layout.last_json
     kept = (
@@ -417,6 +420,7 @@ def run_loop(tr: Training, hooks: Sequence[Hook] | None = None) -> None:
 
 def finish(tr: Training) -> dict[str, Any]:
     """Measure the evaluation net on held-out images, write ``model.*`` and the final log line."""
+    tr.writer.wait()  # the final checkpoint is on disk before the model files that mark the run done
     if tr.dist.enabled:
         _write_rank_digest(tr)
     if tr.run is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from ...classifiers.normalized import NormalizedClassifier
 from ...data.base import ImageDataset
+from ...runtime.checkpoint import CheckpointWriter
 from ...runtime.dist import DistInfo
 from ...runtime.rundir import RunDir, RunLayout
 from ..config import InverterRunConfig
@@ -112,6 +113,7 @@ class Training:
     stopped_early: bool = False
     fast: Any = None  # the FastPath the steps run on (train/fastpath.py)
     watch: FiniteWatch | None = None  # non-finite losses, read at the sync cadences (run_loop)
+    writer: CheckpointWriter = field(default_factory=CheckpointWriter)  # checkpoints off the training thread
 
     def __post_init__(self) -> None:
         if self.watch is None:
