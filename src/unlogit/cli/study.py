@@ -34,18 +34,21 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
             print(run_label(run))
         return 0
     start = time.perf_counter()
-    summary = run_study(
-        cfg,
-        out,
-        study.every,
-        from_scratch=getattr(args, "from_scratch", False),
-        header=header,
-        source=study.source,
-        trust_code=getattr(args, "trust_code", False),
-        reporter=build_report,
-        only=getattr(args, "only", None),
-        device=getattr(args, "device", None) or "auto",
-    )
+    if getattr(args, "launcher", None) == "submitit":
+        summary = _launch(args, out)
+    else:
+        summary = run_study(
+            cfg,
+            out,
+            study.every,
+            from_scratch=getattr(args, "from_scratch", False),
+            header=header,
+            source=study.source,
+            trust_code=getattr(args, "trust_code", False),
+            reporter=build_report,
+            only=getattr(args, "only", None),
+            device=getattr(args, "device", None) or "auto",
+        )
     if "only" in summary:
         print(f"trained {', '.join(summary['only'])}; run the study without --only to decide the claim")
         return 0
@@ -62,6 +65,35 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     runs = " ".join(f"--inverter {layout.inverter(name)}" for name in cfg.inverters)
     print(f"explore in a browser (pip install -e '.[serve]'): unlogit serve {runs}")
     return _verdict_status(summary.get("claim"))
+
+
+def _launch(args: argparse.Namespace, out: Path) -> dict:
+    """The study as scheduler jobs (:mod:`unlogit.study.launcher`): one per run, then the decision."""
+    from ..errors import UnlogitError
+    from ..study.launcher import LauncherConfig, StudyCall, launch_study
+
+    if getattr(args, "only", None):
+        raise UnlogitError("--launcher submits every run itself; give either --launcher or --only, not both")
+    call = StudyCall(
+        str(args.config),
+        str(out),
+        tuple(args.overrides),
+        getattr(args, "smoke", False),
+        getattr(args, "data_root", None),
+        getattr(args, "from_scratch", False),
+        getattr(args, "trust_code", False),
+        getattr(args, "device", None) or "auto",
+    )
+    launcher = LauncherConfig(
+        cluster=args.cluster,
+        folder=args.launcher_folder,
+        gpus_per_job=args.gpus_per_job,
+        cpus_per_task=args.cpus_per_task,
+        mem_gb=args.mem_gb,
+        timeout_min=args.timeout_min,
+        partition=args.partition,
+    )
+    return launch_study(call, launcher)
 
 
 NOT_COMPARABLE_EXIT = 3  # the study finished, but its arms did not train alike: no verdict was given
@@ -130,6 +162,7 @@ def register(add: AddCommand) -> None:
         metavar="RUN",
         help="train just this run (repeatable; names from --list-runs): one job per machine",
     )
+    _add_launcher_options(p)
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
 
     p = add(
@@ -150,3 +183,21 @@ def register(add: AddCommand) -> None:
         help="train the demo's classifiers instead of using the shipped project weights",
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDES_HELP)
+
+
+def _add_launcher_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "cluster", "--launcher submitit: one scheduler job per run (SLURM via submitit), then one job that decides"
+    )
+    g.add_argument("--launcher", choices=["submitit"], help="submit the runs as jobs instead of running them here")
+    g.add_argument(
+        "--cluster",
+        choices=["slurm", "local", "debug"],
+        help="submitit's executor (default: SLURM when sbatch is on the PATH, else local processes)",
+    )
+    g.add_argument("--launcher-folder", help="job files and logs (default OUT/submitit)")
+    g.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per run (more than 1: that many DDP ranks)")
+    g.add_argument("--cpus-per-task", type=int, default=8)
+    g.add_argument("--mem-gb", type=int)
+    g.add_argument("--timeout-min", type=int, default=240, help="a job's time limit; it is requeued and resumes")
+    g.add_argument("--partition", help="the SLURM partition")
