@@ -143,7 +143,7 @@ def synthetic_classifier(preset: str, device: torch.device) -> tuple[NormalizedC
 class TrainBench:
     """One D+G iteration (n_dis D steps, one G step, EMA) of a preset, ready to call."""
 
-    step: Callable[[], None]
+    step: Callable[[], dict[str, torch.Tensor]]  # returns the step's numbers (losses, D scores)
     images_per_iter: int
     flops_per_iter: float | None
     state: TrainState
@@ -178,9 +178,10 @@ def build_train_bench(
 
     ctx = StepContext(state, G, D, None, draw, autocast_for(t.amp, device), t, device, D_local)
 
-    def step() -> None:
-        gan_step(ctx)
+    def step() -> dict[str, torch.Tensor]:
+        numbers = gan_step(ctx)
         ema_update(state.G_ema, state.G, t.ema_decay)
+        return numbers
 
     flops = None
     if count_flops and not t.compile:  # count FLOPs of the eager graph (identical maths in every variant)

@@ -28,3 +28,5 @@ def test_the_gpu_check_dry_run_writes_every_result(tmp_path):
     metric = json.loads((tmp_path / "metric_memory.json").read_text())
     assert [row["n"] for row in metric["rows"]] == [200, 400]
     assert json.loads((tmp_path / "throughput.json").read_text())
+    syncs = json.loads((tmp_path / "host_syncs.json").read_text())
+    assert set(syncs["seconds_per_iter"]) == {"per_step_reads", "at_log_cadence"} and syncs["speedup"] > 0

@@ -7,8 +7,6 @@ import json
 import pytest
 import yaml
 
-pytest.importorskip("submitit", reason="needs the cluster extra (submitit)")
-
 from unlogit.errors import UnlogitError
 from unlogit.study.launcher import LauncherConfig, StudyCall, StudyJob, launch_study, unfinished_runs
 

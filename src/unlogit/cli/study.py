@@ -70,6 +70,7 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
 def _launch(args: argparse.Namespace, out: Path) -> dict:
     """The study as scheduler jobs (:mod:`unlogit.study.launcher`): one per run, then the decision."""
     from ..errors import UnlogitError
+    from ..report.page import build_report
     from ..study.launcher import LauncherConfig, StudyCall, launch_study
 
     if getattr(args, "only", None):
@@ -83,6 +84,7 @@ def _launch(args: argparse.Namespace, out: Path) -> dict:
         getattr(args, "from_scratch", False),
         getattr(args, "trust_code", False),
         getattr(args, "device", None) or "auto",
+        build_report,
     )
     launcher = LauncherConfig(
         cluster=args.cluster,

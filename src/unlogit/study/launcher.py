@@ -13,7 +13,7 @@ runs the jobs as processes on this machine (the tests), ``debug`` in this proces
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,8 @@ class LauncherConfig:
 
 @dataclass(frozen=True)
 class StudyCall:
-    """What a job needs to open the study again where it runs: the same file, overrides and options."""
+    """What a job needs to open the study again where it runs: the same file, overrides and options (pickled
+    into the job file by submitit; ``reporter``, a module-level function, travels by its name)."""
 
     config: str
     out: str
@@ -79,10 +80,10 @@ class StudyCall:
     from_scratch: bool = False
     trust_code: bool = False
     device: str = "auto"
+    reporter: Callable[..., Path] | None = None  # writes the report (the CLI passes report.page.build_report)
 
     def run(self, only: Sequence[str] | None = None) -> dict[str, Any]:
         """:func:`~unlogit.study.runner.run_study` of this study (``only``: just those runs)."""
-        from ..report.page import build_report
         from .config import open_study
         from .runner import run_study
 
@@ -94,7 +95,7 @@ class StudyCall:
             from_scratch=self.from_scratch,
             source=study.source,
             trust_code=self.trust_code,
-            reporter=build_report,
+            reporter=self.reporter,
             only=only,
             device=self.device,
         )
