@@ -79,6 +79,8 @@ def test_launcher_settings_are_checked_and_passed_to_the_scheduler():
     params = LauncherConfig(gpus_per_job=4, partition="gpu", mem_gb=64).parameters("unlogit-x")
     assert params["tasks_per_node"] == 4 and params["gpus_per_node"] == 4  # one DDP rank per GPU
     assert params["slurm_partition"] == "gpu" and params["mem_gb"] == 64 and params["timeout_min"] == 240
+    single = LauncherConfig(gpus_per_job=4).parameters("unlogit-x-decide", ranks=False)
+    assert single["tasks_per_node"] == 1 and single["gpus_per_node"] == 1  # classifier runs, the decision
 
 
 def test_a_local_job_s_failure_is_reported_by_the_last_line_of_its_traceback():

@@ -198,7 +198,12 @@ def _add_launcher_options(p: argparse.ArgumentParser) -> None:
         help="submitit's executor (default: SLURM when sbatch is on the PATH, else local processes)",
     )
     g.add_argument("--launcher-folder", help="job files and logs (default OUT/submitit)")
-    g.add_argument("--gpus-per-job", type=int, default=1, help="GPUs per run (more than 1: that many DDP ranks)")
+    g.add_argument(
+        "--gpus-per-job",
+        type=int,
+        default=1,
+        help="GPUs per inverter run (more than 1: that many DDP ranks); classifier runs and the decision use one",
+    )
     g.add_argument("--cpus-per-task", type=int, default=8)
     g.add_argument("--mem-gb", type=int)
     g.add_argument("--timeout-min", type=int, default=240, help="a job's time limit; it is requeued and resumes")

@@ -29,8 +29,9 @@ class LauncherConfig:
     """Where and how the jobs run.
 
     cluster: submitit's executor (see :data:`CLUSTERS`). folder: its job files and logs (default
-    ``OUT/submitit``). gpus_per_job: GPUs of one run's job; more than one starts that many tasks, each a
-    ``torch.distributed`` rank (the environment torchrun would set). cpus_per_task, mem_gb, timeout_min: per
+    ``OUT/submitit``). gpus_per_job: GPUs of one inverter run's job; more than one starts that many tasks, each
+    a ``torch.distributed`` rank (the environment torchrun would set). Classifier runs and the decision are
+    single-process: one task on one GPU. cpus_per_task, mem_gb, timeout_min: per
     job. partition: the SLURM partition. max_requeue: how often a preempted or timed-out job is requeued.
     """
 
@@ -51,13 +52,15 @@ class LauncherConfig:
         check_positive(self.cpus_per_task, "launcher.cpus_per_task")
         check_positive(self.timeout_min, "launcher.timeout_min")
 
-    def parameters(self, name: str) -> dict[str, Any]:
-        """submitit's ``update_parameters`` for a job called ``name``."""
+    def parameters(self, name: str, ranks: bool = True) -> dict[str, Any]:
+        """submitit's ``update_parameters`` for a job called ``name``: ``gpus_per_job`` DDP ranks when ``ranks``
+        (an inverter run), else one task on at most one GPU (a classifier run, the decision: single-process)."""
+        gpus = self.gpus_per_job if ranks else min(self.gpus_per_job, 1)
         params: dict[str, Any] = {
             "name": name,
             "timeout_min": self.timeout_min,
-            "gpus_per_node": self.gpus_per_job,
-            "tasks_per_node": max(self.gpus_per_job, 1),
+            "gpus_per_node": gpus,
+            "tasks_per_node": max(gpus, 1),
             "cpus_per_task": self.cpus_per_task,
         }
         if self.mem_gb is not None:
@@ -170,13 +173,13 @@ def launch_study(call: StudyCall, launcher: LauncherConfig) -> dict[str, Any]:
     settle_study_yaml(StudyLayout(out), study.cfg)
     executor = _executor(launcher, out)
     name = f"unlogit-{study.cfg.name}"
-    executor.update_parameters(**launcher.parameters(name))
     for kind in dict.fromkeys(k for k, _ in pending):  # an inverter needs its classifier: one wave per kind
+        executor.update_parameters(**launcher.parameters(f"{name}-{kind}", ranks=kind == "inverter"))
         with executor.batch():
             jobs = {label: executor.submit(StudyJob(call, label)) for k, label in pending if k == kind}
         print(f"[launcher] submitted {len(jobs)} {kind} runs of {study.cfg.name} ({_where(executor)})", flush=True)
         _wait(jobs)
-    executor.update_parameters(**launcher.parameters(f"{name}-decide"))
+    executor.update_parameters(**launcher.parameters(f"{name}-decide", ranks=False))
     decision = executor.submit(StudyJob(call, None))
     print(f"[launcher] every run is done; the decision is job {decision.job_id}", flush=True)
     _wait({"the decision (scoring, claim, findings, report)": decision})
