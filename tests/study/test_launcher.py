@@ -48,14 +48,19 @@ def test_a_failed_job_is_named_with_its_log_and_nothing_that_needs_it_runs(tmp_p
     def fake_run(self, only=None):
         ran.append(only)
         if only == [failing]:
-            raise RuntimeError("CUDA out of memory")
+            raise RuntimeError(  # worded as submitit's FailedJobError wraps a job's traceback
+                "Job (task=0) failed during processing with trace:\n----------------------\nTraceback (most recent "
+                "call last):\ntorch.OutOfMemoryError: CUDA out of memory\n----------------------\nYou can check "
+                "full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n  - /tmp/1_0_log.err"
+            )
         return {}
 
     monkeypatch.setattr(StudyCall, "run", fake_run)
     monkeypatch.setattr("pdb.post_mortem", lambda *_a: None)  # the debug executor opens a debugger on failure
     expected = rf"(?s)1 of \d+ jobs failed:\n  {failing} .*out of memory; log .*rerun the same command"
-    with pytest.raises(UnlogitError, match=expected):
+    with pytest.raises(UnlogitError, match=expected) as error:
         launch_study(call, LauncherConfig(cluster="debug", **ON_THIS_MACHINE))
+    assert f"{failing} (job " in str(error.value) and "job.stderr" not in str(error.value)  # the cause, not the wrapper
     assert None not in ran  # no decision without every run
     inverters = [only for only in ran if only[0].startswith("inverters/")]
     if failing.startswith("classifiers/"):

@@ -196,9 +196,8 @@ def _wait(jobs: dict[str, Any]) -> None:
     for label, job in jobs.items():
         try:
             job.result()
-        except Exception as exc:
-            lines = str(exc).strip().splitlines()
-            failed.append(f"{label} (job {job.job_id}): {lines[-1] if lines else repr(exc)}; log {job.paths.stderr}")
+        except Exception as exc:  # every failure is reported, each with its log
+            failed.append(f"{label} (job {job.job_id}): {_cause(exc)}; log {job.paths.stderr}")
     if failed:
         listed = "\n  ".join(failed)
         raise UnlogitError(
