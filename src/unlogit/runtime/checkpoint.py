@@ -110,7 +110,7 @@ def _write_snapshot(stem: Path, plain: dict[str, torch.Tensor], metadata: dict[s
 
 
 class CheckpointWriter:
-    """:func:`save_checkpoint` off the caller's thread, one write at a time (``background=False``: on it).
+    """:func:`save_checkpoint` off the caller's thread, one write at a time.
 
     :meth:`save` copies the tensors to host memory and returns while a worker thread writes and hashes the
     files, so a training loop is not held for the disk (2.2 GB at 128 px); the files stay atomic (a reader
@@ -118,18 +118,15 @@ class CheckpointWriter:
     :meth:`save` or at :meth:`wait`, which every caller runs before it reads the checkpoint or ends.
     """
 
-    def __init__(self, background: bool = True) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="unlogit-checkpoint") if background else None
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="unlogit-checkpoint")
         self._pending: Future[None] | None = None
 
     def save(self, path_stem: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], kind: str):
-        """Snapshot ``tensors`` and ``metadata`` now; write them (in the background when enabled)."""
+        """Snapshot ``tensors`` and ``metadata`` now; write them in the background."""
         self.wait()  # one write at a time: the previous one lands (or raises) first
         plain, meta = host_snapshot(tensors), copy.deepcopy(metadata)
-        if self._pool is None:
-            _write_snapshot(Path(path_stem), plain, meta, kind)
-        else:
-            self._pending = self._pool.submit(_write_snapshot, Path(path_stem), plain, meta, kind)
+        self._pending = self._pool.submit(_write_snapshot, Path(path_stem), plain, meta, kind)
 
     def wait(self) -> None:
         """Block until the pending write is on disk; raise its :class:`CheckpointError` if it failed."""
@@ -142,8 +139,7 @@ class CheckpointWriter:
         try:
             self.wait()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True)
 
 
 def load_checkpoint(

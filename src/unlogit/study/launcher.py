@@ -148,12 +148,22 @@ def _executor(launcher: LauncherConfig, out: Path):
 def unfinished_runs(call: StudyCall) -> list[tuple[str, str]]:
     """(kind, label) of the study's runs that are not done yet, in plan order: classifiers before the inverters
     of their logits (plans and checks the study; writes nothing)."""
-    from ..runtime.rundir import RunLayout
+    return _unfinished(_plan(call)[1])
+
+
+def _plan(call: StudyCall):
+    """The study ``call`` opens and its plan (every check of the config runs here)."""
     from .config import open_study
-    from .stages import plan_study, run_label
+    from .stages import plan_study
 
     study = open_study(call.config, call.overrides, call.smoke, call.data_root)
-    plan = plan_study(study.cfg, Path(call.out), study.every, call.from_scratch, call.trust_code)
+    return study, plan_study(study.cfg, Path(call.out), study.every, call.from_scratch, call.trust_code)
+
+
+def _unfinished(plan: Any) -> list[tuple[str, str]]:
+    from ..runtime.rundir import RunLayout
+    from .stages import run_label
+
     return [(r.kind, run_label(r)) for r in plan.runs() if RunLayout(r.run).state() != "done"]
 
 
@@ -164,12 +174,11 @@ def launch_study(call: StudyCall, launcher: LauncherConfig) -> dict[str, Any]:
     Raises :class:`~unlogit.errors.UnlogitError` naming every failed run and its log when a job fails; the
     runs that finished stay finished, and the same command resubmits only the others."""
     from ..runtime.rundir import StudyLayout
-    from .config import open_study
     from .runner import settle_study_yaml
 
     out = Path(call.out)
-    pending = unfinished_runs(call)  # every check before anything is written or submitted
-    study = open_study(call.config, call.overrides, call.smoke, call.data_root)
+    study, plan = _plan(call)  # every check before anything is written or submitted
+    pending = _unfinished(plan)
     settle_study_yaml(StudyLayout(out), study.cfg)
     executor = _executor(launcher, out)
     name = f"unlogit-{study.cfg.name}"

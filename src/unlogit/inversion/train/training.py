@@ -112,12 +112,11 @@ class Training:
     clock: Clock | None = None
     stopped_early: bool = False
     fast: Any = None  # the FastPath the steps run on (train/fastpath.py)
-    watch: FiniteWatch | None = None  # non-finite losses, read at the sync cadences (run_loop)
+    watch: FiniteWatch = field(init=False)  # non-finite losses on the device, read at the sync cadences
     writer: CheckpointWriter = field(default_factory=CheckpointWriter)  # checkpoints off the training thread
 
     def __post_init__(self) -> None:
-        if self.watch is None:
-            self.watch = FiniteWatch(self.device)
+        self.watch = FiniteWatch(self.device)
 
     @property
     def sync_cadences(self) -> tuple[int, ...]:
