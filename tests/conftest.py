@@ -170,6 +170,15 @@ def tiny_classifier_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def evaluator_run(tmp_path_factory) -> Path:
+    """An independent judge of the tiny inverter: another width and seed (independent by weights, what evaluate
+    checks), quick to train."""
+    return _train_tiny_classifier(
+        tmp_path_factory.mktemp("eval"), "evaluator", "model.width=8", "train.seed=1", "train.epochs=3"
+    )
+
+
+@pytest.fixture(scope="session")
 def tiny_inverter_run(tmp_path_factory, tiny_classifier_run) -> Path:
     """A tiny GAN inverter trained for a handful of steps (a run directory)."""
     from unlogit import train_inverter

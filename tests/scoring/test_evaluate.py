@@ -12,16 +12,6 @@ from unlogit.errors import UnlogitError
 from unlogit.scoring.evaluate import table_columns
 
 
-@pytest.fixture(scope="module")
-def evaluator_run(tmp_path_factory):
-    from ..conftest import _train_tiny_classifier
-
-    # another width and seed: independent by weights (what evaluate checks), and quick to train
-    return _train_tiny_classifier(
-        tmp_path_factory.mktemp("eval"), "evaluator", "model.width=8", "train.seed=1", "train.epochs=3"
-    )
-
-
 def test_evaluate_two_inverters_writes_complete_table(tmp_path, tiny_inverter_run, evaluator_run, tiny_classifier_run):
     from unlogit import train_inverter
     from unlogit.config import build_config, deep_merge, load_preset_dict

@@ -17,32 +17,48 @@ from .options import (
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """One process, or every rank of ``torchrun -m unlogit evaluate``: each scores its share of the images,
+    rank 0 gathers them in image order, writes and prints (:mod:`unlogit.scoring.stream`)."""
     from ..data.config import DataConfig
+    from ..runtime.device import resolve_device
+    from ..runtime.dist import broadcast_from_main, cleanup, init_distributed, local_device
     from ..scoring.evaluate import evaluate
+    from ..scoring.stream import Shard
 
     deprecated_positional(args, "runs", "--inverter", append=True)
     if not args.inverter:
         raise UnlogitError("give the inverters to evaluate: --inverter RUN (repeatable)")
-    data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
-    data = data.subset(min(args.n, len(data)))
-    out = output_dir(args, "evaluate", args.dataset)
-    result = evaluate(
-        args.inverter,
-        data,
-        args.evaluator,
-        seed=args.seed,
-        samples=args.samples,
-        out=out,
-        extractor_specs=args.extractor or (),
-        inception_weights=args.inception_weights,
-        classifier=args.classifier,
-        device=args.device,
-    )
+    device = resolve_device(args.device)
+    info = init_distributed(device)
+    try:
+        data = DataConfig(name=args.dataset, root=args.data_root, test_size=args.n, train_size=args.n).load(args.split)
+        data = data.subset(min(args.n, len(data)))
+        out = broadcast_from_main(info, output_dir(args, "evaluate", args.dataset))
+        result = evaluate(
+            args.inverter,
+            data,
+            args.evaluator,
+            seed=args.seed,
+            samples=args.samples,
+            out=out,
+            extractor_specs=args.extractor or (),
+            inception_weights=args.inception_weights,
+            classifier=args.classifier,
+            device=local_device(device, info),
+            shard=Shard.of(info),
+            batch_size=args.batch_size,
+        )
+    finally:
+        cleanup(info)
+    if result is None:  # another rank writes
+        return 0
     print(result["table"])
     judges = ", ".join(args.evaluator)
+    processes = f", {info.world_size} processes" if info.enabled else ""
     print(
-        f"\n{len(data)} {args.split} images of {args.dataset}, evaluators {judges}, seed {args.seed}. "
-        f"Wrote {out / 'evaluate.json'} (with per-class numbers), evaluate.csv, evaluate.md"
+        f"\n{len(data)} {args.split} images of {args.dataset}, evaluators {judges}, seed {args.seed}{processes}. "
+        f"Wrote {out / 'evaluate.json'} (with per-class numbers), evaluate.csv, evaluate.md, "
+        f"per_image/<inverter>.csv"
     )
     return 0
 
@@ -100,6 +116,13 @@ def _register_evaluate(add: AddCommand) -> None:
     add_measure_options(p, "evaluate", n_default=1000)
     p.add_argument(
         "--device", default="auto", help="where inverters and evaluators run: auto (CUDA when present), cpu, cuda:N"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        help="images scored at a time (memory is one batch, not the split); the same batches give the same numbers "
+        "in one process or under torchrun --nproc-per-node=N, where the batches are dealt to the processes",
     )
     add_classifier_override(p)
     p.add_argument(

@@ -60,7 +60,14 @@ def add_measure_options(p: argparse.ArgumentParser, kind: str, n_default: int) -
     """Data, sample count, shared noise seed and output folder of the measuring commands."""
     p.add_argument("--dataset", required=True, help="dataset registry name (its test split by default)")
     p.add_argument("--data-root", help="folder searched first for dataset files")
-    p.add_argument("--n", type=int, default=n_default, help="number of images")
+    p.add_argument(
+        "--images",
+        "--n",
+        dest="n",
+        type=int,
+        default=n_default,
+        help="number of images (under torchrun write --images: torchrun takes --n for its own options)",
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed shared by every inverter")
     p.add_argument("--out", help=f"output folder (default runs/{kind}-<dataset>-<time>)")
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,16 @@ def local_device(device: torch.device, info: DistInfo) -> torch.device:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def broadcast_from_main(info: DistInfo, value: T) -> T:
+    """Rank 0's ``value`` on every rank (e.g. an output folder named by the clock); ``value`` itself with one
+    process. The value must be picklable: it travels between processes of one job, never through a file."""
+    if not info.enabled:
+        return value
+    box = [value if info.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def cleanup(info: DistInfo) -> None:

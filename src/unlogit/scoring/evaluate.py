@@ -19,7 +19,6 @@ Evaluators must be independent of every inverted classifier: checked by weight d
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,23 @@ import torch
 
 from ..classifiers.normalized import NormalizedClassifier
 from ..classifiers.registry import load_classifier
-from ..classifiers.stored import dataset_logits, logits_record
+from ..classifiers.stored import logits_record
 from ..data.base import ImageDataset
 from ..errors import UnlogitError
 from ..inversion.inverter import Inverter, load_inverter
 from ..runtime.atomic import write_json_atomic, write_text_atomic
+from ..runtime.device import resolve_device
 from ..runtime.tables import Column, csv_text, markdown
 from .evaluators import check_independent, load_evaluators
-from .measure import key, score
-from .metrics import ClassifierFeatures, MetricProvenance, diversity, frechet_distance, kernel_distance
+from .measure import Scores, key
+from .metrics import (
+    ClassifierFeatures,
+    MetricProvenance,
+    diversity,
+    frechet_from_features,
+    kernel_distance_from_features,
+)
+from .stream import ONE_PROCESS, SCORE_BATCH, Shard, stream_scores
 
 
 def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:
@@ -83,48 +90,47 @@ def evaluate_inverter(
     samples: int = 4,
     diversity_n: int = 100,
     extractors: Mapping[str, torch.nn.Module] | None = None,
-) -> dict[str, Any]:
-    """All metrics for one inverter on every image of ``data``; ``extractors`` add ``frechet@<name>``."""
-    x, y = data.batch(torch.arange(len(data)))
-    if tuple(x.shape[1:]) != inv.image_shape:
+    shard: Shard = ONE_PROCESS,
+    batch_size: int = SCORE_BATCH,
+) -> tuple[dict[str, Any], Scores] | None:
+    """All metrics for one inverter on every image of ``data``; ``extractors`` add ``frechet@<name>``. Returns the
+    table row and the per-image scores (image order) on rank 0, None on the other ranks of ``shard``."""
+    if tuple(data.image_shape) != inv.image_shape:
         raise UnlogitError(
             f"inverter of {inv.meta.classifier} makes {inv.image_shape} images, the data has "
-            f"{tuple(x.shape[1:])}; "
+            f"{tuple(data.image_shape)}; "
             "evaluate inverters on the data they were trained for (or set data.image_size / data.channels)"
         )
-    labels = y if data.labels_for(inv.classifier.classes) else None  # else: label numbers do not apply
-    start = time.perf_counter()
-    logits = dataset_logits(inv.classifier, data, device=inv.device)
-    x_hat = inv.reconstruct_logits(logits, samples=1, seed=seed)[:, 0].cpu()
-    seconds = (time.perf_counter() - start) / len(x)
-    scores = score(x, x_hat, labels, inv.classifier, evaluators, logits=logits, retrieval=True, seed=seed)
+    streamed = stream_scores(inv, data, evaluators, extractors, seed, shard=shard, batch_size=batch_size)
+    if streamed is None:
+        return None
+    scores, features = streamed.scores, streamed.features
     row: dict[str, Any] = {
         "method": inv.method,
         **scores.summary(),
         "chance": scores.chance,
         "logits": logits_record(inv.classifier, data),
     }
-    features = {name: ClassifierFeatures(judge) for name, judge in evaluators.items()}
-    for name, extractor in {**features, **(extractors or {})}.items():
-        row[f"frechet@{name}"] = frechet_distance(x, x_hat, extractor)
-    for name, extractor in features.items():
-        kid = kernel_distance(x, x_hat, extractor, seed=seed)
+    for name, (real, fake) in features.items():
+        row[f"frechet@{name}"] = frechet_from_features(real, fake)
+    for name in evaluators:
+        kid = kernel_distance_from_features(*features[name], seed=seed)
         row[f"kid@{name}"], row[f"kid_band@{name}"] = kid["kid"], [kid["ci_low"], kid["ci_high"]]
-    k = min(diversity_n, len(x))
+    k = min(diversity_n, len(data))
     if samples >= 2 and inv.stochastic:
-        row.update(
-            diversity(inv.reconstruct(x[:k], samples=samples, seed=seed + 1).cpu(), next(iter(features.values())))
-        )
+        x = data.batch(torch.arange(k))[0]
+        judge = ClassifierFeatures(next(iter(evaluators.values())))
+        row.update(diversity(inv.reconstruct(x, samples=samples, seed=seed + 1).cpu(), judge))
     else:  # deterministic nets: every draw is the same image
         row.update({"diversity_pixel": 0.0, "diversity_feature": 0.0})
     first = key("true_label_agreement", next(iter(evaluators)))
-    if labels is not None:
+    if first in scores:
         row["per_class"] = _per_class(data, scores[first], scores["psnr"])
-    else:
+    else:  # the data's labels are not the classifier's classes
         row.update(dict.fromkeys(label_columns(evaluators), NOT_APPLICABLE))
         row["per_class"] = NOT_APPLICABLE
-    row["seconds_per_image"] = seconds
-    return row
+    row["seconds_per_image"] = streamed.seconds_per_image
+    return row, scores
 
 
 NOT_APPLICABLE = "n/a"  # a label-dependent number on data whose labels are not the classifier's classes
@@ -146,32 +152,36 @@ def evaluate(
     inception_weights: str | None = None,
     classifier: str | None = None,
     device: str | torch.device = "auto",
-) -> dict[str, Any]:
-    """Evaluate several inverters on the same images; write evaluate.{json,csv,md} to ``out``.
+    shard: Shard = ONE_PROCESS,
+    batch_size: int = SCORE_BATCH,
+) -> dict[str, Any] | None:
+    """Evaluate several inverters on the same images; write evaluate.{json,csv,md} and each inverter's per-image
+    values (``per_image/<inverter>.csv``, one row per image in data order) to ``out``.
 
-    ``extractor_specs``: further classifier specs whose penultimate features give extra Frechet
-    distances. ``inception_weights``: a local FID Inception weights file (pt_inception-2015-12-05);
-    Inception FID is computed only from such a file, never downloaded. ``device``: where the inverters, their
-    classifiers and the evaluators run (``auto``: CUDA when present); the metrics' statistics stay on the CPU.
+    ``extractor_specs``: further classifier specs whose penultimate features give extra Frechet distances.
+    ``inception_weights``: a local FID Inception weights file (pt_inception-2015-12-05), never downloaded.
+    ``device``: where the inverters, their classifiers and the evaluators run (``auto``: CUDA when present); the
+    metrics' statistics stay on the CPU. ``shard``: this process's share of the images under torchrun
+    (:mod:`unlogit.scoring.stream`): rank 0 gathers, writes and returns the result, the others return None.
+    ``batch_size``: images scored at a time (the same batches give the same numbers in one process or several).
     """
-    from ..runtime.device import resolve_device
-
     device = resolve_device(device) if isinstance(device, str) else device
     evaluator_specs = [evaluator_specs] if isinstance(evaluator_specs, str) else list(evaluator_specs)
     evaluators = load_evaluators(evaluator_specs, data, device)
     extractors, provenance_extra = _extra_extractors(extractor_specs, inception_weights, data, device)
     rows: dict[str, dict[str, Any]] = {}
+    per_image: dict[str, Scores] = {}
     for run in runs:
         inv = load_inverter(run, device=device, classifier=classifier)
         check_independent(evaluators, inv.classifier, run)
-        rows[Path(run).name] = {
-            "run": str(run),
-            **evaluate_inverter(inv, data, evaluators, seed, samples, extractors=extractors),
-        }
-    provenance = {
-        name: MetricProvenance(f"evaluator:{spec}", judge.weights_digest(), len(data), seed).to_dict()
-        for (name, judge), spec in zip(evaluators.items(), evaluator_specs)
-    }
+        measured = evaluate_inverter(
+            inv, data, evaluators, seed, samples, extractors=extractors, shard=shard, batch_size=batch_size
+        )
+        if measured is not None:
+            name = Path(run).name
+            rows[name], per_image[name] = {"run": str(run), **measured[0]}, measured[1]
+    if not shard.is_main:
+        return None
     columns = table_columns(list(evaluators), list(extractors))
     table_rows = [{"inverter": name, **row} for name, row in rows.items()]
     result = {
@@ -179,22 +189,55 @@ def evaluate(
         "split": data.split,
         "n": len(data),
         "seed": seed,
-        "provenance": provenance,
         "samples": samples,
-        "evaluators": {
-            name: {"spec": spec, "summary": judge.info.get("summary", {})}
-            for (name, judge), spec in zip(evaluators.items(), evaluator_specs)
-        },
+        "batch_size": shard.batch_size(len(data), batch_size),
+        "processes": shard.world,
+        **judges_record(evaluators, evaluator_specs, len(data), seed),
         "extra_extractors": provenance_extra,
         "inverters": rows,
         "table": markdown(table_rows, columns),
     }
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "evaluate.json", result)
-        write_text_atomic(out / "evaluate.csv", csv_text(table_rows, columns))
-        write_text_atomic(out / "evaluate.md", result["table"] + "\n")
+        write_evaluation(out, result, csv_text(table_rows, columns), per_image, data)
     return result
+
+
+def judges_record(
+    evaluators: Mapping[str, NormalizedClassifier], specs: Sequence[str], n: int, seed: int
+) -> dict[str, Any]:
+    """What evaluate.json says of its judges: ``provenance`` (weights digests) and ``evaluators`` (specs and the
+    training summaries their runs recorded)."""
+    pairs = list(zip(evaluators.items(), specs))
+    return {
+        "provenance": {
+            name: MetricProvenance(f"evaluator:{spec}", judge.weights_digest(), n, seed).to_dict()
+            for (name, judge), spec in pairs
+        },
+        "evaluators": {name: {"spec": spec, "summary": judge.info.get("summary", {})} for (name, judge), spec in pairs},
+    }
+
+
+def write_evaluation(
+    out: Path, result: dict[str, Any], table_csv: str, per_image: Mapping[str, Scores], data: ImageDataset
+) -> None:
+    """evaluate.{json,csv,md} and ``per_image/<inverter>.csv`` in ``out``, each written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "evaluate.json", result)
+    write_text_atomic(out / "evaluate.csv", table_csv)
+    write_text_atomic(out / "evaluate.md", result["table"] + "\n")
+    for name, scores in per_image.items():
+        write_text_atomic(out / "per_image" / f"{name}.csv", per_image_csv(scores, data))
+
+
+def per_image_csv(scores: Scores, data: ImageDataset) -> str:
+    """One row per image in data order: its index, label and every per-image quantity (float64 written in full,
+    so the file reproduces the values exactly)."""
+    keys = sorted(scores.per_image)
+    lines = [",".join(["index", "label", *keys])]
+    columns = [scores[k].tolist() for k in keys]
+    for i, label in enumerate(data.labels.tolist()):
+        lines.append(",".join([str(i), str(label), *(repr(c[i]) for c in columns)]))
+    return "\n".join(lines) + "\n"
 
 
 def _extra_extractors(

@@ -248,7 +248,11 @@ class Scores:
 
 def colour_correlation(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """Pearson correlation, across images, of the mean colour of x and x_hat (averaged over channels)."""
-    a, b = x.float().mean(dim=(2, 3)), x_hat.float().mean(dim=(2, 3))  # (N,C)
+    return colour_correlation_of(colour_features(x), colour_features(x_hat))
+
+
+def colour_correlation_of(a: torch.Tensor, b: torch.Tensor) -> float:
+    """:func:`colour_correlation` from the mean colours (N,C) of x and x_hat."""
     a, b = a - a.mean(0), b - b.mean(0)
     corr = (a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(1e-12)
     return float(corr.mean())
@@ -339,23 +343,111 @@ def score(
             every evaluator's penultimate features.
         originals: an :class:`Originals` of x shared across calls (several draws or inverters on the same x),
             so each judge classifies and embeds x once.
+
+    The two halves are :func:`image_scores` (each image with its own reconstruction) and
+    :func:`set_scores` (each image among all N, from features); a streamed or sharded caller
+    (:mod:`unlogit.scoring.stream`) runs the first per batch and the second once on the gathered features.
     """
     originals = originals if originals is not None and originals.x is x else Originals(x)
-    out = Scores(pixel_scores(x, x_hat), colour_correlation=colour_correlation(x, x_hat))
+    per_image = image_scores(x, x_hat, labels, classifier, evaluators, logits, originals)
+    if not retrieval:
+        out = Scores(per_image, colour_correlation=colour_correlation(x, x_hat))
+    else:
+        spaces = retrieval_spaces(evaluators or {})
+        features = space_features(x.cpu(), x_hat.cpu(), spaces, originals)
+        out = set_scores(per_image, features, labels, set(evaluators or {}), distractors, seed)
+    out.chance.update(chance_levels(out.per_image, classifier, evaluators, labels))
+    return out
+
+
+def image_scores(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    labels: torch.Tensor | None,
+    classifier: NormalizedClassifier | None = None,
+    evaluators: Mapping[str, NormalizedClassifier] | None = None,
+    logits: torch.Tensor | None = None,
+    originals: Originals | None = None,
+) -> dict[str, torch.Tensor]:
+    """The quantities of each image and its own reconstruction alone, (N,) float64 each: pixels, the inverted
+    classifier's view (with ``classifier``) and every evaluator's labels. Batch-invariant: scoring images in
+    any batches gives the same values as scoring them all at once."""
+    originals = originals if originals is not None and originals.x is x else Originals(x)
+    out = pixel_scores(x, x_hat)
     if classifier is not None:
         device = classifier.mean.device
         l = logits if logits is not None else classifier.predict_logits(x.to(device))
-        out.per_image.update(logit_scores(l, classifier.predict_logits(x_hat.to(device)), labels))
-        if labels is not None:
-            out.chance["own_true_label_agreement"] = 1.0 / classifier.num_classes
+        out.update(logit_scores(l, classifier.predict_logits(x_hat.to(device)), labels))
     for name, judge in (evaluators or {}).items():
         for q, values in evaluator_scores(judge, x, x_hat, labels, originals, name).items():
-            out.per_image[key(q, name)] = values
-        out.chance[key("true_label_agreement", name)] = 1.0 / judge.num_classes
-    if retrieval:
-        spaces = {name: ClassifierFeatures(judge) for name, judge in (evaluators or {}).items()}
-        out.per_image.update(retrieval_scores(x.cpu(), x_hat.cpu(), labels, spaces, distractors, seed, originals))
-        out.chance.update({k: 0.5 for k in out.per_image if k.startswith(("retrieval@", "retrieval_class@"))})
+            out[key(q, name)] = values
+    return out
+
+
+def chance_levels(
+    per_image: Mapping[str, torch.Tensor],
+    classifier: NormalizedClassifier | None,
+    evaluators: Mapping[str, NormalizedClassifier] | None,
+    labels: torch.Tensor | None,
+) -> dict[str, float]:
+    """What an uninformative inverter gets, for the keys of ``per_image`` that have a closed form."""
+    out = {}
+    if classifier is not None and labels is not None:
+        out["own_true_label_agreement"] = 1.0 / classifier.num_classes
+    for name, judge in (evaluators or {}).items():
+        out[key("true_label_agreement", name)] = 1.0 / judge.num_classes
+    out.update({k: 0.5 for k in per_image if k.startswith(("retrieval@", "retrieval_class@"))})
+    return out
+
+
+SpaceFeatures = dict[str, tuple[torch.Tensor, torch.Tensor]]  # space -> (features of x (N,D), of x_hat (N,D))
+FeatureMap = Callable[[torch.Tensor], torch.Tensor]  # images (N,C,H,W) in [0,1] -> features (N,D) on the CPU
+
+
+def retrieval_spaces(evaluators: Mapping[str, NormalizedClassifier]) -> dict[str, FeatureMap]:
+    """Every retrieval space: the judge-free ones of :data:`PIXEL_SPACES`, then each evaluator's penultimate
+    features under its name. Images (N,C,H,W) in [0,1] -> features (N,D) on the CPU."""
+    return with_judge_free({name: ClassifierFeatures(judge) for name, judge in evaluators.items()})
+
+
+def with_judge_free(spaces: Mapping[str, FeatureMap]) -> dict[str, FeatureMap]:
+    """The judge-free spaces of :data:`PIXEL_SPACES`, then ``spaces`` (named feature spaces), whose names must
+    not clash with them."""
+    judge_free = {name: space.features for name, space in PIXEL_SPACES.items()}
+    clash = sorted(set(spaces) & set(judge_free))
+    if clash:
+        raise ValueError(f"evaluators named {clash} clash with the judge-free retrieval spaces; rename them")
+    return {**judge_free, **spaces}
+
+
+def space_features(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    spaces: Mapping[str, FeatureMap],
+    originals: Originals | None = None,
+) -> SpaceFeatures:
+    """Each space's features of the originals x and the reconstructions x_hat (N,C,H,W in [0,1]); the originals'
+    come from ``originals`` when it has them. Batch-invariant, like :func:`image_scores`."""
+    originals = originals if originals is not None and originals.x is x else Originals(x)
+    return {
+        name: (originals.get(name, "features", lambda f=features: f(x)), features(x_hat))
+        for name, features in spaces.items()
+    }
+
+
+def set_scores(
+    per_image: Mapping[str, torch.Tensor],
+    features: SpaceFeatures,
+    labels: torch.Tensor | None,
+    judged: set[str],
+    distractors: int = 10,
+    seed: int = 0,
+) -> Scores:
+    """The quantities of each image among all N, from every space's features (:func:`space_features`, rows in
+    image order): retrieval in each space and, in the ``judged`` (evaluator) spaces, KID per image; added to
+    the ``per_image`` values of :func:`image_scores`. The colour correlation comes from the colour space."""
+    out = Scores(dict(per_image), colour_correlation=colour_correlation_of(*features["colour"]))
+    out.per_image.update(retrieval_from_features(features, labels, judged, distractors, seed))
     return out
 
 
@@ -432,24 +524,27 @@ def retrieval_scores(
     per image (N,) float64, for each judge-free space S of :data:`PIXEL_SPACES` (``pixels``, the ``colour``,
     ``layout`` and ``detail`` bands) and each named feature space; for each named feature space also ``kid@S``,
     realism per image (:func:`~unlogit.scoring.metrics.kid_pseudo_values`, whose mean is KID)."""
+    features = space_features(x, x_hat, with_judge_free(spaces), originals)
+    return retrieval_from_features(features, y, set(spaces), distractors, seed)
+
+
+def retrieval_from_features(
+    features: SpaceFeatures, y: torch.Tensor | None, judged: set[str], distractors: int, seed: int
+) -> dict[str, torch.Tensor]:
+    """:func:`retrieval_scores` from each space's features (N,D) of the originals and the reconstructions, in
+    image order; ``judged``: the spaces that also get ``kid@S``."""
     from .metrics import kid_pseudo_values
 
     out: dict[str, torch.Tensor] = {}
     if y is not None:  # every image gets the same number of same-class distractors
         distractors = min(distractors, int(torch.bincount(y.cpu())[y.cpu().unique()].min()) - 1)
-    originals = originals or Originals(x)
-    judge_free = {name: space.features for name, space in PIXEL_SPACES.items()}
-    clash = sorted(set(spaces) & set(judge_free))
-    if clash:
-        raise ValueError(f"evaluators named {clash} clash with the judge-free retrieval spaces; rename them")
-    for name, features in {**judge_free, **spaces}.items():
-        reference = originals.get(name, "features", lambda features=features: features(x))
-        hat = features(x_hat)
+    for name, (reference, hat) in features.items():
+        n = len(reference)
         ranks = retrieval_ranks(reference, hat, y, distractors, seed)
-        if name in spaces and len(x) >= 3:
+        if name in judged and n >= 3:
             out[key("kid", name)] = kid_pseudo_values(reference.double().cpu(), hat.double().cpu())
         out[key("retrieval_rank", name)] = ranks["retrieval_rank"]
-        out[key("retrieval", name)] = rank_score(ranks["retrieval_rank"], len(x))
+        out[key("retrieval", name)] = rank_score(ranks["retrieval_rank"], n)
         if "retrieval_rank_class" in ranks and distractors > 0:
             out[key("retrieval_rank_class", name)] = ranks["retrieval_rank_class"]
             out[key("retrieval_class", name)] = rank_score(ranks["retrieval_rank_class"], distractors + 1)

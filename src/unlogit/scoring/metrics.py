@@ -113,10 +113,37 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor, extractor: nn.Modul
 
     ``extractor`` maps [0,1] images to (N,D) features (e.g. :class:`ClassifierFeatures`).
     """
+    return frechet_from_features(
+        features_of(real, extractor, batch_size), features_of(fake, extractor, batch_size), batch_size
+    )
+
+
+@torch.no_grad()
+def features_of(images: torch.Tensor, extractor: nn.Module, batch_size: int = 256) -> torch.Tensor:
+    """``extractor``'s features (N,D) of images (N,C,H,W) in [0,1], ``batch_size`` images at a time."""
+    parts = [extractor(part) for part in images.split(batch_size)]
+    return torch.cat(parts) if parts else torch.empty(0, getattr(extractor, "num_features", 0))
+
+
+class FeatureRows(nn.Module):
+    """Features already extracted (N,D), passed through as torchmetrics' feature extractor: so FID and KID run on
+    features gathered from batches or from several processes instead of on images."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+def frechet_from_features(real: torch.Tensor, fake: torch.Tensor, batch_size: int = 256) -> float:
+    """:func:`frechet_distance` from features (N,D) of the real and the fake images. torchmetrics accumulates
+    the statistics in float64, ``batch_size`` rows at a time (the same rows give the same sums)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    # torchmetrics accumulates the feature statistics in float64; the extractor itself is left untouched
-    fid = FrechetInceptionDistance(feature=extractor, normalize=True, reset_real_features=True)
+    # sync_on_compute off: under torchrun the rows are already gathered, and the other ranks do not compute
+    fid = FrechetInceptionDistance(feature=FeatureRows(real.shape[1]), reset_real_features=True, sync_on_compute=False)
     for part in real.split(batch_size):
         fid.update(part, real=True)
     for part in fake.split(batch_size):
@@ -265,7 +292,17 @@ def kernel_distance(
     seed: int = 0,
     batch_size: int = 256,
 ) -> dict[str, float]:
-    """Kernel distance (KID, Binkowski et al. 2018) between ``real`` and ``fake`` in ``extractor``'s features.
+    """Kernel distance (KID, Binkowski et al. 2018) between ``real`` and ``fake`` in ``extractor``'s features:
+    :func:`kernel_distance_from_features` of their features."""
+    return kernel_distance_from_features(
+        features_of(real, extractor, batch_size), features_of(fake, extractor, batch_size), subsets, subset_size, seed
+    )
+
+
+def kernel_distance_from_features(
+    real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 100, seed: int = 0
+) -> dict[str, float]:
+    """KID between features (N,D) of the real and the fake images.
 
     Unbiased MMD^2 with a cubic polynomial kernel, averaged over ``subsets`` random subsets of
     ``subset_size`` (torchmetrics); unlike the Frechet distance it has no bias in the sample size.
@@ -281,16 +318,15 @@ def kernel_distance(
     size = min(subset_size, len(real), len(fake))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        kid = KernelInceptionDistance(feature=extractor, subsets=subsets, subset_size=size, normalize=True)
-    for part in real.split(batch_size):
-        kid.update(part, real=True)
-    for part in fake.split(batch_size):
-        kid.update(part, real=False)
+        kid = KernelInceptionDistance(
+            feature=FeatureRows(real.shape[1]), subsets=subsets, subset_size=size, sync_on_compute=False
+        )
+    kid.update(real, real=True)
+    kid.update(fake, real=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mean, std = (float(v) for v in kid.compute())
-    fr, ff = (torch.cat(list(f)).double().cpu() for f in (kid.real_features, kid.fake_features))
-    _, se = mmd2_jackknife(fr, ff, paired=len(fr) == len(ff))
+    _, se = mmd2_jackknife(real.double().cpu(), fake.double().cpu(), paired=len(real) == len(fake))
     half = 1.96 * max(std, se)
     return {
         "kid": mean,

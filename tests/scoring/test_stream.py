@@ -1,0 +1,79 @@
+"""Streamed and sharded scoring: batches and processes change nothing, per image."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from unlogit import load_inverter
+from unlogit.classifiers.registry import load_classifier
+from unlogit.data import get_dataset
+from unlogit.errors import UnlogitError
+from unlogit.scoring.measure import score
+from unlogit.scoring.stream import Shard, stream_scores
+
+
+def test_streaming_in_batches_equals_scoring_everything_at_once(tiny_inverter_run, evaluator_run):
+    inv = load_inverter(tiny_inverter_run, device="cpu")
+    data = get_dataset("shapes", "test", size=30)
+    judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
+    streamed = stream_scores(inv, data, judges, seed=3, batch_size=7)  # 30 images in 5 uneven batches
+    x, y = data.batch(torch.arange(len(data)))
+    logits, noise = inv.logits(x), inv.sample_noise(len(x), 3)
+    x_hat = torch.cat([inv.generate(logits[i : i + 7], noise[i : i + 7]) for i in range(0, len(x), 7)])
+    whole = score(x, x_hat, y, inv.classifier, judges, logits=logits, retrieval=True, seed=3)
+    assert set(streamed.scores.per_image) == set(whole.per_image)
+    assert any(k.startswith("retrieval_class@") for k in whole.per_image) and "kid@evaluator" in whole.per_image
+    for k, values in whole.per_image.items():
+        assert torch.equal(streamed.scores[k], values), k
+    assert streamed.scores.chance == whole.chance
+    assert streamed.scores.colour_correlation == whole.colour_correlation
+    assert set(streamed.features) == {"evaluator"} and streamed.features["evaluator"][0].shape[0] == 30
+
+
+def test_more_processes_than_images_is_refused(tiny_inverter_run, evaluator_run):
+    inv = load_inverter(tiny_inverter_run, device="cpu")
+    judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
+    with pytest.raises(UnlogitError, match="cannot be shared by 4 processes"):
+        stream_scores(inv, get_dataset("shapes", "test", size=3), judges, shard=Shard(0, 4))
+
+
+def test_batches_are_dealt_in_turn_and_every_process_gets_one():
+    shards = [Shard(r, 3).batches(10, 2) for r in range(3)]
+    assert sorted(torch.cat([torch.cat(b) for b in shards]).tolist()) == list(range(10))
+    assert [b.tolist() for b in shards[1]] == [[2, 3], [8, 9]]
+    assert Shard(0, 4).batch_size(10, 256) == 2  # smaller, so that each of 4 processes gets a batch
+
+
+def _evaluate(out, inverter, evaluator, extractor, launcher):
+    args = ["evaluate", "--inverter", str(inverter), "--dataset", "shapes", "--images", "41", "--samples", "2"]
+    args += ["--batch-size", "20"]  # 41 images: batches of 20, 20 and 1, dealt to 2 processes unevenly
+    args += ["--evaluator", str(evaluator), "--extractor", str(extractor), "--device", "cpu", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "UNLOGIT_THREADS": "1"}
+    done = subprocess.run([*launcher, "-m", "unlogit", *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_two_gloo_processes_give_the_single_process_result_per_image(
+    tmp_path, tiny_inverter_run, evaluator_run, tiny_classifier_run
+):
+    one, two = tmp_path / "one", tmp_path / "two"
+    _evaluate(one, tiny_inverter_run, evaluator_run, tiny_classifier_run, [sys.executable])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    done = _evaluate(two, tiny_inverter_run, evaluator_run, tiny_classifier_run, torchrun)
+    assert "2 processes" in done.stdout
+    name = tiny_inverter_run.name
+    rows = [list(csv.DictReader((d / "per_image" / f"{name}.csv").read_text().splitlines())) for d in (one, two)]
+    assert len(rows[0]) == 41 and [r["index"] for r in rows[1]] == [str(i) for i in range(41)]
+    assert rows[0] == rows[1]  # every value of every image, written in full precision
+    results = [json.loads((d / "evaluate.json").read_text())["inverters"][name] for d in (one, two)]
+    for result in results:
+        result.pop("seconds_per_image")
+    assert results[0] == results[1]  # retrieval, KID, Frechet (evaluator and extractor), per-class, diversity
