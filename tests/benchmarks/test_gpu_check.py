@@ -30,3 +30,5 @@ def test_the_gpu_check_dry_run_writes_every_result(tmp_path):
     assert json.loads((tmp_path / "throughput.json").read_text())
     syncs = json.loads((tmp_path / "host_syncs.json").read_text())
     assert set(syncs["seconds_per_iter"]) == {"per_step_reads", "at_log_cadence"} and syncs["speedup"] > 0
+    stages = json.loads((tmp_path / "device_stages.json").read_text())
+    assert stages["all_ok"] and set(stages["scoring"]["cpu"]) == {"evaluate", "evaluate_2_processes", "analyze"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from ..errors import UnlogitError
 from .common import AnalysisContext, ExperimentResult
 from .config import AnalyzeConfig
@@ -14,21 +16,29 @@ __all__ = ["EXPERIMENTS", "AnalysisContext", "AnalyzeConfig", "ExperimentResult"
 
 
 def run_experiment(
-    experiment: str, inverter_runs: Sequence[str | Path], cfg: AnalyzeConfig, out: Path
+    experiment: str,
+    inverter_runs: Sequence[str | Path],
+    cfg: AnalyzeConfig,
+    out: Path,
+    device: str | torch.device = "cpu",
 ) -> ExperimentResult:
     """Run one experiment on several inverters side by side; write ``out/<experiment>/``.
 
     ``cfg.pool`` test images are loaded (the first ``cfg.n`` are shown; misclassified/factors search the
     pool); ``cfg.evaluator`` judges reconstructions; ``cfg.ood_dataset`` is converted to the inverters'
-    image shape for the ``ood`` experiment.
+    image shape for the ``ood`` experiment. ``device``: where the inverters, their classifiers and the judge
+    run. The CPU by default: the experiments are small (``cfg.n`` images shown, ``cfg.pool`` searched), and
+    on a GPU they are checked only by ``benchmarks/gpu_check.sh`` (step 5), not yet run there.
     """
     from ..classifiers.registry import load_classifier
     from ..data.config import DataConfig
     from ..inversion.inverter import load_inverter
+    from ..runtime.device import resolve_device
 
     run = EXPERIMENTS.get(experiment)
-    inverters = {  # the experiments on a GPU: not verified yet (attacks, transforms), so on the CPU
-        Path(run).name: load_inverter(run, device="cpu", classifier=cfg.classifier) for run in inverter_runs
+    device = resolve_device(device) if isinstance(device, str) else device
+    inverters = {
+        Path(run).name: load_inverter(run, device=device, classifier=cfg.classifier) for run in inverter_runs
     }
     shapes = {inv.image_shape for inv in inverters.values()}
     if len(shapes) != 1:
@@ -43,7 +53,7 @@ def run_experiment(
         )
         ood_data = ood_cfg.load("test")
     train = DataConfig(name=cfg.dataset, root=cfg.data_root, train_size=cfg.train_sample, channels=c, image_size=h)
-    judge = load_classifier(cfg.evaluator, classes=data.classes) if cfg.evaluator else None
+    judge = load_classifier(cfg.evaluator, device, classes=data.classes) if cfg.evaluator else None
     ctx = AnalysisContext(
         inverters,
         data,

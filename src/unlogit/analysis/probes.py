@@ -19,7 +19,7 @@ def misclassified(ctx: AnalysisContext) -> ExperimentResult:
     something beyond that when the judge reads the original correctly.
     """
     x_all, y_all = ctx.data.batch(torch.arange(len(ctx.data)))
-    preds = {name: inv.classifier.predict_logits(x_all).argmax(1).cpu() for name, inv in ctx.inverters.items()}
+    preds = {name: inv.logits(x_all).argmax(1).cpu() for name, inv in ctx.inverters.items()}
     wrong_all = torch.stack([p != y_all for p in preds.values()]).all(0)
     common = wrong_all.nonzero()[:, 0][: max(ctx.n, 64)]
     metrics: dict = {"pool": len(x_all), "n_common": len(common), "judge": ctx.judge_name, "inverters": {}}

@@ -85,7 +85,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.evaluator and len(args.evaluator) > 1:
         print(f"note: analyze judges with one evaluator, the first ({args.evaluator[0]})", file=sys.stderr)
     for name in cfg.experiments:
-        result = run_experiment(name, args.inverter, cfg, out)
+        result = run_experiment(name, args.inverter, cfg, out, device=args.device)
         print(f"{name}: wrote {out / name} ({', '.join(result.figures)}, metrics.json)")
     return 0
 
@@ -156,6 +156,12 @@ def _register_analyze(add: AddCommand) -> None:
     )
     p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
     add_measure_options(p, "analyze", n_default=16)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where the inverters and the judge run: cpu (the default: the experiments are small, and not yet "
+        "verified on a GPU), auto, cuda:N",
+    )
     add_classifier_override(p)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
     p.add_argument(
