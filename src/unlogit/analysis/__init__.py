@@ -37,9 +37,7 @@ def run_experiment(
 
     run = EXPERIMENTS.get(experiment)
     device = resolve_device(device) if isinstance(device, str) else device
-    inverters = {
-        Path(run).name: load_inverter(run, device=device, classifier=cfg.classifier) for run in inverter_runs
-    }
+    inverters = {Path(run).name: load_inverter(run, device=device, classifier=cfg.classifier) for run in inverter_runs}
     shapes = {inv.image_shape for inv in inverters.values()}
     if len(shapes) != 1:
         raise UnlogitError(f"inverters make images of different shapes {sorted(shapes)}; compare like with like")

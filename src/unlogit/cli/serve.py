@@ -41,7 +41,9 @@ def register(add: AddCommand) -> None:
     p.add_argument("--gallery", type=int, default=48, help="test images offered for picking")
     p.add_argument("--dataset", help="gallery dataset (default: the first inverter's training dataset)")
     p.add_argument("--data-root", help="folder searched first for dataset files")
-    p.add_argument("--device", default="cpu", help="cpu, cuda ...")
+    p.add_argument(
+        "--device", default="cpu", help="cpu (the default: the explorer has not run on a GPU yet), auto, cuda:N"
+    )
     p.add_argument("--max-upload-mb", type=float, default=5.0, help="largest accepted upload")
     p.add_argument("--max-upload-pixels", type=int, default=4096 * 4096, help="largest declared width x height")
     p.add_argument(
