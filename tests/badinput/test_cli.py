@@ -70,3 +70,18 @@ def test_argparse_mistakes_exit_2_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and "usage: unlogit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("only", "message"),
+    [
+        ([], r"under torchrun \(2 processes\) a study trains inverter runs across them.*--only inverters/NAME"),
+        (["--only", "classifiers/standard"], r"\['classifiers/standard'\] train in one process, not under torchrun"),
+    ],
+)
+def test_a_study_under_torchrun_trains_only_inverter_runs(only, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in every process
+    out = tmp_path / "study"
+    assert main(["study", "demo", "--out", str(out), *only]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()

@@ -10,6 +10,7 @@ A finished stage is skipped; a half-finished run is resumed.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from ..runtime.checkpoint import read_json
 from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, StudyLayout
 from ..runtime.tables import Column, fixed, markdown, percent
 from .config import StudyConfig, load_study, study_path
-from .stages import StudyPlan, plan_study, run_label, run_plan
+from .stages import StudyPlan, check_torchrun_scope, plan_study, run_label, run_plan
 
 __all__ = ["StudyConfig", "compare_inverters", "default_study_dir", "load_study", "run_study"]
 
@@ -87,6 +88,7 @@ def run_study(
     where the stages after training score (``auto``: CUDA when present; values stay on the CPU)."""
     from ..runtime.device import resolve_device
 
+    check_torchrun_scope(only, int(os.environ.get("WORLD_SIZE", "1")))
     scoring = resolve_device(device)
     plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
     layout = StudyLayout(out)

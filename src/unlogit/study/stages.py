@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import build_config, deep_merge, load_preset_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, UnlogitError
 from ..runtime.rundir import RunLayout, StudyLayout
 from ..runtime.seeding import derived_seed
 from .config import StudyConfig, inverter_run
@@ -141,6 +141,26 @@ def _plan_inverter(
 def run_label(run: PlannedRun) -> str:
     """How a run is named on the command line (``--only``): ``classifiers/NAME`` or ``inverters/NAME-c1-seed1``."""
     return f"{run.kind}s/{run.run.name}"
+
+
+def check_torchrun_scope(only: Sequence[str] | None, processes: int) -> None:
+    """Under torchrun (``processes`` > 1, torchrun's WORLD_SIZE) a study trains inverter runs across the processes
+    (DDP) and nothing else: a classifier run would be trained by every process into the same folder, and every
+    process would decide the claim. Raises with the fix otherwise."""
+    if processes <= 1:
+        return
+    if not only:
+        raise UnlogitError(
+            f"under torchrun ({processes} processes) a study trains inverter runs across them, one at a time: add "
+            "--only inverters/NAME (--list-runs lists them). Train the classifiers and decide the claim in one "
+            "process (unlogit study CONFIG), or submit every run with --launcher submitit"
+        )
+    single = sorted(o for o in only if not o.startswith("inverters/"))
+    if single:
+        raise UnlogitError(
+            f"{single} train in one process, not under torchrun ({processes} processes): run them with "
+            "`unlogit study CONFIG --only ...` without torchrun"
+        )
 
 
 def run_plan(plan: StudyPlan, timings: dict[str, float], only: set[str] | None = None) -> None:
