@@ -77,3 +77,21 @@ def test_two_gloo_processes_give_the_single_process_result_per_image(
     for result in results:
         result.pop("seconds_per_image")
     assert results[0] == results[1]  # retrieval, KID, Frechet (evaluator and extractor), per-class, diversity
+
+
+def test_bf16_reconstructs_in_bf16_and_keeps_the_features_float32(tiny_inverter_run, evaluator_run):
+    from unlogit.scoring.stream import scoring_precision
+
+    inv = load_inverter(tiny_inverter_run, device="cpu")
+    data = get_dataset("shapes", "test", size=20)
+    judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
+    full, half = (stream_scores(inv, data, judges, amp=amp) for amp in ("off", "bf16"))
+    originals_full, hat_full = full.features["evaluator"]
+    originals_half, hat_half = half.features["evaluator"]
+    assert originals_half.dtype == torch.float32 and torch.equal(originals_half, originals_full)  # never autocast
+    assert not torch.equal(hat_half, hat_full)  # the reconstructions were made in bf16 ...
+    assert torch.allclose(half.scores["psnr"], full.scores["psnr"], atol=0.5)  # ... and are close to float32's
+    assert scoring_precision("auto", torch.device("cpu"))["classify_and_reconstruct"] == "float32"
+    assert scoring_precision("auto", torch.device("cuda"))["classify_and_reconstruct"] == "bf16"
+    with pytest.raises(UnlogitError, match="choose one of auto, bf16, off"):
+        stream_scores(inv, data, judges, amp="fp16")

@@ -47,6 +47,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             device=local_device(device, info),
             shard=Shard.of(info),
             batch_size=args.batch_size,
+            amp=args.amp,
         )
     finally:
         cleanup(info)
@@ -123,6 +124,13 @@ def _register_evaluate(add: AddCommand) -> None:
         default=256,
         help="images scored at a time (memory is one batch, not the split); the same batches give the same numbers "
         "in one process or under torchrun --nproc-per-node=N, where the batches are dealt to the processes",
+    )
+    p.add_argument(
+        "--amp",
+        default="auto",
+        choices=["auto", "bf16", "off"],
+        help="bf16 autocast for classifying and reconstructing (auto: on CUDA only); the features of retrieval, "
+        "KID and the Frechet distance are always float32. evaluate.json records it",
     )
     add_classifier_override(p)
     p.add_argument(

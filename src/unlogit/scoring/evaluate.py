@@ -43,7 +43,7 @@ from .metrics import (
     frechet_from_features,
     kernel_distance_from_features,
 )
-from .stream import ONE_PROCESS, SCORE_BATCH, Shard, stream_scores
+from .stream import ONE_PROCESS, SCORE_BATCH, Shard, scoring_precision, stream_scores
 
 
 def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:
@@ -92,6 +92,7 @@ def evaluate_inverter(
     extractors: Mapping[str, torch.nn.Module] | None = None,
     shard: Shard = ONE_PROCESS,
     batch_size: int = SCORE_BATCH,
+    amp: str = "auto",
 ) -> tuple[dict[str, Any], Scores] | None:
     """All metrics for one inverter on every image of ``data``; ``extractors`` add ``frechet@<name>``. Returns the
     table row and the per-image scores (image order) on rank 0, None on the other ranks of ``shard``."""
@@ -101,7 +102,7 @@ def evaluate_inverter(
             f"{tuple(data.image_shape)}; "
             "evaluate inverters on the data they were trained for (or set data.image_size / data.channels)"
         )
-    streamed = stream_scores(inv, data, evaluators, extractors, seed, shard=shard, batch_size=batch_size)
+    streamed = stream_scores(inv, data, evaluators, extractors, seed, shard=shard, batch_size=batch_size, amp=amp)
     if streamed is None:
         return None
     scores, features = streamed.scores, streamed.features
@@ -154,6 +155,7 @@ def evaluate(
     device: str | torch.device = "auto",
     shard: Shard = ONE_PROCESS,
     batch_size: int = SCORE_BATCH,
+    amp: str = "auto",
 ) -> dict[str, Any] | None:
     """Evaluate several inverters on the same images; write evaluate.{json,csv,md} and each inverter's per-image
     values (``per_image/<inverter>.csv``, one row per image in data order) to ``out``.
@@ -164,6 +166,7 @@ def evaluate(
     metrics' statistics stay on the CPU. ``shard``: this process's share of the images under torchrun
     (:mod:`unlogit.scoring.stream`): rank 0 gathers, writes and returns the result, the others return None.
     ``batch_size``: images scored at a time (the same batches give the same numbers in one process or several).
+    ``amp``: bf16 autocast for classifying and reconstructing (``auto``: on CUDA); features stay float32.
     """
     device = resolve_device(device) if isinstance(device, str) else device
     evaluator_specs = [evaluator_specs] if isinstance(evaluator_specs, str) else list(evaluator_specs)
@@ -175,7 +178,7 @@ def evaluate(
         inv = load_inverter(run, device=device, classifier=classifier)
         check_independent(evaluators, inv.classifier, run)
         measured = evaluate_inverter(
-            inv, data, evaluators, seed, samples, extractors=extractors, shard=shard, batch_size=batch_size
+            inv, data, evaluators, seed, samples, extractors=extractors, shard=shard, batch_size=batch_size, amp=amp
         )
         if measured is not None:
             name = Path(run).name
@@ -192,6 +195,7 @@ def evaluate(
         "samples": samples,
         "batch_size": shard.batch_size(len(data), batch_size),
         "processes": shard.world,
+        "precision": scoring_precision(amp, device),
         **judges_record(evaluators, evaluator_specs, len(data), seed),
         "extra_extractors": provenance_extra,
         "inverters": rows,

@@ -26,11 +26,22 @@ from ..data.base import ImageDataset
 from ..errors import UnlogitError
 from ..inversion.inverter import Inverter
 from ..runtime.dist import DistInfo
+from ..runtime.placement import autocast_for
 from ..runtime.progress import progress
 from .measure import FeatureMap, Scores, SpaceFeatures, chance_levels, image_scores, retrieval_spaces, set_scores
 from .measure import space_features as features_in
 
 SCORE_BATCH = 256  # images read, reconstructed and scored at a time
+SCORING_AMP = ("auto", "bf16", "off")  # as train.amp: auto is bf16 on CUDA, off (float32) on the CPU
+
+
+def scoring_precision(amp: str, device: torch.device) -> dict[str, str]:
+    """What a scoring run records of its precision: the classifications and reconstructions in bf16 or float32
+    (``amp``), the features of retrieval, KID and the Frechet distance always in float32."""
+    if amp not in SCORING_AMP:
+        raise UnlogitError(f"amp {amp!r}: choose one of {', '.join(SCORING_AMP)}")
+    bf16 = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    return {"classify_and_reconstruct": "bf16" if bf16 else "float32", "features": "float32"}
 
 
 @dataclass(frozen=True)
@@ -91,11 +102,14 @@ def stream_scores(
     distractors: int = 10,
     shard: Shard = ONE_PROCESS,
     batch_size: int = SCORE_BATCH,
+    amp: str = "auto",
 ) -> StreamedScores | None:
     """Score ``inv`` on every image of ``data`` (one noise draw per image from ``seed``), this process taking
     ``shard`` of them; returns the gathered scores on rank 0 and None on the other ranks (which must all call
     this together). ``extractors``: extra feature spaces (name -> images -> (N,D)) kept for the Frechet distance
-    only."""
+    only. ``amp`` (:data:`SCORING_AMP`): bf16 autocast for the classifications and the reconstruction (``auto``:
+    on CUDA only); the features of retrieval, KID and the Frechet distance are always computed in float32."""
+    scoring_precision(amp, inv.device)  # checks amp before any work
     n = len(data)
     batch_size = shard.batch_size(n, batch_size)
     labelled = data.labels_for(inv.classifier.classes)  # else the label numbers are not the classifier's
@@ -107,12 +121,13 @@ def stream_scores(
     batches = shard.batches(n, batch_size)
     for index in progress(batches, desc=f"score {inv.method}"):
         x, y = data.batch(index)
-        start = time.perf_counter()
-        logits = dataset_logits(inv.classifier, data, index, device=inv.device)
-        x_hat = inv.generate(logits, noise[index]).cpu()
-        seconds += time.perf_counter() - start
         labels = y if labelled else None
-        batch = image_scores(x, x_hat, labels, inv.classifier, evaluators, logits)
+        with autocast_for(amp, inv.device):
+            start = time.perf_counter()
+            logits = dataset_logits(inv.classifier, data, index, device=inv.device)
+            x_hat = inv.generate(logits, noise[index]).float().cpu()
+            seconds += time.perf_counter() - start
+            batch = image_scores(x, x_hat, labels, inv.classifier, evaluators, logits)
         for name, (f, f_hat) in features_in(x, x_hat, spaces).items():
             batch[f"{name}/x"], batch[f"{name}/x_hat"] = f, f_hat
         values.append(batch)
