@@ -18,6 +18,8 @@ cost of a batch from it, each against today's in-memory path measured in the sam
 5. **Step share.** A batch drawn for training (images and logits) from ``prepared:`` with stored logits and from
    today's in-memory path with the logit cache, against a whole step of the ``tiny`` preset on this CPU.
    Target: <= 5% of a step.
+6. **Stored logits at 224.** ``prepare-data --logit-size 224`` with a ResNet-50's logits of the 224-px crops on
+   ``--logits-device`` (the GPU check runs it on CUDA): images/s of the whole preparation, decode included.
 
 The projection for the full ILSVRC2012 (1,281,167 + 50,000 images) scales the measured per-image cost; it is a
 projection, not a measurement.
@@ -243,6 +245,37 @@ def step_share(tree: Path, work: Path, batch: int = 256, steps: int = 3) -> dict
     return out
 
 
+def logits_at_224(tree: Path, size: int, work: Path, device: str, arch: str, workers: int) -> dict[str, Any]:
+    """``prepare-data --logit-size 224 --logits SPEC`` on ``device``: the stored ``size``-px images plus one
+    torchvision ``arch``'s logits of the 224-px center crops (random weights saved to a local file: the work, not
+    the values), images/s end to end with ``workers`` decoding processes (bf16 autocast on CUDA)."""
+    import torch
+    import torchvision.models as tvm
+    from safetensors.torch import save_file
+
+    from unlogit.classifiers.stored import ClassifierLogits
+    from unlogit.data.prepare import PrepareOptions, prepare_data
+    from unlogit.data.stored_logits import LogitWriters
+
+    torch.manual_seed(0)
+    weights = work / f"{arch}.safetensors"
+    save_file({k: v.contiguous() for k, v in tvm.get_model(arch, weights=None).state_dict().items()}, weights)
+    spec = f"torchvision:{arch}?weights={weights}&size=224"
+    writers = LogitWriters([ClassifierLogits(spec, 224, torch.device(device))])
+    n = len(list((tree / "train").rglob("*.JPEG")))
+    start = time.perf_counter()
+    prepare_data(PrepareOptions(f"imagefolder:{tree}", size, ("train",)), work / "logits224", workers, writers)
+    seconds = time.perf_counter() - start
+    return {
+        "arch": arch,
+        "device": device,
+        "workers": workers,
+        "images": n,
+        "seconds": seconds,
+        "images_per_s": n / seconds,
+    }
+
+
 def projection(ms_per_image_1: float) -> dict[str, Any]:
     """Full ILSVRC2012 from the measured per-image cost of one worker: hours with 1 worker and with 16 at ideal
     (linear) scaling, and the disk each stored size takes. The synthetic JPEGs are smooth and decode faster than
@@ -271,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--memory-mb", type=int, default=400)
+    p.add_argument("--logits-device", default="cpu", help="where step 6's classifier runs (cuda on the GPU check)")
+    p.add_argument("--logits-arch", default="resnet50", help="step 6's torchvision classifier")
+    p.add_argument("--logits-workers", type=int, default=2, help="step 6's decoding processes")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="unlogit-data-bench-") as tmp:
         work = Path(tmp)
@@ -282,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         print("crops and steps ...", flush=True)
         result["crop_cost"] = crop_cost(tree, args.size)
         result["step_share"] = step_share(tree, work)
+        print("logits at 224 ...", flush=True)
+        result["logits_224"] = logits_at_224(
+            tree, args.size, work, args.logits_device, args.logits_arch, args.logits_workers
+        )
         print("memory ...", flush=True)
         (work / "mem").mkdir()
         result["memory"] = memory(work / "mem", args.memory_mb)

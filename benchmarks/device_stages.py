@@ -41,8 +41,10 @@ def timed(stage: Callable[[], Any]) -> dict[str, Any]:
     return {"ok": ok, "seconds": time.perf_counter() - start, **({"error": error} if error else {})}
 
 
-def train_runs(root: Path, device: str, steps: int, train_images: int) -> dict[str, dict[str, Any]]:
-    """The classifier, its judge and the inverter, trained on ``device``."""
+def train_runs(
+    root: Path, device: str, steps: int, train_images: int, overrides: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The classifier, its judge and the inverter (with ``overrides``), trained on ``device``."""
     clf = ["--preset", "tiny", "--device", device, f"data.train_size={train_images}", "data.test_size=200"]
     clf += ["train.epochs=2", "train.eval_robust_size=50", "train.progress=false"]
     stages = {}
@@ -50,7 +52,7 @@ def train_runs(root: Path, device: str, steps: int, train_images: int) -> dict[s
         command = ["train-classifier", *clf, *extra, "--out", str(root / name)]
         stages[f"train_{name}"] = timed(lambda command=command: unlogit(command))
     inv = ["train", "--classifier", str(root / "classifier"), "--preset", "tiny", "--device", device]
-    inv += [f"train.steps={steps}", "train.progress=false", "--out", str(root / "inverter")]
+    inv += [f"train.steps={steps}", "train.progress=false", *overrides, "--out", str(root / "inverter")]
     stages["train_inverter"] = timed(lambda: unlogit(inv))
     return stages
 
@@ -75,12 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=200, help="inverter G steps")
     p.add_argument("--images", type=int, default=500, help="test images evaluate scores (analyze searches them)")
     p.add_argument("--train-images", type=int, default=2000, help="training images of the classifiers")
+    p.add_argument(
+        "--inverter-override",
+        action="append",
+        default=[],
+        help="KEY=VALUE for the inverter run (repeatable; the dry run turns the CPU's fast-path search off)",
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     root = Path(args.out).with_suffix("")
     root.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"device": args.device, "steps": args.steps, "images": args.images}
-    result["training"] = train_runs(root, args.device, args.steps, args.train_images)
+    result["training"] = train_runs(root, args.device, args.steps, args.train_images, args.inverter_override)
     devices = [args.device] if args.device == "cpu" else [args.device, "cpu"]
     result["scoring"] = {d: scoring_runs(root, d, args.images) for d in devices}
     result["all_ok"] = all(s["ok"] for part in (result["training"], *result["scoring"].values()) for s in part.values())

@@ -25,6 +25,7 @@ def test_the_gpu_check_dry_run_writes_every_result(tmp_path):
     assert "[gpu_check] done" in run.stdout
     data = json.loads((tmp_path / "data_pipeline.json").read_text())
     assert data["throughput"]["workers_2"]["images_per_s"] > 0 and "prepared_2_gloo_ranks" in data["memory"]
+    assert data["logits_224"]["images"] > 0 and data["logits_224"]["device"] == "cpu"
     metric = json.loads((tmp_path / "metric_memory.json").read_text())
     assert [row["n"] for row in metric["rows"]] == [200, 400]
     assert json.loads((tmp_path / "throughput.json").read_text())
