@@ -92,11 +92,11 @@ def rss():
     status = {l.split(':')[0]: int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('Rss')}
     return status['RssAnon'], status['RssFile']
 
-spec, out = sys.argv[1], sys.argv[2]
+spec, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 anon0, file0 = rss()
 cfg = build_config(InverterRunConfig, 'inverter', 'tiny', [
     f'data.name={spec}', 'data.val_size=500', 'data.test_size=64', 'model.ch_g=4', 'model.ch_d=4',
-    'model.dim_z=16', 'train.steps=20', 'train.batch_size=16', 'train.eval_size=32', 'train.progress=false',
+    'model.dim_z=16', f'train.steps={steps}', 'train.batch_size=16', 'train.eval_size=32', 'train.progress=false',
     'train.logit_cache=false', 'train.standing_stats_batches=2', 'train.device=cpu'],
     {'classifier': 'unlogit:cifar10-eval-standard'})  # host memory is what is measured: the CPU, also on a GPU node
 train_inverter(cfg, out)
@@ -109,14 +109,15 @@ print(json.dumps({'rank': rank, 'anon_growth': anon1 - anon0, 'file_growth': fil
 """
 
 
-def _probe(spec: str, run: Path, ranks: int = 1) -> list[dict[str, int]]:
-    """The probe's record per process: one process, or ``ranks`` gloo ranks under torchrun."""
+def _probe(spec: str, run: Path, ranks: int = 1, steps: int = 20) -> list[dict[str, int]]:
+    """The probe's record per process (``steps`` training steps): one process, or ``ranks`` gloo ranks under
+    torchrun."""
     script = run.with_suffix(".py")
     script.write_text(MEMORY_PROBE)
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks > 1 else []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "UNLOGIT_THREADS": "1"}
     out = subprocess.run(
-        [sys.executable, *launcher, str(script), spec, str(run)], capture_output=True, text=True, env=env
+        [sys.executable, *launcher, str(script), spec, str(run), str(steps)], capture_output=True, text=True, env=env
     )
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
@@ -124,7 +125,7 @@ def _probe(spec: str, run: Path, ranks: int = 1) -> list[dict[str, int]]:
     return sorted(records, key=lambda r: r["rank"])
 
 
-def memory(work: Path, megabytes: int) -> dict[str, Any]:
+def memory(work: Path, megabytes: int, steps: int = 20) -> dict[str, Any]:
     """The memory a dataset adds to a training process: the same probe on data of ``megabytes`` and of a tenth
     of it; the difference of the two growths over the difference of the two arrays is what each byte of data
     costs the process (the training machinery's own memory cancels)."""
@@ -144,7 +145,8 @@ def memory(work: Path, megabytes: int) -> dict[str, Any]:
         prepare_data(PrepareOptions(f"npz:{folder}", 32), folder / "prep")
         sizes[label] = n * 32 * 32 * 3
         for name, spec, ranks in PROBES:
-            out.setdefault(name, {})[label] = _probe(spec.format(folder=folder), folder / f"run-{name}", ranks)
+            run = folder / f"run-{name}"
+            out.setdefault(name, {})[label] = _probe(spec.format(folder=folder), run, ranks, steps)
     out["array_bytes"] = sizes
     extra = sizes["large"] - sizes["small"]
     for name, _, ranks in PROBES:
@@ -304,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--memory-mb", type=int, default=400)
+    p.add_argument("--memory-steps", type=int, default=20, help="training steps of each memory probe")
     p.add_argument("--logits-device", default="cpu", help="where step 6's classifier runs (cuda on the GPU check)")
     p.add_argument("--logits-arch", default="resnet50", help="step 6's torchvision classifier")
     p.add_argument("--logits-workers", type=int, default=2, help="step 6's decoding processes")
@@ -324,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("memory ...", flush=True)
         (work / "mem").mkdir()
-        result["memory"] = memory(work / "mem", args.memory_mb)
+        result["memory"] = memory(work / "mem", args.memory_mb, args.memory_steps)
     t = result["throughput"]
     result["projection"] = projection(t["ms_per_image_1_worker"])
     result["machine"] = machine()

@@ -23,7 +23,7 @@ OUT="${OUT:-runs/gpu-check}"
 mkdir -p "$OUT"
 if (( DRY )); then
   DEVICE=cpu PRESETS=(tiny) VARIANTS=(eager-fp32) ITERS=1 REPEATS=1 EXTRA=(--quick --no-compile)
-  IMAGES=40 MEMORY_MB=20 SIZES=200,400 SYNC_PRESET=tiny SYNC_ITERS=2 STAGE_STEPS=4 STAGE_IMAGES=64 STAGE_TRAIN=500 WORKERS=2
+  IMAGES=40 MEMORY_MB=20 SIZES=200,400 SYNC_PRESET=tiny SYNC_ITERS=2 STAGE_STEPS=4 STAGE_IMAGES=64 STAGE_TRAIN=500 WORKERS=2 MEMORY_STEPS=2
   STAGE_EXTRA=()
   for o in train.amp=off train.channels_last=false data.train_size=512 train.eval_size=32; do
     STAGE_EXTRA+=(--inverter-override "$o")
@@ -31,7 +31,7 @@ if (( DRY )); then
 else
   DEVICE=cuda PRESETS=(imagenet64 imagenet128) VARIANTS=(eager-fp32 bf16 compile all) ITERS=10 REPEATS=3 EXTRA=()
   IMAGES=4000 MEMORY_MB=2000 SIZES=1000,5000,20000 SYNC_PRESET=imagenet64 SYNC_ITERS=30
-  STAGE_STEPS=200 STAGE_IMAGES=500 STAGE_TRAIN=2000 WORKERS=8 STAGE_EXTRA=()
+  STAGE_STEPS=200 STAGE_IMAGES=500 STAGE_TRAIN=2000 WORKERS=8 STAGE_EXTRA=() MEMORY_STEPS=20
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv" || true
 fi
 step() { echo "[gpu_check] $1 ($(date +%T))"; }
@@ -40,7 +40,7 @@ python -m benchmarks.run --device "$DEVICE" --presets "${PRESETS[@]}" --variants
   --iters "$ITERS" --repeats "$REPEATS" "${EXTRA[@]}" --out "$OUT/throughput.json"
 step "2/5 data pipeline: $IMAGES JPEGs, ${MEMORY_MB} MB arrays"
 python -m benchmarks.data_pipeline --out "$OUT/data_pipeline.json" --images "$IMAGES" --memory-mb "$MEMORY_MB" \
-  --logits-device "$DEVICE" --logits-workers "$WORKERS"
+  --logits-device "$DEVICE" --logits-workers "$WORKERS" --memory-steps "$MEMORY_STEPS"
 step "3/5 retrieval memory at N = $SIZES"
 python -m benchmarks.metric_memory --out "$OUT/metric_memory.json" --sizes "$SIZES"
 step "4/5 host reads per step vs at the log cadence: $SYNC_PRESET"

@@ -115,6 +115,8 @@ def test_cli_all_and_unknown_experiment(tmp_path, tiny_inverter_run, capsys):
                 "4",
                 "--pool",
                 "60",
+                "--train-sample",
+                "200",
                 "--out",
                 str(tmp_path),
             ]
