@@ -59,6 +59,7 @@ def test_the_paper_study_runs_from_imagenet_folders_to_the_report(tmp_path):
         "inverters.*.train.channels_last=false",
         "inverters.*.train.compile=false",
         "compare.eval_size=20",
+        "claim.calibration_images=8",  # each inverter's colour map: 8 reconstructions, not every training image
     ]
     out = tmp_path / "study"
     study = ["-m", "unlogit", "study", "imagenet-paper", "--out", str(out)]
