@@ -36,7 +36,7 @@ def timed(stage: Callable[[], Any]) -> dict[str, Any]:
         code = stage()
         ok, error = code in (0, None), None if code in (0, None) else f"exit {code}"
     except Exception as exc:
-        ok, error = False, f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        ok, error = False, f"{type(exc).__name__}: {exc}".splitlines()[0][:3000]
         traceback.print_exc()
     return {"ok": ok, "seconds": time.perf_counter() - start, **({"error": error} if error else {})}
 
@@ -57,6 +57,15 @@ def train_runs(
     return stages
 
 
+def _torchrun(command: list[str], env: dict[str, str]) -> int:
+    """Run a torchrun job; on failure raise with the last lines its processes printed (the stage's error)."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        tail = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-12:]
+        raise RuntimeError(f"exit {done.returncode}: " + " | ".join(tail))
+    return 0
+
+
 def scoring_runs(root: Path, device: str, images: int) -> dict[str, dict[str, Any]]:
     """``evaluate`` (one process and two) and ``analyze`` on ``device``, on the trained runs."""
     runs = ["--inverter", str(root / "inverter"), "--dataset", "shapes", "--images", str(images)]
@@ -65,7 +74,7 @@ def scoring_runs(root: Path, device: str, images: int) -> dict[str, dict[str, An
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "unlogit"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = [*torchrun, *evaluate, "--out", str(root / f"evaluate-2-{device}")]
-    stages["evaluate_2_processes"] = timed(lambda: subprocess.run(two, env=env, check=False).returncode)
+    stages["evaluate_2_processes"] = timed(lambda: _torchrun(two, env))
     analyze = ["analyze", *ANALYZE, *runs[:-2], "--images", "8", "--pool", str(images), "--device", device]
     stages["analyze"] = timed(lambda: unlogit([*analyze, "--out", str(root / f"analyze-{device}")]))
     return stages

@@ -16,14 +16,14 @@ from unlogit.classifiers.registry import load_classifier
 from unlogit.data import get_dataset
 from unlogit.errors import UnlogitError
 from unlogit.scoring.measure import score
-from unlogit.scoring.stream import Shard, stream_scores
+from unlogit.scoring.stream import Shard, Streaming, stream_scores
 
 
 def test_streaming_in_batches_equals_scoring_everything_at_once(tiny_inverter_run, evaluator_run):
     inv = load_inverter(tiny_inverter_run, device="cpu")
     data = get_dataset("shapes", "test", size=30)
     judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
-    streamed = stream_scores(inv, data, judges, seed=3, batch_size=7)  # 30 images in 5 uneven batches
+    streamed = stream_scores(inv, data, judges, seed=3, streaming=Streaming(batch_size=7))  # 5 uneven batches
     x, y = data.batch(torch.arange(len(data)))
     logits, noise = inv.logits(x), inv.sample_noise(len(x), 3)
     x_hat = torch.cat([inv.generate(logits[i : i + 7], noise[i : i + 7]) for i in range(0, len(x), 7)])
@@ -41,7 +41,7 @@ def test_more_processes_than_images_is_refused(tiny_inverter_run, evaluator_run)
     inv = load_inverter(tiny_inverter_run, device="cpu")
     judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
     with pytest.raises(UnlogitError, match="cannot be shared by 4 processes"):
-        stream_scores(inv, get_dataset("shapes", "test", size=3), judges, shard=Shard(0, 4))
+        stream_scores(inv, get_dataset("shapes", "test", size=3), judges, streaming=Streaming(Shard(0, 4)))
 
 
 def test_batches_are_dealt_in_turn_and_every_process_gets_one():
@@ -85,13 +85,19 @@ def test_bf16_reconstructs_in_bf16_and_keeps_the_features_float32(tiny_inverter_
     inv = load_inverter(tiny_inverter_run, device="cpu")
     data = get_dataset("shapes", "test", size=20)
     judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
-    full, half = (stream_scores(inv, data, judges, amp=amp) for amp in ("off", "bf16"))
+    full, half = (stream_scores(inv, data, judges, streaming=Streaming(amp=amp)) for amp in ("off", "bf16"))
     originals_full, hat_full = full.features["evaluator"]
     originals_half, hat_half = half.features["evaluator"]
     assert originals_half.dtype == torch.float32 and torch.equal(originals_half, originals_full)  # never autocast
     assert not torch.equal(hat_half, hat_full)  # the reconstructions were made in bf16 ...
     assert torch.allclose(half.scores["psnr"], full.scores["psnr"], atol=0.5)  # ... and are close to float32's
+    from unlogit.scoring.measure import pixel_scores
+
+    x, x_hat = data.batch(torch.arange(20))[0], torch.rand(20, *inv.image_shape)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the metrics themselves never run in bf16
+        inside = pixel_scores(x, x_hat)
+    assert all(torch.equal(inside[k], v) for k, v in pixel_scores(x, x_hat).items())
     assert scoring_precision("auto", torch.device("cpu"))["classify_and_reconstruct"] == "float32"
     assert scoring_precision("auto", torch.device("cuda"))["classify_and_reconstruct"] == "bf16"
     with pytest.raises(UnlogitError, match="choose one of auto, bf16, off"):
-        stream_scores(inv, data, judges, amp="fp16")
+        Streaming(amp="fp16")

@@ -21,9 +21,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rank 0 gathers them in image order, writes and prints (:mod:`unlogit.scoring.stream`)."""
     from ..data.config import DataConfig
     from ..runtime.device import resolve_device
-    from ..runtime.dist import broadcast_from_main, cleanup, init_distributed, local_device
+    from ..runtime.dist import barrier, broadcast_from_main, cleanup, init_distributed, local_device
     from ..scoring.evaluate import evaluate
-    from ..scoring.stream import Shard
+    from ..scoring.stream import Shard, Streaming
 
     deprecated_positional(args, "runs", "--inverter", append=True)
     if not args.inverter:
@@ -45,10 +45,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             inception_weights=args.inception_weights,
             classifier=args.classifier,
             device=local_device(device, info),
-            shard=Shard.of(info),
-            batch_size=args.batch_size,
-            amp=args.amp,
+            streaming=Streaming(Shard.of(info), args.batch_size, args.amp),
         )
+        barrier(info)  # no process leaves the group while rank 0 still computes and writes
     finally:
         cleanup(info)
     if result is None:  # another rank writes

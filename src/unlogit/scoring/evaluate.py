@@ -43,7 +43,7 @@ from .metrics import (
     frechet_from_features,
     kernel_distance_from_features,
 )
-from .stream import ONE_PROCESS, SCORE_BATCH, Shard, scoring_precision, stream_scores
+from .stream import ONE_BATCH_STREAM, Streaming, scoring_precision, stream_scores
 
 
 def table_columns(evaluators: Sequence[str], extra_frechet: Sequence[str] = ()) -> list[Column]:
@@ -90,19 +90,17 @@ def evaluate_inverter(
     samples: int = 4,
     diversity_n: int = 100,
     extractors: Mapping[str, torch.nn.Module] | None = None,
-    shard: Shard = ONE_PROCESS,
-    batch_size: int = SCORE_BATCH,
-    amp: str = "auto",
+    streaming: Streaming = ONE_BATCH_STREAM,
 ) -> tuple[dict[str, Any], Scores] | None:
     """All metrics for one inverter on every image of ``data``; ``extractors`` add ``frechet@<name>``. Returns the
-    table row and the per-image scores (image order) on rank 0, None on the other ranks of ``shard``."""
+    table row and the per-image scores (image order) on rank 0, None on the other ranks of ``streaming.shard``."""
     if tuple(data.image_shape) != inv.image_shape:
         raise UnlogitError(
             f"inverter of {inv.meta.classifier} makes {inv.image_shape} images, the data has "
             f"{tuple(data.image_shape)}; "
             "evaluate inverters on the data they were trained for (or set data.image_size / data.channels)"
         )
-    streamed = stream_scores(inv, data, evaluators, extractors, seed, shard=shard, batch_size=batch_size, amp=amp)
+    streamed = stream_scores(inv, data, evaluators, extractors, seed, streaming=streaming)
     if streamed is None:
         return None
     scores, features = streamed.scores, streamed.features
@@ -153,9 +151,7 @@ def evaluate(
     inception_weights: str | None = None,
     classifier: str | None = None,
     device: str | torch.device = "auto",
-    shard: Shard = ONE_PROCESS,
-    batch_size: int = SCORE_BATCH,
-    amp: str = "auto",
+    streaming: Streaming = ONE_BATCH_STREAM,
 ) -> dict[str, Any] | None:
     """Evaluate several inverters on the same images; write evaluate.{json,csv,md} and each inverter's per-image
     values (``per_image/<inverter>.csv``, one row per image in data order) to ``out``.
@@ -163,10 +159,9 @@ def evaluate(
     ``extractor_specs``: further classifier specs whose penultimate features give extra Frechet distances.
     ``inception_weights``: a local FID Inception weights file (pt_inception-2015-12-05), never downloaded.
     ``device``: where the inverters, their classifiers and the evaluators run (``auto``: CUDA when present); the
-    metrics' statistics stay on the CPU. ``shard``: this process's share of the images under torchrun
-    (:mod:`unlogit.scoring.stream`): rank 0 gathers, writes and returns the result, the others return None.
-    ``batch_size``: images scored at a time (the same batches give the same numbers in one process or several).
-    ``amp``: bf16 autocast for classifying and reconstructing (``auto``: on CUDA); features stay float32.
+    metrics' statistics stay on the CPU. ``streaming``: batches, this process's share of the images under
+    torchrun and bf16 autocast (:class:`~unlogit.scoring.stream.Streaming`): rank 0 gathers, writes and returns
+    the result, the others return None. The same batches give the same numbers in one process or several.
     """
     device = resolve_device(device) if isinstance(device, str) else device
     evaluator_specs = [evaluator_specs] if isinstance(evaluator_specs, str) else list(evaluator_specs)
@@ -177,13 +172,11 @@ def evaluate(
     for run in runs:
         inv = load_inverter(run, device=device, classifier=classifier)
         check_independent(evaluators, inv.classifier, run)
-        measured = evaluate_inverter(
-            inv, data, evaluators, seed, samples, extractors=extractors, shard=shard, batch_size=batch_size, amp=amp
-        )
+        measured = evaluate_inverter(inv, data, evaluators, seed, samples, extractors=extractors, streaming=streaming)
         if measured is not None:
             name = Path(run).name
             rows[name], per_image[name] = {"run": str(run), **measured[0]}, measured[1]
-    if not shard.is_main:
+    if not streaming.shard.is_main:
         return None
     columns = table_columns(list(evaluators), list(extractors))
     table_rows = [{"inverter": name, **row} for name, row in rows.items()]
@@ -193,9 +186,9 @@ def evaluate(
         "n": len(data),
         "seed": seed,
         "samples": samples,
-        "batch_size": shard.batch_size(len(data), batch_size),
-        "processes": shard.world,
-        "precision": scoring_precision(amp, device),
+        "batch_size": streaming.shard.batch_size(len(data), streaming.batch_size),
+        "processes": streaming.shard.world,
+        "precision": scoring_precision(streaming.amp, device),
         **judges_record(evaluators, evaluator_specs, len(data), seed),
         "extra_extractors": provenance_extra,
         "inverters": rows,

@@ -259,14 +259,16 @@ def colour_correlation_of(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def pixel_scores(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """psnr, ssim, mse and colour_error per image; x, x_hat (N,C,H,W) in [0,1]."""
+    """psnr, ssim, mse and colour_error per image; x, x_hat (N,C,H,W) in [0,1]. Always float32 on the CPU, even
+    inside a bf16 autocast region (a scoring run's ``--amp`` covers the networks, never the metrics)."""
     x, x_hat = x.float().cpu(), x_hat.float().cpu()
-    return {
-        "psnr": psnr(x, x_hat).clamp(max=PSNR_CAP_DB).double(),
-        "ssim": ssim(x, x_hat).double(),
-        "mse": ((x - x_hat) ** 2).flatten(1).mean(1).double(),
-        "colour_error": (x.mean(dim=(2, 3)) - x_hat.mean(dim=(2, 3))).abs().mean(1).double(),
-    }
+    with torch.autocast("cpu", enabled=False):
+        return {
+            "psnr": psnr(x, x_hat).clamp(max=PSNR_CAP_DB).double(),
+            "ssim": ssim(x, x_hat).double(),
+            "mse": ((x - x_hat) ** 2).flatten(1).mean(1).double(),
+            "colour_error": (x.mean(dim=(2, 3)) - x_hat.mean(dim=(2, 3))).abs().mean(1).double(),
+        }
 
 
 def logit_scores(l: torch.Tensor, l_hat: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:

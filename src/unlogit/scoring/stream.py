@@ -38,8 +38,6 @@ SCORING_AMP = ("auto", "bf16", "off")  # as train.amp: auto is bf16 on CUDA, off
 def scoring_precision(amp: str, device: torch.device) -> dict[str, str]:
     """What a scoring run records of its precision: the classifications and reconstructions in bf16 or float32
     (``amp``), the features of retrieval, KID and the Frechet distance always in float32."""
-    if amp not in SCORING_AMP:
-        raise UnlogitError(f"amp {amp!r}: choose one of {', '.join(SCORING_AMP)}")
     bf16 = amp == "bf16" or (amp == "auto" and device.type == "cuda")
     return {"classify_and_reconstruct": "bf16" if bf16 else "float32", "features": "float32"}
 
@@ -76,6 +74,25 @@ class Shard:
 ONE_PROCESS = Shard()  # every image, in this process
 
 
+@dataclass(frozen=True)
+class Streaming:
+    """How the images are scored: ``batch_size`` at a time, this process's ``shard`` of them, and ``amp``
+    (:data:`SCORING_AMP`: bf16 autocast for classifying and reconstructing; ``auto`` is bf16 on CUDA only)."""
+
+    shard: Shard = ONE_PROCESS
+    batch_size: int = SCORE_BATCH
+    amp: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.amp not in SCORING_AMP:
+            raise UnlogitError(f"amp {self.amp!r}: choose one of {', '.join(SCORING_AMP)}")
+        if self.batch_size < 1:
+            raise UnlogitError(f"--batch-size {self.batch_size}: give 1 or more images")
+
+
+ONE_BATCH_STREAM = Streaming()  # one process, batches of SCORE_BATCH, bf16 on CUDA
+
+
 @dataclass
 class StreamedScores:
     """One inverter's scores on every image, in image order (on rank 0).
@@ -100,18 +117,15 @@ def stream_scores(
     extractors: Mapping[str, FeatureMap] | None = None,
     seed: int = 0,
     distractors: int = 10,
-    shard: Shard = ONE_PROCESS,
-    batch_size: int = SCORE_BATCH,
-    amp: str = "auto",
+    streaming: Streaming = ONE_BATCH_STREAM,
 ) -> StreamedScores | None:
     """Score ``inv`` on every image of ``data`` (one noise draw per image from ``seed``), this process taking
-    ``shard`` of them; returns the gathered scores on rank 0 and None on the other ranks (which must all call
-    this together). ``extractors``: extra feature spaces (name -> images -> (N,D)) kept for the Frechet distance
-    only. ``amp`` (:data:`SCORING_AMP`): bf16 autocast for the classifications and the reconstruction (``auto``:
-    on CUDA only); the features of retrieval, KID and the Frechet distance are always computed in float32."""
-    scoring_precision(amp, inv.device)  # checks amp before any work
-    n = len(data)
-    batch_size = shard.batch_size(n, batch_size)
+    ``streaming.shard`` of them; returns the gathered scores on rank 0 and None on the other ranks (which must all
+    call this together). ``extractors``: extra feature spaces (name -> images -> (N,D)) kept for the Frechet
+    distance only. The features of retrieval, KID and the Frechet distance are float32 whatever
+    ``streaming.amp`` says."""
+    shard, amp, n = streaming.shard, streaming.amp, len(data)
+    batch_size = shard.batch_size(n, streaming.batch_size)
     labelled = data.labels_for(inv.classifier.classes)  # else the label numbers are not the classifier's
     noise = inv.sample_noise(n, seed)  # every image's row, whatever shard it is in
     retrieval = retrieval_spaces(evaluators)

@@ -65,6 +65,15 @@ def config_provenance(source: Path | None) -> dict[str, Any]:
     }
 
 
+def train_only(plan: StudyPlan, only: Sequence[str], timings: dict[str, float]) -> dict[str, Any]:
+    """``--only``: train just these runs (:func:`~unlogit.study.stages.run_label`), one job of many."""
+    unknown = set(only) - {run_label(r) for r in plan.runs()}
+    if unknown:
+        raise UnlogitError(f"--only names {sorted(unknown)}, not runs of this study; --list-runs lists them")
+    run_plan(plan, timings, set(only))
+    return {"only": list(only), "stage_seconds": timings}
+
+
 def run_study(
     cfg: StudyConfig,
     out: Path,
@@ -95,11 +104,7 @@ def run_study(
     settled = settle_study_yaml(layout, cfg)
     timings: dict[str, float] = {}
     if only is not None:
-        unknown = set(only) - {run_label(r) for r in plan.runs()}
-        if unknown:
-            raise UnlogitError(f"--only names {sorted(unknown)}, not runs of this study; --list-runs lists them")
-        run_plan(plan, timings, set(only))
-        return {"only": list(only), "stage_seconds": timings}
+        return train_only(plan, only, timings)
     run_plan(plan, timings)
     first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
     summary = compare_inverters(first, plan, cfg, out, scoring)
