@@ -87,13 +87,22 @@ def training_differences(a: ArmScores, b: ArmScores) -> list[str]:
     return reasons
 
 
+def colour_map(inv: Inverter, calibration: ImageDataset, seed: int) -> torch.Tensor:
+    """The inverter's per-channel colour map (:func:`~unlogit.scoring.calibration.fit_colour_affine`), fitted on one
+    reconstruction (noise from ``seed``) of each calibration image, made from the logits the inverter trained on:
+    the data's stored logits where it carries them (ImageNet's, of the 224-px crops), else the classifier run on
+    the images."""
+    logits = dataset_logits(inv.classifier, calibration, device=inv.device)
+    fit = inv.reconstruct_logits(logits, samples=1, seed=seed)[:, 0].cpu()
+    return fit_colour_affine(calibration.batch(torch.arange(len(calibration)))[0], fit)
+
+
 def recalibrated_retrieval(
-    inv: Inverter, calibration: torch.Tensor, x: torch.Tensor, recs: torch.Tensor, seed: int, originals: Originals
+    inv: Inverter, calibration: ImageDataset, x: torch.Tensor, recs: torch.Tensor, seed: int, originals: Originals
 ) -> dict[str, torch.Tensor]:
     """``retrieval_recalibrated@pixels`` (N,): pixel retrieval of ``recs`` (N, draws, C, H, W) after the inverter's
-    colour map, fitted on one reconstruction (noise from ``seed``) of each calibration image, averaged over draws."""
-    fit = inv.reconstruct(calibration, samples=1, seed=seed)[:, 0].cpu()
-    coeffs = fit_colour_affine(calibration, fit)
+    :func:`colour_map`, averaged over draws."""
+    coeffs = colour_map(inv, calibration, seed)
     reference = originals.get(PIXELS, "features", lambda: pixel_features(x))
     draws = recs.shape[1]
     total = torch.zeros(len(x), dtype=torch.float64)
@@ -116,12 +125,12 @@ def score_arm(
     extra: Sequence[ValuesFn] = (),
     originals: Originals | None = None,
     data: ImageDataset | None = None,
-    calibration: torch.Tensor | None = None,
+    calibration: ImageDataset | None = None,
 ) -> ArmScores:
     """Every inverter's per-image values on the same images and noise (``inverters[k][s]``): ``draws`` noise
     draws per image, ``distractors`` same-class images for class retrieval. ``data``: the dataset x was read
     from, whose stored logits (``prepare-data --logits``) the inverted classifiers' logits come from when it
-    carries them. ``calibration``: training images (M,C,H,W) in [0,1]; each inverter's per-channel colour map
+    carries them. ``calibration``: M training images (with any stored logits); each inverter's per-channel colour map
     is fitted on its reconstructions of them (:mod:`unlogit.scoring.calibration`), and
     ``retrieval_recalibrated@pixels`` is the pixel retrieval of its reconstructions under that map."""
     originals = originals if originals is not None else Originals(x)

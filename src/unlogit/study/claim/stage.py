@@ -38,7 +38,7 @@ class ScoredImages:
     judges: dict[str, NormalizedClassifier]
     originals: Originals
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # inverters and judges; values: CPU
-    calibration: torch.Tensor | None = None  # training images the inverters' colour maps are fitted on
+    calibration: ImageDataset | None = None  # training images the inverters' colour maps are fitted on
 
     def score(self, cfg: StudyConfig, plan: StudyPlan, stage: str, check: bool = True) -> ArmScores:
         """Every inverter of an inverter stage ([classifier][seed]) on these images, with the same noise;
@@ -79,14 +79,15 @@ def claim_images(cfg: StudyConfig, plan: StudyPlan, device: torch.device | str =
     return ScoredImages(test, x, y, judges, Originals(x), device, _calibration_images(cfg, tuple(x.shape[1:])))
 
 
-def _calibration_images(cfg: StudyConfig, shape: tuple[int, ...]) -> torch.Tensor | None:
-    """The first ``claim.calibration_images`` training images at the scored images' shape (C,H,W) (None for 0)."""
+def _calibration_images(cfg: StudyConfig, shape: tuple[int, ...]) -> ImageDataset | None:
+    """The first ``claim.calibration_images`` training images at the scored images' shape (C,H,W), with any logits
+    the data stores (None for 0)."""
     n = cfg.claim.calibration_images if cfg.claim is not None else 0
     if not n:
         return None
     c, h, _ = shape
     train = cfg.data_config(train_size=n, channels=c, image_size=h).load("train")
-    return train.batch(torch.arange(min(n, len(train))))[0]
+    return train.subset(min(n, len(train)))
 
 
 def run_claim_stage(
