@@ -75,7 +75,7 @@ def test_argparse_mistakes_exit_2_with_usage(argv, capsys):
 @pytest.mark.parametrize(
     ("only", "message"),
     [
-        ([], r"under torchrun \(2 processes\) a study trains inverter runs across them.*--only inverters/NAME"),
+        ([], r"under torchrun a study decides only once every run is trained; not yet: \['inverters/"),
         (["--only", "classifiers/standard"], r"\['classifiers/standard'\] train in one process, not under torchrun"),
     ],
 )

@@ -101,3 +101,23 @@ def test_bf16_reconstructs_in_bf16_and_keeps_the_features_float32(tiny_inverter_
     assert scoring_precision("auto", torch.device("cuda"))["classify_and_reconstruct"] == "bf16"
     with pytest.raises(UnlogitError, match="choose one of auto, bf16, off"):
         Streaming(amp="fp16")
+
+
+def test_a_streamed_unit_equals_per_image_values_and_keeps_logits_and_reconstructions(tiny_inverter_run, evaluator_run):
+    from unlogit.scoring.measure import Originals
+    from unlogit.scoring.per_image import per_image_values
+    from unlogit.scoring.stream import stream_unit
+
+    inv = load_inverter(tiny_inverter_run, device="cpu")
+    data = get_dataset("shapes", "test", size=30)
+    judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
+    x, y = data.batch(torch.arange(30))
+    whole = per_image_values(inv, x, y, judges, draws=3, seed=2, originals=Originals(x))
+    shared: dict = {}
+    unit = stream_unit(inv, data, judges, draws=3, seed=2, originals=shared)  # one batch: the same generator chunks
+    assert set(unit.values) == set(whole) and all(torch.equal(unit.values[k], v) for k, v in whole.items())
+    assert torch.equal(unit.recs, inv.reconstruct_logits(inv.logits(x), samples=3, seed=2))
+    assert unit.logits.shape == (30, inv.classifier.num_classes) and list(shared) == [0]
+    batched = stream_unit(inv, data, judges, draws=3, seed=2, streaming=Streaming(batch_size=7))
+    for k, v in whole.items():  # other batches: the generator may differ in the last bit, nothing more
+        assert torch.allclose(batched.values[k], v, atol=1e-5), k

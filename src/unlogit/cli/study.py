@@ -49,6 +49,8 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
             only=getattr(args, "only", None),
             device=getattr(args, "device", None) or "auto",
         )
+    if "follower" in summary:  # another rank of a torchrun job: rank 0 prints and writes
+        return 0
     if "only" in summary:
         print(f"trained {', '.join(summary['only'])}; run the study without --only to decide the claim")
         return 0

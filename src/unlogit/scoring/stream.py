@@ -14,7 +14,7 @@ last bit between batch sizes; tests/scoring/test_stream.py checks equality with 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,8 +28,18 @@ from ..inversion.inverter import Inverter
 from ..runtime.dist import DistInfo
 from ..runtime.placement import autocast_for
 from ..runtime.progress import progress
-from .measure import FeatureMap, Scores, SpaceFeatures, chance_levels, image_scores, retrieval_spaces, set_scores
+from .measure import (
+    FeatureMap,
+    Originals,
+    Scores,
+    SpaceFeatures,
+    chance_levels,
+    image_scores,
+    retrieval_spaces,
+    set_scores,
+)
 from .measure import space_features as features_in
+from .per_image import ValuesFn
 
 SCORE_BATCH = 256  # images read, reconstructed and scored at a time
 SCORING_AMP = ("auto", "bf16", "off")  # as train.amp: auto is bf16 on CUDA, off (float32) on the CPU
@@ -180,3 +190,70 @@ def gather_rows(
                 full[index] = part[: len(index)].cpu()
             out[key] = full
     return out if shard.is_main else None
+
+
+@dataclass
+class StreamedUnit:
+    """One inverter of an arm on every image, in image order (on rank 0): its logits (N,K), reconstructions
+    (N, draws, C, H, W) in [0,1] on the CPU, and every per-image value (N,) float64 averaged over the draws
+    (what :func:`unlogit.scoring.per_image.per_image_values` returns)."""
+
+    logits: torch.Tensor
+    recs: torch.Tensor
+    values: dict[str, torch.Tensor]
+
+
+@torch.no_grad()
+def stream_unit(
+    inv: Inverter,
+    data: ImageDataset,
+    evaluators: Mapping[str, NormalizedClassifier],
+    draws: int,
+    seed: int = 0,
+    distractors: int = 10,
+    extra: Sequence[ValuesFn] = (),
+    streaming: Streaming = ONE_BATCH_STREAM,
+    originals: dict[int, Originals] | None = None,
+) -> StreamedUnit | None:
+    """:func:`~unlogit.scoring.per_image.per_image_values` of ``inv`` on every image of ``data`` (``draws`` noise
+    draws per image from ``seed``, the rows :meth:`~unlogit.inversion.inverter.Inverter.reconstruct_logits` would
+    draw), streamed in batches and sharded like :func:`stream_scores`; the logits and reconstructions are kept for
+    the findings. ``originals``: batch start -> the judges' view of that batch's images, shared across the draws
+    and across every inverter scored on the same images (each judge classifies and embeds x once). Returns on
+    rank 0, None on the other ranks."""
+    shard, n = streaming.shard, len(data)
+    batch_size = shard.batch_size(n, streaming.batch_size)
+    noise = inv.sample_noise(n * draws, seed).view(n, draws, -1)
+    spaces = retrieval_spaces(evaluators)
+    parts: list[dict[str, torch.Tensor]] = []
+    originals = {} if originals is None else originals
+    for index in progress(shard.batches(n, batch_size), desc=f"score {inv.method}"):
+        seen = originals.setdefault(int(index[0]), Originals(data.batch(index)[0]))
+        x, labels = seen.x, data.labels[index]  # the study's images: their labels are the classifiers' classes
+        with autocast_for(streaming.amp, inv.device):
+            logits = dataset_logits(inv.classifier, data, index, device=inv.device)
+            rep = logits.repeat_interleave(draws, dim=0)
+            recs = inv.generate(rep, noise[index].flatten(0, 1)).float().cpu().view(len(index), draws, *inv.image_shape)
+        batch = {"logits": logits.float().cpu(), "recs": recs}
+        for s in range(draws):
+            with autocast_for(streaming.amp, inv.device):
+                values = image_scores(x, recs[:, s], labels, inv.classifier, evaluators, logits, seen)
+            for name, (f, f_hat) in features_in(x, recs[:, s], spaces, seen).items():
+                values[f"{name}/x"], values[f"{name}/x_hat"] = f, f_hat
+            batch.update({f"{s}:{k}": v for k, v in values.items()})
+        parts.append(batch)
+    rows = gather_rows({k: torch.cat([p[k] for p in parts]) for k in parts[0]}, shard, n, batch_size)
+    if rows is None:
+        return None
+    labels = data.labels
+    x = data.batch(torch.arange(n))[0] if extra else None
+    totals: dict[str, torch.Tensor] = {}
+    for s in range(draws):
+        mine = {k.split(":", 1)[1]: v for k, v in rows.items() if k.startswith(f"{s}:")}
+        features = {name: (mine.pop(f"{name}/x"), mine.pop(f"{name}/x_hat")) for name in spaces}
+        values = set_scores(mine, features, labels, set(evaluators), distractors, seed).per_image
+        for fn in extra:  # on every image at once: a factor may be read on some images only (a circle's rotation)
+            values.update(fn(x, rows["recs"][:, s], labels))
+        for k, v in values.items():
+            totals[k] = totals.get(k, 0) + v.double() / draws
+    return StreamedUnit(rows["logits"], rows["recs"], totals)

@@ -19,7 +19,8 @@ from ..runtime.progress import progress
 from ..scoring.calibration import fit_colour_affine, recalibrated
 from ..scoring.measure import PIXELS, Originals, pixel_features, rank_score, retrieval_ranks
 from ..scoring.metrics import ClassifierFeatures, kid_with_se
-from ..scoring.per_image import ValuesFn, per_image_values
+from ..scoring.per_image import ValuesFn
+from ..scoring.stream import ONE_BATCH_STREAM, Streaming, stream_unit
 
 
 @dataclass
@@ -116,38 +117,47 @@ def recalibrated_retrieval(
 def score_arm(
     name: str,
     inverters: Sequence[Sequence[Inverter]],
-    x: torch.Tensor,
-    y: torch.Tensor | None,
+    data: ImageDataset,
     evaluators: Mapping[str, NormalizedClassifier],
     draws: int,
     distractors: int,
     seed: int,
     extra: Sequence[ValuesFn] = (),
     originals: Originals | None = None,
-    data: ImageDataset | None = None,
     calibration: ImageDataset | None = None,
-) -> ArmScores:
-    """Every inverter's per-image values on the same images and noise (``inverters[k][s]``): ``draws`` noise
-    draws per image, ``distractors`` same-class images for class retrieval. ``data``: the dataset x was read
-    from, whose stored logits (``prepare-data --logits``) the inverted classifiers' logits come from when it
-    carries them. ``calibration``: M training images (with any stored logits); each inverter's per-channel colour map
-    is fitted on its reconstructions of them (:mod:`unlogit.scoring.calibration`), and
-    ``retrieval_recalibrated@pixels`` is the pixel retrieval of its reconstructions under that map."""
-    originals = originals if originals is not None else Originals(x)
+    streaming: Streaming = ONE_BATCH_STREAM,
+    batch_originals: dict[int, Originals] | None = None,
+) -> ArmScores | None:
+    """Every inverter's per-image values on the images of ``data`` with the same noise (``inverters[k][s]``):
+    ``draws`` noise draws per image, ``distractors`` same-class images for class retrieval; the inverted
+    classifiers' logits come from the data's stored logits (``prepare-data --logits``) where it carries them.
+    Scored in batches and, under torchrun, shared by the processes (``streaming``,
+    :func:`~unlogit.scoring.stream.stream_unit`): rank 0 returns the arm, the other ranks None.
+    ``calibration``: M training images (with any stored logits); each inverter's per-channel colour map is fitted
+    on its reconstructions of them (:mod:`unlogit.scoring.calibration`), and ``retrieval_recalibrated@pixels`` is
+    the pixel retrieval of its reconstructions under that map. ``originals``: the judges' view of all the images
+    (rank 0); ``batch_originals``: of each batch, shared across arms."""
     units: list[list[Unit]] = []
     per_unit: list[list[dict[str, torch.Tensor]]] = []
+    x = None
     flat = [(k, s, inv) for k, row in enumerate(inverters) for s, inv in enumerate(row)]
     for k, s, inv in progress(flat, desc=f"score {name}"):
-        logits = dataset_logits(inv.classifier, data, device=inv.device) if data is not None else inv.logits(x)
-        recs = inv.reconstruct_logits(logits, samples=draws, seed=seed).cpu()
-        values = per_image_values(inv, x, y, evaluators, draws, seed, distractors, logits, recs, originals, extra)
+        unit = stream_unit(inv, data, evaluators, draws, seed, distractors, extra, streaming, batch_originals)
+        if unit is None:  # another rank gathers
+            continue
+        if x is None:
+            originals = originals if originals is not None else Originals(data.batch(torch.arange(len(data)))[0])
+            x = originals.x
+        values = unit.values
         if calibration is not None:
-            values.update(recalibrated_retrieval(inv, calibration, x, recs, seed, originals))
+            values.update(recalibrated_retrieval(inv, calibration, x, unit.recs, seed, originals))
         if s == 0:
             units.append([])
             per_unit.append([])
-        units[k].append(Unit(inv, logits.cpu(), recs, dict(inv.meta.summary)))
+        units[k].append(Unit(inv, unit.logits, unit.recs, dict(inv.meta.summary)))
         per_unit[k].append(values)
+    if not streaming.shard.is_main:
+        return None
     keys = set.intersection(*(set(v) for row in per_unit for v in row))
     stacked = {key: torch.stack([torch.stack([v[key] for v in row]) for row in per_unit]) for key in sorted(keys)}
     arm = ArmScores(name, stacked, units)

@@ -24,8 +24,10 @@ from ..config import to_dict
 from ..errors import UnlogitError
 from ..runtime.atomic import write_json_atomic, write_text_atomic
 from ..runtime.checkpoint import read_json
-from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, StudyLayout
+from ..runtime.dist import DistInfo, cleanup, init_distributed, local_device
+from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, RunLayout, StudyLayout
 from ..runtime.tables import Column, fixed, markdown, percent
+from ..scoring.stream import ONE_BATCH_STREAM, Shard, Streaming
 from .config import StudyConfig, load_study, study_path
 from .stages import StudyPlan, check_torchrun_scope, plan_study, run_label, run_plan
 
@@ -74,6 +76,64 @@ def train_only(plan: StudyPlan, only: Sequence[str], timings: dict[str, float]) 
     return {"only": list(only), "stage_seconds": timings}
 
 
+class Scorers:
+    """The processes that score a study's claim and findings: this one alone, or every rank under torchrun
+    (:meth:`join`), where rank 0 runs the study and announces each stage it scores, and the other ranks score
+    their share of it (:meth:`follow`) until rank 0 leaves the ``with`` block."""
+
+    def __init__(self, device: torch.device, info: DistInfo | None = None) -> None:
+        self.info, self.device = info or DistInfo(), device
+        self.streaming = Streaming(Shard.of(self.info)) if info is not None else ONE_BATCH_STREAM
+
+    @property
+    def is_main(self) -> bool:
+        return self.info.is_main
+
+    @classmethod
+    def of(cls, plan: StudyPlan, device: str, only: Sequence[str] | None) -> Scorers:
+        """This process on ``device`` (``auto``: CUDA when present), or, deciding a study under torchrun (no
+        ``--only``), every rank of the job (:meth:`join`)."""
+        from ..runtime.device import resolve_device
+
+        scoring = resolve_device(device)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and only is None:
+            return cls.join(plan, scoring)
+        return cls(scoring)
+
+    @classmethod
+    def join(cls, plan: StudyPlan, device: torch.device) -> Scorers:
+        """Every rank of a torchrun job deciding a study: only once every run is trained (training is one
+        ``--only`` job per run); the process group on ``device`` (``cuda:LOCAL_RANK`` on GPUs)."""
+        unfinished = [run_label(r) for r in plan.runs() if RunLayout(r.run).state() != "done"]
+        if unfinished:
+            raise UnlogitError(
+                f"under torchrun a study decides only once every run is trained; not yet: {unfinished}. Train "
+                "each inverter with --only inverters/NAME (under torchrun) and the classifiers in one process"
+            )
+        info = init_distributed(device)
+        return cls(local_device(device, info), info)
+
+    def follow(self, cfg: StudyConfig, plan: StudyPlan) -> dict[str, Any]:
+        """A rank other than 0: score its share of every stage rank 0 announces, then leave the group."""
+        from .claim.stage import claim_images
+
+        try:
+            claim_images(cfg, plan, self.device, self.streaming).follow(cfg, plan)
+        finally:
+            cleanup(self.info)
+        return {"follower": self.info.rank}
+
+    def __enter__(self) -> Scorers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.info.enabled:  # rank 0: nothing more to score (also after an error, so no rank waits forever)
+            from .claim.stage import end_of_scoring
+
+            end_of_scoring()
+            cleanup(self.info)
+
+
 def run_study(
     cfg: StudyConfig,
     out: Path,
@@ -95,16 +155,17 @@ def run_study(
     this one: :func:`unlogit.run_study` and the CLI pass :func:`unlogit.report.page.build_report`); ``only``
     trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs); ``device``:
     where the stages after training score (``auto``: CUDA when present; values stay on the CPU)."""
-    from ..runtime.device import resolve_device
-
     check_torchrun_scope(only, int(os.environ.get("WORLD_SIZE", "1")))
-    scoring = resolve_device(device)
     plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
+    scorers = Scorers.of(plan, device, only)  # under torchrun: every rank, once every run is trained
     layout = StudyLayout(out)
     settled = settle_study_yaml(layout, cfg)
     timings: dict[str, float] = {}
     if only is not None:
         return train_only(plan, only, timings)
+    if not scorers.is_main:
+        return scorers.follow(cfg, plan)
+    scoring = scorers.device
     run_plan(plan, timings)
     first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
     summary = compare_inverters(first, plan, cfg, out, scoring)
@@ -118,9 +179,10 @@ def run_study(
         }
     )
     write_json_atomic(layout.summary, summary)
-    if cfg.claim is not None:
-        provenance = {**config_provenance(source), "study_yaml_sha256": settled}
-        summary.update(_claim_and_findings(cfg, plan, out, provenance, timings, scoring))
+    with scorers:  # under torchrun the other ranks score their share of the claim's and the findings' stages
+        if cfg.claim is not None:
+            provenance = {**config_provenance(source), "study_yaml_sha256": settled}
+            summary.update(_claim_and_findings(cfg, plan, out, provenance, timings, scoring, scorers.streaming))
     if cfg.analyze.experiments:
         run_analysis(cfg, first, plan, out)  # analyze scores on the CPU (its device is not threaded yet)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
@@ -189,9 +251,10 @@ def _claim_and_findings(
     provenance: dict[str, Any],
     timings: dict[str, float],
     device: torch.device | str = "cpu",
+    streaming: Streaming = ONE_BATCH_STREAM,
 ) -> dict[str, Any]:
     """The claim (skipped when claim.json exists) and the findings (when configured and not yet written), both
-    on the same scored arms."""
+    on the same scored arms (in batches and, under torchrun, shared by the processes: ``streaming``)."""
     from .claim.stage import claim_images, run_claim_stage
     from .findings.stage import run_findings
 
@@ -202,7 +265,7 @@ def _claim_and_findings(
         print("[study] claim: complete, skipped", flush=True)
     else:
         t0 = time.perf_counter()
-        images = claim_images(cfg, plan, device)
+        images = claim_images(cfg, plan, device, streaming)
         _, a, b = run_claim_stage(cfg, plan, out, images, provenance, write_claim=not done_claim)
         if not done_findings:
             run_findings(cfg, plan, out, images, a, b)

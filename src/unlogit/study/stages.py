@@ -147,14 +147,8 @@ def check_torchrun_scope(only: Sequence[str] | None, processes: int) -> None:
     """Under torchrun (``processes`` > 1, torchrun's WORLD_SIZE) a study trains inverter runs across the processes
     (DDP) and nothing else: a classifier run would be trained by every process into the same folder, and every
     process would decide the claim. Raises with the fix otherwise."""
-    if processes <= 1:
+    if processes <= 1 or not only:  # without --only: the decision, once every run is trained (runner.Scorers)
         return
-    if not only:
-        raise UnlogitError(
-            f"under torchrun ({processes} processes) a study trains inverter runs across them, one at a time: add "
-            "--only inverters/NAME (--list-runs lists them). Train the classifiers and decide the claim in one "
-            "process (unlogit study CONFIG), or submit every run with --launcher submitit"
-        )
     single = sorted(o for o in only if not o.startswith("inverters/"))
     if single:
         raise UnlogitError(

@@ -20,6 +20,7 @@ from ...runtime.atomic import write_json_atomic
 from ...runtime.rundir import StudyLayout
 from ...scoring.evaluators import check_independent
 from ...scoring.measure import Originals
+from ...scoring.stream import ONE_BATCH_STREAM, Streaming
 from ..arms import ArmScores, score_arm
 from ..config import StudyConfig
 from ..stages import StudyPlan
@@ -39,36 +40,66 @@ class ScoredImages:
     originals: Originals
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # inverters and judges; values: CPU
     calibration: ImageDataset | None = None  # training images the inverters' colour maps are fitted on
+    streaming: Streaming = ONE_BATCH_STREAM  # batches; under torchrun, this process's share of them
+    batch_originals: dict[int, Originals] = field(default_factory=dict)  # the judges' view of each batch
 
-    def score(self, cfg: StudyConfig, plan: StudyPlan, stage: str, check: bool = True) -> ArmScores:
+    def score(self, cfg: StudyConfig, plan: StudyPlan, stage: str, check: bool = True) -> ArmScores | None:
         """Every inverter of an inverter stage ([classifier][seed]) on these images, with the same noise;
-        ``check``: refuse a judge that is one of the inverted classifiers."""
+        ``check``: refuse a judge that is one of the inverted classifiers. Under torchrun rank 0 announces the
+        stage to the other ranks (:meth:`follow`), which score their share of it and get None."""
+        shard = self.streaming.shard
+        if shard.world > 1 and shard.is_main:
+            _announce((stage, check))
         runs = plan.inverter_runs(stage)
         invs = [[load_inverter(r, device=self.device) for r in row] for row in runs]
         if check:
             for row, paths in zip(invs, runs):
                 for inv, path in zip(row, paths):
                     check_independent(self.judges, inv.classifier, path)
-        print(f"[study] scoring {stage} ({len(invs)} classifiers x {len(invs[0])} seeds)", flush=True)
+        if shard.is_main:
+            print(f"[study] scoring {stage} ({len(invs)} classifiers x {len(invs[0])} seeds)", flush=True)
         c = cfg.claim
         return score_arm(
             stage,
             invs,
-            self.x,
-            self.y,
+            self.data,
             self.judges,
             c.noise_draws,
             c.distractors,
             cfg.compare.seed,
             extra_values(self.data),
             self.originals,
-            self.data,
             self.calibration,
+            self.streaming,
+            self.batch_originals,
         )
 
+    def follow(self, cfg: StudyConfig, plan: StudyPlan) -> None:
+        """A rank other than 0 under torchrun: score every stage rank 0 announces, until it announces the end
+        (:func:`end_of_scoring`)."""
+        while (call := _announce(None)) is not None:
+            self.score(cfg, plan, *call)
 
-def claim_images(cfg: StudyConfig, plan: StudyPlan, device: torch.device | str = "cpu") -> ScoredImages:
-    """The scored images (``compare.eval_size`` from ``compare.first``) and the study's evaluators on ``device``."""
+
+def end_of_scoring() -> None:
+    """Rank 0 under torchrun: tell the other ranks (:meth:`ScoredImages.follow`) that nothing more is scored."""
+    _announce(None)
+
+
+def _announce(call: tuple[str, bool] | None) -> tuple[str, bool] | None:
+    """Rank 0's ``call`` (a stage to score, or None for the end) on every rank of the process group."""
+    import torch.distributed as dist
+
+    box = [call]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def claim_images(
+    cfg: StudyConfig, plan: StudyPlan, device: torch.device | str = "cpu", streaming: Streaming = ONE_BATCH_STREAM
+) -> ScoredImages:
+    """The scored images (``compare.eval_size`` from ``compare.first``) and the study's evaluators on ``device``,
+    scored as ``streaming`` says."""
     device = torch.device(device)
     test = cfg.test_data(cfg.compare.eval_size)
     keys = endpoint_keys(cfg.evaluators, test)
@@ -76,7 +107,8 @@ def claim_images(cfg: StudyConfig, plan: StudyPlan, device: torch.device | str =
         raise ValueError(f"claim.primary {cfg.claim.primary!r} is not an endpoint of this study; choose one of {keys}")
     x, y = test.batch(torch.arange(len(test)))
     judges = {e: load_classifier(plan.classifier_refs(e)[0], device, classes=test.classes) for e in cfg.evaluators}
-    return ScoredImages(test, x, y, judges, Originals(x), device, _calibration_images(cfg, tuple(x.shape[1:])))
+    calibration = _calibration_images(cfg, tuple(x.shape[1:]))
+    return ScoredImages(test, x, y, judges, Originals(x), device, calibration, streaming)
 
 
 def _calibration_images(cfg: StudyConfig, shape: tuple[int, ...]) -> ImageDataset | None:
