@@ -103,16 +103,21 @@ def test_bf16_reconstructs_in_bf16_and_keeps_the_features_float32(tiny_inverter_
         Streaming(amp="fp16")
 
 
-def test_a_streamed_unit_equals_per_image_values_and_keeps_logits_and_reconstructions(tiny_inverter_run, evaluator_run):
+def test_a_streamed_unit_equals_score_per_draw_and_keeps_logits_and_reconstructions(tiny_inverter_run, evaluator_run):
     from unlogit.scoring.measure import Originals
-    from unlogit.scoring.per_image import per_image_values
     from unlogit.scoring.stream import stream_unit
 
     inv = load_inverter(tiny_inverter_run, device="cpu")
     data = get_dataset("shapes", "test", size=30)
     judges = {"evaluator": load_classifier(str(evaluator_run), "cpu")}
     x, y = data.batch(torch.arange(30))
-    whole = per_image_values(inv, x, y, judges, draws=3, seed=2, originals=Originals(x))
+    logits, seen = inv.logits(x), Originals(x)
+    recs = inv.reconstruct_logits(logits, samples=3, seed=2)
+    whole: dict = {}  # score() on every image at once, draw by draw, averaged over the draws
+    for s in range(3):
+        draw = score(x, recs[:, s], y, inv.classifier, judges, logits, retrieval=True, seed=2, originals=seen)
+        for k, v in draw.per_image.items():
+            whole[k] = whole.get(k, 0) + v.double() / 3
     shared: dict = {}
     unit = stream_unit(inv, data, judges, draws=3, seed=2, originals=shared)  # one batch: the same generator chunks
     assert set(unit.values) == set(whole) and all(torch.equal(unit.values[k], v) for k, v in whole.items())

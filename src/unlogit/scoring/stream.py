@@ -196,7 +196,7 @@ def gather_rows(
 class StreamedUnit:
     """One inverter of an arm on every image, in image order (on rank 0): its logits (N,K), reconstructions
     (N, draws, C, H, W) in [0,1] on the CPU, and every per-image value (N,) float64 averaged over the draws
-    (what :func:`unlogit.scoring.per_image.per_image_values` returns)."""
+    (the values of :mod:`unlogit.scoring.per_image`)."""
 
     logits: torch.Tensor
     recs: torch.Tensor
@@ -215,7 +215,7 @@ def stream_unit(
     streaming: Streaming = ONE_BATCH_STREAM,
     originals: dict[int, Originals] | None = None,
 ) -> StreamedUnit | None:
-    """:func:`~unlogit.scoring.per_image.per_image_values` of ``inv`` on every image of ``data`` (``draws`` noise
+    """The per-image values (:mod:`unlogit.scoring.per_image`) of ``inv`` on every image of ``data`` (``draws`` noise
     draws per image from ``seed``, the rows :meth:`~unlogit.inversion.inverter.Inverter.reconstruct_logits` would
     draw), streamed in batches and sharded like :func:`stream_scores`; the logits and reconstructions are kept for
     the findings. ``originals``: batch start -> the judges' view of that batch's images, shared across the draws

@@ -139,18 +139,16 @@ def score_arm(
     (rank 0); ``batch_originals``: of each batch, shared across arms."""
     units: list[list[Unit]] = []
     per_unit: list[list[dict[str, torch.Tensor]]] = []
-    x = None
+    if streaming.shard.is_main:  # rank 0 recalibrates and computes KID on every image
+        originals = originals if originals is not None else Originals(data.batch(torch.arange(len(data)))[0])
     flat = [(k, s, inv) for k, row in enumerate(inverters) for s, inv in enumerate(row)]
     for k, s, inv in progress(flat, desc=f"score {name}"):
         unit = stream_unit(inv, data, evaluators, draws, seed, distractors, extra, streaming, batch_originals)
         if unit is None:  # another rank gathers
             continue
-        if x is None:
-            originals = originals if originals is not None else Originals(data.batch(torch.arange(len(data)))[0])
-            x = originals.x
         values = unit.values
         if calibration is not None:
-            values.update(recalibrated_retrieval(inv, calibration, x, unit.recs, seed, originals))
+            values.update(recalibrated_retrieval(inv, calibration, originals.x, unit.recs, seed, originals))
         if s == 0:
             units.append([])
             per_unit.append([])
@@ -163,5 +161,5 @@ def score_arm(
     arm = ArmScores(name, stacked, units)
     if evaluators:
         first = next(iter(evaluators.values()))
-        arm.kid = kid_with_se(x, units[0][0].recs[:, 0], ClassifierFeatures(first), seed=seed)
+        arm.kid = kid_with_se(originals.x, units[0][0].recs[:, 0], ClassifierFeatures(first), seed=seed)
     return arm

@@ -33,7 +33,7 @@ class EndpointFamily:
         keys: ``(evaluator names, data) -> [(key, label, chance)]``, the endpoints it gives (each key's quantity,
             :func:`~unlogit.scoring.measure.quantity_of`, says its direction and margin).
         values: ``(x, x_hat, y) -> {key: (N,)}`` for families the scoring core does not compute
-            (``None``: the values come from :func:`unlogit.scoring.per_image.per_image_values`).
+            (``None``: the values come from :func:`unlogit.scoring.stream.stream_unit`).
         applies: whether the family exists for this dataset.
     """
 
