@@ -212,3 +212,28 @@ def test_a_study_scores_the_validation_split_when_asked_and_never_more_of_it_tha
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.raises(ConfigError, match="compare.split"):
         load_study(str(path))
+
+
+def test_rank_0_failing_before_the_claim_still_tells_the_other_ranks_to_stop(tmp_path, monkeypatch):
+    """Under a launcher that does not kill the other ranks when one fails (srun, a bare WORLD_SIZE), rank 0's
+    error in any stage it runs alone (training, the comparison's figures) still announces the end of scoring, so
+    no rank waits in its next collective until the process group's timeout."""
+    import torch
+
+    import unlogit.study.claim.stage as stage
+    import unlogit.study.runner as runner
+    from unlogit.runtime.dist import DistInfo
+
+    events = []
+    rank0 = runner.Scorers(torch.device("cpu"), DistInfo(rank=0, world_size=2))
+    monkeypatch.setattr(runner.Scorers, "of", classmethod(lambda cls, plan, device, only: rank0))
+    monkeypatch.setattr(stage, "end_of_scoring", lambda: events.append("end of scoring"))
+    monkeypatch.setattr(runner, "cleanup", lambda info: events.append(f"cleanup rank {info.rank}"))
+
+    def fails(plan, timings):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(runner, "run_plan", fails)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_study(load_study(str(_study_file(tmp_path))), tmp_path / "study")
+    assert events == ["end of scoring", "cleanup rank 0"]

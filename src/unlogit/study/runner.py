@@ -165,24 +165,12 @@ def run_study(
         return train_only(plan, only, timings)
     if not scorers.is_main:
         return scorers.follow(cfg, plan)
+    with scorers:  # under torchrun the other ranks follow until rank 0 leaves, after an error too
+        summary = _decide(
+            cfg, plan, out, timings, scorers, header, {**config_provenance(source), "study_yaml_sha256": settled}
+        )
     scoring = scorers.device
-    run_plan(plan, timings)
-    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
-    summary = compare_inverters(first, plan, cfg, out, scoring)
-    summary.update(
-        {
-            "stage_seconds": timings,
-            "seeds": cfg.seeds,
-            "header": header,
-            "note": cfg.note,
-            "classifiers": {name: plan.classifier_refs(name) for name in cfg.classifiers},
-        }
-    )
-    write_json_atomic(layout.summary, summary)
-    with scorers:  # under torchrun the other ranks score their share of the claim's and the findings' stages
-        if cfg.claim is not None:
-            provenance = {**config_provenance(source), "study_yaml_sha256": settled}
-            summary.update(_claim_and_findings(cfg, plan, out, provenance, timings, scoring, scorers.streaming))
+    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}
     if cfg.analyze.experiments:
         run_analysis(cfg, first, plan, out)  # analyze scores on the CPU (its device is not threaded yet)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
@@ -192,6 +180,35 @@ def run_study(
         page = Path(reporter([out], layout.report, title=f"unlogit study: {cfg.name}"))
         summary["report"] = str(page.resolve().relative_to(Path(out).resolve()))  # relative, like "figure"
     write_json_atomic(layout.summary, summary)
+    return summary
+
+
+def _decide(
+    cfg: StudyConfig,
+    plan: StudyPlan,
+    out: Path,
+    timings: dict[str, float],
+    scorers: Scorers,
+    header: str | None,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """Rank 0 (or the one process): every run trained, the inverters compared (figures and tables), then the claim
+    and the findings, which the other ranks under torchrun score their share of; returns the summary so far."""
+    run_plan(plan, timings)
+    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
+    summary = compare_inverters(first, plan, cfg, out, scorers.device)
+    summary.update(
+        {
+            "stage_seconds": timings,
+            "seeds": cfg.seeds,
+            "header": header,
+            "note": cfg.note,
+            "classifiers": {name: plan.classifier_refs(name) for name in cfg.classifiers},
+        }
+    )
+    write_json_atomic(StudyLayout(out).summary, summary)
+    if cfg.claim is not None:
+        summary.update(_claim_and_findings(cfg, plan, out, provenance, timings, scorers.device, scorers.streaming))
     return summary
 
 
