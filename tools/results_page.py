@@ -13,7 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from unlogit.report.claim import controls_grid, findings_view, reference_view
 from unlogit.report.claim import fixed_interval_text as _ci
+from unlogit.runtime.tables import grid_markdown
 
 
 def claim_tables(claim: dict) -> list[str]:
@@ -57,16 +59,33 @@ def claim_tables(claim: dict) -> list[str]:
     return out
 
 
-def findings_table(findings: dict) -> list[str]:
-    out = [
-        f"Findings ({findings['a']} vs {findings['b']}; {findings['cpu_minutes']:.1f} CPU minutes):",
-        "",
-        "| id | finding | primary endpoint | difference [95% CI] | n images | verdict |",
-        "|---|---|---|---|---:|---|",
-    ]
-    for f in findings["findings"]:
-        out.append(f"| {f['id']} | {f['statement']} | `{f['primary']}` | {_ci(f)} | {f['n_images']} | {f['verdict']} |")
-    return out
+def reference_tables(claim: dict) -> list[str]:
+    """Each arm beside its reference decoder (kernel ridge from the logits) on every endpoint, as the report
+    shows it, and the endpoints where an inverter is below its reference."""
+    if not claim.get("reference"):
+        return []
+    view = reference_view(claim)
+    below = {
+        arm: [b.split(": ", 1)[1] for b in view.below if b.startswith(f"{arm}: ")] for arm in (claim["a"], claim["b"])
+    }
+    flags = [f"- {arm} is below its reference decoder on: {'; '.join(rows)}" for arm, rows in below.items() if rows]
+    return ["", f"Reference decoder: {view.summary}", "", grid_markdown(view.table), *(["", *flags] if flags else [])]
+
+
+def controls_table(claim: dict) -> list[str]:
+    """Each control recipe against both arms on the primary endpoint."""
+    if not claim.get("controls"):
+        return []
+    return ["", f"Controls for the recipe, on `{claim['primary']}`:", "", grid_markdown(controls_grid(claim))]
+
+
+def findings_table(findings: dict, study: Path) -> list[str]:
+    """The findings as the report's table shows them (a within-arm finding gives both arms)."""
+    view = findings_view(findings, study, lambda path, alt: None)
+    out = [f"Findings ({findings['a']} vs {findings['b']}; {findings['cpu_minutes']:.1f} CPU minutes):", ""]
+    if view.table is not None:
+        out.append(grid_markdown(view.table, links=False))
+    return out + [f"- {d.id}: {d.note}" for d in view.details if d.note]
 
 
 def ceiling_table(metrics: dict) -> list[str]:
@@ -102,9 +121,10 @@ def inverter_lines(study: Path) -> list[str]:
 
 
 def main(study: Path) -> None:
-    lines = claim_tables(json.loads((study / "claim.json").read_text()))
+    claim = json.loads((study / "claim.json").read_text())
+    lines = [*claim_tables(claim), *reference_tables(claim), *controls_table(claim)]
     if (study / "findings.json").is_file():
-        lines += ["", *findings_table(json.loads((study / "findings.json").read_text()))]
+        lines += ["", *findings_table(json.loads((study / "findings.json").read_text()), study)]
     ceiling = study / "analysis" / "ceiling" / "metrics.json"
     if ceiling.is_file():
         lines += ["", *ceiling_table(json.loads(ceiling.read_text()))]

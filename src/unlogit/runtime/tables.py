@@ -113,3 +113,18 @@ def grid(
             line.append(Cell(text, numeric, links[c.key](v) if c.key in links and v is not None else None))
         body.append(tuple(line))
     return Grid(tuple(c.heading for c in columns), tuple(body))
+
+
+def grid_markdown(table: Grid, links: bool = True) -> str:
+    """A :class:`Grid` (cells already formatted) as a GitHub-flavoured markdown table: numeric columns
+    right-aligned, ``|`` in cells escaped, links kept as markdown links (or dropped: ``links=False``, for anchors
+    that exist only on the HTML page)."""
+
+    def cell(c: Cell) -> str:
+        text = c.text.replace("|", "\\|")
+        return f"[{text}]({c.link})" if c.link and links else text
+
+    numeric = [bool(table.rows) and all(row[i].numeric for row in table.rows) for i in range(len(table.headings))]
+    lines = ["| " + " | ".join(table.headings) + " |", "|" + "".join("---:|" if n else "---|" for n in numeric)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines)
