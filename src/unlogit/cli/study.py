@@ -18,6 +18,7 @@ OVERRIDES_HELP = (
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     from ..report.page import build_report
     from ..runtime.rundir import StudyLayout
+    from ..scoring.stream import SCORE_BATCH
     from ..study.config import open_study
     from ..study.runner import default_study_dir, run_study
 
@@ -48,6 +49,7 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
             reporter=build_report,
             only=getattr(args, "only", None),
             device=getattr(args, "device", None) or "auto",
+            score_batch=getattr(args, "batch_size", None) or SCORE_BATCH,
         )
     if "follower" in summary:  # another rank of a torchrun job: rank 0 prints and writes
         return 0
@@ -73,6 +75,7 @@ def _launch(args: argparse.Namespace, out: Path) -> dict:
     """The study as scheduler jobs (:mod:`unlogit.study.launcher`): one per run, then the decision."""
     from ..errors import UnlogitError
     from ..report.page import build_report
+    from ..scoring.stream import SCORE_BATCH
     from ..study.launcher import LauncherConfig, StudyCall, launch_study
 
     if getattr(args, "only", None):
@@ -86,6 +89,7 @@ def _launch(args: argparse.Namespace, out: Path) -> dict:
         getattr(args, "from_scratch", False),
         getattr(args, "trust_code", False),
         getattr(args, "device", None) or "auto",
+        getattr(args, "batch_size", None) or SCORE_BATCH,
         build_report,
     )
     launcher = LauncherConfig(
@@ -159,6 +163,14 @@ def register(add: AddCommand) -> None:
         default="auto",
         help="where the stages after training score (inverters, classifiers, judges): auto (CUDA when present), "
         "cpu, cuda:N; training stages follow their own train.device",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images of the claim and the findings scored at a time (default 256; memory is one batch); the same "
+        "batches give "
+        "the same values in one process or under torchrun, where they are dealt to the processes",
     )
     p.add_argument(
         "--only",

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..config import check_positive
 from ..errors import ConfigError, UnlogitError
+from ..scoring.stream import SCORE_BATCH
 
 CLUSTERS = (None, "slurm", "local", "debug")  # submitit's executors (None: SLURM when available, else local)
 
@@ -83,6 +84,7 @@ class StudyCall:
     from_scratch: bool = False
     trust_code: bool = False
     device: str = "auto"
+    score_batch: int = SCORE_BATCH  # the claim's and the findings' images scored at a time
     reporter: Callable[..., Path] | None = None  # writes the report (the CLI passes report.page.build_report)
 
     def run(self, only: Sequence[str] | None = None) -> dict[str, Any]:
@@ -101,6 +103,7 @@ class StudyCall:
             reporter=self.reporter,
             only=only,
             device=self.device,
+            score_batch=self.score_batch,
         )
 
 

@@ -27,7 +27,7 @@ from ..runtime.checkpoint import read_json
 from ..runtime.dist import DistInfo, cleanup, init_distributed, local_device
 from ..runtime.rundir import EVALUATE_JSON, EXPERIMENT_JSON, RunLayout, StudyLayout
 from ..runtime.tables import Column, fixed, markdown, percent
-from ..scoring.stream import ONE_BATCH_STREAM, Shard, Streaming
+from ..scoring.stream import ONE_BATCH_STREAM, SCORE_BATCH, Shard, Streaming
 from .config import StudyConfig, load_study, study_path
 from .stages import StudyPlan, check_torchrun_scope, plan_study, run_label, run_plan
 
@@ -81,27 +81,27 @@ class Scorers:
     (:meth:`join`), where rank 0 runs the study and announces each stage it scores, and the other ranks score
     their share of it (:meth:`follow`) until rank 0 leaves the ``with`` block."""
 
-    def __init__(self, device: torch.device, info: DistInfo | None = None) -> None:
+    def __init__(self, device: torch.device, info: DistInfo | None = None, batch_size: int = SCORE_BATCH) -> None:
         self.info, self.device = info or DistInfo(), device
-        self.streaming = Streaming(Shard.of(self.info)) if info is not None else ONE_BATCH_STREAM
+        self.streaming = Streaming(Shard.of(self.info), batch_size)
 
     @property
     def is_main(self) -> bool:
         return self.info.is_main
 
     @classmethod
-    def of(cls, plan: StudyPlan, device: str, only: Sequence[str] | None) -> Scorers:
+    def of(cls, plan: StudyPlan, device: str, only: Sequence[str] | None, batch_size: int = SCORE_BATCH) -> Scorers:
         """This process on ``device`` (``auto``: CUDA when present), or, deciding a study under torchrun (no
-        ``--only``), every rank of the job (:meth:`join`)."""
+        ``--only``), every rank of the job (:meth:`join`); ``batch_size`` images scored at a time."""
         from ..runtime.device import resolve_device
 
         scoring = resolve_device(device)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and only is None:
-            return cls.join(plan, scoring)
-        return cls(scoring)
+            return cls.join(plan, scoring, batch_size)
+        return cls(scoring, batch_size=batch_size)
 
     @classmethod
-    def join(cls, plan: StudyPlan, device: torch.device) -> Scorers:
+    def join(cls, plan: StudyPlan, device: torch.device, batch_size: int = SCORE_BATCH) -> Scorers:
         """Every rank of a torchrun job deciding a study: only once every run is trained (training is one
         ``--only`` job per run); the process group on ``device`` (``cuda:LOCAL_RANK`` on GPUs)."""
         unfinished = [run_label(r) for r in plan.runs() if RunLayout(r.run).state() != "done"]
@@ -111,7 +111,7 @@ class Scorers:
                 "each inverter with --only inverters/NAME (under torchrun) and the classifiers in one process"
             )
         info = init_distributed(device)
-        return cls(local_device(device, info), info)
+        return cls(local_device(device, info), info, batch_size)
 
     def follow(self, cfg: StudyConfig, plan: StudyPlan) -> dict[str, Any]:
         """A rank other than 0: score its share of every stage rank 0 announces, then leave the group."""
@@ -145,6 +145,7 @@ def run_study(
     reporter: Callable[..., Path] | None = None,
     only: Sequence[str] | None = None,
     device: str = "auto",
+    score_batch: int = SCORE_BATCH,
 ) -> dict[str, Any]:
     """Run (or continue) every stage of a study into ``out``; returns the summary.
 
@@ -154,10 +155,12 @@ def run_study(
     ``reporter(roots, out, title)`` writes the report when the config asks for one (the report layer sits above
     this one: :func:`unlogit.run_study` and the CLI pass :func:`unlogit.report.page.build_report`); ``only``
     trains just those runs (:func:`~unlogit.study.stages.run_label`) and stops (independent jobs); ``device``:
-    where the stages after training score (``auto``: CUDA when present; values stay on the CPU)."""
+    where the stages after training score (``auto``: CUDA when present; values stay on the CPU); ``score_batch``:
+    the claim's and the findings' images scored at a time (the same batches give the same values whatever the
+    number of processes)."""
     check_torchrun_scope(only, int(os.environ.get("WORLD_SIZE", "1")))
     plan = plan_study(cfg, out, extra_overrides, from_scratch, trust_code)  # everything checked before writing
-    scorers = Scorers.of(plan, device, only)  # under torchrun: every rank, once every run is trained
+    scorers = Scorers.of(plan, device, only, score_batch)  # under torchrun: every rank, once every run is trained
     layout = StudyLayout(out)
     settled = settle_study_yaml(layout, cfg)
     timings: dict[str, float] = {}
