@@ -58,6 +58,12 @@ def test_a_study_asked_to_score_on_a_missing_device_says_so_before_writing_anyth
     assert "CUDA is not available" in capsys.readouterr().err and not out.exists()
 
 
+def test_a_study_asked_to_score_no_images_at_a_time_says_so_before_writing_anything(capsys, tmp_path):
+    out = tmp_path / "study"
+    assert main(["study", "demo", "--smoke", "--device", "cpu", "--batch-size", "0", "--out", str(out)]) == 2
+    assert "--batch-size 0: give 1 or more images" in capsys.readouterr().err and not out.exists()
+
+
 def test_overrides_may_follow_options(capsys, tmp_path):
     """``--out RUN key=value`` works like ``key=value --out RUN``: both runs of overrides are read."""
     out = tmp_path / "x"

@@ -18,7 +18,6 @@ OVERRIDES_HELP = (
 def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     from ..report.page import build_report
     from ..runtime.rundir import StudyLayout
-    from ..scoring.stream import SCORE_BATCH
     from ..study.config import open_study
     from ..study.runner import default_study_dir, run_study
 
@@ -49,7 +48,7 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
             reporter=build_report,
             only=getattr(args, "only", None),
             device=getattr(args, "device", None) or "auto",
-            score_batch=getattr(args, "batch_size", None) or SCORE_BATCH,
+            score_batch=_score_batch(args),
         )
     if "follower" in summary:  # another rank of a torchrun job: rank 0 prints and writes
         return 0
@@ -71,11 +70,18 @@ def cmd_study(args: argparse.Namespace, header: str | None = None) -> int:
     return _verdict_status(summary.get("claim"))
 
 
+def _score_batch(args: argparse.Namespace) -> int:
+    """``--batch-size`` as given (a bad value is refused where it is used, naming the flag), else the default."""
+    from ..scoring.stream import SCORE_BATCH
+
+    given = getattr(args, "batch_size", None)
+    return SCORE_BATCH if given is None else given
+
+
 def _launch(args: argparse.Namespace, out: Path) -> dict:
     """The study as scheduler jobs (:mod:`unlogit.study.launcher`): one per run, then the decision."""
     from ..errors import UnlogitError
     from ..report.page import build_report
-    from ..scoring.stream import SCORE_BATCH
     from ..study.launcher import LauncherConfig, StudyCall, launch_study
 
     if getattr(args, "only", None):
@@ -89,7 +95,7 @@ def _launch(args: argparse.Namespace, out: Path) -> dict:
         getattr(args, "from_scratch", False),
         getattr(args, "trust_code", False),
         getattr(args, "device", None) or "auto",
-        getattr(args, "batch_size", None) or SCORE_BATCH,
+        _score_batch(args),
         build_report,
     )
     launcher = LauncherConfig(
