@@ -226,7 +226,7 @@ def test_rank_0_failing_before_the_claim_still_tells_the_other_ranks_to_stop(tmp
 
     events = []
     rank0 = runner.Scorers(torch.device("cpu"), DistInfo(rank=0, world_size=2))
-    monkeypatch.setattr(runner.Scorers, "of", classmethod(lambda cls, plan, device, only: rank0))
+    monkeypatch.setattr(runner.Scorers, "of", classmethod(lambda cls, *args: rank0))
     monkeypatch.setattr(stage, "end_of_scoring", lambda: events.append("end of scoring"))
     monkeypatch.setattr(runner, "cleanup", lambda info: events.append(f"cleanup rank {info.rank}"))
 
