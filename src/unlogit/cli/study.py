@@ -175,8 +175,7 @@ def register(add: AddCommand) -> None:
         type=int,
         default=None,
         help="images of the claim and the findings scored at a time (default 256; memory is one batch); the same "
-        "batches give "
-        "the same values in one process or under torchrun, where they are dealt to the processes",
+        "batches give the same values in one process or under torchrun, where they are dealt to the processes",
     )
     p.add_argument(
         "--only",

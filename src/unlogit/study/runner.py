@@ -168,12 +168,11 @@ def run_study(
         return train_only(plan, only, timings)
     if not scorers.is_main:
         return scorers.follow(cfg, plan)
+    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures, tables, analysis
     with scorers:  # under torchrun the other ranks follow until rank 0 leaves, after an error too
-        summary = _decide(
-            cfg, plan, out, timings, scorers, header, {**config_provenance(source), "study_yaml_sha256": settled}
-        )
+        provenance = {**config_provenance(source), "study_yaml_sha256": settled}
+        summary = _decide(cfg, plan, first, out, timings, scorers, header, provenance)
     scoring = scorers.device
-    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}
     if cfg.analyze.experiments:
         run_analysis(cfg, first, plan, out)  # analyze scores on the CPU (its device is not threaded yet)
     if cfg.evaluate and cfg.evaluators and not (layout.evaluate / EVALUATE_JSON).is_file():
@@ -189,6 +188,7 @@ def run_study(
 def _decide(
     cfg: StudyConfig,
     plan: StudyPlan,
+    first: dict[str, Path],
     out: Path,
     timings: dict[str, float],
     scorers: Scorers,
@@ -196,9 +196,9 @@ def _decide(
     provenance: dict[str, Any],
 ) -> dict[str, Any]:
     """Rank 0 (or the one process): every run trained, the inverters compared (figures and tables), then the claim
-    and the findings, which the other ranks under torchrun score their share of; returns the summary so far."""
+    and the findings, which the other ranks under torchrun score their share of; ``first``: each inverter stage's
+    first run (the figures and tables). Returns the summary so far."""
     run_plan(plan, timings)
-    first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures and tables
     summary = compare_inverters(first, plan, cfg, out, scorers.device)
     summary.update(
         {
