@@ -99,7 +99,7 @@ def test_the_cifar10_demo_runs_end_to_end_in_miniature(shared_data, monkeypatch,
     assert {r for refs in summary["classifiers"].values() for r in refs} <= shipped
     claim = json.loads((tmp_path / "demo" / "claim.json").read_text())
     assert claim["n_images"] == 64 and claim["dataset"] == "cifar10" and claim["verdict"]
-    assert claim["primary"] == "retrieval@pixels" and claim["training"]["robust"]["steps"] == [30]
+    assert claim["primary"] == "retrieval@layout" and claim["training"]["robust"]["steps"] == [30]
     findings = json.loads((tmp_path / "demo" / "findings.json").read_text())["findings"]
     assert {f["id"] for f in findings} == {"C2", "C3", "C6a", "C6b", "C6c", "C8", "C9"}
     page = (tmp_path / "demo" / "report" / "index.html").read_text()
