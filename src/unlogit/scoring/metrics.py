@@ -193,8 +193,14 @@ def kid_with_se(
     ``fake`` are the same images (``fake[i]`` reconstructs ``real[i]``: image i leaves with its reconstruction),
     two-sample otherwise. Kernels are summed in blocks of ``block`` rows, so memory is linear in N. ``seed`` is
     unused (kept for callers; nothing is random)."""
-    fr = torch.cat([extractor(p) for p in real.split(batch_size)]).double().cpu()
-    ff = torch.cat([extractor(p) for p in fake.split(batch_size)]).double().cpu()
+    return kid_from_features(features_of(real, extractor, batch_size), features_of(fake, extractor, batch_size), block)
+
+
+def kid_from_features(real: torch.Tensor, fake: torch.Tensor, block: int = 1024) -> dict[str, float]:
+    """:func:`kid_with_se` on features already extracted: ``real`` (N,D) of the originals, ``fake`` (M,D) of the
+    reconstructions (paired when M = N), any float dtype and device; the kernels are summed in float64 on the
+    CPU."""
+    fr, ff = real.double().cpu(), fake.double().cpu()
     kid, se = mmd2_jackknife(fr, ff, paired=len(fr) == len(ff), block=block)
     return {
         "kid": kid,

@@ -18,7 +18,7 @@ from ..inversion.inverter import Inverter
 from ..runtime.progress import progress
 from ..scoring.calibration import fit_colour_affine, recalibrated
 from ..scoring.measure import PIXELS, Originals, pixel_features, rank_score, retrieval_ranks
-from ..scoring.metrics import ClassifierFeatures, kid_with_se
+from ..scoring.metrics import ClassifierFeatures, features_of, kid_from_features
 from ..scoring.per_image import ValuesFn
 from ..scoring.stream import ONE_BATCH_STREAM, Streaming, stream_unit
 
@@ -160,6 +160,15 @@ def score_arm(
     stacked = {key: torch.stack([torch.stack([v[key] for v in row]) for row in per_unit]) for key in sorted(keys)}
     arm = ArmScores(name, stacked, units)
     if evaluators:
-        first = next(iter(evaluators.values()))
-        arm.kid = kid_with_se(originals.x, units[0][0].recs[:, 0], ClassifierFeatures(first), seed=seed)
+        arm.kid = unit_kid(units[0][0], originals, evaluators)
     return arm
+
+
+def unit_kid(unit: Unit, originals: Originals, evaluators: Mapping[str, NormalizedClassifier]) -> dict[str, float]:
+    """KID with its SE (:func:`~unlogit.scoring.metrics.kid_from_features`) of one inverter's first noise draw
+    against the originals, in the first evaluator's penultimate features; the originals' features are extracted
+    once per :class:`Originals`, however many arms are scored on them."""
+    name, judge = next(iter(evaluators.items()))
+    extractor = ClassifierFeatures(judge)
+    real = originals.get(name, "kid features", lambda: features_of(originals.x, extractor))
+    return kid_from_features(real, features_of(unit.recs[:, 0], extractor))
