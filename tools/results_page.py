@@ -86,7 +86,8 @@ def findings_table(findings: dict, study: Path) -> list[str]:
     out = [f"Findings ({findings['a']} vs {findings['b']}; {findings['cpu_minutes']:.1f} CPU minutes):", ""]
     if view.table is not None:
         out.append(grid_markdown(view.table, links=False))
-    return out + [f"- {d.id}: {d.note}" for d in view.details if d.note]
+    out += [f"- {d.id}: {d.note}" for d in view.details if d.note]
+    return out + [f"- {d.id}: {d.reference}" for d in view.details if d.reference]
 
 
 def ceiling_table(metrics: dict) -> list[str]:

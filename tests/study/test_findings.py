@@ -238,6 +238,26 @@ def test_decided_secondaries_carry_both_means_and_never_call_a_worse_value_a_hol
         assert not (worse_for_a and s["verdict"] == "holds"), s
 
 
+def test_a_study_puts_its_reference_decoders_beside_every_finding_they_can_answer(mini_study_dir):
+    import json
+
+    from safetensors.torch import load_file
+
+    findings = json.loads((mini_study_dir / "findings.json").read_text())["findings"]
+    values = load_file(str(mini_study_dir / "findings_values.safetensors"))
+    for f in findings:
+        ref = f["reference"]
+        assert (ref["a"], ref["b"]) == ("robust-ridge", "standard-ridge")
+        if f["id"] == "C2":  # the ridge decoder has no noise to resample
+            assert not ref["applies"] and not any(k.startswith("C2/ref_a/") for k in values)
+        elif "gap" in ref:
+            assert {"a_over_reference", "b_over_reference", "summary"} <= set(ref), f["id"]
+            assert values[f"{f['id']}/ref_a/{f['primary']}"].shape[:2] == (1, 1)  # K = 1 ridge, S = 1
+    assert any("gap" in f["reference"] for f in findings)
+    page = (mini_study_dir / "report" / "index.html").read_text()
+    assert "reference decoders [95% CI]" in page and "Reference decoders (robust-ridge, standard-ridge)" in page
+
+
 def test_c7_borrows_each_endpoint_s_own_between_classifier_variance():
     from unlogit.study.protocol import borrow_variance
 
@@ -291,3 +311,31 @@ def test_c7_is_two_sided_with_realism_as_co_primary_and_names_the_trade_off():
     assert row["verdict"] == "holds" and row["co_primary"]["verdict"] == "reversed"  # higher KID: less realistic
     assert row["p_holm"] < 0.05 and row["co_primary"]["p_holm"] < 0.05  # both decided after Holm over the two
     assert row["trade_off"] == "other architecture is more faithful and less realistic"
+
+
+def test_the_reference_decoders_answer_a_finding_beside_the_inverters_and_never_change_its_verdict():
+    from unlogit.study.findings.reference import reference_context, reference_row
+
+    x, y, gen = _data()
+    predicted = torch.where(torch.arange(N) < 25, (y + 1) % 10, y)  # 25 images every classifier gets wrong
+    logits = torch.nn.functional.one_hot(predicted, 10).float()
+    exact = x[:, None].expand(N, 2, *SHAPE).clone()
+    template = _class_templates(predicted, gen)
+    a, b = _arm("robust", [[exact, exact]], logits), _arm("standard", [[template, template]], logits)
+    ref_a, ref_b = _arm("robust-ridge", [[template]], logits), _arm("standard-ridge", [[template]], logits)
+    ctx = _ctx(a, b, x, y)
+    finding = FINDINGS.get("C3")
+    row, vals = decide_finding(finding, ctx)
+    ref_row, ref_vals = reference_row(finding, row["primary"], vals, reference_context(ctx, ref_a, ref_b))
+    assert decide_finding(finding, ctx)[0] == row  # computing the references changes nothing of the finding
+    assert ref_row["a"] == "robust-ridge" and ref_row["applies"] and ref_row["n_images"] == 25
+    # the within-arm finding: A's reference shows only the predicted class (0); A's inverter beats it, B's ties
+    assert ref_row["gap"]["estimate"] == 0 and ref_row["gap"]["verdict"] not in ("holds", "reversed")
+    assert ref_row["a_over_reference"]["verdict"] == "holds" and ref_row["a_over_reference"]["ci_low"] > 0.2
+    assert ref_row["b_over_reference"]["estimate"] == 0
+    assert ref_row["summary"].startswith("only the robust inverter beats its reference decoder")
+    assert ref_vals.a[row["primary"]].shape == (1, 1, 25)
+
+    c2, c2_vals = decide_finding(FINDINGS.get("C2"), ctx)
+    none, no_vals = reference_row(FINDINGS.get("C2"), c2["primary"], c2_vals, reference_context(ctx, ref_a, ref_b))
+    assert not none["applies"] and "deterministic" in none["why"] and no_vals is None

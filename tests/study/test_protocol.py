@@ -197,7 +197,7 @@ def test_holm():
 
 
 def test_power_is_alpha_at_no_effect_a_half_at_the_critical_value_and_says_so_when_undecided():
-    from unlogit.study.findings.registry import _with_power
+    from unlogit.study.findings.registry import with_power
     from unlogit.study.protocol import power
 
     gen = torch.Generator().manual_seed(12)
@@ -209,6 +209,6 @@ def test_power_is_alpha_at_no_effect_a_half_at_the_critical_value_and_says_so_wh
     c.estimate = t * c.se
     assert 0.45 < power(c) < 0.6  # about a half (the noncentral t is skewed at df ~ 4)
     c.estimate, c.verdict = 0.3 * c.se, UNDECIDED
-    assert _with_power(c) == f"undecided (power {power(c):.2f})" and power(c) < 0.5
+    assert with_power(c) == f"undecided (power {power(c):.2f})" and power(c) < 0.5
     c.estimate = 4 * t * c.se  # well powered: an undecided verdict then is only "undecided"
-    assert _with_power(c) == UNDECIDED
+    assert with_power(c) == UNDECIDED

@@ -231,14 +231,32 @@ def _finding_interval(f: dict[str, Any]) -> str:
     return f"{f['a']}: {interval_text(f)}; {f['b']}: {interval_text(f['b_within'])}"
 
 
+def _reference_interval(ref: dict[str, Any] | None) -> str:
+    """The reference decoders' own result on a finding's primary endpoint with its verdict, or ``n/a``."""
+    if not ref or "gap" not in ref:
+        return "n/a" if not ref or not ref.get("applies") else ref.get("verdict", "n/a")
+    return f"{interval_text(ref['gap'])} {ref['gap']['verdict']}"
+
+
+def _reference_line(ref: dict[str, Any] | None) -> str:
+    """One sentence on the reference decoders of a finding: the summary, or why they do not answer it."""
+    if not ref:
+        return ""
+    if "summary" in ref:
+        return f"Reference decoders ({ref['a']}, {ref['b']}): {ref['summary']}."
+    return f"Reference decoders ({ref['a']}, {ref['b']}): not applicable: {ref['why']}."
+
+
 def finding_anchor(finding_id: str) -> str:
     return f"finding-{safe_name(finding_id)}"
 
 
 def findings_view(findings: dict[str, Any], study: Path, embed: Embed) -> FindingsView:
     """The findings table (verdict, estimate, CI, n), each id linked to its detail, and the details."""
-    rows = [
-        {
+    with_reference = any("reference" in f for f in findings["findings"])
+    rows = []
+    for f in findings["findings"]:
+        row = {
             "id": f["id"],
             "finding": f["statement"],
             "primary endpoint": f["primary"],
@@ -246,8 +264,9 @@ def findings_view(findings: dict[str, Any], study: Path, embed: Embed) -> Findin
             "n images": f.get("n_images"),
             "verdict": f["verdict"] + (f"; {f['b']}: {f['b_within']['verdict']}" if f.get("b_within") else ""),
         }
-        for f in findings["findings"]
-    ]
+        if with_reference:
+            row["reference decoders [95% CI]"] = _reference_interval(f.get("reference"))
+        rows.append(row)
     table = grid(rows, links={"id": lambda v: "#" + finding_anchor(v)}) if rows else None
     details = []
     for f in findings["findings"]:
@@ -260,6 +279,7 @@ def findings_view(findings: dict[str, Any], study: Path, embed: Embed) -> Findin
                 title=f["title"],
                 note=note,
                 figure=None if figure is None else embed(figure, f"{f['id']}: {note or f['title']}"),
+                reference=_reference_line(f.get("reference")),
             )
         )
     return FindingsView(table, tuple(details))

@@ -90,6 +90,7 @@ class FindingView:
     title: str
     note: str
     figure: FigureView | None
+    reference: str = ""  # what the reference decoders show on the primary endpoint, or why they do not apply
 
 
 @dataclass(frozen=True)

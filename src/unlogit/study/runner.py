@@ -286,9 +286,9 @@ def _claim_and_findings(
     else:
         t0 = time.perf_counter()
         images = claim_images(cfg, plan, device, streaming)
-        _, a, b = run_claim_stage(cfg, plan, out, images, provenance, write_claim=not done_claim)
+        _, a, b, references = run_claim_stage(cfg, plan, out, images, provenance, write_claim=not done_claim)
         if not done_findings:
-            run_findings(cfg, plan, out, images, a, b)
+            run_findings(cfg, plan, out, images, a, b, references)
         timings["claim+findings"] = time.perf_counter() - t0
     claim = read_json(layout.claim, "claim")
     keep = ("statement", "verdict", "primary", "excluded")

@@ -129,10 +129,10 @@ def run_claim_stage(
     images: ScoredImages,
     provenance: dict[str, Any],
     write_claim: bool = True,
-) -> tuple[dict[str, Any], ArmScores, ArmScores]:
+) -> tuple[dict[str, Any], ArmScores, ArmScores, tuple[ArmScores, ArmScores] | None]:
     """Score both arms, decide the claim and write claim.json with claim_values.safetensors (unless
-    ``write_claim`` is False: the claim exists and only the findings need the arms); returns the claim and arms
-    A and B."""
+    ``write_claim`` is False: the claim exists and only the findings need the arms); returns the claim, arms A
+    and B, and their reference decoders (``claim.reference_a`` / ``reference_b``; None where the study has none)."""
     c, layout = cfg.claim, StudyLayout(out)
     a, b = images.score(cfg, plan, c.a), images.score(cfg, plan, c.b)
     doses = [(dose, images.score(cfg, plan, stage)) for dose, stage in zip(c.dose_values, c.dose_response)]
@@ -140,15 +140,15 @@ def run_claim_stage(
     result = decide(a, b, judges, images.data, c)
     primary = next(e for e in claim_endpoints(c.primary, c.reason, c.margins, judges, images.data) if e.primary)
     result["dose_response"] = dose_response(doses, a, b, primary, c.dose_a) if doses else []
-    references = []
-    if c.reference_a is not None and write_claim:  # the findings need only the arms
-        references = [images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b)]
-        result["reference"] = reference_comparison(a, b, *references, judges, images.data, c)
+    references = None  # the findings put them beside every finding too, so they are scored either way
+    if c.reference_a is not None and c.reference_b is not None:
+        references = (images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b))
+        if write_claim:
+            result["reference"] = reference_comparison(a, b, *references, judges, images.data, c)
     controls = []
     if c.controls and write_claim:
         controls = [(st, cfg.inverters[st].method == "ridge", images.score(cfg, plan, st)) for st in c.controls]
-        refs = references if references else [None, None]
-        result["controls"] = control_rows(controls, a, b, *refs, primary)
+        result["controls"] = control_rows(controls, a, b, *(references or (None, None)), primary)
     result.update(
         {
             "evaluators": {e: plan.classifier_refs(e)[0] for e in judges},
@@ -161,11 +161,12 @@ def run_claim_stage(
     )
     if write_claim:
         save_values(
-            layout.claim_values, [a, b, *(arm for _, arm in doses), *references, *(arm for *_, arm in controls)]
+            layout.claim_values,
+            [a, b, *(arm for _, arm in doses), *(references or ()), *(arm for *_, arm in controls)],
         )
         write_json_atomic(layout.claim, result)
         print(f"[study] claim ({c.primary}): {result['verdict']}", flush=True)
-    return result, a, b
+    return result, a, b, references
 
 
 def _protocol(c) -> dict[str, Any]:

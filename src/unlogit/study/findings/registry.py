@@ -59,6 +59,7 @@ class Finding:
     b_label: str = "standard"
     within: bool = False  # the statement is within arm A (values are already a difference): A against 0
     co_primary: Callable[[fv.FindingContext], str] | None = None  # a second primary (Holm over the two)
+    no_reference: str = ""  # why the arms' reference decoders cannot answer it (empty: they can; .reference)
 
 
 # The findings' own quantities: whether a higher value favours arm A's side of its statement, and the margin in
@@ -217,6 +218,7 @@ for _f in (
         reason="judge-free and per image: the noise draws' variance as a share of the arm's total variance of "
         "reconstructions, so a blander or lower-contrast arm does not show less spread for that reason alone",
         values=fv.noise_spread,
+        no_reference="the reference decoder is deterministic: it has no noise to resample",
     ),
     Finding(
         id="C3",
@@ -238,6 +240,8 @@ for _f in (
         values=fv.gan_vs_baseline,
         a_label="GAN",
         b_label="D&B",
+        no_reference="it compares two decoders of arm A's logits, not the arms; the claim puts the reference "
+        "decoder beside both",
     ),
     Finding(
         id="C6a",
@@ -280,6 +284,7 @@ for _f in (
         values=fv.architecture,
         a_label="other architecture",
         b_label="small CNN",
+        no_reference="the study fits no reference decoder to the other architecture's logits",
     ),
     Finding(
         id="C8",
@@ -334,7 +339,7 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
         main = compare(endpoint, vals.a[primary], vals.b[primary], vals.borrowed(primary))
     row.update(
         {
-            "verdict": _with_power(main),
+            "verdict": with_power(main),
             "estimate": main.estimate,
             "ci_low": main.ci_low,
             "ci_high": main.ci_high,
@@ -360,7 +365,7 @@ def decide_finding(finding: Finding, ctx: fv.FindingContext) -> tuple[dict[str, 
 LOW_POWER = 0.5  # an undecided verdict with less power than this says so: the design could not have decided
 
 
-def _with_power(c) -> str:
+def with_power(c) -> str:
     """The verdict word; an undecided one with its power for the observed effect when that is under 50%
     ("undecided (power 0.31)"): the design, not the data, left it open."""
     p = power(c)
@@ -377,7 +382,7 @@ def _add_co_primary(row: dict[str, Any], finding: Finding, vals: fv.FindingValue
     co = compare(endpoint, vals.a[key], vals.b[key], vals.borrowed(key))
     p_main, p_co = holm([main.p_value, co.p_value])
     keep = ("endpoint", "estimate", "ci_low", "ci_high", "a_mean", "b_mean", "higher_is_better", "margin")
-    row["co_primary"] = {**{k: getattr(co, k) for k in keep}, "verdict": _with_power(co), "p_holm": p_co}
+    row["co_primary"] = {**{k: getattr(co, k) for k in keep}, "verdict": with_power(co), "p_holm": p_co}
     row["p_holm"] = p_main
     decided = {"holds", "reversed"}
     if main.verdict in decided and co.verdict in decided and max(p_main, p_co) < 0.05:
@@ -391,7 +396,7 @@ def _add_co_primary(row: dict[str, Any], finding: Finding, vals: fv.FindingValue
 def _within_row(c) -> dict[str, Any]:
     """Arm B's own within-arm result, beside arm A's (the primary)."""
     keep = ("estimate", "ci_low", "ci_high", "verdict", "a_mean", "n_classifiers", "n_seeds")
-    return {**{k: getattr(c, k) for k in keep}, "verdict": _with_power(c), "power": power(c)}
+    return {**{k: getattr(c, k) for k in keep}, "verdict": with_power(c), "power": power(c)}
 
 
 def _unless_unequal(row: dict[str, Any], ctx: fv.FindingContext) -> dict[str, Any]:

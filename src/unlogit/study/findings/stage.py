@@ -17,14 +17,23 @@ from ..arms import ArmScores
 from ..claim.stage import ScoredImages
 from ..config import StudyConfig
 from ..stages import StudyPlan
+from .reference import reference_context, reference_row
 from .registry import FINDINGS, decide_finding
 from .values import FindingContext
 
 
 def run_findings(
-    cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages, a: ArmScores, b: ArmScores
+    cfg: StudyConfig,
+    plan: StudyPlan,
+    out: Path,
+    images: ScoredImages,
+    a: ArmScores,
+    b: ArmScores,
+    references: tuple[ArmScores, ArmScores] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every configured finding: its row in findings.json, its figure, its per-image values."""
+    """Every configured finding: its row in findings.json, its figure, its per-image values; with the arms'
+    reference decoders (``references``: A's and B's), each row also says what they show on its primary endpoint
+    (:mod:`.reference`)."""
     f, c, layout = cfg.findings, cfg.claim, StudyLayout(out)
     t0 = time.perf_counter()
     extra = {
@@ -49,18 +58,23 @@ def run_findings(
         surrogate,
         attack_note,
     )
+    ref_ctx = reference_context(ctx, *references) if references is not None else None
     rows, tensors = [], {}
     for fid in f.ids or FINDINGS.names():
         print(f"[study] finding {fid}", flush=True)
-        row, vals = decide_finding(FINDINGS.get(fid), ctx)
+        finding = FINDINGS.get(fid)
+        row, vals = decide_finding(finding, ctx)
+        sides = {"a": vals.a, "b": vals.b}
+        if ref_ctx is not None:
+            row["reference"], ref = reference_row(finding, row["primary"], vals, ref_ctx)
+            if ref is not None:
+                sides.update({"ref_a": ref.a, "ref_b": ref.b})
         if vals.figure is not None:
             path = layout.finding_figure(fid)
             (save_png if torch.is_tensor(vals.figure) else save_figure)(vals.figure, path)
             row["figure"] = path.relative_to(layout.path).as_posix()
         rows.append(row)
-        tensors.update(
-            {f"{fid}/{side}/{k}": v.contiguous() for side, m in (("a", vals.a), ("b", vals.b)) for k, v in m.items()}
-        )
+        tensors.update({f"{fid}/{side}/{k}": v.contiguous() for side, m in sides.items() for k, v in m.items()})
     minutes = (time.perf_counter() - t0) / 60
     write_json_atomic(layout.findings, {"findings": rows, "cpu_minutes": minutes, "n": f.n, "a": c.a, "b": c.b})
     from safetensors.torch import save_file

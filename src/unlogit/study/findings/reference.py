@@ -1,0 +1,87 @@
+"""The reference decoder beside every finding: an instrument must beat its simplest reference.
+
+A finding that the claim's kernel-ridge decoders (``claim.reference_a`` and ``claim.reference_b``: a closed-form
+regression from each arm's logits to the pixels) can answer is computed for them too, on the same images, logit
+edits, attacks and datasets (the same :class:`~.values.FindingContext` with its arms swapped), and reported beside
+the inverters' row on the finding's primary endpoint:
+
+- ``gap``: the reference decoders' own arm A vs arm B comparison (arm A's reference against 0 for a within-arm
+  finding): what a regression from the same logits already shows;
+- ``a_over_reference`` / ``b_over_reference``: each arm's inverter against its own reference: whether the GAN
+  adds to what the regression reads.
+
+It informs and decides nothing: the finding's verdict is the inverters'. A finding the references cannot answer
+says why (``Finding.no_reference``: the reference has no noise to resample, or no reference exists for the
+other architecture).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..arms import ArmScores
+from ..protocol import Comparison, Endpoint, compare, compare_to_zero, power
+from .registry import MIN_IMAGES, Finding, higher_is_better, margin_of, with_power
+from .values import FindingContext, FindingValues
+
+
+def reference_context(ctx: FindingContext, ref_a: ArmScores, ref_b: ArmScores) -> FindingContext:
+    """``ctx`` with the reference decoders as its arms; the cached features, logit units and attacks are shared,
+    so the references see exactly what the inverters saw."""
+    return replace(ctx, a=ref_a, b=ref_b, extra_arms={})
+
+
+def reference_row(
+    finding: Finding, primary: str, vals: FindingValues, ref_ctx: FindingContext
+) -> tuple[dict[str, Any], FindingValues | None]:
+    """The reference decoders' entry of a finding's row (see the module docstring) and their per-image values
+    (None where the finding does not apply to them). ``vals``: the inverters' values of the finding."""
+    names = {"a": ref_ctx.a.name, "b": ref_ctx.b.name}
+    if finding.no_reference:
+        return {**names, "applies": False, "why": finding.no_reference}, None
+    ref = finding.values(ref_ctx)
+    missing = [side for side, v in (("a", ref.a), ("b", ref.b), ("A", vals.a), ("B", vals.b)) if primary not in v]
+    if ref.n_eligible < MIN_IMAGES or missing:
+        why = ref.note or f"too few eligible images ({ref.n_eligible})"
+        return {**names, "applies": True, "verdict": f"undecided (n = {ref.n_eligible})", "why": why}, ref
+    endpoint = Endpoint(primary, finding.title, higher_is_better(primary), True, margin_of(primary), None)
+    if finding.within:
+        gap = compare_to_zero(endpoint, ref.a[primary])
+    else:
+        gap = compare(endpoint, ref.a[primary], ref.b[primary])
+    over_a = compare(endpoint, vals.a[primary], ref.a[primary])
+    over_b = compare(endpoint, vals.b[primary], ref.b[primary])
+    row = {
+        **names,
+        "applies": True,
+        "n_images": ref.n_eligible,
+        "gap": _entry(gap),
+        "a_over_reference": _entry(over_a),
+        "b_over_reference": _entry(over_b),
+        "summary": _summary(finding, primary, gap, over_a, over_b),
+    }
+    return row, ref
+
+
+def _entry(c: Comparison) -> dict[str, Any]:
+    keep = ("estimate", "ci_low", "ci_high", "a_mean", "b_mean", "n_classifiers", "n_seeds", "margin")
+    return {**{k: getattr(c, k) for k in keep}, "verdict": with_power(c), "power": power(c)}
+
+
+def _summary(finding: Finding, primary: str, gap: Comparison, over_a: Comparison, over_b: Comparison) -> str:
+    """One line: which arms' inverters beat their reference decoder on the primary, and the references' own
+    result (``A's reference against 0`` for a within-arm finding)."""
+    beats = [label for label, c in ((finding.a_label, over_a), (finding.b_label, over_b)) if c.verdict == "holds"]
+    lead = (
+        f"both inverters beat their reference decoder on {primary}"
+        if len(beats) == 2
+        else f"only the {beats[0]} inverter beats its reference decoder on {primary}"
+        if beats
+        else f"neither inverter beats its reference decoder on {primary}"
+    )
+    own = f"the {finding.a_label} reference against 0" if finding.within else "the reference decoders' own difference"
+    return f"{lead}; {own} is {gap.estimate:+.4g} (95% CI {gap.ci_low:+.4g} to {gap.ci_high:+.4g}, {with_power(gap)})"
+
+
+__all__ = ["reference_context", "reference_row"]
