@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 
+from ...errors import UnlogitError
 from ...inversion.edits import UNIT_IMAGES
 from ...runtime.atomic import write_atomic, write_json_atomic
+from ...runtime.checkpoint import read_json
 from ...runtime.figures import save_figure, save_png
 from ...runtime.rundir import StudyLayout
 from ..arms import ArmScores
@@ -19,7 +21,7 @@ from ..config import StudyConfig
 from ..stages import StudyPlan
 from .reference import reference_context, reference_row
 from .registry import FINDINGS, decide_finding
-from .values import FindingContext
+from .values import FindingContext, FindingValues
 
 
 def run_findings(
@@ -41,23 +43,7 @@ def run_findings(
         for role, stage in (("baseline", f.baseline), ("architecture", f.architecture))
         if stage
     }
-    shape = tuple(images.x.shape[1:])
-    surrogate, attack, attack_note = _surrogate(cfg, plan, images, shape)
-    ctx = FindingContext(
-        a,
-        b,
-        images.x,
-        images.y,
-        images.judges,
-        cfg.compare.seed,
-        f.n,
-        _train_images(cfg, shape),
-        extra,
-        _ood(cfg, shape),
-        attack,
-        surrogate,
-        attack_note,
-    )
+    ctx = finding_context(cfg, plan, images, a, b, extra)
     ref_ctx = reference_context(ctx, *references) if references is not None else None
     rows, tensors = [], {}
     for fid in f.ids or FINDINGS.names():
@@ -82,6 +68,116 @@ def run_findings(
     write_atomic(layout.findings_values, lambda tmp: save_file(tensors, str(tmp)))
     print(f"[study] findings: {len(rows)} in {minutes:.1f} min", flush=True)
     return rows
+
+
+def add_references(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredImages) -> list[dict[str, Any]]:
+    """The reference decoders beside the findings of a study whose findings.json predates them: the claim's
+    reference decoders (trained: ``--only``) are scored on the claim's images, every finding they can answer is
+    computed for them as :func:`run_findings` does, and each row gets its ``reference`` entry against the
+    inverters' per-image values already in findings_values.safetensors (those, and every verdict, stay as the
+    run wrote them). Refused when a reference's eligible images differ from the finding's (the images are not
+    the run's). Rewrites findings.json and findings_values.safetensors atomically; returns the rows."""
+    from safetensors.torch import load_file, save_file
+
+    c, layout = cfg.claim, StudyLayout(out)
+    if c is None or c.reference_a is None or c.reference_b is None:
+        raise UnlogitError(f"{cfg.name} names no reference decoders (claim.reference_a and claim.reference_b)")
+    doc = read_json(layout.findings, "findings")
+    tensors = load_file(str(layout.findings_values))
+    refs = images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b)
+    agreement = _same_references(layout, refs)
+    ctx = finding_context(cfg, plan, images, *refs)
+    for row in doc["findings"]:
+        fid, finding = row["id"], FINDINGS.get(row["id"])
+        print(f"[study] finding {fid}: its reference decoders", flush=True)
+        sides = {side: _side(tensors, fid, side) for side in ("a", "b")}
+        vals = FindingValues(sides["a"], sides["b"], row["n_images"])
+        row["reference"], ref = reference_row(finding, row["primary"], vals, ctx)
+        if ref is None:
+            continue
+        if ref.n_eligible != row["n_images"]:
+            raise UnlogitError(
+                f"{fid}: the reference decoders are eligible on {ref.n_eligible} images, the run's finding on "
+                f"{row['n_images']}: these are not the run's images (check compare.first, compare.eval_size and "
+                "findings.n against the run's study.yaml)"
+            )
+        tensors.update(
+            {f"{fid}/{s}/{k}": v.contiguous() for s, m in (("ref_a", ref.a), ("ref_b", ref.b)) for k, v in m.items()}
+        )
+    doc["reference_added"] = (
+        f"after the run: the references' rows are new, every inverter's value is the run's; {agreement}"
+    )
+    write_json_atomic(layout.findings, doc)
+    write_atomic(layout.findings_values, lambda tmp: save_file(tensors, str(tmp)))
+    return doc["findings"]
+
+
+SAME_REFERENCE = 1e-3  # the largest mean |difference| of a refitted reference's primary values from the run's
+
+
+def _same_references(layout: StudyLayout, refs: tuple[ArmScores, ArmScores]) -> str:
+    """Check that the reference decoders scored now are the run's: their per-image values on the claim's primary
+    endpoint against the run's claim_values.safetensors (refused beyond :data:`SAME_REFERENCE` mean absolute
+    difference); returns the agreement in words."""
+    from safetensors.torch import load_file
+
+    primary = read_json(layout.claim, "claim")["primary"]
+    run = load_file(str(layout.claim_values))
+    words = []
+    for arm in refs:
+        key = f"{arm.name}/{primary}"
+        if key not in run:
+            raise UnlogitError(f"{layout.claim_values} has no {key}: the run did not score this reference decoder")
+        now, then = arm.values[primary].double(), run[key].double()
+        if now.shape != then.shape:
+            raise UnlogitError(
+                f"{arm.name} scored now has {tuple(now.shape)} values on {primary}, the run's {tuple(then.shape)}: "
+                "these are not the run's classifiers, seeds or images"
+            )
+        gap = float((now - then).abs().mean())
+        if gap > SAME_REFERENCE:
+            raise UnlogitError(
+                f"{arm.name} scored now differs from the run's on {primary} (mean |difference| {gap:.2g}): refit it "
+                "as the run did (the same config, data and code) or run the study again"
+            )
+        words.append(f"{arm.name}: mean |difference| {gap:.2g} on {primary}")
+    return "the refitted references against the run's claim_values: " + ", ".join(words)
+
+
+def _side(tensors: dict[str, torch.Tensor], fid: str, side: str) -> dict[str, torch.Tensor]:
+    """One arm's per-image values of finding ``fid`` as findings_values stores them (``fid/side/key``)."""
+    prefix = f"{fid}/{side}/"
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def finding_context(
+    cfg: StudyConfig,
+    plan: StudyPlan,
+    images: ScoredImages,
+    a: ArmScores,
+    b: ArmScores,
+    extra: dict[str, ArmScores] | None = None,
+) -> FindingContext:
+    """What the findings are computed on: the scored arms A and B on the claim's images, the judges, the
+    training images of the logit units, C8's surrogate and attack (its budget chosen on validation images),
+    C9's datasets and the ``extra`` arms (``baseline``, ``architecture``)."""
+    shape = tuple(images.x.shape[1:])
+    surrogate, attack, attack_note = _surrogate(cfg, plan, images, shape)
+    return FindingContext(
+        a,
+        b,
+        images.x,
+        images.y,
+        images.judges,
+        cfg.compare.seed,
+        cfg.findings.n,
+        _train_images(cfg, shape),
+        extra or {},
+        _ood(cfg, shape),
+        attack,
+        surrogate,
+        attack_note,
+    )
 
 
 def _train_images(cfg: StudyConfig, shape: tuple[int, ...]):
