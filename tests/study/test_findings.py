@@ -333,7 +333,9 @@ def test_the_reference_decoders_answer_a_finding_beside_the_inverters_and_never_
     assert ref_row["gap"]["estimate"] == 0 and ref_row["gap"]["verdict"] not in ("holds", "reversed")
     assert ref_row["a_over_reference"]["verdict"] == "holds" and ref_row["a_over_reference"]["ci_low"] > 0.2
     assert ref_row["b_over_reference"]["estimate"] == 0
-    assert ref_row["summary"].startswith("only the robust inverter beats its reference decoder")
+    assert ref_row["summary"].startswith("robust inverter minus its reference decoder +")
+    assert "the robust reference against 0 +0 " in ref_row["summary"]
+    assert ref_row["b_within"]["estimate"] == 0  # B's reference, against 0 as the inverters' row gives B's own
     assert ref_vals.a[row["primary"]].shape == (1, 1, 25)
 
     c2, c2_vals = decide_finding(FINDINGS.get("C2"), ctx)

@@ -51,7 +51,10 @@ def test_references_added_after_the_run_equal_the_ones_a_run_writes(mini_study_d
 
 def test_a_folder_without_findings_is_refused_with_what_it_lacks(mini_study_dir, tmp_path, capsys):
     assert main([str(mini_study_dir.parent / "mini.yaml"), "--out", str(tmp_path / "empty")]) == 2
-    assert "lacks study.yaml, claim.json, claim_values.safetensors, findings.json, findings_values.safetensors" in capsys.readouterr().err
+    assert (
+        "lacks study.yaml, claim.json, claim_values.safetensors, findings.json, findings_values.safetensors"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "empty").exists()
 
 

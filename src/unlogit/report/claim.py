@@ -235,7 +235,10 @@ def _reference_interval(ref: dict[str, Any] | None) -> str:
     """The reference decoders' own result on a finding's primary endpoint with its verdict, or ``n/a``."""
     if not ref or "gap" not in ref:
         return "n/a" if not ref or not ref.get("applies") else ref.get("verdict", "n/a")
-    return f"{interval_text(ref['gap'])} {ref['gap']['verdict']}"
+    text = f"{interval_text(ref['gap'])} {ref['gap']['verdict']}"
+    if "b_within" not in ref:
+        return text
+    return f"{ref['a']}: {text}; {ref['b']}: {interval_text(ref['b_within'])} {ref['b_within']['verdict']}"
 
 
 def _reference_line(ref: dict[str, Any] | None) -> str:

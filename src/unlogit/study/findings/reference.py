@@ -59,8 +59,10 @@ def reference_row(
         "gap": _entry(gap),
         "a_over_reference": _entry(over_a),
         "b_over_reference": _entry(over_b),
-        "summary": _summary(finding, primary, gap, over_a, over_b),
+        "summary": _summary(finding, gap, over_a, over_b),
     }
+    if finding.within:  # B's reference against 0, as the inverters' row gives B's own result
+        row["b_within"] = _entry(compare_to_zero(endpoint, ref.b[primary]))
     return row, ref
 
 
@@ -69,19 +71,18 @@ def _entry(c: Comparison) -> dict[str, Any]:
     return {**{k: getattr(c, k) for k in keep}, "verdict": with_power(c), "power": power(c)}
 
 
-def _summary(finding: Finding, primary: str, gap: Comparison, over_a: Comparison, over_b: Comparison) -> str:
-    """One line: which arms' inverters beat their reference decoder on the primary, and the references' own
-    result (``A's reference against 0`` for a within-arm finding)."""
-    beats = [label for label, c in ((finding.a_label, over_a), (finding.b_label, over_b)) if c.verdict == "holds"]
-    lead = (
-        f"both inverters beat their reference decoder on {primary}"
-        if len(beats) == 2
-        else f"only the {beats[0]} inverter beats its reference decoder on {primary}"
-        if beats
-        else f"neither inverter beats its reference decoder on {primary}"
-    )
+def _summary(finding: Finding, gap: Comparison, over_a: Comparison, over_b: Comparison) -> str:
+    """One line on the primary endpoint: each arm's inverter minus its reference decoder, then the references'
+    own result (arm A's reference against 0 for a within-arm finding), each with its interval and verdict."""
     own = f"the {finding.a_label} reference against 0" if finding.within else "the reference decoders' own difference"
-    return f"{lead}; {own} is {gap.estimate:+.4g} (95% CI {gap.ci_low:+.4g} to {gap.ci_high:+.4g}, {with_power(gap)})"
+    return (
+        f"{finding.a_label} inverter minus its reference decoder {_text(over_a)}, {finding.b_label} {_text(over_b)}; "
+        f"{own} {_text(gap)}"
+    )
+
+
+def _text(c: Comparison) -> str:
+    return f"{c.estimate:+.3g} [{c.ci_low:+.3g}, {c.ci_high:+.3g}] ({with_power(c)})"
 
 
 __all__ = ["reference_context", "reference_row"]
