@@ -334,7 +334,9 @@ def test_the_reference_decoders_answer_a_finding_beside_the_inverters_and_never_
     assert ref_row["a_over_reference"]["verdict"] == "holds" and ref_row["a_over_reference"]["ci_low"] > 0.2
     assert ref_row["b_over_reference"]["estimate"] == 0
     assert ref_row["summary"].startswith("robust inverter minus its reference decoder +")
-    assert "the robust reference against 0 +0 " in ref_row["summary"]
+    assert (
+        "; against 0, the robust reference +0 [" in ref_row["summary"] and ", the standard +0 [" in ref_row["summary"]
+    )
     assert ref_row["b_within"]["estimate"] == 0  # B's reference, against 0 as the inverters' row gives B's own
     assert ref_vals.a[row["primary"]].shape == (1, 1, 25)
 

@@ -59,10 +59,11 @@ def reference_row(
         "gap": _entry(gap),
         "a_over_reference": _entry(over_a),
         "b_over_reference": _entry(over_b),
-        "summary": _summary(finding, gap, over_a, over_b),
     }
-    if finding.within:  # B's reference against 0, as the inverters' row gives B's own result
-        row["b_within"] = _entry(compare_to_zero(endpoint, ref.b[primary]))
+    b_within = compare_to_zero(endpoint, ref.b[primary]) if finding.within else None
+    if b_within is not None:  # B's reference against 0, as the inverters' row gives B's own result
+        row["b_within"] = _entry(b_within)
+    row["summary"] = _summary(finding, gap, over_a, over_b, b_within)
     return row, ref
 
 
@@ -71,14 +72,15 @@ def _entry(c: Comparison) -> dict[str, Any]:
     return {**{k: getattr(c, k) for k in keep}, "verdict": with_power(c), "power": power(c)}
 
 
-def _summary(finding: Finding, gap: Comparison, over_a: Comparison, over_b: Comparison) -> str:
+def _summary(
+    finding: Finding, gap: Comparison, over_a: Comparison, over_b: Comparison, b_within: Comparison | None = None
+) -> str:
     """One line on the primary endpoint: each arm's inverter minus its reference decoder, then the references'
-    own result (arm A's reference against 0 for a within-arm finding), each with its interval and verdict."""
-    own = f"the {finding.a_label} reference against 0" if finding.within else "the reference decoders' own difference"
-    return (
-        f"{finding.a_label} inverter minus its reference decoder {_text(over_a)}, {finding.b_label} {_text(over_b)}; "
-        f"{own} {_text(gap)}"
-    )
+    own result (each reference against 0 for a within-arm finding), each with its interval and verdict."""
+    lead = f"{finding.a_label} inverter minus its reference decoder {_text(over_a)}, {finding.b_label} {_text(over_b)}"
+    if b_within is None:
+        return f"{lead}; the reference decoders' own difference {_text(gap)}"
+    return f"{lead}; against 0, the {finding.a_label} reference {_text(gap)}, the {finding.b_label} {_text(b_within)}"
 
 
 def _text(c: Comparison) -> str:
