@@ -340,6 +340,12 @@ def test_the_reference_decoders_answer_a_finding_beside_the_inverters_and_never_
     assert ref_row["b_within"]["estimate"] == 0  # B's reference, against 0 as the inverters' row gives B's own
     assert ref_vals.a[row["primary"]].shape == (1, 1, 25)
 
+    few = torch.where(torch.arange(N) < 3, (y + 1) % 10, y)  # 3 misclassified images: too few to decide
+    small = _ctx(*(_arm(n, [[template]], torch.nn.functional.one_hot(few, 10).float()) for n in ("r", "s")), x, y)
+    few_row, few_vals = decide_finding(finding, small)
+    undecided, _ = reference_row(finding, few_row["primary"], few_vals, small)
+    assert undecided["verdict"] == "undecided (n = 3)" and undecided["why"] == "fewer than 20 eligible images"
+
     c2, c2_vals = decide_finding(FINDINGS.get("C2"), ctx)
     none, no_vals = reference_row(FINDINGS.get("C2"), c2["primary"], c2_vals, reference_context(ctx, ref_a, ref_b))
     assert not none["applies"] and "deterministic" in none["why"] and no_vals is None

@@ -245,9 +245,12 @@ def _reference_line(ref: dict[str, Any] | None) -> str:
     """One sentence on the reference decoders of a finding: the summary, or why they do not answer it."""
     if not ref:
         return ""
+    head = f"Reference decoders ({ref['a']}, {ref['b']})"
     if "summary" in ref:
-        return f"Reference decoders ({ref['a']}, {ref['b']}): {ref['summary']}."
-    return f"Reference decoders ({ref['a']}, {ref['b']}): not applicable: {ref['why']}."
+        return f"{head}: {ref['summary']}."
+    if ref.get("applies"):
+        return f"{head}: {ref['verdict']}: {ref['why']}."
+    return f"{head}: not applicable: {ref['why']}."
 
 
 def finding_anchor(finding_id: str) -> str:

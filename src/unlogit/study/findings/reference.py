@@ -41,9 +41,14 @@ def reference_row(
     if finding.no_reference:
         return {**names, "applies": False, "why": finding.no_reference}, None
     ref = finding.values(ref_ctx)
-    missing = [side for side, v in (("a", ref.a), ("b", ref.b), ("A", vals.a), ("B", vals.b)) if primary not in v]
+    sides = (("reference A", ref.a), ("reference B", ref.b), ("inverter A", vals.a), ("inverter B", vals.b))
+    missing = [side for side, v in sides if primary not in v]
     if ref.n_eligible < MIN_IMAGES or missing:
-        why = ref.note or f"too few eligible images ({ref.n_eligible})"
+        why = (
+            f"fewer than {MIN_IMAGES} eligible images"
+            if ref.n_eligible < MIN_IMAGES
+            else f"no values of {primary} for {', '.join(missing)}"
+        )
         return {**names, "applies": True, "verdict": f"undecided (n = {ref.n_eligible})", "why": why}, ref
     endpoint = Endpoint(primary, finding.title, higher_is_better(primary), True, margin_of(primary), None)
     if finding.within:
