@@ -66,6 +66,30 @@ def test_a_malformed_claim_is_refused_with_its_place(change, where):
     assert f"claim.json is malformed at {where}:" in str(info.value)
 
 
+def _findings() -> dict:
+    return json.loads((RESULTS / "cifar10-demo" / "findings.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda f: f["findings"][1]["reference"]["gap"].update(ci_low="0.1"), "$.findings[1].reference.gap.ci_low"),
+        (lambda f: f["findings"][1]["reference"]["b_within"].pop("verdict"), "$.findings[1].reference.b_within"),
+        (lambda f: f["findings"][0]["reference"].update(a=""), "$.findings[0].reference.a"),
+        (lambda f: f["findings"][1].pop("b"), "$.findings[1]"),  # a within-arm row names arm B
+        (lambda f: f["findings"][1]["b_within"].update(estimate=[1]), "$.findings[1].b_within.estimate"),
+    ],
+)
+def test_a_malformed_finding_or_its_reference_is_refused_with_its_place(change, where):
+    findings = _findings()
+    assert findings["findings"][1]["id"] == "C3" and "b_within" in findings["findings"][1]["reference"]
+    schemas.check_input(copy.deepcopy(findings), schemas.FINDINGS, Path("findings.json"))  # the original passes
+    change(findings)
+    with pytest.raises(UnlogitError) as info:
+        schemas.check_input(findings, schemas.FINDINGS, Path("findings.json"))
+    assert f"findings.json is malformed at {where}:" in str(info.value)
+
+
 def test_a_refusal_stays_one_short_line_whatever_the_value():
     claim = _claim()
     claim["statement"] = {"x" * 10_000: "\n" * 50}

@@ -248,9 +248,10 @@ def _reference_line(ref: dict[str, Any] | None) -> str:
     head = f"Reference decoders ({ref['a']}, {ref['b']})"
     if "summary" in ref:
         return f"{head}: {ref['summary']}."
+    why = ref.get("why") or "no reason recorded"
     if ref.get("applies"):
-        return f"{head}: {ref['verdict']}: {ref['why']}."
-    return f"{head}: not applicable: {ref['why']}."
+        return f"{head}: {ref.get('verdict', 'undecided')}: {why}."
+    return f"{head}: not applicable: {why}."
 
 
 def finding_anchor(finding_id: str) -> str:

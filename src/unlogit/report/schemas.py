@@ -85,9 +85,29 @@ CLAIM = obj(
     },
 )
 
+RESULT = obj({"verdict": NAME, **INTERVAL}, {"se": NUMBER})  # one interval with its verdict
+FINDING_REFERENCE = obj(
+    {"a": NAME, "b": NAME},
+    {
+        "applies": {"type": "boolean"},
+        "why": TEXT,
+        "verdict": NAME,
+        "summary": TEXT,
+        **{key: RESULT for key in ("gap", "b_within", "a_over_reference", "b_over_reference")},
+    },
+)
 FINDING = obj(
     {"id": NAME, "title": TEXT, "statement": TEXT, "primary": NAME, "verdict": NAME, **INTERVAL},
-    {"n_images": {"type": ["integer", "null"]}, "note": OPTIONAL_TEXT, "figure": OPTIONAL_TEXT},
+    {
+        "n_images": {"type": ["integer", "null"]},
+        "note": OPTIONAL_TEXT,
+        "figure": OPTIONAL_TEXT,
+        "a": NAME,
+        "b": NAME,
+        "b_within": RESULT,  # a within-arm finding: arm B's own result beside A's
+        "reference": FINDING_REFERENCE,
+    },
+    dependentRequired={"b_within": ["a", "b"]},
 )
 FINDINGS = obj({"findings": {"type": "array", "items": FINDING}})
 
