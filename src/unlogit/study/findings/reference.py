@@ -5,14 +5,16 @@ regression from each arm's logits to the pixels) can answer is computed for them
 edits, attacks and datasets (the same :class:`~.values.FindingContext` with its arms swapped), and reported beside
 the inverters' row on the finding's primary endpoint:
 
-- ``gap``: the reference decoders' own arm A vs arm B comparison (arm A's reference against 0 for a within-arm
-  finding): what a regression from the same logits already shows;
+- ``gap``: the reference decoders' own arm A vs arm B comparison (for a within-arm finding, arm A's reference
+  against 0, and ``b_within`` arm B's): what a regression from the same logits already shows;
 - ``a_over_reference`` / ``b_over_reference``: each arm's inverter against its own reference: whether the GAN
-  adds to what the regression reads.
+  adds to what the regression reads;
+- ``summary``: all of it in one line, with intervals and verdicts.
 
 It informs and decides nothing: the finding's verdict is the inverters'. A finding the references cannot answer
-says why (``Finding.no_reference``: the reference has no noise to resample, or no reference exists for the
-other architecture).
+says why (``Finding.no_reference``: C2, the reference has no noise to resample; C4, it compares two decoders of
+one arm; C7, no reference exists for the other architecture); one they can answer on too few images says
+``undecided (n = ...)`` and why.
 """
 
 from __future__ import annotations
