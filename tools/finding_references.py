@@ -4,9 +4,10 @@
     python tools/finding_references.py CONFIG --out STUDY_DIR [--data-root DIR] [KEY=VALUE ...]
 
 STUDY_DIR holds the run's study.yaml, claim.json, claim_values.safetensors, findings.json and
-findings_values.safetensors (a results folder copied into a run folder will do). The claim's reference decoders (``claim.reference_a`` / ``reference_b``) are
-trained into STUDY_DIR if they are not there (closed form), scored on the claim's images (refused unless they
-give the run's values on the claim's primary endpoint), and every finding they can answer is computed for them; the inverters' values and every verdict stay as the run wrote them
+findings_values.safetensors (a results folder copied into a run folder will do). The claim's reference decoders
+(``claim.reference_a`` / ``reference_b``) are trained into STUDY_DIR if they are not there (closed form), scored
+on the claim's images (refused unless they give the run's values on the claim's primary endpoint), and every
+finding they can answer is computed for them; the inverters' values and every verdict stay as the run wrote them
 (:func:`unlogit.study.findings.stage.add_references`). Exit 2 with the reason on bad input.
 """
 
