@@ -63,6 +63,10 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     assert control["vs_a"]["arm"] == "robust-ridge" and control["vs_b"]["arm"] == "standard-ridge"
     images = claim["images"]  # the confirmatory claim scored fresh images, past the pilot set, and says which
     assert images["index_range"] == [40, 79] and images["pilot_images"] == 40 and images["confirmatory"]
+    ran = summary["stage_seconds"]
+    assert {"inverter/robust", "inverter/robust-ridge", "claim+findings"} <= set(ran)
+    again = run_study(cfg, out)  # every stage finished: skipped, and their times are kept, not lost
+    assert calls[2:] == redone and again["stage_seconds"] == ran
 
 
 def test_a_confirmatory_claim_refuses_the_pilot_images_and_scores_the_fresh_range(tmp_path):

@@ -163,9 +163,9 @@ def run_study(
     scorers = Scorers.of(plan, device, only, score_batch)  # under torchrun: every rank, once every run is trained
     layout = StudyLayout(out)
     settled = settle_study_yaml(layout, cfg)
-    timings: dict[str, float] = {}
     if only is not None:
-        return train_only(plan, only, timings)
+        return train_only(plan, only, {})
+    timings = earlier_stage_seconds(layout)  # a rerun skips finished stages: their times are kept, not lost
     if not scorers.is_main:
         return scorers.follow(cfg, plan)
     first = {name: plan.inverter_runs(name)[0][0] for name in plan.inverters}  # figures, tables, analysis
@@ -183,6 +183,21 @@ def run_study(
         summary["report"] = str(page.resolve().relative_to(Path(out).resolve()))  # relative, like "figure"
     write_json_atomic(layout.summary, summary)
     return summary
+
+
+def earlier_stage_seconds(layout: StudyLayout) -> dict[str, float]:
+    """The seconds each stage took when it last ran, from the folder's summary.json (stage -> seconds); {} when
+    there is none or it is not unlogit's. A rerun overwrites the stages it runs and keeps the others."""
+    import json
+
+    try:
+        data = json.loads(layout.summary.read_text())
+    except (OSError, ValueError):
+        return {}
+    seconds = data.get("stage_seconds") if isinstance(data, dict) else None
+    if not isinstance(seconds, dict):
+        return {}
+    return {str(k): float(v) for k, v in seconds.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _decide(
