@@ -349,3 +349,28 @@ def test_the_reference_decoders_answer_a_finding_beside_the_inverters_and_never_
     c2, c2_vals = decide_finding(FINDINGS.get("C2"), ctx)
     none, no_vals = reference_row(FINDINGS.get("C2"), c2["primary"], c2_vals, reference_context(ctx, ref_a, ref_b))
     assert not none["applies"] and "deterministic" in none["why"] and no_vals is None
+
+
+def test_c7_gets_its_reference_row_only_when_the_study_names_the_other_architecture_s_reference():
+    from unlogit.study.findings.reference import reference_context, reference_row
+
+    x, y, gen = _data()
+    logits = torch.nn.functional.one_hot(y, 10).float()
+    recs = x[:, None].clone()
+
+    def arm(name: str, level: float) -> ArmScores:
+        values = level + 0.01 * torch.randn(2, 1, N, generator=gen, dtype=torch.float64)
+        return ArmScores(name, {"retrieval@layout": values}, [[Unit(None, logits, recs)] for _ in range(2)])
+
+    ctx = _ctx(arm("robust", 0.7), arm("standard", 0.6), x, y, extra_arms={"architecture": arm("resnet", 0.65)})
+    finding = FINDINGS.get("C7")
+    row, vals = decide_finding(finding, ctx)
+    refs = arm("robust-ridge", 0.8), arm("standard-ridge", 0.75)
+    without, none = reference_row(finding, row["primary"], vals, reference_context(ctx, *refs))
+    assert not without["applies"] and "findings.architecture_reference" in without["why"] and none is None
+    with_extra = reference_context(ctx, *refs, {"architecture": arm("resnet-ridge", 0.9)})
+    ref_row, ref_vals = reference_row(finding, row["primary"], vals, with_extra)
+    assert (ref_row["a"], ref_row["b"]) == ("resnet-ridge", "standard-ridge")
+    assert ref_row["gap"]["verdict"] == "holds"  # the other architecture's reference reads more (0.90 vs 0.75)
+    assert ref_row["a_over_reference"]["verdict"] == "reversed"  # its GAN (0.65) below its reference
+    assert ref_vals.a["retrieval@layout"].mean() > 0.85

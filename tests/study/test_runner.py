@@ -125,6 +125,24 @@ def test_a_claims_arms_must_train_for_the_same_steps(tmp_path):
         load_study(str(path))
 
 
+def test_c7_s_reference_decoder_must_read_the_other_architecture_s_logits(tmp_path):
+    path = tmp_path / "c7.yaml"
+    spec = mini_study_spec(analyze=False)
+    spec["findings"]["architecture"] = "standard"  # the stage whose classifier C7 compares with arm B's
+    spec["findings"]["architecture_reference"] = "robust-ridge"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="must invert findings.architecture's classifier .* it inverts 'robust'"):
+        load_study(str(path))
+    spec["findings"]["architecture_reference"] = "robust"  # the right logits, but a GAN
+    spec["findings"]["architecture"] = "robust"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="must be a reference decoder \\(method: ridge\\)"):
+        load_study(str(path))
+    spec["findings"]["architecture_reference"] = "robust-ridge"
+    path.write_text(yaml.safe_dump(spec))
+    assert load_study(str(path)).findings.architecture_reference == "robust-ridge"
+
+
 def test_a_claims_reference_decoder_must_read_its_arms_logits(tmp_path):
     path = tmp_path / "crossed.yaml"
     spec = mini_study_spec(analyze=False)

@@ -179,13 +179,29 @@ class StudyConfig:
             raise ConfigError("the study has no inverters")
         if self.claim is not None:
             self._check_claim(self.claim)
-        for key in ("baseline", "architecture"):
+        for key in ("baseline", "architecture", "architecture_reference"):
             stage = getattr(self.findings, key, None)
             if stage is not None and stage not in self.inverters:
                 raise ConfigError(f"findings.{key} {stage!r} is not an inverter stage ({sorted(self.inverters)})")
+        if self.findings is not None and self.findings.architecture_reference is not None:
+            self._check_architecture_reference(self.findings.architecture, self.findings.architecture_reference)
         surrogate = getattr(self.findings, "surrogate", None)
         if surrogate is not None:
             self._check_surrogate(surrogate)
+
+    def _check_architecture_reference(self, architecture: str | None, reference: str) -> None:
+        """C7's reference decoder: a ridge stage reading the architecture stage's logits, beside the claim's."""
+        ref = self.inverters[reference]
+        if architecture is None or ref.classifier != self.inverters[architecture].classifier:
+            raise ConfigError(
+                f"findings.architecture_reference {reference!r} must invert findings.architecture's classifier "
+                f"({architecture!r}); it inverts {ref.classifier!r}"
+            )
+        if ref.method != "ridge" or self.claim is None or self.claim.reference_a is None:
+            raise ConfigError(
+                f"findings.architecture_reference {reference!r} must be a reference decoder (method: ridge) beside "
+                "the claim's (claim.reference_a and claim.reference_b)"
+            )
 
     def _check_surrogate(self, surrogate: str) -> None:
         """C8's surrogate must be a classifier stage that neither arm inverts and no judge is."""

@@ -18,6 +18,8 @@ class FindingsConfig:
         the common successful attacks).
     baseline: the inverter stage of the C4 comparison (the paper's Dosovitskiy & Brox baseline on arm A's
         classifiers); architecture: the inverter stage of C7 (another architecture, arm B's recipe).
+    architecture_reference: the reference decoder (``method: ridge``) of the ``architecture`` stage's classifiers;
+        with the claim's reference decoders, C7 then gets its reference row too (without it, C7 says why not).
     ood: datasets of C9 (converted to the inverters' image shape; labels are not used).
     attack: C8's targeted attack, ``pgd-l2:EPS:STEPS`` (target class y+1).
     surrogate: C8's surrogate, a classifier stage in neither arm and not a judge: one transferred adversarial
@@ -32,6 +34,7 @@ class FindingsConfig:
     n: int = 500
     baseline: str | None = None
     architecture: str | None = None
+    architecture_reference: str | None = None
     ood: list[str] = field(default_factory=list)
     attack: str = "pgd-l2:1.0:20"
     surrogate: str | None = None

@@ -13,8 +13,8 @@ the inverters' row on the finding's primary endpoint:
 
 It informs and decides nothing: the finding's verdict is the inverters'. A finding the references cannot answer
 says why (``Finding.no_reference``: C2, the reference has no noise to resample; C4, it compares two decoders of
-one arm; C7, no reference exists for the other architecture); one they can answer on too few images says
-``undecided (n = ...)`` and why.
+one arm; C7, unless the study names the other architecture's reference, ``findings.architecture_reference``);
+one they can answer on too few images says ``undecided (n = ...)`` and why.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from .registry import MIN_IMAGES, Finding, higher_is_better, margin_of, with_pow
 from .values import FindingContext, FindingValues
 
 
-def reference_context(ctx: FindingContext, ref_a: ArmScores, ref_b: ArmScores) -> FindingContext:
-    """``ctx`` with the reference decoders as its arms; the cached features, logit units and attacks are shared,
-    so the references see exactly what the inverters saw."""
-    return replace(ctx, a=ref_a, b=ref_b, extra_arms={})
+def reference_context(
+    ctx: FindingContext, ref_a: ArmScores, ref_b: ArmScores, extra: dict[str, ArmScores] | None = None
+) -> FindingContext:
+    """``ctx`` with the reference decoders as its arms (and ``extra``: the references of its extra arms, C7's
+    ``architecture``); the cached features, logit units and attacks are shared, so the references see exactly
+    what the inverters saw."""
+    return replace(ctx, a=ref_a, b=ref_b, extra_arms=dict(extra or {}))
 
 
 def reference_row(
@@ -40,8 +43,11 @@ def reference_row(
     """The reference decoders' entry of a finding's row (see the module docstring) and their per-image values
     (None where the finding does not apply to them). ``vals``: the inverters' values of the finding."""
     names = {"a": ref_ctx.a.name, "b": ref_ctx.b.name}
-    if finding.no_reference:
+    has_extra = bool(finding.reference_extra) and finding.reference_extra in ref_ctx.extra_arms
+    if finding.no_reference and not has_extra:
         return {**names, "applies": False, "why": finding.no_reference}, None
+    if has_extra:  # C7: the other architecture's reference against arm B's
+        names["a"] = ref_ctx.extra_arms[finding.reference_extra].name
     ref = finding.values(ref_ctx)
     sides = (("reference A", ref.a), ("reference B", ref.b), ("inverter A", vals.a), ("inverter B", vals.b))
     missing = [side for side, v in sides if primary not in v]

@@ -60,6 +60,7 @@ class Finding:
     within: bool = False  # the statement is within arm A (values are already a difference): A against 0
     co_primary: Callable[[fv.FindingContext], str] | None = None  # a second primary (Holm over the two)
     no_reference: str = ""  # why the arms' reference decoders cannot answer it (empty: they can; .reference)
+    reference_extra: str = ""  # an extra arm the references can answer it with when the study has its reference
 
 
 # The findings' own quantities: whether a higher value favours arm A's side of its statement, and the margin in
@@ -284,7 +285,9 @@ for _f in (
         values=fv.architecture,
         a_label="other architecture",
         b_label="small CNN",
-        no_reference="the study fits no reference decoder to the other architecture's logits",
+        no_reference="the study fits no reference decoder to the other architecture's logits "
+        "(findings.architecture_reference)",
+        reference_extra="architecture",
     ),
     Finding(
         id="C8",

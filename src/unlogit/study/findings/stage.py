@@ -44,7 +44,9 @@ def run_findings(
         if stage
     }
     ctx = finding_context(cfg, plan, images, a, b, extra)
-    ref_ctx = reference_context(ctx, *references) if references is not None else None
+    ref_ctx = None
+    if references is not None:
+        ref_ctx = reference_context(ctx, *references, _reference_extra(cfg, plan, images))
     rows, tensors = [], {}
     for fid in f.ids or FINDINGS.names():
         print(f"[study] finding {fid}", flush=True)
@@ -86,7 +88,7 @@ def add_references(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredI
     tensors = load_file(str(layout.findings_values))
     refs = images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b)
     agreement = _same_references(layout, refs)
-    ctx = finding_context(cfg, plan, images, *refs)
+    ctx = finding_context(cfg, plan, images, *refs, _reference_extra(cfg, plan, images))
     for row in doc["findings"]:
         fid, finding = row["id"], FINDINGS.get(row["id"])
         print(f"[study] finding {fid}: its reference decoders", flush=True)
@@ -110,6 +112,13 @@ def add_references(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredI
     write_json_atomic(layout.findings, doc)
     write_atomic(layout.findings_values, lambda tmp: save_file(tensors, str(tmp)))
     return doc["findings"]
+
+
+def _reference_extra(cfg: StudyConfig, plan: StudyPlan, images: ScoredImages) -> dict[str, ArmScores]:
+    """The references of the findings' extra arms: C7's ``architecture`` when the study names it
+    (``findings.architecture_reference``), scored on the claim's images."""
+    stage = cfg.findings.architecture_reference
+    return {"architecture": images.score(cfg, plan, stage, check=False)} if stage else {}
 
 
 SAME_REFERENCE = 1e-3  # the largest mean |difference| of a refitted reference's primary values from the run's
