@@ -374,3 +374,35 @@ def test_c7_gets_its_reference_row_only_when_the_study_names_the_other_architect
     assert ref_row["gap"]["verdict"] == "holds"  # the other architecture's reference reads more (0.90 vs 0.75)
     assert ref_row["a_over_reference"]["verdict"] == "reversed"  # its GAN (0.65) below its reference
     assert ref_vals.a["retrieval@layout"].mean() > 0.85
+
+
+def test_a_study_naming_c7_s_reference_decoder_writes_its_row(tmp_path):
+    """The wiring of findings.architecture_reference through a run: the other architecture's reference decoder is
+    scored and set against arm B's in C7's row."""
+    import json
+
+    import yaml
+
+    from unlogit.study.config import load_study
+    from unlogit.study.runner import run_study
+
+    from ..conftest import MINI_CLF, RIDGE, TINY_GAN_OVERRIDES, mini_study_spec
+
+    spec = mini_study_spec(analyze=False)
+    spec["classifiers"]["other"] = {"preset": "tiny", "overrides": [*MINI_CLF, "model.width=6", "train.seed=3"]}
+    spec["inverters"]["other"] = {"classifier": "other", "preset": "tiny", "overrides": TINY_GAN_OVERRIDES, "steps": 6}
+    spec["inverters"]["other-ridge"] = {
+        "classifier": "other",
+        "preset": "tiny",
+        "method": "ridge",
+        "seeds": 1,
+        "overrides": RIDGE,
+    }
+    spec["findings"] = {"n": 40, "ids": ["C7"], "architecture": "other", "architecture_reference": "other-ridge"}
+    path = tmp_path / "c7.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    run_study(load_study(str(path)), tmp_path / "out")
+    (c7,) = json.loads((tmp_path / "out" / "findings.json").read_text())["findings"]
+    ref = c7["reference"]
+    assert ref["applies"] and (ref["a"], ref["b"]) == ("other-ridge", "standard-ridge")
+    assert {"gap", "a_over_reference", "b_over_reference"} <= set(ref) and ref["summary"].startswith("other arch")
