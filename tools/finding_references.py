@@ -4,10 +4,11 @@
     python tools/finding_references.py CONFIG --out STUDY_DIR [--data-root DIR] [KEY=VALUE ...]
 
 STUDY_DIR holds the run's study.yaml, claim.json, claim_values.safetensors, findings.json and
-findings_values.safetensors (a results folder copied into a run folder will do). The claim's reference decoders
-(``claim.reference_a`` / ``reference_b``) are trained into STUDY_DIR if they are not there (closed form), scored
-on the claim's images (refused unless they give the run's values on the claim's primary endpoint), and every
-finding they can answer is computed for them; the inverters' values and every verdict stay as the run wrote them
+findings_values.safetensors (a results folder copied into a run folder will do). The reference decoders (the
+claim's ``claim.reference_a`` / ``reference_b``, and C7's ``findings.architecture_reference`` where the study
+names it) are trained into STUDY_DIR if they are not there (closed form), scored on the claim's images (refused
+unless the claim's give the run's values on its primary endpoint), and every finding they can answer is computed
+for them; the inverters' values and every verdict stay as the run wrote them
 (:func:`unlogit.study.findings.stage.add_references`). Exit 2 with the reason on bad input.
 """
 
@@ -21,7 +22,7 @@ from unlogit.errors import UnlogitError
 from unlogit.runtime.rundir import StudyLayout
 from unlogit.study.claim.stage import claim_images
 from unlogit.study.config import open_study
-from unlogit.study.findings.stage import add_references
+from unlogit.study.findings.stage import add_references, reference_stages
 from unlogit.study.runner import settle_study_yaml, train_only
 from unlogit.study.stages import plan_study, run_label
 
@@ -44,11 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             raise UnlogitError(f"{out} is not a study folder with findings: it lacks {', '.join(missing)}")
         settle_study_yaml(layout, cfg)  # refuses a study.yaml of another config
-        refs = {cfg.claim.reference_a, cfg.claim.reference_b} if cfg.claim else set()
-        labels = [run_label(r) for r in plan.runs() if r.kind == "inverter" and r.stage in refs]
-        if not labels:
-            raise UnlogitError(f"{cfg.name} names no reference decoders (claim.reference_a, claim.reference_b)")
-        train_only(plan, labels, {})
+        stages = reference_stages(cfg)  # the claim's, and C7's where the study names it
+        train_only(plan, [run_label(r) for r in plan.runs() if r.kind == "inverter" and r.stage in stages], {})
         rows = add_references(cfg, plan, out, claim_images(cfg, plan))
     except UnlogitError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -140,7 +140,11 @@ def test_c7_s_reference_decoder_must_read_the_other_architecture_s_logits(tmp_pa
         load_study(str(path))
     spec["findings"]["architecture_reference"] = "robust-ridge"
     path.write_text(yaml.safe_dump(spec))
-    assert load_study(str(path)).findings.architecture_reference == "robust-ridge"
+    from unlogit.study.findings.stage import reference_stages
+
+    cfg = load_study(str(path))  # the references tools/finding_references.py trains: C7's too
+    assert cfg.findings.architecture_reference == "robust-ridge"
+    assert reference_stages(cfg) == ["robust-ridge", "standard-ridge", "robust-ridge"]
 
 
 def test_a_claims_reference_decoder_must_read_its_arms_logits(tmp_path):

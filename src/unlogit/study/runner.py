@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from ..config import to_dict
-from ..errors import UnlogitError
+from ..errors import CheckpointError, UnlogitError
 from ..runtime.atomic import write_json_atomic, write_text_atomic
 from ..runtime.checkpoint import read_json
 from ..runtime.dist import DistInfo, cleanup, init_distributed, local_device
@@ -188,11 +188,11 @@ def run_study(
 def earlier_stage_seconds(layout: StudyLayout) -> dict[str, float]:
     """The seconds each stage took when it last ran, from the folder's summary.json (stage -> seconds); {} when
     there is none or it is not unlogit's. A rerun overwrites the stages it runs and keeps the others."""
-    import json
-
+    if not layout.summary.is_file():
+        return {}
     try:
-        data = json.loads(layout.summary.read_text())
-    except (OSError, ValueError):
+        data = read_json(layout.summary, "summary")
+    except CheckpointError:
         return {}
     seconds = data.get("stage_seconds") if isinstance(data, dict) else None
     if not isinstance(seconds, dict):

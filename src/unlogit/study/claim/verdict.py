@@ -124,11 +124,11 @@ def reference_comparison(
         "gap": [r.to_dict() for r in gap],
         "a_over_reference": [r.to_dict() for r in over_a],
         "b_over_reference": [r.to_dict() for r in over_b],
-        "summary": reference_summary(a.name, b.name, *primary),
+        "summary": _reference_summary(a.name, b.name, *primary),
     }
 
 
-def reference_summary(a: str, b: str, gap: Comparison, over_a: Comparison, over_b: Comparison) -> str:
+def _reference_summary(a: str, b: str, gap: Comparison, over_a: Comparison, over_b: Comparison) -> str:
     """One line on the primary endpoint: whether each arm beats its reference, and the references' own gap."""
     beats = {name: c.verdict == "holds" for name, c in ((a, over_a), (b, over_b))}
     arms = [name for name, ok in beats.items() if ok]
@@ -240,13 +240,4 @@ def recompute(folder: str | Path) -> list[dict[str, Any]]:
     return [r.to_dict() for r in compare_all(endpoints, arm["a"], arm["b"])]
 
 
-__all__ = [
-    "control_rows",
-    "decide",
-    "dose_response",
-    "gate",
-    "realism_comparable",
-    "recompute",
-    "reference_summary",
-    "save_values",
-]
+__all__ = ["control_rows", "decide", "dose_response", "gate", "realism_comparable", "recompute", "save_values"]

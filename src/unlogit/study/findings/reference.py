@@ -23,8 +23,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..arms import ArmScores
-from ..protocol import Comparison, Endpoint, compare, compare_to_zero, power
-from .registry import MIN_IMAGES, Finding, higher_is_better, margin_of, with_power
+from ..protocol import Comparison, Endpoint, compare, compare_to_zero
+from .registry import MIN_IMAGES, Finding, comparison_entry, higher_is_better, margin_of, with_power
 from .values import FindingContext, FindingValues
 
 
@@ -80,9 +80,11 @@ def reference_row(
     return row, ref
 
 
+ENTRY = ("estimate", "ci_low", "ci_high", "a_mean", "b_mean", "n_classifiers", "n_seeds", "margin")
+
+
 def _entry(c: Comparison) -> dict[str, Any]:
-    keep = ("estimate", "ci_low", "ci_high", "a_mean", "b_mean", "n_classifiers", "n_seeds", "margin")
-    return {**{k: getattr(c, k) for k in keep}, "verdict": with_power(c), "power": power(c)}
+    return comparison_entry(c, ENTRY)
 
 
 def _summary(

@@ -398,7 +398,12 @@ def _add_co_primary(row: dict[str, Any], finding: Finding, vals: fv.FindingValue
 
 def _within_row(c) -> dict[str, Any]:
     """Arm B's own within-arm result, beside arm A's (the primary)."""
-    keep = ("estimate", "ci_low", "ci_high", "verdict", "a_mean", "n_classifiers", "n_seeds")
+    return comparison_entry(c, ("estimate", "ci_low", "ci_high", "a_mean", "n_classifiers", "n_seeds"))
+
+
+def comparison_entry(c, keep: tuple[str, ...]) -> dict[str, Any]:
+    """The ``keep`` fields of a comparison, its verdict word (:func:`with_power`) and its power: one result
+    beside a finding's primary (arm B's within-arm result, a reference decoder's)."""
     return {**{k: getattr(c, k) for k in keep}, "verdict": with_power(c), "power": power(c)}
 
 

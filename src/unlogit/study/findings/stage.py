@@ -62,7 +62,7 @@ def run_findings(
             (save_png if torch.is_tensor(vals.figure) else save_figure)(vals.figure, path)
             row["figure"] = path.relative_to(layout.path).as_posix()
         rows.append(row)
-        tensors.update({f"{fid}/{side}/{k}": v.contiguous() for side, m in sides.items() for k, v in m.items()})
+        tensors.update(_stored(fid, sides))
     minutes = (time.perf_counter() - t0) / 60
     write_json_atomic(layout.findings, {"findings": rows, "cpu_minutes": minutes, "n": f.n, "a": c.a, "b": c.b})
     from safetensors.torch import save_file
@@ -82,8 +82,7 @@ def add_references(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredI
     from safetensors.torch import load_file, save_file
 
     c, layout = cfg.claim, StudyLayout(out)
-    if c is None or c.reference_a is None or c.reference_b is None:
-        raise UnlogitError(f"{cfg.name} names no reference decoders (claim.reference_a and claim.reference_b)")
+    reference_stages(cfg)  # refuses a study without them
     doc = read_json(layout.findings, "findings")
     tensors = load_file(str(layout.findings_values))
     refs = images.score(cfg, plan, c.reference_a), images.score(cfg, plan, c.reference_b)
@@ -103,15 +102,23 @@ def add_references(cfg: StudyConfig, plan: StudyPlan, out: Path, images: ScoredI
                 f"{row['n_images']}: these are not the run's images (check compare.first, compare.eval_size and "
                 "findings.n against the run's study.yaml)"
             )
-        tensors.update(
-            {f"{fid}/{s}/{k}": v.contiguous() for s, m in (("ref_a", ref.a), ("ref_b", ref.b)) for k, v in m.items()}
-        )
+        tensors.update(_stored(fid, {"ref_a": ref.a, "ref_b": ref.b}))
     doc["reference_added"] = (
         f"after the run: the references' rows are new, every inverter's value is the run's; {agreement}"
     )
     write_json_atomic(layout.findings, doc)
     write_atomic(layout.findings_values, lambda tmp: save_file(tensors, str(tmp)))
     return doc["findings"]
+
+
+def reference_stages(cfg: StudyConfig) -> list[str]:
+    """The inverter stages of the findings' reference decoders: the claim's two, and C7's
+    (``findings.architecture_reference``) where the study names it; refused when the claim names none."""
+    c = cfg.claim
+    if c is None or c.reference_a is None or c.reference_b is None:
+        raise UnlogitError(f"{cfg.name} names no reference decoders (claim.reference_a and claim.reference_b)")
+    extra = cfg.findings.architecture_reference if cfg.findings is not None else None
+    return [c.reference_a, c.reference_b, *([extra] if extra else [])]
 
 
 def _reference_extra(cfg: StudyConfig, plan: StudyPlan, images: ScoredImages) -> dict[str, ArmScores]:
@@ -153,8 +160,14 @@ def _same_references(layout: StudyLayout, refs: tuple[ArmScores, ArmScores]) -> 
     return "the refitted references against the run's claim_values: " + ", ".join(words)
 
 
+def _stored(fid: str, sides: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Finding ``fid``'s per-image values (side -> key -> (K, S, N)) as findings_values stores them:
+    ``fid/side/key`` (sides ``a``, ``b``, and the reference decoders' ``ref_a``, ``ref_b``)."""
+    return {f"{fid}/{side}/{key}": v.contiguous() for side, values in sides.items() for key, v in values.items()}
+
+
 def _side(tensors: dict[str, torch.Tensor], fid: str, side: str) -> dict[str, torch.Tensor]:
-    """One arm's per-image values of finding ``fid`` as findings_values stores them (``fid/side/key``)."""
+    """One side's per-image values of finding ``fid`` back from findings_values (the inverse of :func:`_stored`)."""
     prefix = f"{fid}/{side}/"
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
