@@ -1,6 +1,7 @@
 """The colour-blind factor readout: it must read geometry off the *originals* before it can judge reconstructions."""
 
 import math
+import warnings
 
 import torch
 
@@ -44,10 +45,22 @@ def test_errors_are_zero_for_the_originals_and_large_for_a_flat_image():
     same = factor_errors(orig, read_factors(x, y), y)
     assert torch.allclose(same["mask_iou"], torch.ones_like(same["mask_iou"]))
     assert same["centroid_error"].max() == 0 and same["area_error"].max() == 0
-    flat = read_factors(x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone(), y)  # no object at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no shape of radius 0 is rendered (it divided by zero)
+        flat = read_factors(x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone(), y)  # no object at all
     bad = factor_errors(orig, flat, y)
     assert bad["mask_iou"].mean() < 0.1
     assert bad["area_error"].mean() > 0.5
+    readable = ~torch.isnan(orig["rotation"])
+    assert (flat["rotation"][readable] == 0).all()  # nothing to read: the first candidate, chance on average
+
+
+def test_a_batch_with_and_without_objects_reads_each_image_as_alone():
+    x, y, _ = _originals(20)
+    x[::2] = x[::2].mean(dim=(2, 3), keepdim=True)  # every other image has no object
+    both = read_factors(x, y)
+    alone = read_factors(x[1::2], y[1::2])
+    assert torch.equal(both["rotation"][1::2].nan_to_num(-1), alone["rotation"].nan_to_num(-1))
 
 
 def test_the_readout_ignores_colour():

@@ -68,26 +68,35 @@ def geometry(soft: torch.Tensor) -> dict[str, torch.Tensor]:
 def rotation(
     mask: torch.Tensor, labels: torch.Tensor, geo: dict[str, torch.Tensor], scale: torch.Tensor
 ) -> torch.Tensor:
-    """Best-matching angle in [0, 2*pi/k) per image (NaN for classes without a symmetry order)."""
+    """Best-matching angle in [0, 2*pi/k) per image (NaN for classes without a symmetry order).
+
+    An image with no object (an empty mask, so area and scale 0) has no angle to read: it reads as 0, the first
+    candidate, without rendering a shape of radius 0; its error is then the original's angle from 0, chance on
+    average."""
     labels_np = labels.cpu().numpy()
     order = ORDER[labels_np]
     period = np.where(order > 0, 2 * math.pi / np.maximum(order, 1), 2 * math.pi)
     steps = np.arange(ANGLES) / ANGLES
     angles = period[:, None] * steps[None]  # (N, A)
     n = len(labels_np)
-    rep = lambda v: np.repeat(np.asarray(v, dtype=np.float32), ANGLES)  # noqa: E731
-    masks, _ = coverage(
-        np.repeat(labels_np, ANGLES),
-        rep(geo["pos_x"]),
-        rep(geo["pos_y"]),
-        rep(scale),
-        angles.reshape(-1),
-        mask.shape[-1],
-    )
-    cand = torch.from_numpy(masks[:, 0] > 0.5).view(n, ANGLES, *mask.shape[1:])
-    inter = (cand & mask[:, None]).flatten(2).sum(2).double()
-    union = (cand | mask[:, None]).flatten(2).sum(2).double().clamp_min(1)
-    best = torch.from_numpy(angles)[torch.arange(n), (inter / union).argmax(1)]
+    best_index = torch.zeros(n, dtype=torch.long)
+    seen = mask.flatten(1).any(1)
+    if seen.any():
+        rows = seen.numpy()
+        rep = lambda v: np.repeat(np.asarray(v, dtype=np.float32)[rows], ANGLES)  # noqa: E731
+        masks, _ = coverage(
+            np.repeat(labels_np[rows], ANGLES),
+            rep(geo["pos_x"]),
+            rep(geo["pos_y"]),
+            rep(scale),
+            angles[rows].reshape(-1),
+            mask.shape[-1],
+        )
+        cand = torch.from_numpy(masks[:, 0] > 0.5).view(int(rows.sum()), ANGLES, *mask.shape[1:])
+        inter = (cand & mask[seen, None]).flatten(2).sum(2).double()
+        union = (cand | mask[seen, None]).flatten(2).sum(2).double().clamp_min(1)
+        best_index[seen] = (inter / union).argmax(1)
+    best = torch.from_numpy(angles)[torch.arange(n), best_index]
     return torch.where(torch.from_numpy(order > 0), best, torch.full_like(best, math.nan))
 
 
