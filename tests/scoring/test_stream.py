@@ -31,12 +31,13 @@ def test_streaming_in_batches_equals_scoring_everything_at_once(tiny_inverter_ru
     assert set(streamed.scores.per_image) == set(whole.per_image)
     assert any(k.startswith("retrieval_class@") for k in whole.per_image) and "kid@evaluator" in whole.per_image
     # The networks see batches of 7 here and 30 there, and a CPU backend may pick another kernel for another batch
-    # size (on an AMX Xeon: the logit error differs by 3e-7, KID by 7e-6), so the values agree to float32 rounding
+    # size (on an AMX Xeon: the logit error differs by 3e-7, KID by 7e-6, the colour correlation by 1.5e-8 with one
+    # thread), so the values agree to float32 rounding
     # of the forwards; the same batches give the same values bit for bit (tests/study/test_sharded.py).
     for k, values in whole.per_image.items():
         torch.testing.assert_close(streamed.scores[k], values, rtol=1e-4, atol=1e-5, msg=k)
     assert streamed.scores.chance == whole.chance
-    assert streamed.scores.colour_correlation == whole.colour_correlation
+    assert streamed.scores.colour_correlation == pytest.approx(whole.colour_correlation, rel=1e-4, abs=1e-6)
     assert set(streamed.features) == {"evaluator"} and streamed.features["evaluator"][0].shape[0] == 30
 
 
