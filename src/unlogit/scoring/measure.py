@@ -149,6 +149,15 @@ for _q in (
         margin=0.02,
     ),
     Quantity(
+        "retrieval_draw_mean",
+        "retrieval of the mean of the inverter's noise draws of x_hat (claim.noise_draws of them; a deterministic "
+        "decoder's one image): what the logits pin down once the inverter's sampling spread is averaged away",
+        "score",
+        True,
+        "features",
+        margin=0.02,
+    ),
+    Quantity(
         "retrieval_class",
         "retrieval_rank_class as a score: 1 when x beats every same-class distractor",
         "score",

@@ -17,7 +17,14 @@ from ..data.base import ImageDataset
 from ..inversion.inverter import Inverter
 from ..runtime.progress import progress
 from ..scoring.calibration import fit_colour_affine, recalibrated
-from ..scoring.measure import PIXELS, Originals, pixel_features, rank_score, retrieval_ranks
+from ..scoring.measure import (
+    PIXEL_SPACES,
+    PIXELS,
+    Originals,
+    pixel_features,
+    rank_score,
+    retrieval_ranks,
+)
 from ..scoring.metrics import ClassifierFeatures, features_of, kid_from_features
 from ..scoring.per_image import ValuesFn
 from ..scoring.stream import ONE_BATCH_STREAM, Streaming, stream_unit
@@ -113,6 +120,21 @@ def recalibrated_retrieval(
     return {f"retrieval_recalibrated@{PIXELS}": total}
 
 
+def draw_mean_retrieval(x: torch.Tensor, recs: torch.Tensor, originals: Originals) -> dict[str, torch.Tensor]:
+    """``retrieval_draw_mean@S`` (N,) for each judge-free space S of :data:`PIXEL_SPACES`: the retrieval of the
+    mean of each image's noise draws ``recs`` (N, draws, C, H, W) in [0,1] among the originals x (N, C, H, W), the
+    inverter's estimate of its posterior mean. Beside ``retrieval@S`` (each draw scored, then averaged) it tells
+    what the logits pin down from what one sample adds or loses; a deterministic decoder (the reference) scores the
+    same on both."""
+    mean = recs.mean(1)
+    out = {}
+    for name, space in PIXEL_SPACES.items():
+        reference = originals.get(name, "features", lambda f=space.features: f(x))
+        ranks = retrieval_ranks(reference, space.features(mean))["retrieval_rank"]
+        out[f"retrieval_draw_mean@{name}"] = rank_score(ranks, len(x))
+    return out
+
+
 @torch.no_grad()
 def score_arm(
     name: str,
@@ -135,7 +157,8 @@ def score_arm(
     :func:`~unlogit.scoring.stream.stream_unit`): rank 0 returns the arm, the other ranks None.
     ``calibration``: M training images (with any stored logits); each inverter's per-channel colour map is fitted
     on its reconstructions of them (:mod:`unlogit.scoring.calibration`), and ``retrieval_recalibrated@pixels`` is
-    the pixel retrieval of its reconstructions under that map. ``originals``: the judges' view of all the images
+    the pixel retrieval of its reconstructions under that map. Every unit also gets ``retrieval_draw_mean@S``
+    (:func:`draw_mean_retrieval`). ``originals``: the judges' view of all the images
     (rank 0); ``batch_originals``: of each batch, shared across arms."""
     units: list[list[Unit]] = []
     per_unit: list[list[dict[str, torch.Tensor]]] = []
@@ -147,6 +170,7 @@ def score_arm(
         if unit is None:  # another rank gathers
             continue
         values = unit.values
+        values.update(draw_mean_retrieval(originals.x, unit.recs, originals))
         if calibration is not None:
             values.update(recalibrated_retrieval(inv, calibration, originals.x, unit.recs, seed, originals))
         if s == 0:

@@ -67,6 +67,13 @@ def _recalibrated(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[s
     return [(f"retrieval_recalibrated@{PIXELS}", label, 0.5)]
 
 
+def _draw_mean(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, float | None]]:
+    return [
+        (f"retrieval_draw_mean@{s}", f"retrieval among all images, {_where(s)}, of the mean of the noise draws", 0.5)
+        for s in PIXEL_SPACES.names()
+    ]
+
+
 def _realism(evaluators: Sequence[str], data: ImageDataset) -> list[tuple[str, str, float | None]]:
     return [(f"kid@{e}", f"realism: KID per image, {e}'s features (lower is more realistic)", None) for e in evaluators]
 
@@ -97,6 +104,7 @@ for _family in (
     EndpointFamily("retrieval", _retrieval),
     EndpointFamily("retrieval_class", _retrieval_class),
     EndpointFamily("recalibrated", _recalibrated),
+    EndpointFamily("draw_mean", _draw_mean),
     EndpointFamily("realism", _realism),
     EndpointFamily(
         "shapes_factors", _shapes_factor_keys, _shapes_factor_values, applies=lambda data: bool(data.factors)
