@@ -63,6 +63,10 @@ def test_each_experiment_writes_figures_and_documented_metrics(experiment, tmp_p
         assert metrics["n_probe_train"] == 400  # analyze.train_sample training images fit the probe
         for row in per_inverter.values():
             assert row["ceiling_r2"] <= 1 and row["recovered_r2"] <= 1
+    elif experiment == "draw-mean":
+        assert set(per_inverter) == {"one draw", *(f"mean of {k} draws" for k in metrics["draws"])}
+        assert all(0 <= row["layout"] <= 1 for row in per_inverter.values())
+        assert metrics["versus_reference"] == {}  # no deterministic inverter of this classifier to compare with
     elif experiment == "leakage":
         assert set(per_inverter) == set(metrics["defences"]) >= {"logits", "top-1", "probs", "label"}
         assert all(0 <= row["own_label_agreement"] <= 1 for row in per_inverter.values())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from ..inversion.nets.ridge import median_gamma, rbf, ridge_coefficients
-from .common import AnalysisContext, ExperimentResult
+from .common import AnalysisContext, ExperimentResult, classifier_key
 
 NOT_CARRIED = 0.05  # ceilings below this: the logits do not carry the property
 LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0)
@@ -138,8 +138,7 @@ def ceiling(ctx: AnalysisContext) -> ExperimentResult:
     point: dict[tuple, dict[str, float]] = {}
     for name, inv in ctx.inverters.items():
         logits, train_logits = inv.logits(x).cpu(), inv.logits(x_train).cpu()
-        clf = inv.classifier
-        key = (clf.weights_digest(), tuple(clf.mean.flatten().tolist()), tuple(clf.std.flatten().tolist()))
+        key = classifier_key(inv)
         if key not in ceilings:  # the ceiling is the classifier's: inverters that share one share it
             preds = _predict_groups(train_logits, train_targets, logits)
             ceilings[key] = {g: bootstrap_r2(preds[g], t) for g, t in targets.items()}

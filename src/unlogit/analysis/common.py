@@ -109,3 +109,9 @@ def image_stats(x: torch.Tensor) -> dict[str, float]:
     """Mean brightness, contrast and contrast-normalised sharpness of (N,C,H,W) images
     (:func:`unlogit.scoring.metrics.image_statistics_per_image`, averaged)."""
     return {k: float(v.mean()) for k, v in image_statistics_per_image(x).items()}
+
+
+def classifier_key(inv: Inverter) -> tuple:
+    """What makes two inverters' classifiers the same one: its weights' digest and its input normalisation."""
+    clf = inv.classifier
+    return clf.weights_digest(), tuple(clf.mean.flatten().tolist()), tuple(clf.std.flatten().tolist())

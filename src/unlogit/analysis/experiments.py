@@ -6,7 +6,8 @@
   (:mod:`unlogit.inversion.edits`, in each classifier's own logit units) and measure brightness, contrast,
   sharpness and the classifier's label along the way.
 - ``transforms`` (invariance profile), ``leakage`` (scoring-API defences), ``misclassified``,
-  ``adversarial``, ``ood`` and ``factors`` live in their own modules.
+  ``adversarial``, ``ood``, ``factors``, ``ceiling`` and ``draw-mean`` (the mean of many draws against the
+  regression) live in their own modules.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..scoring.measure import labelled_as, score
 from ..scoring.metrics import diversity
 from .ceiling import ceiling
 from .common import AnalysisContext, ExperimentResult, image_stats
+from .draws import draw_mean
 from .invariance import transforms
 from .leakage import leakage
 from .probes import adversarial, factors, misclassified, ood
@@ -165,6 +167,7 @@ for _name, _fn in (
     ("leakage", leakage),
     ("factors", factors),
     ("ceiling", ceiling),
+    ("draw-mean", draw_mean),
 ):
     EXPERIMENTS.register(_name, _fn)
 
