@@ -286,6 +286,7 @@ def mini_study_spec(analyze: bool = True) -> dict:
             "leakage",
             "factors",
             "ceiling",
+            "draw-mean",
         ]
         spec["analyze"] = {"experiments": experiments, "n": 4, "pool": 120}
     return spec

@@ -3,8 +3,9 @@
     python tools/results_page.py STUDY_DIR > tables.md
 
 Reads ``claim.json`` (the claim: its primary endpoint's verdict, every endpoint with its interval, the
-dose-response), ``findings.json``, ``analysis/ceiling/metrics.json`` and every inverter's ``model.json``
-(method, steps, minutes, capped). Nothing here computes a number: it lays out what the study wrote.
+dose-response), ``findings.json``, ``analysis/ceiling/metrics.json``, ``analysis/draw-mean/metrics.json`` and
+every inverter's ``model.json`` (method, steps, minutes, capped). Nothing here computes a number: it lays out what
+the study wrote.
 """
 
 from __future__ import annotations
@@ -113,6 +114,36 @@ def ceiling_table(metrics: dict) -> list[str]:
     return out
 
 
+def _signed(c: dict) -> str:
+    return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] {c['verdict']}"
+
+
+def draw_mean_table(metrics: dict) -> list[str]:
+    """Each stochastic inverter's retrieval of the mean of K draws minus each deterministic inverter of its
+    classifier (the reference regression, the pixel baseline), per space and K, with one draw's level beside it."""
+    draws = metrics["draws"]
+    out = [
+        f"The mean of K noise draws against the deterministic decoders ({metrics['n']} test images; "
+        f"{metrics['reading']}):",
+        "",
+        "| inverter minus decoder | space | one draw | " + " | ".join(f"mean of {k}" for k in draws) + " |",
+        "|---|---|---|" + "---|" * len(draws),
+    ]
+    for pair, spaces in metrics["versus_reference"].items():
+        gan = pair.split(" - ", 1)[0]
+        for space, by_k in spaces.items():
+            cells = [_signed(c) for c in by_k.values()]
+            level = metrics["inverters"][gan]["one draw"][space]
+            out.append(f"| {pair} | {space} | {level:.3f} | " + " | ".join(cells) + " |")
+    levels = [
+        f"{name}: {space} {rows['one draw'][space]:.3f} (one draw)"
+        + (f", {rows[f'mean of {draws[-1]} draws'][space]:.3f} (mean of {draws[-1]})" if len(rows) > 2 else "")
+        for name, rows in metrics["inverters"].items()
+        for space in metrics["spaces"]
+    ]
+    return [*out, "", "Retrieval levels: " + "; ".join(levels) + "."]
+
+
 def inverter_lines(study: Path) -> list[str]:
     out = []
     for run in sorted((study / "inverters").iterdir()):
@@ -130,6 +161,9 @@ def main(study: Path) -> None:
     ceiling = study / "analysis" / "ceiling" / "metrics.json"
     if ceiling.is_file():
         lines += ["", *ceiling_table(json.loads(ceiling.read_text()))]
+    draws = study / "analysis" / "draw-mean" / "metrics.json"
+    if draws.is_file():
+        lines += ["", *draw_mean_table(json.loads(draws.read_text()))]
     summary = json.loads((study / "summary.json").read_text())
     seconds = summary.get("stage_seconds", {})
     lines += [

@@ -23,3 +23,9 @@ def test_the_results_page_lays_out_the_claim_its_reference_decoders_controls_and
     for f in findings:
         assert f"| {f['id']} |" in text
     assert "#finding-" not in text  # the HTML page's anchors are not links on a markdown page
+    draws = json.loads((mini_study_dir / "analysis" / "draw-mean" / "metrics.json").read_text())
+    assert draws["versus_reference"]  # each GAN beside the ridge decoders of its classifier
+    for pair, spaces in draws["versus_reference"].items():
+        for space, by_k in spaces.items():
+            last = by_k[str(draws["draws"][-1])]
+            assert f"| {pair} | {space} |" in text and f"{last['estimate']:+.3f} [{last['ci_low']:+.3f}" in text

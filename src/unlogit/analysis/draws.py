@@ -153,8 +153,11 @@ def _curves_figure(metrics: dict):
     from matplotlib.figure import Figure
 
     draws = metrics["draws"]
-    fig = Figure(figsize=(4.2 * len(SPACES), 3.2))
-    for ax, s in zip(fig.subplots(1, len(SPACES), squeeze=False)[0], SPACES):
+    entries = sum(1 if "its one image" in rows else 2 for rows in metrics["inverters"].values())
+    legend_rows = -(-entries // 3)
+    fig = Figure(figsize=(4.2 * len(SPACES), 3.0 + 0.15 * legend_rows))
+    axes = fig.subplots(1, len(SPACES), squeeze=False)[0]
+    for ax, s in zip(axes, SPACES):
         for i, (name, rows) in enumerate(metrics["inverters"].items()):
             colour = f"C{i}"
             if "its one image" in rows:
@@ -172,7 +175,7 @@ def _curves_figure(metrics: dict):
         ax.set_xticks(draws, [str(k) for k in draws])
         ax.set_xlabel("draws averaged (K)")
         ax.set_ylabel(f"retrieval@{s}")
-        ax.set_title(f"{s} (n = {metrics['n']}, 95% CI)", fontsize=9)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
+        ax.set_title(f"{s}, n = {metrics['n']} (95% CI per inverter)", fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * legend_rows + 0.02, 1, 1))
     return fig
