@@ -68,7 +68,7 @@ def draw_curve(
             one[s] += _retrieval(originals, rec, s) / total
         if d < 3:
             shown.append(rec[:SHOWN])
-        if d + 1 in draws:
+        if d + 1 in draws or not inv.stochastic:
             means[d + 1] = {s: _retrieval(originals, (running / (d + 1)).float(), s) for s in SPACES}
     if not inv.stochastic:  # one image per logit vector: its mean is itself at every K
         means = {k: means[1] for k in draws}
