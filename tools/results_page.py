@@ -115,7 +115,7 @@ def ceiling_table(metrics: dict) -> list[str]:
 
 
 def _signed(c: dict) -> str:
-    return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] {c['verdict']}"
+    return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
 
 
 def draw_mean_table(metrics: dict) -> list[str]:

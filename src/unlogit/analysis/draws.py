@@ -8,9 +8,10 @@ pool image :data:`DRAWS`\\ [-1] times (draw d from noise seed ``seed + d``); ret
 scored for one draw (averaged over the draws) and for the mean of the first K draws, K in :data:`DRAWS`, in the
 judge-free bands of :data:`SPACES`. A deterministic inverter (``inv.stochastic`` false: the regression, the D&B
 decoder) scores the same at every K. Each stochastic inverter is compared with each deterministic one of the same
-classifier at every K, paired over images with a 95% CI and a verdict (margin: the endpoint's,
-``retrieval_draw_mean``): where the mean of many draws beats the regression, the GAN carries more than a
-regression reads from the logits.
+classifier at every K: the paired difference over images with its 95% t interval (an analysis reports intervals;
+the claim's ``retrieval_draw_mean@S`` endpoints, set beside the reference decoders, are where the protocol gives a
+verdict). Where the mean of many draws is above the regression, the GAN carries more than a regression reads from
+the logits.
 
 Memory: one running sum of the draws and one draw at a time, (N, C, H, W) each, whatever the number of draws.
 """
@@ -20,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from scipy import stats
 
 from ..inversion.inverter import Inverter
 from ..runtime.figures import comparison_grid
-from ..scoring.measure import PIXEL_SPACES, Originals, margin_of, rank_score, retrieval_ranks
-from ..study.protocol import Endpoint, compare
+from ..scoring.measure import PIXEL_SPACES, Originals, rank_score, retrieval_ranks
 from .common import AnalysisContext, ExperimentResult, classifier_key
 
 DRAWS = (1, 2, 4, 8, 16)  # the numbers of draws averaged; the last is how many each image gets
@@ -76,26 +77,21 @@ def draw_curve(
     return DrawCurve(one, means, shown)
 
 
-def _endpoint(space: str) -> Endpoint:
-    key = f"retrieval_draw_mean@{space}"
-    return Endpoint(key, f"retrieval of the draws' mean, {space}", True, False, margin_of(key), 0.5)
-
-
-def _interval(values: torch.Tensor) -> dict[str, float]:
-    """Mean and normal 95% CI over images of per-image values (N,)."""
-    half = 1.96 * float(values.std()) / max(len(values), 1) ** 0.5
-    m = float(values.mean())
+def mean_interval(values: torch.Tensor) -> dict[str, float]:
+    """Mean and 95% t interval over images of per-image values (N,), N >= 2."""
+    v = values.double()
+    m, half = float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1)) * float(v.std()) / len(v) ** 0.5
     return {"mean": m, "ci_low": m - half, "ci_high": m + half}
 
 
 def _versus(a: DrawCurve, b: DrawCurve, k: int, space: str) -> dict:
-    """The mean of K draws of ``a`` minus ``b``'s on one space, paired over images: estimate, 95% CI, verdict."""
-    c = compare(_endpoint(space), a.draw_mean[k][space][None, None], b.draw_mean[k][space][None, None])
-    return {"estimate": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high, "verdict": c.verdict}
+    """The mean of K draws of ``a`` minus ``b``'s on one space, paired over images: estimate and 95% interval."""
+    iv = mean_interval(a.draw_mean[k][space] - b.draw_mean[k][space])
+    return {"estimate": iv["mean"], "ci_low": iv["ci_low"], "ci_high": iv["ci_high"]}
 
 
 def _text(c: dict) -> str:
-    return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] {c['verdict']}"
+    return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
 
 
 def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
@@ -115,8 +111,8 @@ def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
         "spaces": list(SPACES),
         "n": len(x),
         "seed": ctx.seed,
-        "reading": "retrieval among all pool images (1 = the original is the nearest, 0.5 = chance), 95% CI over "
-        "images; 'minus R' is the inverter minus deterministic inverter R of the same classifier, paired",
+        "reading": "retrieval among all pool images (1 = the original is the nearest, 0.5 = chance), 95% t "
+        "intervals over images; 'minus R': the inverter minus deterministic inverter R of the same classifier, paired",
         "inverters": {},
         "versus_reference": {},
     }
@@ -141,7 +137,7 @@ def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
 def _row(values: dict[str, torch.Tensor]) -> dict:
     row: dict = {}
     for s in SPACES:
-        iv = _interval(values[s])
+        iv = mean_interval(values[s])
         row[s] = iv["mean"]
         row[f"{s} 95% CI"] = [iv["ci_low"], iv["ci_high"]]
     return row
