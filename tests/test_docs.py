@@ -13,6 +13,13 @@ def test_architecture_doc_lists_every_quantity_as_the_code_defines_it():
     assert quantity_table() in (DOCS / "architecture.md").read_text()
 
 
+def test_the_cli_analyze_experiments_are_the_registrys():
+    from unlogit.analysis import EXPERIMENTS
+    from unlogit.cli.options import ANALYZE_EXPERIMENTS
+
+    assert ANALYZE_EXPERIMENTS == tuple(EXPERIMENTS)
+
+
 def test_the_cli_spec_forms_are_the_registrys():
     from unlogit.classifiers.registry import spec_forms
     from unlogit.cli.options import SPEC_FORMS

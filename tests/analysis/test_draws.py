@@ -32,6 +32,13 @@ def ridge_run(tmp_path_factory, tiny_classifier_run):
     return out
 
 
+def test_the_draw_counts_double_up_to_the_most():
+    from unlogit.analysis.draws import draw_counts
+
+    assert draw_counts(16) == DRAWS == (1, 2, 4, 8, 16)
+    assert draw_counts(1) == (1,) and draw_counts(12) == (1, 2, 4, 8, 12)
+
+
 def test_the_interval_is_the_t_interval_of_the_mean():
     from scipy import stats
 
@@ -58,17 +65,18 @@ def test_the_mean_of_k_draws_is_scored_as_the_mean_of_those_reconstructions(tiny
 
 
 def test_a_gan_is_compared_with_the_regression_of_its_classifier_at_every_k(tmp_path, tiny_inverter_run, ridge_run):
-    cfg = AnalyzeConfig(dataset="shapes", n=6, pool=120)
+    cfg = AnalyzeConfig(dataset="shapes", n=6, pool=120, draws=4)  # K = 1, 2, 4
     result = run_experiment("draw-mean", [tiny_inverter_run, ridge_run], cfg, tmp_path)
     metrics = json.loads((tmp_path / "draw-mean" / "metrics.json").read_text())
     gan, ridge = tiny_inverter_run.name, ridge_run.name
     assert set(metrics["inverters"][ridge]) == {"one draw", "its one image"}  # deterministic: one image per logit
     assert metrics["inverters"][ridge]["one draw"] == metrics["inverters"][ridge]["its one image"]
     versus = metrics["versus_reference"][f"{gan} - {ridge}"]
-    assert set(versus) == set(SPACES) and all(set(v) == {str(k) for k in DRAWS} for v in versus.values())
+    assert metrics["draws"] == [1, 2, 4]
+    assert set(versus) == set(SPACES) and all(set(v) == {"1", "2", "4"} for v in versus.values())
     for s in SPACES:
-        row = metrics["inverters"][gan][f"mean of {DRAWS[-1]} draws"]
-        c = versus[s][str(DRAWS[-1])]
+        row = metrics["inverters"][gan]["mean of 4 draws"]
+        c = versus[s]["4"]
         assert row[s] - metrics["inverters"][ridge]["its one image"][s] == pytest.approx(c["estimate"])
         assert c["ci_low"] < c["estimate"] < c["ci_high"]
         assert row[f"{s} minus {ridge}"].startswith(f"{c['estimate']:+.3f}")

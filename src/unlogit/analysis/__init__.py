@@ -57,6 +57,7 @@ def run_experiment(
         data,
         n=cfg.n,
         seed=cfg.seed,
+        draws=cfg.draws,
         evaluator=judge,
         ood_data=ood_data,
         train_loader=lambda: train.load("train").subset(cfg.train_sample),

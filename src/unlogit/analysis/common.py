@@ -26,6 +26,7 @@ class AnalysisContext:
     inverters: name -> Inverter (all for the same image shape), compared side by side.
     data: held-out images (the first ``n`` are shown; some experiments search the whole pool).
     seed: the noise seed every inverter shares.
+    draws: the most noise draws per image an experiment averages (``draw-mean``).
     train_data: training images (what an attacker may know: the leakage audit's priors come from here,
         never from the images it attacks), or ``train_loader`` that reads them the first time an
         experiment asks (:meth:`training_images`), so experiments that need none never load them.
@@ -35,6 +36,7 @@ class AnalysisContext:
     data: ImageDataset
     n: int = 16
     seed: int = 0
+    draws: int = 16
     evaluator: NormalizedClassifier | None = None  # an independent judge of reconstructions (optional)
     ood_data: ImageDataset | None = None  # another dataset, converted to the inverters' image shape
     train_data: ImageDataset | None = None

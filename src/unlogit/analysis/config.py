@@ -20,6 +20,7 @@ class AnalyzeConfig:
     train_sample: training images an experiment may use as prior knowledge (leakage priors, logit scales,
         the ceiling's probe); the probe's cost grows with its cube.
     seed: the noise seed every inverter shares.
+    draws: the most noise draws per image ``draw-mean`` averages (K = 1, 2, 4, ... up to it).
     evaluator: an independent classifier spec that judges reconstructions (None: the inverted
         classifier judges, and every number says so).
     ood_dataset: another dataset for the ``ood`` experiment.
@@ -32,6 +33,7 @@ class AnalyzeConfig:
     pool: int = 500
     train_sample: int = UNIT_IMAGES
     seed: int = 0
+    draws: int = 16
     evaluator: str | None = None
     ood_dataset: str | None = None
     classifier: str | None = None  # used by every inverter instead of the classifier its run records
@@ -40,6 +42,7 @@ class AnalyzeConfig:
         check_positive(self.n, "analyze.n")
         check_positive(self.pool, "analyze.pool")
         check_positive(self.train_sample, "analyze.train_sample")
+        check_positive(self.draws, "analyze.draws")
         for name in self.experiments:
             if name not in EXPERIMENTS:
                 raise ConfigError(f"config key 'analyze.experiments': {EXPERIMENTS.unknown(name)}")

@@ -4,14 +4,14 @@ The paper's GAN samples an image for a logit vector; a kernel-ridge regression f
 reference decoder, ``method: ridge``) outputs one conditional mean. Retrieval scores each sample, so a sampler
 pays for the spread its noise adds, and the regression beats both GANs on the judge-free bands
 (docs/results/cifar10-replication). Does the GAN know *less*, or only sample? Each inverter reconstructs every
-pool image :data:`DRAWS`\\ [-1] times (draw d from noise seed ``seed + d``); retrieval among all pool images is
-scored for one draw (averaged over the draws) and for the mean of the first K draws, K in :data:`DRAWS`, in the
-judge-free bands of :data:`SPACES`. A deterministic inverter (``inv.stochastic`` false: the regression, the D&B
-decoder) scores the same at every K. Each stochastic inverter is compared with each deterministic one of the same
-classifier at every K: the paired difference over images with its 95% t interval (an analysis reports intervals;
-the claim's ``retrieval_draw_mean@S`` endpoints, set beside the reference decoders, are where the protocol gives a
-verdict). Where the mean of many draws is above the regression, the GAN carries more than a regression reads from
-the logits.
+pool image ``analyze.draws`` times (16 by default; draw d from noise seed ``seed + d``); retrieval among all pool
+images is scored for one draw (averaged over the draws) and for the mean of the first K draws, K = 1, 2, 4, ... up
+to ``analyze.draws`` (:func:`draw_counts`), in the judge-free bands of :data:`SPACES`. A deterministic inverter
+(``inv.stochastic`` false: the regression, the D&B decoder) scores the same at every K. Each stochastic inverter
+is compared with each deterministic one of the same classifier at every K: the paired difference over images with
+its 95% t interval (an analysis reports intervals; the claim's ``retrieval_draw_mean@S`` endpoints, set beside the
+reference decoders, are where the protocol gives a verdict). Where the mean of many draws is above the regression,
+the GAN carries more than a regression reads from the logits.
 
 Memory: one running sum of the draws and one draw at a time, (N, C, H, W) each, whatever the number of draws.
 """
@@ -28,7 +28,7 @@ from ..runtime.figures import comparison_grid
 from ..scoring.measure import PIXEL_SPACES, Originals, rank_score, retrieval_ranks
 from .common import AnalysisContext, ExperimentResult, classifier_key
 
-DRAWS = (1, 2, 4, 8, 16)  # the numbers of draws averaged; the last is how many each image gets
+DRAWS = (1, 2, 4, 8, 16)  # the numbers of draws averaged by default (analyze.draws = 16)
 SPACES = ("layout", "pixels")  # judge-free bands (scoring.measure.PIXEL_SPACES)
 SHOWN = 8  # images in the figure's grid
 
@@ -84,6 +84,12 @@ def mean_interval(values: torch.Tensor) -> dict[str, float]:
     return {"mean": m, "ci_low": m - half, "ci_high": m + half}
 
 
+def draw_counts(most: int) -> tuple[int, ...]:
+    """The numbers of draws averaged: 1, 2, 4, ... below ``most``, then ``most`` itself."""
+    counts = [1 << i for i in range(most.bit_length()) if 1 << i < most]
+    return (*counts, most)
+
+
 def _versus(a: DrawCurve, b: DrawCurve, k: int, space: str) -> dict:
     """The mean of K draws of ``a`` minus ``b``'s on one space, paired over images: estimate and 95% interval."""
     iv = mean_interval(a.draw_mean[k][space] - b.draw_mean[k][space])
@@ -99,7 +105,10 @@ def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
     its classifier at every K."""
     x, _ = ctx.data.batch(torch.arange(len(ctx.data)))
     originals = Originals(x)
-    curves = {name: draw_curve(inv, inv.logits(x).cpu(), originals, ctx.seed) for name, inv in ctx.inverters.items()}
+    draws = draw_counts(ctx.draws)
+    curves = {
+        name: draw_curve(inv, inv.logits(x).cpu(), originals, ctx.seed, draws) for name, inv in ctx.inverters.items()
+    }
     deterministic = [name for name, inv in ctx.inverters.items() if not inv.stochastic]
     references = {
         name: [r for r in deterministic if classifier_key(ctx.inverters[r]) == classifier_key(inv)]
@@ -107,7 +116,7 @@ def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
         if inv.stochastic
     }
     metrics: dict = {
-        "draws": list(DRAWS),
+        "draws": list(draws),
         "spaces": list(SPACES),
         "n": len(x),
         "seed": ctx.seed,
@@ -119,13 +128,13 @@ def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
     for name, curve in curves.items():
         stochastic = ctx.inverters[name].stochastic
         rows: dict[str, dict] = {"one draw": _row(curve.one_draw)}
-        for k in DRAWS if stochastic else DRAWS[:1]:
+        for k in draws if stochastic else draws[:1]:
             rows[f"mean of {k} draws" if stochastic else "its one image"] = _row(curve.draw_mean[k])
         metrics["inverters"][name] = rows
         for ref in references.get(name, []):
-            versus = {s: {str(k): _versus(curve, curves[ref], k, s) for k in DRAWS} for s in SPACES}
+            versus = {s: {str(k): _versus(curve, curves[ref], k, s) for k in draws} for s in SPACES}
             metrics["versus_reference"][f"{name} - {ref}"] = versus
-            for k in DRAWS:
+            for k in draws:
                 rows[f"mean of {k} draws"].update({f"{s} minus {ref}": _text(versus[s][str(k)]) for s in SPACES})
     figures = {"draw_mean": _curves_figure(metrics)}
     for name, curve in curves.items():

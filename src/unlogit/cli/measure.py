@@ -7,6 +7,7 @@ import sys
 
 from ..errors import UnlogitError
 from .options import (
+    ANALYZE_EXPERIMENTS,
     SPEC_FORMS,
     AddCommand,
     add_classifier_override,
@@ -76,6 +77,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         n=args.n,
         pool=args.pool,
+        draws=args.draws,
         seed=args.seed,
         evaluator=(args.evaluator or [None])[0],
         ood_dataset=args.ood_dataset,
@@ -158,8 +160,7 @@ def _register_analyze(add: AddCommand) -> None:
     p.add_argument(
         "experiment",
         nargs="+",
-        help="reconstruct, noise, misclassified, adversarial, logit-shift, logit-scale, logit-perturb, "
-        "logit-interpolate, transforms, ood, leakage, factors (shapes), or all",
+        help=", ".join(ANALYZE_EXPERIMENTS) + ", or all",
     )
     p.add_argument("--inverter", action="append", required=True, help="inverter run directory (repeatable)")
     add_measure_options(p, "analyze", n_default=16)
@@ -171,6 +172,9 @@ def _register_analyze(add: AddCommand) -> None:
     )
     add_classifier_override(p)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
+    p.add_argument(
+        "--draws", type=int, default=16, help="draw-mean: the most noise draws averaged per image (K = 1, 2, 4, ...)"
+    )
     p.add_argument(
         "--train-sample",
         type=int,

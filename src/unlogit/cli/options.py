@@ -20,6 +20,24 @@ SPEC_FORMS = (
     "pkg.module:factory@weights.pt"
 )
 
+# The analyze experiments (kept equal to unlogit.analysis.EXPERIMENTS by a test; written out for the same reason).
+ANALYZE_EXPERIMENTS = (
+    "reconstruct",
+    "noise",
+    "logit-shift",
+    "logit-scale",
+    "logit-perturb",
+    "logit-interpolate",
+    "misclassified",
+    "adversarial",
+    "transforms",
+    "ood",
+    "leakage",
+    "factors",
+    "ceiling",
+    "draw-mean",
+)
+
 
 def deprecated_positional(args: argparse.Namespace, positional: str, flag: str, append: bool = False) -> None:
     """Move an old positional argument to its flag (one style: ``--classifier``, ``--inverter``), with a note."""
