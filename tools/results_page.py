@@ -114,10 +114,6 @@ def ceiling_table(metrics: dict) -> list[str]:
     return out
 
 
-def _signed(c: dict) -> str:
-    return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
-
-
 def draw_mean_table(metrics: dict) -> list[str]:
     """Each stochastic inverter's retrieval of the mean of K draws minus each deterministic inverter of its
     classifier (the reference regression, the pixel baseline), per space and K, with one draw's level beside it."""
@@ -132,7 +128,7 @@ def draw_mean_table(metrics: dict) -> list[str]:
     for pair, spaces in metrics["versus_reference"].items():
         gan = pair.split(" - ", 1)[0]
         for space, by_k in spaces.items():
-            cells = [_signed(c) for c in by_k.values()]
+            cells = [_ci(c) for c in by_k.values()]
             level = metrics["inverters"][gan]["one draw"][space]
             out.append(f"| {pair} | {space} | {level:.3f} | " + " | ".join(cells) + " |")
     levels = [

@@ -69,7 +69,7 @@ def test_the_draw_mean_of_a_deterministic_decoder_is_its_retrieval():
     x = _images()
     x_hat = (x + 0.3 * torch.rand(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
     recs = x_hat[:, None].expand(-1, 3, -1, -1, -1)  # three identical draws, as the ridge decoder makes
-    got = draw_mean_retrieval(x, recs, Originals(x))
+    got = draw_mean_retrieval(recs, Originals(x))
     want = retrieval_scores(x, x_hat, None, {}, distractors=0, seed=0)
     assert set(got) == {f"retrieval_draw_mean@{s}" for s in PIXEL_SPACES.names()}
     for space in PIXEL_SPACES.names():
@@ -83,7 +83,7 @@ def test_the_draw_mean_averages_away_noise_that_each_draw_carries():
     x = _images(60)
     noise = 4 * (2 * _images(60, seed=2) - 1)  # coarse: it moves the 8x8 layout, which pooling keeps
     recs = torch.stack([x + noise, x - noise], dim=1)  # two draws, each far off, their mean exact
-    mean = draw_mean_retrieval(x, recs, Originals(x))["retrieval_draw_mean@layout"]
+    mean = draw_mean_retrieval(recs, Originals(x))["retrieval_draw_mean@layout"]
     per_draw = sum(retrieval_scores(x, recs[:, d], None, {}, 0, 0)["retrieval@layout"] for d in range(2)) / 2
     assert torch.equal(mean, torch.ones_like(mean))
     assert per_draw.mean() < 0.95

@@ -24,6 +24,7 @@ from ..scoring.measure import (
     pixel_features,
     rank_score,
     retrieval_ranks,
+    retrieval_scores,
 )
 from ..scoring.metrics import ClassifierFeatures, features_of, kid_from_features
 from ..scoring.per_image import ValuesFn
@@ -120,19 +121,14 @@ def recalibrated_retrieval(
     return {f"retrieval_recalibrated@{PIXELS}": total}
 
 
-def draw_mean_retrieval(x: torch.Tensor, recs: torch.Tensor, originals: Originals) -> dict[str, torch.Tensor]:
-    """``retrieval_draw_mean@S`` (N,) for each judge-free space S of :data:`PIXEL_SPACES`: the retrieval of the
-    mean of each image's noise draws ``recs`` (N, draws, C, H, W) in [0,1] among the originals x (N, C, H, W), the
-    inverter's estimate of its posterior mean. Beside ``retrieval@S`` (each draw scored, then averaged) it tells
-    what the logits pin down from what one sample adds or loses; a deterministic decoder (the reference) scores the
-    same on both."""
-    mean = recs.mean(1)
-    out = {}
-    for name, space in PIXEL_SPACES.items():
-        reference = originals.get(name, "features", lambda f=space.features: f(x))
-        ranks = retrieval_ranks(reference, space.features(mean))["retrieval_rank"]
-        out[f"retrieval_draw_mean@{name}"] = rank_score(ranks, len(x))
-    return out
+def draw_mean_retrieval(recs: torch.Tensor, originals: Originals) -> dict[str, torch.Tensor]:
+    """``retrieval_draw_mean@S`` (N,) for each judge-free space S of :data:`PIXEL_SPACES`: the retrieval
+    (:func:`~unlogit.scoring.measure.retrieval_scores`) of the mean of each image's noise draws ``recs``
+    (N, draws, C, H, W) in [0,1] among the originals, the inverter's estimate of its posterior mean. Beside
+    ``retrieval@S`` (each draw scored, then averaged) it tells what the logits pin down from what one sample adds
+    or loses; a deterministic decoder (the reference) scores the same on both."""
+    scores = retrieval_scores(originals.x, recs.mean(1), None, {}, distractors=0, seed=0, originals=originals)
+    return {f"retrieval_draw_mean@{s}": scores[f"retrieval@{s}"] for s in PIXEL_SPACES.names()}
 
 
 @torch.no_grad()
@@ -170,7 +166,7 @@ def score_arm(
         if unit is None:  # another rank gathers
             continue
         values = unit.values
-        values.update(draw_mean_retrieval(originals.x, unit.recs, originals))
+        values.update(draw_mean_retrieval(unit.recs, originals))
         if calibration is not None:
             values.update(recalibrated_retrieval(inv, calibration, originals.x, unit.recs, seed, originals))
         if s == 0:
