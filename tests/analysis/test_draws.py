@@ -81,3 +81,16 @@ def test_a_gan_is_compared_with_the_regression_of_its_classifier_at_every_k(tmp_
         assert c["ci_low"] < c["estimate"] < c["ci_high"]
         assert row[f"{s} minus {ridge}"].startswith(f"{c['estimate']:+.3f}")
     assert {"draw_mean", f"draws_{gan}"} == set(result.figures)
+    # every number recomputes from the per-image values written beside it
+    from safetensors.torch import load_file
+
+    from unlogit.analysis.draws import mean_interval
+
+    assert metrics["values"] == "experiment_values.safetensors"
+    values = load_file(str(tmp_path / "draw-mean" / "experiment_values.safetensors"))
+    for s in SPACES:
+        diff = values[f"{gan}/mean_of_4/{s}"] - values[f"{ridge}/one_draw/{s}"]
+        again = mean_interval(diff)
+        c = versus[s]["4"]
+        assert (again["mean"], again["ci_low"], again["ci_high"]) == (c["estimate"], c["ci_low"], c["ci_high"])
+        assert mean_interval(values[f"{gan}/one_draw/{s}"])["mean"] == metrics["inverters"][gan]["one draw"][s]

@@ -69,6 +69,22 @@ def test_study_runs_and_resumes_without_redoing_finished_stages(tmp_path, monkey
     assert calls[2:] == redone and again["stage_seconds"] == ran
 
 
+def test_a_folder_written_before_analyze_draws_existed_still_resumes(tmp_path):
+    from unlogit.runtime.rundir import StudyLayout
+    from unlogit.study.runner import settle_study_yaml
+
+    cfg = load_study(_study_file(tmp_path))
+    layout = StudyLayout(tmp_path / "out")
+    settle_study_yaml(layout, cfg)
+    stored = yaml.safe_load(layout.study_yaml.read_text())
+    del stored["analyze"]["draws"]  # the study.yaml of an earlier version
+    layout.study_yaml.write_text(yaml.safe_dump(stored, sort_keys=False))
+    settle_study_yaml(layout, cfg)  # resumes: no "holds another study"
+    cfg.analyze.draws = 32
+    with pytest.raises(Exception, match="analyze.draws: None -> 32"):
+        settle_study_yaml(layout, cfg)
+
+
 def test_a_confirmatory_claim_refuses_the_pilot_images_and_scores_the_fresh_range(tmp_path):
     import torch
 

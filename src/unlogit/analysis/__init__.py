@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UnlogitError
-from .common import AnalysisContext, ExperimentResult
+from .common import DEFAULT_DRAWS, AnalysisContext, ExperimentResult
 from .config import AnalyzeConfig
 from .experiments import EXPERIMENTS
 
@@ -57,7 +57,7 @@ def run_experiment(
         data,
         n=cfg.n,
         seed=cfg.seed,
-        draws=cfg.draws,
+        draws=cfg.draws or DEFAULT_DRAWS,
         evaluator=judge,
         ood_data=ood_data,
         train_loader=lambda: train.load("train").subset(cfg.train_sample),

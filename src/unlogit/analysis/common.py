@@ -13,10 +13,12 @@ from ..classifiers.normalized import NormalizedClassifier
 from ..data.base import ImageDataset
 from ..inversion.edits import LogitUnits, logit_units
 from ..inversion.inverter import Inverter
-from ..runtime.atomic import write_json_atomic
+from ..runtime.atomic import write_atomic, write_json_atomic
 from ..runtime.figures import save_figure, save_png
-from ..runtime.rundir import EXPERIMENT_JSON
+from ..runtime.rundir import EXPERIMENT_JSON, EXPERIMENT_VALUES
 from ..scoring.metrics import image_statistics_per_image
+
+DEFAULT_DRAWS = 16  # the most noise draws per image draw-mean averages unless analyze.draws says otherwise
 
 
 @dataclass
@@ -36,7 +38,7 @@ class AnalysisContext:
     data: ImageDataset
     n: int = 16
     seed: int = 0
-    draws: int = 16
+    draws: int = DEFAULT_DRAWS
     evaluator: NormalizedClassifier | None = None  # an independent judge of reconstructions (optional)
     ood_data: ImageDataset | None = None  # another dataset, converted to the inverters' image shape
     train_data: ImageDataset | None = None
@@ -86,15 +88,25 @@ class AnalysisContext:
 
 @dataclass
 class ExperimentResult:
-    """Figures (name -> (3,H,W) image in [0,1] or a matplotlib Figure) and a JSON-able metrics dict."""
+    """Figures (name -> (3,H,W) image in [0,1] or a matplotlib Figure), a JSON-able metrics dict and the
+    per-image values behind its numbers (name -> tensor), for a reader to recompute them."""
 
     name: str
     metrics: dict[str, Any]
     figures: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def write(self, out: Path) -> dict[str, str]:
-        """Write ``out/<figure>.png`` and ``out/metrics.json`` atomically; returns figure paths."""
+        """Write ``out/<figure>.png``, ``out/metrics.json`` and (when there are any) the per-image values
+        ``out/values.safetensors``, each atomically; returns figure paths."""
         out.mkdir(parents=True, exist_ok=True)
+        extra = {}
+        if self.values:
+            from safetensors.torch import save_file
+
+            tensors = {k: v.contiguous() for k, v in self.values.items()}
+            write_atomic(out / EXPERIMENT_VALUES, lambda tmp: save_file(tensors, str(tmp)))
+            extra["values"] = EXPERIMENT_VALUES
         paths = {}
         for key, fig in self.figures.items():
             path = out / f"{key}.png"
@@ -103,7 +115,7 @@ class ExperimentResult:
             else:
                 save_figure(fig, path)
             paths[key] = path.name  # relative to the experiment's folder: a copied folder stays valid
-        write_json_atomic(out / EXPERIMENT_JSON, {"experiment": self.name, "figures": paths, **self.metrics})
+        write_json_atomic(out / EXPERIMENT_JSON, {"experiment": self.name, "figures": paths, **extra, **self.metrics})
         return paths
 
 

@@ -20,7 +20,9 @@ class AnalyzeConfig:
     train_sample: training images an experiment may use as prior knowledge (leakage priors, logit scales,
         the ceiling's probe); the probe's cost grows with its cube.
     seed: the noise seed every inverter shares.
-    draws: the most noise draws per image ``draw-mean`` averages (K = 1, 2, 4, ... up to it).
+    draws: the most noise draws per image ``draw-mean`` averages (K = 1, 2, 4, ... up to it); None: 16
+        (:data:`~unlogit.analysis.common.DEFAULT_DRAWS`), so a study folder written before the key existed, whose
+        study.yaml lacks it, still resumes.
     evaluator: an independent classifier spec that judges reconstructions (None: the inverted
         classifier judges, and every number says so).
     ood_dataset: another dataset for the ``ood`` experiment.
@@ -33,7 +35,7 @@ class AnalyzeConfig:
     pool: int = 500
     train_sample: int = UNIT_IMAGES
     seed: int = 0
-    draws: int = 16
+    draws: int | None = None
     evaluator: str | None = None
     ood_dataset: str | None = None
     classifier: str | None = None  # used by every inverter instead of the classifier its run records
@@ -42,7 +44,8 @@ class AnalyzeConfig:
         check_positive(self.n, "analyze.n")
         check_positive(self.pool, "analyze.pool")
         check_positive(self.train_sample, "analyze.train_sample")
-        check_positive(self.draws, "analyze.draws")
+        if self.draws is not None:
+            check_positive(self.draws, "analyze.draws")
         for name in self.experiments:
             if name not in EXPERIMENTS:
                 raise ConfigError(f"config key 'analyze.experiments': {EXPERIMENTS.unknown(name)}")

@@ -140,7 +140,18 @@ def draw_mean(ctx: AnalysisContext) -> ExperimentResult:
     for name, curve in curves.items():
         if ctx.inverters[name].stochastic:
             figures[f"draws_{name}"] = comparison_grid([x[:SHOWN], *curve.shown], upscale=2)
-    return ExperimentResult("draw-mean", metrics, figures)
+    metrics["values_keys"] = "INVERTER/one_draw/SPACE and INVERTER/mean_of_K/SPACE (stochastic inverters), (N,) each"
+    return ExperimentResult("draw-mean", metrics, figures, _values(curves, draws, ctx))
+
+
+def _values(curves: dict[str, DrawCurve], draws: tuple[int, ...], ctx: AnalysisContext) -> dict[str, torch.Tensor]:
+    """The per-image retrieval behind every number of the experiment: one draw's for every inverter, the mean of K
+    draws' for the stochastic ones (a deterministic inverter's is its one draw at every K)."""
+    values = {f"{name}/one_draw/{s}": c.one_draw[s] for name, c in curves.items() for s in SPACES}
+    for name, c in curves.items():
+        if ctx.inverters[name].stochastic:
+            values.update({f"{name}/mean_of_{k}/{s}": c.draw_mean[k][s] for k in draws for s in SPACES})
+    return values
 
 
 def _row(values: dict[str, torch.Tensor]) -> dict:

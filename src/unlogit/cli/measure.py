@@ -173,7 +173,7 @@ def _register_analyze(add: AddCommand) -> None:
     add_classifier_override(p)
     p.add_argument("--pool", type=int, default=1000, help="test images searched (misclassified, factors)")
     p.add_argument(
-        "--draws", type=int, default=16, help="draw-mean: the most noise draws averaged per image (K = 1, 2, 4, ...)"
+        "--draws", type=int, help="draw-mean: the most noise draws averaged per image (K = 1, 2, 4, ...; default 16)"
     )
     p.add_argument(
         "--train-sample",

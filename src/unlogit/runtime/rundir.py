@@ -142,6 +142,7 @@ class StudyLayout:
 
 EVALUATE_JSON = "evaluate.json"  # what `unlogit evaluate` writes into its folder
 EXPERIMENT_JSON = "metrics.json"  # what each `unlogit analyze` experiment writes into its folder
+EXPERIMENT_VALUES = "experiment_values.safetensors"  # and the per-image values behind its numbers, where it keeps them
 
 
 def default_run_dir(kind: str, *parts: str, root: str | Path = "runs") -> Path:
